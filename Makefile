@@ -1,0 +1,44 @@
+# hcc-cds: `make run` serves the demo, `make test` runs every test (both install what they need).
+PYTHON ?= python3
+VENV := .venv
+FHIR_VENV := .venv-fhir
+HOST ?= 127.0.0.1
+PORT ?= 8080
+PIP := $(VENV)/bin/pip --disable-pip-version-check
+
+.PHONY: run test lint openapi install install-dev fhir-server clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[dev]'
+	touch $@ $(VENV)/.runtime
+
+# the real FHIR server the integration tests start, in its own venv
+$(FHIR_VENV)/bin/sekmet:
+	$(PYTHON) -m venv $(FHIR_VENV)
+	$(FHIR_VENV)/bin/pip --disable-pip-version-check install -q sekmet-fhir==0.1.1
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+fhir-server: $(FHIR_VENV)/bin/sekmet
+
+run: install
+	$(VENV)/bin/hcc-cds serve --host $(HOST) --port $(PORT)
+
+test: install-dev fhir-server
+	$(VENV)/bin/python -m pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check service rules tests
+
+openapi: install-dev
+	$(VENV)/bin/hcc-cds openapi > openapi.yaml
+
+clean:
+	rm -rf $(VENV) $(FHIR_VENV) .pytest_cache .hypothesis

@@ -1,0 +1,235 @@
+"""Child-Pugh score and class at a given date.
+
+Pugh's cut-offs (``rules/data/thresholds.json``, group ``child_pugh``):
+bilirubin <2 / 2-3 / >3 mg/dL; albumin >3.5 / 2.8-3.5 / <2.8 g/dL; INR <1.7 /
+1.7-2.3 / >2.3; ascites and encephalopathy none / mild / moderate-severe.
+Class A 5-6, B 7-9, C 10-15. Labs count only within the freshness window
+before the anchor date. An incomplete score has ``score`` and ``class`` null
+unless every possible value of the missing items gives the same class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from itertools import product
+
+from rules.findings import Notes
+from rules.knowledge import Knowledge
+from rules.snapshot import Snapshot
+from rules.timing import condition_present_at, latest_before, latest_within, medication_active_at
+
+LAB_ITEMS = ("bilirubin", "albumin", "inr")
+CONDITION_ITEMS = ("ascites", "encephalopathy")
+ITEM_LABELS = {
+    "bilirubin": "bilirubin",
+    "albumin": "albumin",
+    "inr": "INR",
+    "ascites": "ascites",
+    "encephalopathy": "hepatic encephalopathy",
+}
+SEVERITY_POINTS = {"mild": 2, "moderate": 3, "severe": 3}
+MISSING_SEVERITY_POINTS = 2
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    points: int | None
+    value: str | None
+    evidence: str | None = None
+    date: date | None = None
+
+    def as_dict(self) -> dict:
+        data: dict = {"points": self.points, "value": self.value}
+        if self.evidence:
+            data["evidence"] = self.evidence
+        if self.date:
+            data["date"] = self.date.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class ChildPugh:
+    anchor: date
+    score: int | None
+    klass: str | None
+    points: dict[str, ItemScore]
+    reasons: tuple[str, ...]
+    cautions: tuple[str, ...]
+    citation: str
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return tuple(i.evidence for i in self.points.values() if i.evidence)
+
+    def as_dict(self) -> dict:
+        return {
+            "date": self.anchor.isoformat(),
+            "score": self.score,
+            "class": self.klass,
+            "points": {name: item.as_dict() for name, item in self.points.items()},
+            "reasons": list(self.reasons),
+            "cautions": list(self.cautions),
+            "evidence": list(self.evidence),
+            "citation": self.citation,
+        }
+
+
+def class_for_score(score: int, k: Knowledge) -> str:
+    if score <= k.threshold("child_pugh", "class_a_max_score"):
+        return "A"
+    if score <= k.threshold("child_pugh", "class_b_max_score"):
+        return "B"
+    return "C"
+
+
+def bilirubin_points(mg_dl: float, k: Knowledge) -> int:
+    if mg_dl < k.threshold("child_pugh", "bilirubin_mg_dl_two_points_from"):
+        return 1
+    if mg_dl <= k.threshold("child_pugh", "bilirubin_mg_dl_three_points_above"):
+        return 2
+    return 3
+
+
+def albumin_points(g_dl: float, k: Knowledge) -> int:
+    if g_dl > k.threshold("child_pugh", "albumin_g_dl_one_point_above"):
+        return 1
+    if g_dl >= k.threshold("child_pugh", "albumin_g_dl_three_points_below"):
+        return 2
+    return 3
+
+
+def inr_points(inr: float, k: Knowledge) -> int:
+    if inr < k.threshold("child_pugh", "inr_two_points_from"):
+        return 1
+    if inr <= k.threshold("child_pugh", "inr_three_points_above"):
+        return 2
+    return 3
+
+
+LAB_POINTS = {"bilirubin": bilirubin_points, "albumin": albumin_points, "inr": inr_points}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _score_lab(snapshot: Snapshot, item: str, anchor: date, k: Knowledge, reasons: list[str]) -> ItemScore:
+    max_age = int(k.threshold("freshness", "lab_max_age_days"))
+    series = snapshot.series(item)
+    used = latest_within(series, anchor, max_age)
+    label = ITEM_LABELS[item]
+    if used is None:
+        older = latest_before(series, anchor)
+        if older is not None:
+            reasons.append(
+                f"No {label} within {max_age} days before {anchor.isoformat()} "
+                f"(latest {older.when.isoformat()}, {older.recorded}, is stale)."
+            )
+        else:
+            reasons.append(f"No usable {label} result on or before {anchor.isoformat()}.")
+        for bad in snapshot.unusable_of(item):
+            if bad.when is None or bad.when <= anchor:
+                reasons.append(f"{bad.ref} ({label}) not used: {bad.problem}.")
+        return ItemScore(points=None, value=None)
+    points = LAB_POINTS[item](used.value, k)
+    shown = f"{_fmt(used.value)} {used.unit}" if used.unit != "1" else _fmt(used.value)
+    if used.recorded and used.recorded != shown:
+        shown = f"{shown} (recorded {used.recorded})"
+    return ItemScore(points=points, value=shown, evidence=used.ref, date=used.when)
+
+
+def _score_condition(snapshot: Snapshot, item: str, anchor: date, notes: Notes, reasons: list[str]) -> ItemScore:
+    label = ITEM_LABELS[item]
+    present = [c for c in snapshot.conditions_of(item) if condition_present_at(c, anchor)]
+    if not present:
+        notes.assume(f"No {label} recorded: scored as none.")
+        return ItemScore(points=1, value="none (assumed)")
+    graded = [c for c in present if c.severity in SEVERITY_POINTS]
+    if graded:
+        worst = max(graded, key=lambda c: (SEVERITY_POINTS[c.severity or ""], c.ref))
+        return ItemScore(points=SEVERITY_POINTS[worst.severity or ""], value=worst.severity, evidence=worst.ref)
+    chosen = sorted(present, key=lambda c: c.ref)[0]
+    reasons.append(f"{chosen.ref}: {label} recorded without severity, scored as mild ({MISSING_SEVERITY_POINTS} points).")
+    return ItemScore(points=MISSING_SEVERITY_POINTS, value="present, severity not recorded", evidence=chosen.ref)
+
+
+def _cautions(snapshot: Snapshot, anchor: date, points: dict[str, ItemScore]) -> list[str]:
+    cautions: list[str] = []
+    inr = points["inr"]
+    if inr.date is not None:
+        vka = [m for m in snapshot.medications_of("vitamin_k_antagonist") if medication_active_at(m, inr.date)]
+        if vka:
+            cautions.append(
+                f"INR {inr.value} was taken on a vitamin-K antagonist ({vka[0].ref}): it does not reflect liver "
+                "synthetic function; confirm before relying on the INR points."
+            )
+    if points["encephalopathy"].evidence is None:
+        meds = [
+            m
+            for concept in ("lactulose", "rifaximin")
+            for m in snapshot.medications_of(concept)
+            if medication_active_at(m, anchor)
+        ]
+        if meds:
+            cautions.append(
+                f"{meds[0].concept.capitalize()} ({meds[0].ref}) without a recorded encephalopathy: encephalopathy "
+                "controlled by medication scores 2 points; confirm."
+            )
+    if points["ascites"].evidence is None:
+        diuretics = [m for m in snapshot.medications_of("diuretic") if medication_active_at(m, anchor)]
+        if diuretics:
+            cautions.append(
+                f"Diuretic ({diuretics[0].ref}) without recorded ascites: ascites controlled by diuretics scores "
+                "2 points; confirm."
+            )
+    return cautions
+
+
+def evaluate_child_pugh(snapshot: Snapshot, anchor: date, k: Knowledge, notes: Notes) -> ChildPugh:
+    """Child-Pugh at ``anchor`` (labs within the freshness window before it)."""
+    reasons: list[str] = []
+    points: dict[str, ItemScore] = {}
+    for item in LAB_ITEMS:
+        points[item] = _score_lab(snapshot, item, anchor, k, reasons)
+    for item in CONDITION_ITEMS:
+        points[item] = _score_condition(snapshot, item, anchor, notes, reasons)
+
+    known = [p.points for p in points.values() if p.points is not None]
+    missing = [name for name, p in points.items() if p.points is None]
+    score: int | None
+    klass: str | None
+    if not missing:
+        score = sum(known)  # type: ignore[arg-type]
+        klass = class_for_score(score, k)
+        reasons.insert(0, f"Score {score} ({klass}): " + ", ".join(
+            f"{ITEM_LABELS[n]} {p.points}" for n, p in points.items()
+        ) + ".")
+    else:
+        base = sum(known)  # type: ignore[arg-type]
+        classes = {class_for_score(base + sum(combo), k) for combo in product((1, 2, 3), repeat=len(missing))}
+        missing_text = ", ".join(ITEM_LABELS[m] for m in missing)
+        score = None
+        if len(classes) == 1:
+            klass = classes.pop()
+            reasons.insert(
+                0,
+                f"Class {klass} whatever the missing {missing_text}: the known items already give "
+                f"{base} points; score not computed.",
+            )
+        else:
+            klass = None
+            reasons.insert(
+                0,
+                f"Incomplete: {missing_text} missing; the class could be any of "
+                f"{', '.join(sorted(classes))}.",
+            )
+    return ChildPugh(
+        anchor=anchor,
+        score=score,
+        klass=klass,
+        points=points,
+        reasons=tuple(reasons),
+        cautions=tuple(_cautions(snapshot, anchor, points)),
+        citation=k.citation("child_pugh"),
+    )

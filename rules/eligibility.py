@@ -1,0 +1,202 @@
+"""Sorafenib eligibility by the source study's criteria (not drug contraindications).
+
+Inclusion: age >= 18; BCLC B at the first TACE; TACE-resistant; Child-Pugh A or
+B (B flagged). Exclusion: prior liver resection or transplant; Karnofsky <= 70
+(only ECOG recorded: ECOG >= 3 excludes, ECOG 1-2 allowed with a warning);
+bilirubin > 3 mg/dL. For an exclusion criterion ``met`` means the exclusion
+applies. Result: ``eligible`` / ``ineligible`` / ``indeterminate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from rules.child_pugh import ChildPugh
+from rules.demographics import age_on
+from rules.findings import Finding, Notes, Status, finding
+from rules.knowledge import Knowledge
+from rules.performance_status import PerformanceStatus
+from rules.snapshot import Snapshot
+from rules.timing import latest_before, latest_within
+
+TO_CONFIRM = (
+    "Written informed consent",
+    "Nutritional status (the study excluded nutritional impairment)",
+    "Feeding-artery access for TACE (digital subtraction angiography)",
+)
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    status: str  # eligible / ineligible / indeterminate
+    criteria: tuple[Finding, ...]
+    to_confirm: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "criteria": [c.as_dict() for c in self.criteria],
+            "to_confirm": list(self.to_confirm),
+            "warnings": list(self.warnings),
+        }
+
+
+def _age(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> Finding:
+    minimum = int(k.threshold("sorafenib_eligibility", "min_age_years"))
+    ref = snapshot.patient.ref
+    if snapshot.patient.birth_date is None:
+        return finding(Status.UNKNOWN, ["No birth date recorded."], [ref], citation=citation, id="age", kind="inclusion")
+    age = age_on(snapshot.patient.birth_date, as_of)
+    status = Status.MET if age >= minimum else Status.NOT_MET
+    sign = ">=" if status is Status.MET else "<"
+    return finding(status, [f"Age {age} {sign} {minimum}."], [ref], citation=citation, id="age", kind="inclusion")
+
+
+def _child_pugh(cp: ChildPugh, citation: str, warnings: list[str]) -> Finding:
+    if cp.klass is None:
+        return finding(
+            Status.UNKNOWN,
+            ["Child-Pugh class unknown.", *cp.reasons],
+            cp.evidence,
+            citation=citation,
+            id="child_pugh_a_or_b",
+            kind="inclusion",
+        )
+    if cp.klass == "C":
+        return finding(
+            Status.NOT_MET,
+            [f"Child-Pugh C ({cp.reasons[0]})"],
+            cp.evidence,
+            citation=citation,
+            id="child_pugh_a_or_b",
+            kind="inclusion",
+        )
+    if cp.klass == "B":
+        warnings.append("Child-Pugh B: sorafenib exposure and tolerance are less certain; the study included 22 of 34 such patients.")
+    return finding(
+        Status.MET,
+        [f"Child-Pugh {cp.klass}: {cp.reasons[0]}"],
+        cp.evidence,
+        citation=citation,
+        id="child_pugh_a_or_b",
+        kind="inclusion",
+    )
+
+
+def _prior_surgery(snapshot: Snapshot, as_of: date, notes: Notes, citation: str) -> Finding:
+    done = [
+        p
+        for concept in ("resection", "transplant")
+        for p in snapshot.procedures_of(concept)
+        if p.status == "completed" and (p.performed is None or p.performed <= as_of)
+    ]
+    if done:
+        return finding(
+            Status.MET,
+            [f"Prior liver {p.concept} ({p.performed.isoformat() if p.performed else 'undated'})." for p in done],
+            [p.ref for p in done],
+            citation=citation,
+            id="prior_resection_or_transplant",
+            kind="exclusion",
+        )
+    notes.assume("No liver resection or transplant recorded: assumed none.")
+    return finding(
+        Status.NOT_MET,
+        ["No liver resection or transplant recorded (assumed none)."],
+        [],
+        citation=citation,
+        id="prior_resection_or_transplant",
+        kind="exclusion",
+    )
+
+
+def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: list[str]) -> Finding:
+    kps_cut = int(k.threshold("sorafenib_eligibility", "karnofsky_excluded_at_or_below"))
+    ecog_cut = int(k.threshold("sorafenib_eligibility", "ecog_excluded_from"))
+    fid, kind = "karnofsky_above_70", "exclusion"
+    if ps.source == "karnofsky" and ps.karnofsky is not None:
+        if ps.karnofsky <= kps_cut:
+            return finding(Status.MET, [f"Karnofsky {ps.karnofsky} <= {kps_cut}."], ps.evidence, citation=citation, id=fid, kind=kind)
+        return finding(Status.NOT_MET, [f"Karnofsky {ps.karnofsky} > {kps_cut}."], ps.evidence, citation=citation, id=fid, kind=kind)
+    if ps.source == "ecog" and ps.ecog is not None:
+        if ps.ecog >= ecog_cut:
+            return finding(
+                Status.MET,
+                [f"ECOG {ps.ecog} (no more recent Karnofsky): corresponds to Karnofsky 40 or less, excluded."],
+                ps.evidence,
+                citation=citation,
+                id=fid,
+                kind=kind,
+            )
+        if ps.ecog >= 1:
+            warnings.append(
+                f"Only ECOG {ps.ecog} recorded: it may correspond to Karnofsky {'70-80' if ps.ecog == 1 else '50-60'}, "
+                "which the study's Karnofsky > 70 criterion excluded; the study nevertheless included ECOG 2 patients. "
+                "Record a Karnofsky score to decide."
+            )
+        return finding(
+            Status.NOT_MET,
+            [f"ECOG {ps.ecog} (no more recent Karnofsky): not excluded by the study's practice (ECOG 0-2 included)."],
+            ps.evidence,
+            citation=citation,
+            id=fid,
+            kind=kind,
+        )
+    return finding(Status.UNKNOWN, list(ps.reasons), ps.evidence, citation=citation, id=fid, kind=kind)
+
+
+def _bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> Finding:
+    limit = k.threshold("sorafenib_eligibility", "bilirubin_mg_dl_max")
+    max_age = int(k.threshold("freshness", "lab_max_age_days"))
+    fid, kind = "bilirubin_above_3", "exclusion"
+    series = snapshot.series("bilirubin")
+    used = latest_within(series, as_of, max_age)
+    if used is None:
+        older = latest_before(series, as_of)
+        reason = (
+            f"Latest bilirubin {older.when.isoformat()} is older than {max_age} days."
+            if older
+            else "No usable bilirubin result."
+        )
+        reasons = [reason] + [f"{u.ref} not used: {u.problem}." for u in snapshot.unusable_of("bilirubin")]
+        return finding(Status.UNKNOWN, reasons, [], citation=citation, id=fid, kind=kind)
+    if used.value > limit:
+        return finding(Status.MET, [f"Bilirubin {used.value:g} mg/dL > {limit:g}."], [used.ref], citation=citation, id=fid, kind=kind)
+    return finding(Status.NOT_MET, [f"Bilirubin {used.value:g} mg/dL <= {limit:g}."], [used.ref], citation=citation, id=fid, kind=kind)
+
+
+def combine(criteria: tuple[Finding, ...]) -> str:
+    """ineligible if an inclusion is not met or an exclusion applies; indeterminate if anything is unknown."""
+    for c in criteria:
+        if (c.kind == "inclusion" and c.status is Status.NOT_MET) or (c.kind == "exclusion" and c.status is Status.MET):
+            return "ineligible"
+    if any(c.status is Status.UNKNOWN for c in criteria):
+        return "indeterminate"
+    return "eligible"
+
+
+def evaluate_eligibility(
+    snapshot: Snapshot,
+    as_of: date,
+    k: Knowledge,
+    notes: Notes,
+    *,
+    child_pugh: ChildPugh,
+    performance: PerformanceStatus,
+    bclc_b_at_first_tace: Finding,
+    tace_resistance: Finding,
+) -> Eligibility:
+    citation = k.citation("sorafenib_eligibility")
+    warnings: list[str] = []
+    criteria = (
+        _age(snapshot, as_of, k, citation),
+        bclc_b_at_first_tace,
+        tace_resistance,
+        _child_pugh(child_pugh, citation, warnings),
+        _prior_surgery(snapshot, as_of, notes, citation),
+        _performance(performance, k, citation, warnings),
+        _bilirubin(snapshot, as_of, k, citation),
+    )
+    return Eligibility(status=combine(criteria), criteria=criteria, to_confirm=TO_CONFIRM, warnings=tuple(warnings))

@@ -1,0 +1,306 @@
+"""Performance status (ECOG or Karnofsky) at an anchor date.
+
+PRODUCT.md (Freshness): an ECOG or Karnofsky score counts when it was taken on
+or before the anchor date and at most ``max_age_days`` (thresholds.json,
+``freshness.performance_status_max_age_days``: 90) before it; windows compare
+calendar dates inclusively, so a score 90 days old counts and one 91 days old
+does not. The most recent of the two scales decides, and only the deciding
+scale is reported: a Karnofsky score is never turned into an ECOG grade or the
+reverse. On the same day both are reported, and Karnofsky (the study's own
+criterion) is named the source.
+
+The approximate ECOG <-> Karnofsky correspondence (dossier §3.2: ECOG 0 = KPS
+90-100, 1 = 70-80, 2 = 50-60, 3 = 30-40, 4 = 10-20, 5 = 0) is offered for
+warnings only (:func:`karnofsky_range_for_ecog`, :func:`ecog_range_for_karnofsky`,
+:func:`approximate_equivalent`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from rules.knowledge import KnowledgeError
+from rules.snapshot import Measurement, Snapshot
+
+CRITERIA_GROUP = "performance_status"
+ECOG = "ecog"
+KARNOFSKY = "karnofsky"
+SCALE_LABELS = {ECOG: "ECOG", KARNOFSKY: "Karnofsky"}
+
+
+@dataclass(frozen=True)
+class PerformanceStatusCriteria:
+    """Valid ranges of both scales and their approximate correspondence, with the source."""
+
+    citation: str
+    ecog_min: int
+    ecog_max: int
+    karnofsky_min: int
+    karnofsky_max: int
+    karnofsky_range_by_ecog: tuple[tuple[int, int, int], ...]  # (ecog, karnofsky_min, karnofsky_max)
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> PerformanceStatusCriteria:
+        """Build from ``response_criteria.json`` (the whole document or its ``performance_status`` group)."""
+        group = document.get(CRITERIA_GROUP, document)
+        try:
+            table = tuple(
+                sorted(
+                    (int(ecog), int(band["min"]), int(band["max"]))
+                    for ecog, band in group["karnofsky_range_by_ecog"].items()
+                )
+            )
+            return cls(
+                citation=str(group["citation"]),
+                ecog_min=int(group["ecog_min"]),
+                ecog_max=int(group["ecog_max"]),
+                karnofsky_min=int(group["karnofsky_min"]),
+                karnofsky_max=int(group["karnofsky_max"]),
+                karnofsky_range_by_ecog=table,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise KnowledgeError(f"response criteria: malformed '{CRITERIA_GROUP}' group ({exc!r})") from exc
+
+
+def _criteria(criteria: Mapping[str, Any] | PerformanceStatusCriteria) -> PerformanceStatusCriteria:
+    if isinstance(criteria, PerformanceStatusCriteria):
+        return criteria
+    return PerformanceStatusCriteria.from_dict(criteria)
+
+
+@dataclass(frozen=True)
+class PerformanceStatus:
+    """The performance status that counts at ``anchor``, or why there is none.
+
+    ``source`` names the scale that decided (``"ecog"`` / ``"karnofsky"``), None
+    when no score counts; ``date`` is that score's date.
+    """
+
+    anchor: date
+    ecog: int | None
+    karnofsky: int | None
+    date: date | None
+    source: str | None
+    evidence: tuple[str, ...]
+    reasons: tuple[str, ...]
+    citation: str
+    max_age_days: int
+
+    @property
+    def known(self) -> bool:
+        return self.source is not None
+
+    def as_dict(self) -> dict:
+        """The schema's ``performance_status`` object, plus source, reasons, evidence and citation."""
+        return {
+            "ecog": self.ecog,
+            "karnofsky": self.karnofsky,
+            "date": self.date.isoformat() if self.date else None,
+            "source": self.source,
+            "reasons": list(self.reasons),
+            "evidence": list(self.evidence),
+            "citation": self.citation,
+        }
+
+
+def _as_score(m: Measurement, low: int, high: int) -> int | None:
+    """The score as an integer within the scale's range, or None."""
+    value = m.value
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    if float(value) != int(value):
+        return None
+    score = int(value)
+    return score if low <= score <= high else None
+
+
+def _valid_series(
+    snapshot: Snapshot, concept: str, low: int, high: int, reasons: list[str]
+) -> list[tuple[Measurement, int]]:
+    label = SCALE_LABELS[concept]
+    valid: list[tuple[Measurement, int]] = []
+    for m in snapshot.series(concept):
+        score = _as_score(m, low, high)
+        if score is None:
+            reasons.append(
+                f"{label} {m.recorded or m.value} on {m.when.isoformat()} ({m.ref}) is not a whole number "
+                f"from {low} to {high}; not used."
+            )
+            continue
+        valid.append((m, score))
+    for u in snapshot.unusable_of(concept):
+        when = u.when.isoformat() if u.when else "an unknown date"
+        reasons.append(f"{label} on {when} ({u.ref}) could not be used: {u.problem}.")
+    return valid
+
+
+def _latest_within(
+    series: list[tuple[Measurement, int]], anchor: date, max_age_days: int
+) -> tuple[Measurement, int] | None:
+    earliest = anchor - timedelta(days=max_age_days)
+    usable = [item for item in series if earliest <= item[0].when <= anchor]
+    return max(usable, key=lambda item: (item[0].when, item[0].ref)) if usable else None
+
+
+def _latest_before(series: list[tuple[Measurement, int]], anchor: date) -> tuple[Measurement, int] | None:
+    usable = [item for item in series if item[0].when <= anchor]
+    return max(usable, key=lambda item: (item[0].when, item[0].ref)) if usable else None
+
+
+def performance_status_at(
+    snapshot: Snapshot,
+    anchor: date,
+    *,
+    max_age_days: int,
+    criteria: Mapping[str, Any] | PerformanceStatusCriteria,
+) -> PerformanceStatus:
+    """ECOG / Karnofsky that counts at ``anchor``: within ``max_age_days`` on or before it, the most recent deciding.
+
+    Never raises on clinical data: no score, stale scores and unusable values give
+    a status with ``source`` None and reasons saying what was found.
+    """
+    crit = _criteria(criteria)
+    notes: list[str] = []
+    ecogs = _valid_series(snapshot, ECOG, crit.ecog_min, crit.ecog_max, notes)
+    kpss = _valid_series(snapshot, KARNOFSKY, crit.karnofsky_min, crit.karnofsky_max, notes)
+    ecog = _latest_within(ecogs, anchor, max_age_days)
+    kps = _latest_within(kpss, anchor, max_age_days)
+    window = f"within {max_age_days} days before {anchor.isoformat()}"
+
+    if ecog is None and kps is None:
+        latest = []
+        for concept, series in ((ECOG, ecogs), (KARNOFSKY, kpss)):
+            old = _latest_before(series, anchor)
+            if old is not None:
+                latest.append(f"latest {SCALE_LABELS[concept]} {old[0].when.isoformat()}")
+        if latest:
+            reason = f"No ECOG or Karnofsky {window} ({', '.join(latest)})."
+        else:
+            reason = f"No ECOG or Karnofsky recorded on or before {anchor.isoformat()}."
+        return PerformanceStatus(
+            anchor=anchor,
+            ecog=None,
+            karnofsky=None,
+            date=None,
+            source=None,
+            evidence=(),
+            reasons=(reason, *notes),
+            citation=crit.citation,
+            max_age_days=max_age_days,
+        )
+
+    ecog_date = ecog[0].when if ecog else None
+    kps_date = kps[0].when if kps else None
+    if ecog is not None and kps is not None and ecog_date == kps_date:
+        reason = (
+            f"ECOG {ecog[1]} and Karnofsky {kps[1]} on {ecog_date.isoformat()} ({window}); "
+            "both recorded the same day, Karnofsky (the study's criterion) is named the source."
+        )
+        return PerformanceStatus(
+            anchor=anchor,
+            ecog=ecog[1],
+            karnofsky=kps[1],
+            date=ecog_date,
+            source=KARNOFSKY,
+            evidence=(kps[0].ref, ecog[0].ref),
+            reasons=(reason, *notes),
+            citation=crit.citation,
+            max_age_days=max_age_days,
+        )
+
+    if kps is None or (ecog is not None and ecog_date > kps_date):
+        m, score = ecog  # type: ignore[misc]
+        reasons = [f"ECOG {score} on {m.when.isoformat()} ({window})."]
+        if kps is not None:
+            reasons.append(f"An older Karnofsky {kps[1]} on {kps_date.isoformat()} is superseded; Karnofsky is not reported.")
+        else:
+            reasons.append("No Karnofsky in the window; none is inferred from ECOG.")
+        return PerformanceStatus(
+            anchor=anchor,
+            ecog=score,
+            karnofsky=None,
+            date=m.when,
+            source=ECOG,
+            evidence=(m.ref,),
+            reasons=(*reasons, *notes),
+            citation=crit.citation,
+            max_age_days=max_age_days,
+        )
+
+    m, score = kps
+    reasons = [f"Karnofsky {score} on {m.when.isoformat()} ({window})."]
+    if ecog is not None:
+        reasons.append(f"An older ECOG {ecog[1]} on {ecog_date.isoformat()} is superseded; ECOG is not reported.")
+    else:
+        reasons.append("No ECOG in the window; none is inferred from Karnofsky.")
+    return PerformanceStatus(
+        anchor=anchor,
+        ecog=None,
+        karnofsky=score,
+        date=m.when,
+        source=KARNOFSKY,
+        evidence=(m.ref,),
+        reasons=(*reasons, *notes),
+        citation=crit.citation,
+        max_age_days=max_age_days,
+    )
+
+
+def karnofsky_range_for_ecog(
+    ecog: int, criteria: Mapping[str, Any] | PerformanceStatusCriteria
+) -> tuple[int, int] | None:
+    """Approximate Karnofsky range ``(min, max)`` for an ECOG grade (dossier §3.2), None if out of table."""
+    for grade, low, high in _criteria(criteria).karnofsky_range_by_ecog:
+        if grade == ecog:
+            return (low, high)
+    return None
+
+
+def ecog_range_for_karnofsky(
+    karnofsky: int, criteria: Mapping[str, Any] | PerformanceStatusCriteria
+) -> tuple[int, int] | None:
+    """Approximate ECOG grades ``(lowest, highest)`` for a Karnofsky score (dossier §3.2).
+
+    A score inside one band gives that grade twice (``80 -> (1, 1)``); a score
+    between bands gives both neighbours (``85 -> (0, 1)``); out of range, None.
+    """
+    crit = _criteria(criteria)
+    if not crit.karnofsky_min <= karnofsky <= crit.karnofsky_max:
+        return None
+    grades = [g for g, low, high in crit.karnofsky_range_by_ecog if low <= karnofsky <= high]
+    if grades:
+        return (min(grades), max(grades))
+    above = [(low, g) for g, low, high in crit.karnofsky_range_by_ecog if low > karnofsky]
+    below = [(high, g) for g, low, high in crit.karnofsky_range_by_ecog if high < karnofsky]
+    neighbours = []
+    if above:
+        neighbours.append(min(above)[1])
+    if below:
+        neighbours.append(max(below)[1])
+    return (min(neighbours), max(neighbours)) if neighbours else None
+
+
+def approximate_equivalent(
+    status: PerformanceStatus, criteria: Mapping[str, Any] | PerformanceStatusCriteria
+) -> str | None:
+    """A warning-ready sentence giving the other scale's approximate value, or None.
+
+    Only for warnings and explanations: rules decide on the recorded scale.
+    """
+    if status.source == ECOG and status.ecog is not None:
+        band = karnofsky_range_for_ecog(status.ecog, criteria)
+        if band is None:
+            return None
+        text = f"{band[0]}" if band[0] == band[1] else f"{band[0]}-{band[1]}"
+        return f"ECOG {status.ecog} corresponds approximately to Karnofsky {text} (dossier §3.2; not a measured value)."
+    if status.source == KARNOFSKY and status.karnofsky is not None:
+        grades = ecog_range_for_karnofsky(status.karnofsky, criteria)
+        if grades is None:
+            return None
+        text = f"{grades[0]}" if grades[0] == grades[1] else f"{grades[0]}-{grades[1]}"
+        return f"Karnofsky {status.karnofsky} corresponds approximately to ECOG {text} (dossier §3.2; not a measured value)."
+    return None

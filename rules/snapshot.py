@@ -1,0 +1,158 @@
+"""The clinical snapshot: what the rules know about one patient.
+
+Plain frozen dataclasses in normalised units (bilirubin mg/dL, albumin g/dL,
+platelets 10^9/L, diameters mm). ``service.mapping`` is the only producer;
+the rules never see FHIR. Every fact keeps the relative reference of the
+resource it came from, so findings can cite their evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from rules.findings import DataIssue
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """Demographics: what ages and applicability are computed from."""
+
+    id: str
+    birth_date: date | None
+    sex: str | None
+    deceased: bool | None  # None: not recorded
+    deceased_date: date | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"Patient/{self.id}"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A usable quantitative result in the concept's canonical unit."""
+
+    concept: str  # e.g. "bilirubin", "albumin", "inr", "ecog", "karnofsky"
+    value: float
+    unit: str  # canonical unit of the concept ("mg/dL", "g/dL", "1", ...)
+    when: date
+    ref: str
+    recorded: str  # what the record said, e.g. "34.2 umol/L"
+
+
+@dataclass(frozen=True)
+class UnusableMeasurement:
+    """A result of a known concept that cannot be used (no unit, unknown unit, no value)."""
+
+    concept: str
+    when: date | None
+    ref: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class ConditionFact:
+    concept: str  # "hcc", "ascites", "encephalopathy", "portal_vein_tumour_thrombus", ...
+    ref: str
+    onset: date | None
+    clinical_status: str | None  # active / recurrence / relapse / inactive / remission / resolved
+    verification_status: str | None  # confirmed / provisional / ...
+    severity: str | None = None  # "mild" / "moderate" / "severe"; None: not recorded
+    abatement: date | None = None
+
+    @property
+    def is_active(self) -> bool:
+        """Active unless recorded otherwise (absent clinicalStatus counts as active)."""
+        return self.clinical_status in (None, "active", "recurrence", "relapse")
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.verification_status == "confirmed"
+
+
+@dataclass(frozen=True)
+class ProcedureFact:
+    concept: str  # "tace", "resection", "transplant"
+    ref: str
+    status: str  # completed / not-done / in-progress / ...
+    performed: date | None
+    specific: bool = True  # False: coded only by a code that also covers other procedures (CPT 37243)
+    status_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class MedicationFact:
+    concept: str  # "sorafenib", "vitamin_k_antagonist", "diuretic", "lactulose", "rifaximin", ...
+    ref: str
+    status: str
+    start: date | None
+    end: date | None = None
+    daily_dose_mg: float | None = None
+
+
+@dataclass(frozen=True)
+class LesionMeasurement:
+    """Viable (arterially enhancing) longest diameter of one lesion on one imaging date."""
+
+    lesion: str  # stable lesion identity (the focus BodyStructure reference)
+    organ: str | None  # "liver" or another organ; None when the lesion's site is unknown
+    when: date
+    viable_diameter_mm: float
+    ref: str
+
+
+@dataclass(frozen=True)
+class DiseaseStatusReport:
+    """mCODE CancerDiseaseStatus: the radiologist's or clinician's overall trend."""
+
+    when: date
+    trend: str  # "worsened", "stable", "improved", "remission", "undetermined", ...
+    ref: str
+
+
+@dataclass(frozen=True)
+class AllergyFact:
+    concept: str  # e.g. "sorafenib"
+    ref: str
+    clinical_status: str | None
+    criticality: str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the rules may use about one patient, and what could not be used."""
+
+    patient: PatientFacts
+    measurements: tuple[Measurement, ...] = ()
+    unusable: tuple[UnusableMeasurement, ...] = ()
+    conditions: tuple[ConditionFact, ...] = ()
+    procedures: tuple[ProcedureFact, ...] = ()
+    medications: tuple[MedicationFact, ...] = ()
+    lesions: tuple[LesionMeasurement, ...] = ()
+    disease_status: tuple[DiseaseStatusReport, ...] = ()
+    allergies: tuple[AllergyFact, ...] = ()
+    data_issues: tuple[DataIssue, ...] = field(default=())
+
+    def series(self, concept: str) -> tuple[Measurement, ...]:
+        """Usable results of one concept, oldest first (ties by reference)."""
+        return tuple(
+            sorted((m for m in self.measurements if m.concept == concept), key=lambda m: (m.when, m.ref))
+        )
+
+    def unusable_of(self, concept: str) -> tuple[UnusableMeasurement, ...]:
+        return tuple(u for u in self.unusable if u.concept == concept)
+
+    def conditions_of(self, concept: str) -> tuple[ConditionFact, ...]:
+        return tuple(c for c in self.conditions if c.concept == concept)
+
+    def procedures_of(self, concept: str) -> tuple[ProcedureFact, ...]:
+        return tuple(
+            sorted(
+                (p for p in self.procedures if p.concept == concept),
+                key=lambda p: (p.performed or date.min, p.ref),
+            )
+        )
+
+    def medications_of(self, concept: str) -> tuple[MedicationFact, ...]:
+        return tuple(m for m in self.medications if m.concept == concept)

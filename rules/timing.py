@@ -1,0 +1,48 @@
+"""Date windows shared by the rules: freshness and "present at a date".
+
+Windows compare calendar dates, inclusively; nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import TypeVar
+
+from rules.snapshot import ConditionFact, Measurement, MedicationFact
+
+M = TypeVar("M", bound=Measurement)
+
+
+def latest_within(series: Sequence[M], anchor: date, max_age_days: int) -> M | None:
+    """The most recent result taken on or before ``anchor`` and at most ``max_age_days`` before it."""
+    earliest = anchor - timedelta(days=max_age_days)
+    usable = [m for m in series if earliest <= m.when <= anchor]
+    return max(usable, key=lambda m: (m.when, m.ref)) if usable else None
+
+
+def latest_before(series: Sequence[M], anchor: date) -> M | None:
+    """The most recent result on or before ``anchor``, however old (to say why it was not used)."""
+    usable = [m for m in series if m.when <= anchor]
+    return max(usable, key=lambda m: (m.when, m.ref)) if usable else None
+
+
+def condition_present_at(condition: ConditionFact, day: date) -> bool:
+    """Whether a condition held on ``day``: begun (or undated), not abated, and active or abated later."""
+    if condition.onset is not None and condition.onset > day:
+        return False
+    if condition.abatement is not None:
+        return condition.abatement > day
+    return condition.is_active
+
+
+def medication_active_at(med: MedicationFact, day: date) -> bool:
+    """Whether a medication was being taken on ``day`` as far as the record shows."""
+    if med.status in ("entered-in-error", "cancelled", "not-taken", "draft"):
+        return False
+    if med.start is not None and med.start > day:
+        return False
+    if med.end is not None:
+        return med.end >= day
+    # no end date: a completed or stopped course has ended at some unrecorded time
+    return med.status in ("active", "on-hold", "intended", "unknown", "recorded")

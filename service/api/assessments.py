@@ -1,0 +1,90 @@
+"""REST: assess a patient from the configured FHIR source or from a posted Bundle."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query
+
+from service.api.schemas import ERROR_RESPONSES, ErrorMessage, OperationOutcome
+from service.cds.services import patient_record_templates
+from service.deps import StateDep
+from service.errors import ApiError, to_api_error
+from service.fhir.errors import FhirError
+from service.gather import PatientMismatchError, PatientRecord, PrefetchMissingError, restrict_to_patient
+from service.pipeline import assess_patient, assess_record
+from service.render.assessment_json import render_assessment
+
+router = APIRouter(prefix="/api/v1", tags=["assessments"])
+
+AsOf = Annotated[
+    date | None,
+    Query(description="Assessment date (YYYY-MM-DD); default: today in HCC_TIMEZONE. Rules never read the clock."),
+]
+REST_ERRORS = {
+    **ERROR_RESPONSES,
+    502: {"model": ErrorMessage, "description": "The configured FHIR server failed or refused our credentials"},
+}
+
+
+@router.get(
+    "/patients/{patient_id}/assessment",
+    responses={**REST_ERRORS, 404: {"model": OperationOutcome, "description": "Unknown patient"}},
+    summary="Assess a patient from the configured FHIR source",
+)
+async def patient_assessment(
+    patient_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9\-\.]{1,64}$", description="FHIR Patient id")],
+    state: StateDep,
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    try:
+        assessment = await assess_patient(
+            state,
+            patient_id,
+            templates=patient_record_templates(state.knowledge),
+            prefetch=None,
+            source=state.configured_source(),
+            as_of=as_of or state.settings.today(),
+        )
+    except (FhirError, PrefetchMissingError, PatientMismatchError) as exc:
+        raise to_api_error(exc, "rest") from exc
+    return render_assessment(assessment, state.knowledge)
+
+
+def record_from_bundle(bundle: dict[str, Any]) -> PatientRecord:
+    """The one patient of a posted Bundle and the resources that are theirs."""
+    if bundle.get("resourceType") != "Bundle":
+        raise ApiError(422, "body must be a FHIR Bundle (resourceType 'Bundle')")
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise ApiError(422, "the Bundle has no entries")
+    resources = []
+    for i, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise ApiError(422, f"Bundle.entry[{i}] has no resource")
+        if not isinstance(resource.get("id"), str) or not resource["id"]:
+            raise ApiError(422, f"Bundle.entry[{i}] ({resource['resourceType']}) has no id")
+        resources.append(resource)
+    patients = [r for r in resources if r["resourceType"] == "Patient"]
+    if len(patients) != 1:
+        raise ApiError(422, f"the Bundle must hold exactly one Patient, not {len(patients)}")
+    patient = patients[0]
+    others = [r for r in resources if r is not patient]
+    kept, issues = restrict_to_patient(others, patient["id"])
+    return PatientRecord(patient=patient, resources=kept, issues=issues)
+
+
+@router.post(
+    "/assessments",
+    responses=REST_ERRORS,
+    summary="Assess the one patient of a posted FHIR Bundle",
+)
+async def assess_bundle(
+    state: StateDep,
+    bundle: Annotated[dict[str, Any], Body(description="A FHIR R4 Bundle holding one Patient and their resources")],
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    record = record_from_bundle(bundle)
+    return render_assessment(assess_record(state, record, as_of or state.settings.today()), state.knowledge)

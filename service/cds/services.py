@@ -1,0 +1,75 @@
+"""The CDS services this server offers, with their prefetch templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rules.knowledge import Knowledge
+from service.cds.models import ServiceDescription
+
+PATIENT_TOKEN = "{{context.patientId}}"
+
+
+@dataclass(frozen=True)
+class CdsService:
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: dict[str, str]
+    usage_requirements: str | None = None
+
+    def describe(self) -> ServiceDescription:
+        return ServiceDescription(
+            hook=self.hook,
+            title=self.title,
+            description=self.description,
+            id=self.id,
+            prefetch=self.prefetch,
+            usage_requirements=self.usage_requirements,
+        )
+
+
+def observation_codes(k: Knowledge) -> str:
+    """Every Observation code of the value sets, as a token list ``system|code,...``."""
+    return ",".join(
+        f"{entry.system}|{entry.code}"
+        for concept in k.concepts_for_resource("Observation")
+        for entry in k.codes_of(concept)
+    )
+
+
+def patient_record_templates(k: Knowledge) -> dict[str, str]:
+    """Prefetch templates for one patient's record, in the query forms CDS Hooks recommends."""
+    p = PATIENT_TOKEN
+    return {
+        "patient": f"Patient/{p}",
+        "conditions": f"Condition?patient={p}",
+        "procedures": f"Procedure?patient={p}",
+        "observations": f"Observation?patient={p}&code={observation_codes(k)}",
+        "medicationRequests": f"MedicationRequest?patient={p}",
+        "medicationStatements": f"MedicationStatement?patient={p}",
+        "bodyStructures": f"BodyStructure?patient={p}",
+        "allergies": f"AllergyIntolerance?patient={p}",
+    }
+
+
+def build_services(k: Knowledge) -> dict[str, CdsService]:
+    templates = patient_record_templates(k)
+    services = [
+        CdsService(
+            id="hcc-tace-resistance",
+            hook="patient-view",
+            title="Sorafenib after TACE failure in HCC",
+            description=(
+                "For a patient with hepatocellular carcinoma: Child-Pugh, performance status and sorafenib "
+                "eligibility by the criteria of a 2008-2015 study of TACE-resistant HCC, with reasons and evidence."
+            ),
+            prefetch=templates,
+            usage_requirements=(
+                "Needs the patient's Conditions, Procedures, Observations (labs, performance status, tumour size), "
+                "medications and lesion BodyStructures, by prefetch or through fhirServer with a token."
+            ),
+        )
+    ]
+    return {s.id: s for s in services}

@@ -1,0 +1,54 @@
+"""The ``hcc-cds`` command: ``hcc-cds serve`` and the maintenance sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from service.settings import DEFAULT_PORT, Settings, SettingsError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from service.main import create_app
+
+    try:
+        settings = Settings()
+        app = create_app(settings)
+    except (SettingsError, ValidationError) as exc:
+        print(f"hcc-cds: cannot start: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), proxy_headers=False)
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from service.openapi import openapi_yaml
+
+    sys.stdout.write(openapi_yaml())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hcc-cds", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the service (demo mode unless HCC_MODE says otherwise)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.set_defaults(func=_serve)
+    openapi = commands.add_parser("openapi", help="print the OpenAPI document the app serves (YAML)")
+    openapi.set_defaults(func=_openapi)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,16 @@
+"""Named FastAPI dependencies: a route's signature lists what it needs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.main_state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.hcc
+
+
+StateDep = Annotated[AppState, Depends(get_state)]

@@ -1,0 +1,87 @@
+"""Errors the API answers with, and how each becomes an HTTP status.
+
+Hooks and REST differ where PRODUCT.md says so: the FHIR server refusing the
+token is a 412 for a hook (the CDS client must grant access) and a 502 for
+REST (our configured credentials failed); a server down or timing out is 503
+for a hook and 502 for REST. An unknown patient is a 404 with an
+OperationOutcome. Never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from service.fhir.errors import (
+    FhirAuthError,
+    FhirError,
+    FhirNotFoundError,
+    FhirResponseError,
+    FhirServerNotAllowedError,
+    FhirUnavailableError,
+)
+from service.gather import PatientMismatchError, PrefetchMissingError
+
+Surface = Literal["hook", "rest"]
+
+
+class ApiError(Exception):
+    """An answer other than 200, with the message the caller sees."""
+
+    def __init__(self, status: int, message: str, *, operation_outcome: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.operation_outcome = operation_outcome
+
+
+def operation_outcome(code: str, message: str) -> dict:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": message}],
+    }
+
+
+def to_api_error(exc: Exception, surface: Surface) -> ApiError:
+    """Translate a data-gathering failure into the answer for ``surface``."""
+    if isinstance(exc, PrefetchMissingError):
+        return ApiError(412, str(exc))
+    if isinstance(exc, PatientMismatchError):
+        return ApiError(400, str(exc))
+    if isinstance(exc, FhirServerNotAllowedError):
+        return ApiError(400, str(exc))
+    if isinstance(exc, FhirNotFoundError):
+        return ApiError(404, "Patient not found on the FHIR server", operation_outcome=True)
+    if isinstance(exc, FhirAuthError):
+        return ApiError(412 if surface == "hook" else 502, str(exc))
+    if isinstance(exc, (FhirUnavailableError, FhirResponseError)):
+        return ApiError(503 if surface == "hook" else 502, str(exc))
+    if isinstance(exc, FhirError):
+        return ApiError(502, str(exc))
+    raise exc
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    if exc.operation_outcome:
+        code = "not-found" if exc.status == 404 else "processing"
+        return JSONResponse(operation_outcome(code, exc.message), status_code=exc.status,
+                            media_type="application/fhir+json")
+    return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return JSONResponse({"detail": "Invalid request: " + "; ".join(problems[:10])}, status_code=422)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

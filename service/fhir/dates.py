@@ -1,0 +1,59 @@
+"""FHIR date, dateTime and instant values, and the choice types ``effective[x]``,
+``performed[x]`` and ``onset[x]``, read as calendar dates.
+
+A date-time keeps the calendar date it was written with (its own offset). A
+value less precise than a day (``2026`` or ``2026-05``) is returned with
+``precise=False`` so that freshness windows do not treat it as a day.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+@dataclass(frozen=True)
+class FhirDate:
+    day: date
+    precise: bool  # False: only a year or a month was recorded (day is its first day)
+
+
+def parse_fhir_date(value: object) -> FhirDate | None:
+    """Parse a FHIR date/dateTime/instant; None when absent or malformed."""
+    if not isinstance(value, str):
+        return None
+    match = _DATE.match(value.strip())
+    if not match:
+        return None
+    year, month, day = match.groups()
+    try:
+        return FhirDate(date(int(year), int(month or 1), int(day or 1)), precise=day is not None)
+    except ValueError:
+        return None
+
+
+def choice_date(resource: dict, prefix: str) -> tuple[FhirDate | None, str | None]:
+    """The date of ``<prefix>[x]``: (date, problem). Periods use their start, else their end."""
+    for suffix in ("DateTime", "Instant", "Date"):
+        key = prefix + suffix
+        if key in resource:
+            parsed = parse_fhir_date(resource[key])
+            return (parsed, None) if parsed else (None, f"{key} is not a valid date")
+    period = resource.get(prefix + "Period")
+    if isinstance(period, dict):
+        parsed = parse_fhir_date(period.get("start")) or parse_fhir_date(period.get("end"))
+        return (parsed, None) if parsed else (None, f"{prefix}Period has no valid start or end")
+    for suffix in ("String", "Age", "Range", "Timing", "Boolean"):
+        if prefix + suffix in resource:
+            return None, f"{prefix}{suffix} gives no calendar date"
+    return None, None
+
+
+def period_end(resource: dict, prefix: str) -> FhirDate | None:
+    period = resource.get(prefix + "Period")
+    if isinstance(period, dict):
+        return parse_fhir_date(period.get("end"))
+    return None

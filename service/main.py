@@ -1,0 +1,71 @@
+"""The composition root: ``create_app(settings)`` wires every dependency once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+
+import httpx
+from fastapi import FastAPI
+
+from service.api import assessments, demo_fhir, discovery, health, hooks
+from service.build_info import build_id, package_version
+from service.cds.services import build_services
+from service.demo import demo_resources
+from service.errors import install_error_handlers
+from service.fhir.memory import InMemoryFhirSource
+from service.knowledge import load_knowledge
+from service.main_state import AppState
+from service.settings import Settings
+
+log = logging.getLogger("hcc_cds")
+
+HTTP_POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+
+def create_app(settings: Settings | None = None, *, demo_day: date | None = None) -> FastAPI:
+    """Build the application. ``demo_day`` fixes the day the demo data is dated from (tests)."""
+    settings = settings or Settings()
+    warnings = settings.check_startable()
+    knowledge = load_knowledge(settings.clinical_overrides)
+    demo_source = None
+    if settings.is_demo:
+        demo_source = InMemoryFhirSource(demo_resources(demo_day or settings.today()))
+    state = AppState(
+        settings=settings,
+        knowledge=knowledge,
+        services=build_services(knowledge),
+        build=build_id(),
+        demo_source=demo_source,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for warning in warnings:
+            log.warning(warning)
+        async with httpx.AsyncClient(limits=HTTP_POOL_LIMITS, follow_redirects=False, trust_env=False) as client:
+            state.http = client
+            yield
+            state.http = None
+
+    app = FastAPI(
+        title="hcc-cds",
+        version=package_version(),
+        description=(
+            "Clinical decision support for hepatocellular carcinoma after TACE failure: CDS Hooks 2.0 services "
+            "and a REST API assessing Child-Pugh, performance status and sorafenib eligibility by the source "
+            "study's criteria, with reasons, evidence and citations."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.hcc = state
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(discovery.router)
+    app.include_router(hooks.router)
+    app.include_router(assessments.router)
+    if settings.is_demo:
+        app.include_router(demo_fhir.router)
+    return app

@@ -1,0 +1,48 @@
+"""The application's state: everything a request needs, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from rules.knowledge import Knowledge
+from service.cds.services import CdsService
+from service.fhir.client import HttpFhirSource
+from service.fhir.memory import InMemoryFhirSource
+from service.fhir.source import FhirSource
+from service.settings import Settings
+
+
+@dataclass
+class AppState:
+    """Everything a request needs, built once at start-up."""
+
+    settings: Settings
+    knowledge: Knowledge
+    services: dict[str, CdsService]
+    build: str
+    demo_source: InMemoryFhirSource | None
+    http: httpx.AsyncClient | None = None
+
+    def configured_source(self) -> FhirSource:
+        """The FHIR source of the REST API: HCC_FHIR_BASE_URL, else the embedded demo data."""
+        if self.settings.fhir_base_url:
+            assert self.http is not None, "the HTTP client is opened by the app's lifespan"
+            token = self.settings.fhir_token.get_secret_value() if self.settings.fhir_token else None
+            return HttpFhirSource(
+                self.http,
+                self.settings.fhir_base_url,
+                token=token,
+                timeout_seconds=self.settings.fhir_timeout_seconds,
+            )
+        if self.demo_source is None:
+            raise RuntimeError("no FHIR source configured")  # prevented by Settings.check_startable
+        return self.demo_source
+
+    def hook_source(self, fhir_server: str, access_token: str | None) -> FhirSource:
+        """A source for a hook's own ``fhirServer`` (already checked against the allowlist)."""
+        assert self.http is not None, "the HTTP client is opened by the app's lifespan"
+        return HttpFhirSource(
+            self.http, fhir_server, token=access_token, timeout_seconds=self.settings.fhir_timeout_seconds
+        )

@@ -1,0 +1,490 @@
+"""FHIR R4 JSON -> ``rules.Snapshot``: the only module that knows FHIR paths.
+
+Every resource is validated with fhir.resources' R4B models first; one that
+fails is skipped and reported in ``data_issues``. Codes come from the value sets
+(``rules/data/value_sets.json`` plus the site's overrides); units are converted
+to each concept's canonical unit, and a value without a unit or with one that
+cannot be converted is unusable (reported, never guessed). ``entered-in-error``
+and ``cancelled`` resources are ignored.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from rules.findings import DataIssue
+from rules.knowledge import CodeEntry, Knowledge
+from rules.snapshot import (
+    AllergyFact,
+    ConditionFact,
+    DiseaseStatusReport,
+    LesionMeasurement,
+    Measurement,
+    MedicationFact,
+    PatientFacts,
+    ProcedureFact,
+    Snapshot,
+    UnusableMeasurement,
+)
+from service.fhir.dates import choice_date, parse_fhir_date, period_end
+
+UCUM = "http://unitsofmeasure.org"
+IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled"})
+USABLE_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected", "appended"})
+SEVERITY_CODES = {"255604002": "mild", "6736007": "moderate", "24484000": "severe"}
+SCORE_CONCEPTS = frozenset({"ecog", "karnofsky"})
+LAB_CONCEPTS_EXCLUDED = frozenset({"tumour_size", "disease_status"})
+
+R4B_MODELS = {
+    "Patient": "fhir.resources.R4B.patient.Patient",
+    "Observation": "fhir.resources.R4B.observation.Observation",
+    "Condition": "fhir.resources.R4B.condition.Condition",
+    "Procedure": "fhir.resources.R4B.procedure.Procedure",
+    "MedicationRequest": "fhir.resources.R4B.medicationrequest.MedicationRequest",
+    "MedicationStatement": "fhir.resources.R4B.medicationstatement.MedicationStatement",
+    "BodyStructure": "fhir.resources.R4B.bodystructure.BodyStructure",
+    "AllergyIntolerance": "fhir.resources.R4B.allergyintolerance.AllergyIntolerance",
+}
+_MODEL_CACHE: dict[str, Any] = {}
+
+
+def _model(resource_type: str) -> Any:
+    if resource_type not in _MODEL_CACHE:
+        module_name, _, class_name = R4B_MODELS[resource_type].rpartition(".")
+        _MODEL_CACHE[resource_type] = getattr(importlib.import_module(module_name), class_name)
+    return _MODEL_CACHE[resource_type]
+
+
+def validation_problem(resource: dict) -> str | None:
+    """None if the resource validates against its R4B model, else a short description."""
+    model = _model(resource["resourceType"])
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "resource"
+        return f"fails FHIR R4 validation at {where}: {first.get('msg', 'invalid')}"
+    except (ValueError, TypeError) as exc:
+        return f"fails FHIR R4 validation: {exc}"
+    return None
+
+
+def ref_of(resource: dict) -> str:
+    return f"{resource.get('resourceType', 'Unknown')}/{resource.get('id', '?')}"
+
+
+def _codings(concept: Any) -> list[dict]:
+    if not isinstance(concept, dict):
+        return []
+    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+
+
+def _coded_status(concept: Any) -> str | None:
+    for coding in _codings(concept):
+        if coding.get("code"):
+            return str(coding["code"])
+    return None
+
+
+@dataclass
+class _Builder:
+    k: Knowledge
+    patient_id: str
+    issues: list[DataIssue] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
+    unusable: list[UnusableMeasurement] = field(default_factory=list)
+    conditions: list[ConditionFact] = field(default_factory=list)
+    procedures: list[ProcedureFact] = field(default_factory=list)
+    medications: list[MedicationFact] = field(default_factory=list)
+    lesions: list[LesionMeasurement] = field(default_factory=list)
+    disease_status: list[DiseaseStatusReport] = field(default_factory=list)
+    allergies: list[AllergyFact] = field(default_factory=list)
+    body_structures: dict[str, dict] = field(default_factory=dict)
+
+    def issue(self, resource: dict | str, problem: str) -> None:
+        ref = resource if isinstance(resource, str) else ref_of(resource)
+        self.issues.append(DataIssue(resource=ref, problem=problem))
+
+    def match(self, concept: Any, resource_type: str) -> CodeEntry | None:
+        """The first coding of ``concept`` that belongs to a value set for ``resource_type``."""
+        allowed = set(self.k.concepts_for_resource(resource_type))
+        for coding in _codings(concept):
+            entry = self.k.lookup(coding.get("system"), coding.get("code"))
+            if entry is not None and entry.concept in allowed:
+                return entry
+        return None
+
+    def matches(self, concept: Any, resource_type: str) -> list[CodeEntry]:
+        allowed = set(self.k.concepts_for_resource(resource_type))
+        found = []
+        for coding in _codings(concept):
+            entry = self.k.lookup(coding.get("system"), coding.get("code"))
+            if entry is not None and entry.concept in allowed:
+                found.append(entry)
+        return found
+
+    # -- Observation ---------------------------------------------------------
+    def observation(self, obs: dict) -> None:
+        status = obs.get("status")
+        if status in IGNORED_STATUSES:
+            return
+        entry = self.match(obs.get("code"), "Observation")
+        if entry is None:
+            return
+        ref = ref_of(obs)
+        if status not in USABLE_OBSERVATION_STATUSES:
+            self.issue(obs, f"status '{status}' is not a final result; not used")
+            return
+        when, problem = choice_date(obs, "effective")
+        if when is None:
+            self.issue(obs, problem or "no effective date; not used")
+            self.unusable.append(UnusableMeasurement(entry.concept, None, ref, problem or "no effective date"))
+            return
+        if not when.precise:
+            self.issue(obs, "effective date is not precise to the day; not used")
+            self.unusable.append(UnusableMeasurement(entry.concept, when.day, ref, "date not precise to the day"))
+            return
+        if entry.concept == "tumour_size":
+            self.tumour_size(obs, when.day)
+        elif entry.concept == "disease_status":
+            self.disease(obs, when.day)
+        elif entry.concept in SCORE_CONCEPTS:
+            self.score(obs, entry.concept, when.day)
+        else:
+            self.quantity(obs, entry.concept, when.day, obs.get("valueQuantity"))
+
+    def quantity(self, obs: dict, concept: str, day: date, q: Any) -> None:
+        ref = ref_of(obs)
+        if not isinstance(q, dict) or not isinstance(q.get("value"), (int, float)) or isinstance(q.get("value"), bool):
+            problem = "no numeric valueQuantity"
+            self.issue(obs, f"{concept}: {problem}")
+            self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
+            return
+        value = float(q["value"])
+        unit = q.get("code") if q.get("system") == UCUM and q.get("code") else q.get("code") or q.get("unit")
+        recorded = f"{q['value']:g} {unit}" if unit else f"{q['value']:g} (no unit)"
+        if not unit:
+            problem = "value has no unit"
+            self.issue(obs, f"{concept}: {problem}; not used")
+            self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
+            return
+        converted = self.k.convert(concept, value, str(unit))
+        if converted is None:
+            problem = f"unit '{unit}' cannot be converted to {self.k.concept(concept).get('unit')}"
+            self.issue(obs, f"{concept}: {problem}; not used")
+            self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
+            return
+        if converted < 0:
+            problem = "negative value"
+            self.issue(obs, f"{concept}: {problem}; not used")
+            self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
+            return
+        canonical = str(self.k.concept(concept).get("unit", unit))
+        self.measurements.append(Measurement(concept, converted, canonical, day, ref, recorded))
+
+    def score(self, obs: dict, concept: str, day: date) -> None:
+        ref = ref_of(obs)
+        value: Any = obs.get("valueInteger")
+        if value is None and isinstance(obs.get("valueQuantity"), dict):
+            value = obs["valueQuantity"].get("value")
+        low, high = self.k.concept(concept).get("range", [0, 100])
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != int(value) or not low <= value <= high:
+            problem = f"{concept} value must be an integer from {low} to {high}"
+            self.issue(obs, f"{problem}; not used")
+            self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
+            return
+        unit = str(self.k.concept(concept).get("unit", "1"))
+        self.measurements.append(Measurement(concept, float(int(value)), unit, day, ref, str(int(value))))
+
+    def tumour_size(self, obs: dict, day: date) -> None:
+        ref = ref_of(obs)
+        component_code = self.k.concept("tumour_size")["component"]
+        diameter = None
+        for comp in obs.get("component") or []:
+            for coding in _codings(comp.get("code")):
+                if coding.get("system") == component_code["system"] and coding.get("code") == component_code["code"]:
+                    diameter = comp.get("valueQuantity")
+        if diameter is None:
+            self.issue(obs, "TumorSize without a longest-dimension component (LOINC 33728-7); not used")
+            return
+        focus = [f.get("reference") for f in obs.get("focus") or [] if isinstance(f, dict) and f.get("reference")]
+        if len(focus) != 1:
+            self.issue(obs, "TumorSize needs exactly one focus (the lesion's BodyStructure) to follow the lesion; not used")
+            return
+        if not isinstance(diameter, dict) or not isinstance(diameter.get("value"), (int, float)) or isinstance(diameter.get("value"), bool):
+            self.issue(obs, "TumorSize longest dimension has no numeric value; not used")
+            return
+        unit = diameter.get("code") or diameter.get("unit")
+        if not unit:
+            self.issue(obs, "TumorSize longest dimension has no unit; not used")
+            return
+        mm = self.k.convert("tumour_size", float(diameter["value"]), str(unit))
+        if mm is None or mm < 0:
+            self.issue(obs, f"TumorSize longest dimension in '{unit}' is not a usable length; not used")
+            return
+        lesion_ref = str(focus[0])
+        self.lesions.append(LesionMeasurement(lesion_ref, None, day, mm, ref))
+
+    def disease(self, obs: dict, day: date) -> None:
+        spec = self.k.concept("disease_status")
+        for coding in _codings(obs.get("valueCodeableConcept")):
+            if coding.get("system") == spec["trend_system"] and coding.get("code") in spec["trends"]:
+                self.disease_status.append(DiseaseStatusReport(day, spec["trends"][coding["code"]], ref_of(obs)))
+                return
+        self.issue(obs, "CancerDiseaseStatus value is not a known trend code; not used")
+
+    # -- Condition -----------------------------------------------------------
+    def condition(self, cond: dict) -> None:
+        verification = _coded_status(cond.get("verificationStatus"))
+        if verification in ("entered-in-error", "refuted"):
+            return
+        entry = self.match(cond.get("code"), "Condition")
+        if entry is None:
+            return
+        onset, problem = choice_date(cond, "onset")
+        if onset is None and "onsetAge" in cond:
+            problem = "onsetAge used as unknown onset date"
+        if onset is None and entry.concept == "hcc":
+            onset = parse_fhir_date(cond.get("recordedDate"))
+        if problem and onset is None:
+            self.issue(cond, problem)
+        abatement, _ = choice_date(cond, "abatement")
+        severity = None
+        for coding in _codings(cond.get("severity")):
+            if coding.get("code") in SEVERITY_CODES:
+                severity = SEVERITY_CODES[coding["code"]]
+        self.conditions.append(
+            ConditionFact(
+                concept=entry.concept,
+                ref=ref_of(cond),
+                onset=onset.day if onset else None,
+                clinical_status=_coded_status(cond.get("clinicalStatus")),
+                verification_status=verification,
+                severity=severity,
+                abatement=abatement.day if abatement else None,
+            )
+        )
+
+    # -- Procedure -----------------------------------------------------------
+    def procedure(self, proc: dict) -> None:
+        status = proc.get("status")
+        if status in IGNORED_STATUSES:
+            return
+        entries = self.matches(proc.get("code"), "Procedure")
+        if not entries:
+            return
+        concept = entries[0].concept
+        performed, problem = choice_date(proc, "performed")
+        if performed is None and status == "completed":
+            self.issue(proc, problem or "completed procedure without a performed date")
+        reason = proc.get("statusReason")
+        reason_text = None
+        if isinstance(reason, dict):
+            reason_text = reason.get("text") or next((c.get("display") or c.get("code") for c in _codings(reason)), None)
+        self.procedures.append(
+            ProcedureFact(
+                concept=concept,
+                ref=ref_of(proc),
+                status=str(status),
+                performed=performed.day if performed else None,
+                specific=any(e.specific for e in entries if e.concept == concept),
+                status_reason=reason_text,
+            )
+        )
+
+    # -- Medications ---------------------------------------------------------
+    def medication(self, med: dict) -> None:
+        status = med.get("status")
+        if status in IGNORED_STATUSES:
+            return
+        entry = self.match(med.get("medicationCodeableConcept"), "MedicationRequest")
+        if entry is None:
+            if "medicationReference" in med and "medicationCodeableConcept" not in med:
+                self.issue(med, "medicationReference is not resolved; the medication is not identified")
+            return
+        starts: list[date] = []
+        ends: list[date] = []
+        daily_dose = None
+        if med["resourceType"] == "MedicationRequest":
+            authored = parse_fhir_date(med.get("authoredOn"))
+            if authored:
+                starts.append(authored.day)
+            for dosage in med.get("dosageInstruction") or []:
+                bounds = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
+                for key, target in (("start", starts), ("end", ends)):
+                    parsed = parse_fhir_date(bounds.get(key))
+                    if parsed:
+                        target.append(parsed.day)
+                dose = self._daily_dose_mg(dosage, entry)
+                if dose is not None:
+                    daily_dose = (daily_dose or 0.0) + dose
+        else:
+            effective, _ = choice_date(med, "effective")
+            if effective:
+                starts.append(effective.day)
+            end = period_end(med, "effective")
+            if end:
+                ends.append(end.day)
+            for dosage in med.get("dosage") or []:
+                dose = self._daily_dose_mg(dosage, entry)
+                if dose is not None:
+                    daily_dose = (daily_dose or 0.0) + dose
+        self.medications.append(
+            MedicationFact(
+                concept=entry.concept,
+                ref=ref_of(med),
+                status=str(status),
+                start=min(starts) if starts else None,
+                end=max(ends) if ends else None,
+                daily_dose_mg=daily_dose,
+            )
+        )
+
+    def _daily_dose_mg(self, dosage: dict, entry: CodeEntry) -> float | None:
+        rates = dosage.get("doseAndRate") or []
+        if not rates:
+            return None
+        dose = rates[0].get("doseQuantity") or {}
+        value, unit = dose.get("value"), dose.get("code") or dose.get("unit")
+        if not isinstance(value, (int, float)):
+            return None
+        if unit == "mg":
+            mg = float(value)
+        elif unit in ("{tbl}", "tablet", "tablets", "{tablet}") and entry.mg_per_unit:
+            mg = float(value) * entry.mg_per_unit
+        else:
+            return None
+        repeat = (dosage.get("timing") or {}).get("repeat") or {}
+        frequency = repeat.get("frequency", 1)
+        period = repeat.get("period", 1)
+        per_day = {"d": 1.0, "wk": 7.0, "h": 1 / 24}.get(repeat.get("periodUnit", "d"))
+        if not isinstance(frequency, (int, float)) or not isinstance(period, (int, float)) or not per_day or period <= 0:
+            return None
+        return mg * frequency / (period * per_day)
+
+    # -- AllergyIntolerance --------------------------------------------------
+    def allergy(self, allergy: dict) -> None:
+        if _coded_status(allergy.get("verificationStatus")) in ("entered-in-error", "refuted"):
+            return
+        entry = self.match(allergy.get("code"), "MedicationRequest")
+        if entry is None:
+            return
+        self.allergies.append(
+            AllergyFact(
+                concept=entry.concept,
+                ref=ref_of(allergy),
+                clinical_status=_coded_status(allergy.get("clinicalStatus")),
+                criticality=allergy.get("criticality"),
+            )
+        )
+
+    def resolve_lesion_organs(self) -> None:
+        liver = {(e.system, e.code) for e in self.k.codes_of("liver")}
+        resolved = []
+        for lesion in self.lesions:
+            body = self.body_structures.get(lesion.lesion)
+            organ = None
+            if body is not None:
+                for coding in _codings(body.get("location")):
+                    if (coding.get("system"), coding.get("code")) in liver:
+                        organ = "liver"
+                        break
+                    organ = organ or coding.get("display") or coding.get("code")
+            else:
+                self.issue(lesion.ref, f"lesion {lesion.lesion} not found: its organ is unknown")
+            resolved.append(
+                LesionMeasurement(lesion.lesion, organ, lesion.when, lesion.viable_diameter_mm, lesion.ref)
+            )
+        self.lesions = resolved
+
+
+def map_patient(patient: dict) -> tuple[PatientFacts, list[DataIssue]]:
+    issues: list[DataIssue] = []
+    birth = parse_fhir_date(patient.get("birthDate"))
+    if patient.get("birthDate") is not None and birth is None:
+        issues.append(DataIssue(ref_of(patient), "birthDate is not a valid date"))
+    deceased: bool | None = None
+    deceased_date = None
+    if "deceasedBoolean" in patient:
+        deceased = bool(patient["deceasedBoolean"])
+    elif "deceasedDateTime" in patient:
+        deceased = True
+        parsed = parse_fhir_date(patient["deceasedDateTime"])
+        deceased_date = parsed.day if parsed else None
+    return (
+        PatientFacts(
+            id=str(patient["id"]),
+            birth_date=birth.day if birth and birth.precise else None,
+            sex=patient.get("gender"),
+            deceased=deceased,
+            deceased_date=deceased_date,
+        ),
+        issues,
+    )
+
+
+HANDLERS = {
+    "Observation": _Builder.observation,
+    "Condition": _Builder.condition,
+    "Procedure": _Builder.procedure,
+    "MedicationRequest": _Builder.medication,
+    "MedicationStatement": _Builder.medication,
+    "AllergyIntolerance": _Builder.allergy,
+}
+
+
+def map_to_snapshot(
+    patient: dict,
+    resources: Iterable[dict],
+    k: Knowledge,
+    *,
+    prior_issues: Iterable[DataIssue] = (),
+) -> Snapshot:
+    """Build the snapshot of one patient from their resources (already restricted to that patient)."""
+    issues = list(prior_issues)
+    problem = validation_problem(patient)
+    if problem:
+        issues.append(DataIssue(ref_of(patient), problem))
+        patient = {"resourceType": "Patient", "id": patient.get("id", "?")}
+    facts, patient_issues = map_patient(patient)
+    builder = _Builder(k=k, patient_id=facts.id, issues=issues + patient_issues)
+    seen: set[str] = set()
+    pending: list[dict] = []
+    for resource in resources:
+        rtype = resource.get("resourceType")
+        if rtype not in R4B_MODELS or rtype == "Patient":
+            continue
+        ref = ref_of(resource)
+        if ref in seen:
+            builder.issue(ref, "duplicate resource id; only the first copy used")
+            continue
+        seen.add(ref)
+        problem = validation_problem(resource)
+        if problem:
+            builder.issue(resource, problem)
+            continue
+        if rtype == "BodyStructure":
+            builder.body_structures[ref] = resource
+        else:
+            pending.append(resource)
+    for resource in pending:
+        HANDLERS[resource["resourceType"]](builder, resource)
+    builder.resolve_lesion_organs()
+    return Snapshot(
+        patient=facts,
+        measurements=tuple(builder.measurements),
+        unusable=tuple(builder.unusable),
+        conditions=tuple(builder.conditions),
+        procedures=tuple(builder.procedures),
+        medications=tuple(builder.medications),
+        lesions=tuple(builder.lesions),
+        disease_status=tuple(builder.disease_status),
+        allergies=tuple(builder.allergies),
+        data_issues=tuple(builder.issues),
+    )

@@ -1,0 +1,92 @@
+"""Deployment settings, from ``HCC_*`` environment variables (pydantic-settings).
+
+Clinical values never live here: they are in ``rules/data/``, and a site changes
+them only through the file ``HCC_CLINICAL_OVERRIDES`` names.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORT = 8080
+DEMO_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message says what to change."""
+
+
+class Settings(BaseSettings):
+    """Every setting, with its environment variable ``HCC_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="HCC_", extra="ignore", frozen=True)
+
+    mode: Literal["demo", "production"] = "demo"
+    fhir_base_url: str | None = Field(default=None, description="FHIR server for the REST API; unset in demo: embedded data")
+    fhir_token: SecretStr | None = Field(default=None, description="bearer token sent only to HCC_FHIR_BASE_URL")
+    fhir_allowlist: str = Field(
+        default="",
+        description="comma-separated base URLs a hook's fhirServer may name (scheme, host, port exact; path by prefix)",
+    )
+    fhir_timeout_seconds: float = Field(default=5.0, gt=0, description="per FHIR request")
+    fhir_deadline_seconds: float = Field(default=10.0, gt=0, description="for all FHIR requests of one call")
+    trusted_clients: Path | None = None
+    public_base_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
+    database_url: str | None = None
+    cors_origins: str = ""
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    log_level: str = "INFO"
+    timezone: str = "UTC"
+    clinical_overrides: Path | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("public_base_url", "fhir_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def allowlist(self) -> tuple[str, ...]:
+        return tuple(u.strip().rstrip("/") for u in self.fhir_allowlist.split(",") if u.strip())
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == "demo"
+
+    def today(self) -> date:
+        """Today's date in the configured time zone (the default ``as_of``)."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
+
+    def check_startable(self) -> list[str]:
+        """Raise :class:`SettingsError` if the service must not start; return start-up warnings."""
+        if self.mode == "production":
+            raise SettingsError(
+                "HCC_MODE=production is refused: CDS client authentication (trusted client JWTs) is not built "
+                "in this version, and production must not serve untrusted callers. Run in demo mode "
+                "(unset HCC_MODE) for evaluation only."
+            )
+        warnings = [
+            "DEMO MODE: embedded synthetic patients, no client authentication, FHIR servers limited to "
+            "loopback. Not for clinical use or real patient data."
+        ]
+        if self.fhir_base_url:
+            warnings.append("HCC_FHIR_BASE_URL is set: the REST API reads that server instead of the embedded demo data.")
+        return warnings

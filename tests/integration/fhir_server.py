@@ -1,0 +1,95 @@
+"""Runs the real FHIR test server (sekmet-fhir 0.1.1, in its own venv) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BIN = ROOT / ".venv-fhir" / "bin" / "sekmet"
+START_TIMEOUT_SECONDS = 90
+
+
+def sekmet_binary() -> Path:
+    path = Path(os.environ.get("HCC_TEST_SEKMET", DEFAULT_BIN))
+    if not path.exists():
+        raise FileNotFoundError(
+            f"the FHIR test server is not installed at {path}: run `make test` (it creates .venv-fhir with "
+            "sekmet-fhir==0.1.1) or set HCC_TEST_SEKMET"
+        )
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class FhirServer:
+    base_url: str
+    process: subprocess.Popen
+    workdir: Path
+
+    def load(self, transaction: dict, token: str | None = None) -> dict:
+        headers = {"Content-Type": "application/fhir+json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        r = httpx.post(self.base_url, json=transaction, headers=headers, timeout=60)
+        r.raise_for_status()
+        return r.json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def start_fhir_server(workdir: Path, *, bearer_tokens: list[str] | None = None) -> FhirServer:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}/fhir"
+    config: dict = {
+        "base_url": base_url,
+        "host": "127.0.0.1",
+        "port": port,
+        "data_dir": str(workdir / "data"),
+        "simulator": {"enabled": False},
+        "log_inbound": False,
+        "own_private_key_path": str(workdir / "keys" / "sekmet_private.pem"),
+    }
+    if bearer_tokens:
+        config["server_auth"] = {"types": ["bearer"], "tokens": bearer_tokens}
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "settings.yaml").write_text(yaml.safe_dump(config))
+    log = open(workdir / "server.log", "wb")
+    process = subprocess.Popen(
+        [str(sekmet_binary()), "serve", "--config", str(workdir / "settings.yaml")],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SEKMET_")},
+    )
+    headers = {"Authorization": f"Bearer {bearer_tokens[0]}"} if bearer_tokens else {}
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"FHIR test server exited: {(workdir / 'server.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base_url}/metadata", headers=headers, timeout=2).status_code == 200:
+                return FhirServer(base_url, process, workdir)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"FHIR test server did not start within {START_TIMEOUT_SECONDS} s")
