@@ -1,0 +1,545 @@
+"""BCLC staging, 2010 scheme (Pons, Varela, Llovet, HPB 2005), as the source study staged.
+
+Dossier §3.2 (2010-era BCLC):
+
+====== ================================ ============= =======
+Stage  Tumour                           Child-Pugh    ECOG
+====== ================================ ============= =======
+0      single < 2 cm                    A             0
+A      single, or up to 3 nodules <=3 cm A-B          0
+B      multinodular                     A-B           0
+C      portal invasion, N1 or M1        A-B           1-2
+D      --                               C             >2
+====== ================================ ============= =======
+
+Stages A-C need ECOG 0-2 and Child-Pugh A-B; Child-Pugh C or ECOG >2 is D
+whatever else is known (a *forced* stage). Under 2010 ECOG 1-2 alone makes a
+patient C. The study's Table 1 instead staged by tumour extent
+(:func:`tumour_extent_stage`: C when portal invasion or extrahepatic spread,
+else 0/A/B by tumour burden), dossier §4.1 note 8.
+
+Tumour burden comes from the latest imaging on or before the date: nodules are
+the lesions in the liver (or of unrecorded site) with a viable diameter > 0.
+Portal-vein tumour thrombus and extrahepatic metastases are recorded only when
+present (PRODUCT.md, Three-valued findings): with no record they are absent,
+and the result's ``assumptions`` say so. Child-Pugh class and ECOG are passed
+in (computed elsewhere). Missing inputs give stage None with reasons, unless
+the stage is forced by what is known. BCLC 2022 (Reig 2022) is noted, not used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+from rules.knowledge import KnowledgeError
+from rules.snapshot import ConditionFact, LesionMeasurement, Snapshot
+from rules.timing import condition_present_at
+
+CRITERIA_GROUP = "bclc_2010"
+NOTE_GROUP = "bclc_2022"
+PVTT = "portal_vein_tumour_thrombus"
+METASTASIS = "extrahepatic_metastasis"
+CHILD_PUGH_CLASSES = ("A", "B", "C")
+NOT_COUNTED_VERIFICATION = ("refuted", "entered-in-error")
+ABSENT_UNLESS_RECORDED = (
+    "Portal-vein tumour thrombus and extrahepatic metastases are recorded only when present: "
+    "with no such Condition on record they are taken as absent for BCLC staging."
+)
+
+
+def _exact(value: float | int) -> Fraction:
+    return Fraction(value) if isinstance(value, int) else Fraction(repr(float(value)))
+
+
+def _usable_mm(value: float | None) -> Fraction | None:
+    """A diameter as an exact rational, None when missing, not finite or negative."""
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return _exact(value)
+
+
+def _mm(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
+
+
+@dataclass(frozen=True)
+class BclcCriteria:
+    """BCLC 2010 cut-offs (``response_criteria.json``, group ``bclc_2010``) and the 2022 note."""
+
+    citation: str
+    very_early_single_nodule_below_mm: Fraction
+    early_max_nodules: int
+    early_multiple_nodules_max_diameter_mm: Fraction
+    very_early_max_ecog: int
+    early_intermediate_max_ecog: int
+    advanced_max_ecog: int
+    liver_organ: str
+    note_2022: str
+    citation_2022: str
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> BclcCriteria:
+        """Build from the whole ``response_criteria.json`` document (groups ``bclc_2010`` and ``bclc_2022``)."""
+        try:
+            group = document[CRITERIA_GROUP]
+            note = document.get(NOTE_GROUP, {})
+            return cls(
+                citation=str(group["citation"]),
+                very_early_single_nodule_below_mm=_exact(group["very_early_single_nodule_below_mm"]),
+                early_max_nodules=int(group["early_max_nodules"]),
+                early_multiple_nodules_max_diameter_mm=_exact(group["early_multiple_nodules_max_diameter_mm"]),
+                very_early_max_ecog=int(group["very_early_max_ecog"]),
+                early_intermediate_max_ecog=int(group["early_intermediate_max_ecog"]),
+                advanced_max_ecog=int(group["advanced_max_ecog"]),
+                liver_organ=str(group["liver_organ"]),
+                note_2022=str(note.get("note", "")),
+                citation_2022=str(note.get("citation", "")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise KnowledgeError(f"response criteria: malformed '{CRITERIA_GROUP}' group ({exc!r})") from exc
+
+
+def _criteria(criteria: Mapping[str, Any] | BclcCriteria) -> BclcCriteria:
+    return criteria if isinstance(criteria, BclcCriteria) else BclcCriteria.from_dict(criteria)
+
+
+# -- facts at a date -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TumourBurden:
+    """Viable intrahepatic tumour on one imaging date: how many nodules and the largest."""
+
+    imaging_date: date
+    nodules: int  # lesions in the liver (or of unrecorded site) with viable diameter > 0
+    largest_mm: Fraction | None  # None when no viable nodule
+    diameters_mm: tuple[Fraction, ...]  # every viable nodule, largest first
+    unknown_site_nodules: int
+    evidence: tuple[str, ...]
+
+    def describe(self) -> str:
+        if self.nodules == 0:
+            return f"no viable tumour on imaging of {self.imaging_date.isoformat()}"
+        count = "a single nodule" if self.nodules == 1 else f"{self.nodules} nodules"
+        return f"{count}, largest {_mm(self.largest_mm)} mm viable, on imaging of {self.imaging_date.isoformat()}"
+
+
+@dataclass(frozen=True)
+class StagingFacts:
+    """What BCLC is staged from at one date, with reasons, evidence and assumptions."""
+
+    day: date
+    tumour: TumourBurden | None  # None: no imaging on or before the date
+    vascular_invasion: bool
+    extrahepatic_spread: bool
+    reasons: tuple[str, ...]
+    evidence: tuple[str, ...]
+    assumptions: tuple[str, ...]
+
+
+def _counts(condition: ConditionFact) -> bool:
+    return condition.verification_status not in NOT_COUNTED_VERIFICATION
+
+
+def conditions_present_at(conditions: Iterable[ConditionFact], concept: str, day: date) -> tuple[ConditionFact, ...]:
+    """Conditions of ``concept`` present on ``day`` (``rules.timing.condition_present_at``), refuted ones left out."""
+    return tuple(
+        sorted(
+            (c for c in conditions if c.concept == concept and _counts(c) and condition_present_at(c, day)),
+            key=lambda c: c.ref,
+        )
+    )
+
+
+def latest_imaging(lesions: Iterable[LesionMeasurement], day: date) -> tuple[date, tuple[LesionMeasurement, ...]] | None:
+    """The latest imaging date on or before ``day`` and its lesion measurements, or None."""
+    dated = [m for m in lesions if m.when <= day]
+    if not dated:
+        return None
+    latest = max(m.when for m in dated)
+    return latest, tuple(sorted((m for m in dated if m.when == latest), key=lambda m: (m.lesion, m.ref)))
+
+
+def tumour_burden_at(
+    lesions: Iterable[LesionMeasurement], day: date, criteria: Mapping[str, Any] | BclcCriteria
+) -> TumourBurden | None:
+    """Viable nodules on the latest imaging on or before ``day`` (liver or unrecorded site), None without imaging."""
+    crit = _criteria(criteria)
+    found = latest_imaging(lesions, day)
+    if found is None:
+        return None
+    imaging_date, readings = found
+    per_lesion: dict[str, Fraction] = {}
+    unknown_site: set[str] = set()
+    evidence: list[str] = []
+    for m in readings:
+        if m.organ not in (None, crit.liver_organ):
+            continue
+        size = _usable_mm(m.viable_diameter_mm)
+        if size is None:
+            continue  # no usable diameter: mRECIST reports it; here it simply does not count
+        evidence.append(m.ref)
+        if size > 0:
+            per_lesion[m.lesion] = max(size, per_lesion.get(m.lesion, Fraction(0)))
+            if m.organ is None:
+                unknown_site.add(m.lesion)
+    diameters = tuple(sorted(per_lesion.values(), reverse=True))
+    return TumourBurden(
+        imaging_date=imaging_date,
+        nodules=len(diameters),
+        largest_mm=diameters[0] if diameters else None,
+        diameters_mm=diameters,
+        unknown_site_nodules=len(unknown_site),
+        evidence=tuple(dict.fromkeys(evidence)),
+    )
+
+
+def staging_facts_at(
+    snapshot: Snapshot, day: date, criteria: Mapping[str, Any] | BclcCriteria
+) -> StagingFacts:
+    """Tumour burden, vascular invasion and extrahepatic spread on ``day``, from the snapshot."""
+    crit = _criteria(criteria)
+    reasons: list[str] = []
+    evidence: list[str] = []
+    assumptions: list[str] = []
+    tumour = tumour_burden_at(snapshot.lesions, day, crit)
+    if tumour is None:
+        reasons.append(f"No tumour imaging on or before {day.isoformat()}.")
+    else:
+        evidence.extend(tumour.evidence)
+        if tumour.unknown_site_nodules:
+            reasons.append(
+                f"{tumour.unknown_site_nodules} viable lesion(s) with no recorded site counted as liver nodules."
+            )
+
+    pvtt = conditions_present_at(snapshot.conditions, PVTT, day)
+    metastases = conditions_present_at(snapshot.conditions, METASTASIS, day)
+    extrahepatic_lesions: tuple[LesionMeasurement, ...] = ()
+    found = latest_imaging(snapshot.lesions, day)
+    if found is not None:
+        extrahepatic_lesions = tuple(
+            m for m in found[1] if m.organ not in (None, crit.liver_organ) and (_usable_mm(m.viable_diameter_mm) or 0) > 0
+        )
+    if pvtt:
+        reasons.append(f"Portal-vein tumour thrombus present ({', '.join(c.ref for c in pvtt)}).")
+        evidence.extend(c.ref for c in pvtt)
+    if metastases:
+        reasons.append(f"Extrahepatic metastasis present ({', '.join(c.ref for c in metastases)}).")
+        evidence.extend(c.ref for c in metastases)
+    if extrahepatic_lesions:
+        sites = ", ".join(f"{m.organ} ({m.ref})" for m in extrahepatic_lesions)
+        reasons.append(f"Viable lesion outside the liver on imaging of {found[0].isoformat()}: {sites}.")
+        evidence.extend(m.ref for m in extrahepatic_lesions)
+    if not pvtt or not (metastases or extrahepatic_lesions):
+        assumptions.append(ABSENT_UNLESS_RECORDED)
+    return StagingFacts(
+        day=day,
+        tumour=tumour,
+        vascular_invasion=bool(pvtt),
+        extrahepatic_spread=bool(metastases or extrahepatic_lesions),
+        reasons=tuple(reasons),
+        evidence=tuple(dict.fromkeys(evidence)),
+        assumptions=tuple(assumptions),
+    )
+
+
+# -- staging -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BclcStage:
+    """One BCLC stage (or None) with why, on what evidence, and the scheme's citation."""
+
+    stage: str | None
+    reasons: tuple[str, ...]
+    evidence: tuple[str, ...]
+    citation: str
+    forced: bool = False  # decided by Child-Pugh C / ECOG > 2 / invasion whatever the missing inputs
+
+    def as_dict(self) -> dict:
+        return {
+            "stage": self.stage,
+            "reasons": list(self.reasons),
+            "evidence": list(self.evidence),
+            "citation": self.citation,
+        }
+
+
+def burden_stage(tumour: TumourBurden, crit: BclcCriteria) -> str | None:
+    """0 / A / B from tumour burden alone (2010 table), None when no viable nodule."""
+    if tumour.nodules == 0 or tumour.largest_mm is None:
+        return None
+    if tumour.nodules == 1:
+        return "0" if tumour.largest_mm < crit.very_early_single_nodule_below_mm else "A"
+    if tumour.nodules <= crit.early_max_nodules and tumour.largest_mm <= crit.early_multiple_nodules_max_diameter_mm:
+        return "A"
+    return "B"
+
+
+def _burden_words(stage: str, tumour: TumourBurden, crit: BclcCriteria) -> str:
+    if stage == "0":
+        return f"single nodule < {_mm(crit.very_early_single_nodule_below_mm)} mm"
+    if stage == "A":
+        if tumour.nodules == 1:
+            return "single nodule"
+        return (
+            f"{tumour.nodules} nodules (up to {crit.early_max_nodules}), "
+            f"all <= {_mm(crit.early_multiple_nodules_max_diameter_mm)} mm"
+        )
+    if tumour.nodules <= crit.early_max_nodules:
+        return (
+            f"multinodular: {tumour.nodules} nodules, largest over "
+            f"{_mm(crit.early_multiple_nodules_max_diameter_mm)} mm"
+        )
+    return f"multinodular: {tumour.nodules} nodules (more than {crit.early_max_nodules})"
+
+
+def tumour_extent_stage(
+    *,
+    tumour: TumourBurden | None,
+    vascular_invasion: bool,
+    extrahepatic_spread: bool,
+    criteria: Mapping[str, Any] | BclcCriteria,
+    evidence: Iterable[str] = (),
+) -> BclcStage:
+    """The study's Table 1 staging: C when portal invasion or extrahepatic spread, else 0/A/B by burden.
+
+    Liver function and performance status are not used (dossier §4.1 note 8).
+    None when there is no imaging, or no viable tumour on it.
+    """
+    crit = _criteria(criteria)
+    if vascular_invasion or extrahepatic_spread:
+        what = " and ".join(
+            w for w, flag in (("portal invasion", vascular_invasion), ("extrahepatic spread", extrahepatic_spread)) if flag
+        )
+        return BclcStage("C", (f"Tumour extent C: {what}.",), tuple(evidence), crit.citation, forced=True)
+    if tumour is None:
+        return BclcStage(None, ("Tumour extent unknown: no tumour imaging.",), tuple(evidence), crit.citation)
+    stage = burden_stage(tumour, crit)
+    if stage is None:
+        return BclcStage(
+            None,
+            (f"Tumour extent not staged: {tumour.describe()}.",),
+            tuple(evidence),
+            crit.citation,
+        )
+    return BclcStage(
+        stage,
+        (f"Tumour extent {stage}: {tumour.describe()} ({_burden_words(stage, tumour, crit)}); "
+         "no portal invasion or extrahepatic spread.",),
+        tuple(evidence),
+        crit.citation,
+    )
+
+
+def bclc_2010_stage(
+    *,
+    tumour: TumourBurden | None,
+    vascular_invasion: bool,
+    extrahepatic_spread: bool,
+    child_pugh_class: str | None,
+    ecog: int | None,
+    criteria: Mapping[str, Any] | BclcCriteria,
+    evidence: Iterable[str] = (),
+) -> BclcStage:
+    """BCLC 2010 stage from its inputs (dossier §3.2), None when a missing input could change it.
+
+    Order: Child-Pugh C -> D; ECOG > 2 -> D (both forced whatever is missing);
+    then Child-Pugh A-B and ECOG 0-2 are needed; portal invasion / extrahepatic
+    spread -> C; ECOG 1-2 -> C; ECOG 0 -> 0 / A / B by tumour burden (0 also needs
+    Child-Pugh A; a single nodule < 2 cm with Child-Pugh B is A).
+    """
+    crit = _criteria(criteria)
+    ev = tuple(dict.fromkeys(evidence))
+    cp = child_pugh_class if child_pugh_class in CHILD_PUGH_CLASSES else None
+    cp_text = f"Child-Pugh {cp}" if cp else "Child-Pugh class unknown"
+    ecog_text = f"ECOG {ecog}" if ecog is not None else "ECOG unknown"
+
+    def stage(value: str | None, reason: str, forced: bool = False) -> BclcStage:
+        return BclcStage(value, (reason,), ev, crit.citation, forced=forced)
+
+    if cp == "C":
+        return stage("D", f"Child-Pugh C makes it D ({ecog_text}).", forced=True)
+    if ecog is not None and ecog > crit.advanced_max_ecog:
+        return stage("D", f"ECOG {ecog} (> {crit.advanced_max_ecog}) makes it D ({cp_text}).", forced=True)
+
+    invasion = [
+        w for w, flag in (("portal invasion", vascular_invasion), ("extrahepatic spread", extrahepatic_spread)) if flag
+    ]
+    missing = [label for label, gap in (("Child-Pugh class", cp is None), ("ECOG", ecog is None)) if gap]
+    if missing:
+        could_be = "C or D" if invasion or (ecog is not None and ecog > crit.early_intermediate_max_ecog) else "0 to D"
+        known = ", ".join(x for x in (" and ".join(invasion), cp_text if cp else "", ecog_text if ecog is not None else "") if x)
+        return stage(None, f"Not staged: {' and '.join(missing)} missing, so it could be {could_be}" + (f" ({known})." if known else "."))
+
+    if invasion:
+        return stage("C", f"{' and '.join(invasion).capitalize()} with {cp_text} and {ecog_text} make it C.", forced=True)
+    if ecog > crit.early_intermediate_max_ecog:
+        return stage("C", f"{ecog_text} makes it C under the 2010 scheme ({cp_text}, no invasion or spread).")
+
+    if tumour is None:
+        return stage(None, f"Not staged: no tumour imaging ({cp_text}, {ecog_text}, no invasion or spread).")
+    by_burden = burden_stage(tumour, crit)
+    if by_burden is None:
+        return stage(None, f"Not staged: no viable tumour on the latest imaging ({cp_text}, {ecog_text}).")
+    if by_burden == "0" and (cp != "A" or ecog > crit.very_early_max_ecog):
+        return stage(
+            "A",
+            f"Single nodule < {_mm(crit.very_early_single_nodule_below_mm)} mm with {cp_text} and {ecog_text}: "
+            "A (stage 0 needs Child-Pugh A and ECOG 0).",
+        )
+    return stage(
+        by_burden,
+        f"{_burden_words(by_burden, tumour, crit).capitalize()}, no invasion or spread, {ecog_text}, {cp_text}: {by_burden}.",
+    )
+
+
+def bclc_at(
+    snapshot: Snapshot,
+    day: date,
+    *,
+    child_pugh_class: str | None,
+    ecog: int | None,
+    criteria: Mapping[str, Any] | BclcCriteria,
+    supporting_evidence: Iterable[str] = (),
+) -> tuple[BclcStage, BclcStage, StagingFacts]:
+    """BCLC 2010 stage and tumour-extent stage on ``day``, with the facts they came from.
+
+    ``supporting_evidence``: the Child-Pugh and performance-status references, added to the 2010 stage's evidence.
+    """
+    crit = _criteria(criteria)
+    facts = staging_facts_at(snapshot, day, crit)
+    full = bclc_2010_stage(
+        tumour=facts.tumour,
+        vascular_invasion=facts.vascular_invasion,
+        extrahepatic_spread=facts.extrahepatic_spread,
+        child_pugh_class=child_pugh_class,
+        ecog=ecog,
+        criteria=crit,
+        evidence=(*facts.evidence, *supporting_evidence),
+    )
+    extent = tumour_extent_stage(
+        tumour=facts.tumour,
+        vascular_invasion=facts.vascular_invasion,
+        extrahepatic_spread=facts.extrahepatic_spread,
+        criteria=crit,
+        evidence=facts.evidence,
+    )
+    return full, extent, facts
+
+
+# -- the schema's ``bclc`` object ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BclcAssessment:
+    """BCLC 2010 at the first TACE and now, the study's tumour-extent stage, and the 2022 note."""
+
+    at_first_tace: BclcStage | None  # None: no TACE recorded
+    current: BclcStage
+    tumour_extent: BclcStage  # at as_of (the study's Table 1 staged at sorafenib start)
+    tumour_extent_at_first_tace: BclcStage | None
+    reasons: tuple[str, ...]
+    evidence: tuple[str, ...]
+    assumptions: tuple[str, ...]
+    note: str
+    citation: str
+
+    def as_dict(self) -> dict:
+        """The schema's ``bclc`` object (``at_first_tace``, ``current``, ``tumour_extent_stage``, ``reasons``) plus extras."""
+        return {
+            "at_first_tace": self.at_first_tace.stage if self.at_first_tace else None,
+            "current": self.current.stage,
+            "tumour_extent_stage": self.tumour_extent.stage,
+            "tumour_extent_stage_at_first_tace": (
+                self.tumour_extent_at_first_tace.stage if self.tumour_extent_at_first_tace else None
+            ),
+            "reasons": list(self.reasons),
+            "evidence": list(self.evidence),
+            "note": self.note,
+            "citation": self.citation,
+        }
+
+
+def _facts_sentence(facts: StagingFacts) -> str:
+    parts = [facts.tumour.describe() if facts.tumour else "no tumour imaging"]
+    parts.append("portal invasion" if facts.vascular_invasion else "no portal invasion")
+    parts.append("extrahepatic spread" if facts.extrahepatic_spread else "no extrahepatic spread")
+    return "; ".join(parts)
+
+
+def assess_bclc(
+    snapshot: Snapshot,
+    *,
+    as_of: date,
+    first_tace: date | None,
+    child_pugh_at_first_tace: str | None,
+    ecog_at_first_tace: int | None,
+    child_pugh_now: str | None,
+    ecog_now: int | None,
+    criteria: Mapping[str, Any] | BclcCriteria,
+    evidence_at_first_tace: Iterable[str] = (),
+    evidence_now: Iterable[str] = (),
+) -> BclcAssessment:
+    """The schema's ``bclc`` object: BCLC 2010 at the first TACE and at ``as_of``, tumour extent, reasons.
+
+    ``evidence_*``: the Child-Pugh and performance-status references behind the passed-in classes.
+    """
+    crit = _criteria(criteria)
+    reasons: list[str] = []
+    evidence: list[str] = []
+    assumptions: list[str] = []
+
+    at_first: BclcStage | None = None
+    extent_first: BclcStage | None = None
+    if first_tace is None:
+        reasons.append("At the first TACE: not staged, no TACE recorded.")
+    else:
+        at_first, extent_first, facts = bclc_at(
+            snapshot,
+            first_tace,
+            child_pugh_class=child_pugh_at_first_tace,
+            ecog=ecog_at_first_tace,
+            criteria=crit,
+            supporting_evidence=evidence_at_first_tace,
+        )
+        reasons.append(f"At the first TACE ({first_tace.isoformat()}): {at_first.stage or 'not staged'}. {' '.join(at_first.reasons)}")
+        reasons.append(f"Findings at the first TACE: {_facts_sentence(facts)}.")
+        reasons.extend(facts.reasons)
+        evidence.extend(at_first.evidence)
+        assumptions.extend(facts.assumptions)
+
+    current, extent, facts_now = bclc_at(
+        snapshot,
+        as_of,
+        child_pugh_class=child_pugh_now,
+        ecog=ecog_now,
+        criteria=crit,
+        supporting_evidence=evidence_now,
+    )
+    reasons.append(f"Now ({as_of.isoformat()}): {current.stage or 'not staged'}. {' '.join(current.reasons)}")
+    reasons.append(f"Findings now: {_facts_sentence(facts_now)}.")
+    reasons.extend(facts_now.reasons)
+    if extent.stage != current.stage:
+        reasons.append(f"How the study's Table 1 staged (tumour extent only): {' '.join(extent.reasons)}")
+    else:
+        reasons.append(f"Tumour extent (how the study's Table 1 staged) is also {extent.stage or 'not staged'}.")
+    reasons.append(crit.note_2022)
+    evidence.extend(current.evidence)
+    assumptions.extend(facts_now.assumptions)
+    return BclcAssessment(
+        at_first_tace=at_first,
+        current=current,
+        tumour_extent=extent,
+        tumour_extent_at_first_tace=extent_first,
+        reasons=tuple(dict.fromkeys(r for r in reasons if r)),
+        evidence=tuple(dict.fromkeys(evidence)),
+        assumptions=tuple(dict.fromkeys(assumptions)),
+        note=crit.note_2022,
+        citation=crit.citation,
+    )
