@@ -1,7 +1,6 @@
 """One patient's assessment at ``as_of``: every rule, in dependency order.
 
 Pure: the snapshot, the date and the knowledge in; an :class:`Assessment` out.
-Sections not built yet are absent from the output, never faked.
 """
 
 from __future__ import annotations
@@ -9,15 +8,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from rules.bclc import BclcAssessment, assess_bclc
+from rules.candidacy import Candidacy, evaluate_tace_candidacy
 from rules.child_pugh import ChildPugh, evaluate_child_pugh
-from rules.eligibility import Eligibility, evaluate_eligibility
+from rules.eligibility import Eligibility, bclc_b_at_first_tace, evaluate_eligibility, tace_resistant
 from rules.findings import DataIssue, Finding, Notes, Status, finding
 from rules.knowledge import RULES_VERSION, Knowledge
+from rules.mrecist import MrecistResult, evaluate_mrecist
 from rules.performance_status import PerformanceStatus, performance_status_at
+from rules.recommendation import Recommendation, recommend
+from rules.safety import SafetyNote, safety_notes
 from rules.snapshot import Snapshot
+from rules.tace_resistance import TaceResistance, evaluate_tace_resistance
 from rules.timing import condition_present_at
+from rules.treatment import SorafenibHistory, completed_tace, sorafenib_history
 
 HCC_CITATION = "hcc-cds PRODUCT.md: HCC diagnosis = active, confirmed Condition (SNOMED 109841003; ICD-10-CM C22.0)"
+SORAFENIB_CODES = ("sorafenib-plus-tace", "sorafenib-alone", "on-sorafenib")
 
 
 @dataclass(frozen=True)
@@ -28,9 +35,19 @@ class Assessment:
     data_issues: tuple[DataIssue, ...]
     assumptions: tuple[str, ...]
     hcc_diagnosis: Finding
+    sorafenib: SorafenibHistory
+    on_sorafenib: bool
     child_pugh: ChildPugh
+    child_pugh_at_first_tace: ChildPugh | None
     performance_status: PerformanceStatus
+    bclc: BclcAssessment
+    tace_resistance: TaceResistance
+    mrecist: MrecistResult | None
+    mrecist_note: str | None
     sorafenib_eligibility: Eligibility
+    tace_candidacy: Candidacy
+    recommendation: Recommendation
+    safety: tuple[SafetyNote, ...]
     warnings: tuple[str, ...]
 
     @property
@@ -52,23 +69,23 @@ def evaluate_hcc_diagnosis(snapshot: Snapshot, as_of: date) -> Finding:
     if hcc:
         return finding(
             Status.NOT_MET,
-            [f"{c.ref}: HCC recorded but not active and confirmed at {as_of.isoformat()} "
-             f"(clinical status {c.clinical_status or 'not recorded'}, verification {c.verification_status or 'not recorded'})."
-             for c in hcc],
+            [
+                f"{c.ref}: HCC recorded but not active and confirmed at {as_of.isoformat()} (clinical status "
+                f"{c.clinical_status or 'not recorded'}, verification {c.verification_status or 'not recorded'})."
+                for c in hcc
+            ],
             [c.ref for c in hcc],
             citation=HCC_CITATION,
         )
     return finding(Status.NOT_MET, ["No HCC diagnosis recorded."], [], citation=HCC_CITATION)
 
 
-def _not_built(criterion_id: str, what: str) -> Finding:
-    return finding(
-        Status.UNKNOWN,
-        [f"{what} is not evaluated by this version of the rules."],
-        [],
-        citation="Source study, inclusion criteria",
-        id=criterion_id,
-        kind="inclusion",
+def _performance(snapshot: Snapshot, anchor: date, k: Knowledge) -> PerformanceStatus:
+    return performance_status_at(
+        snapshot,
+        anchor,
+        max_age_days=int(k.threshold("freshness", "performance_status_max_age_days")),
+        criteria=k.thresholds["performance_status"],
     )
 
 
@@ -76,13 +93,56 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
     """Evaluate every rule for ``snapshot`` at ``as_of``."""
     notes = Notes()
     hcc = evaluate_hcc_diagnosis(snapshot, as_of)
+    sorafenib = sorafenib_history(snapshot, as_of)
+    on_sorafenib = sorafenib.taking_on(as_of)
     child_pugh = evaluate_child_pugh(snapshot, as_of, k, notes)
-    performance = performance_status_at(
+    performance = _performance(snapshot, as_of, k)
+
+    sessions = completed_tace(snapshot, as_of, inclusive=True)
+    first_tace = sessions[0].performed if sessions else None
+    cp_first = evaluate_child_pugh(snapshot, first_tace, k, Notes()) if first_tace else None
+    ps_first = _performance(snapshot, first_tace, k) if first_tace else None
+    bclc = assess_bclc(
         snapshot,
-        as_of,
-        max_age_days=int(k.threshold("freshness", "performance_status_max_age_days")),
-        criteria=k.thresholds["performance_status"],
+        as_of=as_of,
+        first_tace=first_tace,
+        child_pugh_at_first_tace=cp_first.klass if cp_first else None,
+        ecog_at_first_tace=ps_first.ecog if ps_first else None,
+        child_pugh_now=child_pugh.klass,
+        ecog_now=performance.ecog,
+        criteria=k.thresholds,
+        evidence_at_first_tace=(cp_first.evidence if cp_first else ()) + (ps_first.evidence if ps_first else ()),
+        evidence_now=child_pugh.evidence + performance.evidence,
     )
+    for assumption in bclc.assumptions:
+        notes.assume(assumption)
+
+    resistance = evaluate_tace_resistance(snapshot, as_of, k, sorafenib_start=sorafenib.start)
+    mrecist: MrecistResult | None
+    mrecist_note = None
+    if sorafenib.start is not None:
+        mrecist = evaluate_mrecist(
+            snapshot.lesions,
+            treatment_start=sorafenib.start,
+            as_of=as_of,
+            criteria=k.thresholds["mrecist"],
+            conditions=snapshot.conditions,
+        )
+        mrecist_note = f"Response to sorafenib (started {sorafenib.start.isoformat()})."
+    elif first_tace is not None:
+        mrecist = resistance.series_mrecist or evaluate_mrecist(
+            snapshot.lesions,
+            treatment_start=first_tace,
+            as_of=as_of,
+            criteria=k.thresholds["mrecist"],
+            conditions=snapshot.conditions,
+        )
+        mrecist_note = f"Response of the TACE series (first session {first_tace.isoformat()})."
+    else:
+        mrecist = None
+        mrecist_note = "No TACE or sorafenib recorded: no treatment to measure a response against."
+
+    citation = k.citation("sorafenib_eligibility")
     eligibility = evaluate_eligibility(
         snapshot,
         as_of,
@@ -90,13 +150,37 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         notes,
         child_pugh=child_pugh,
         performance=performance,
-        bclc_b_at_first_tace=_not_built("bclc_b_at_first_tace", "BCLC stage at the first TACE"),
-        tace_resistance=_not_built("tace_resistant", "TACE resistance"),
+        bclc_b_at_first_tace=bclc_b_at_first_tace(bclc, cp_first, citation),
+        tace_resistance=tace_resistant(resistance.finding),
     )
+    candidacy = evaluate_tace_candidacy(snapshot, as_of, k, child_pugh=child_pugh)
+    eligibility_reasons = [
+        f"{c.id}: {' '.join(c.reasons)}"
+        for c in eligibility.criteria
+        if (c.kind == "inclusion" and c.status is not Status.MET) or (c.kind == "exclusion" and c.status is not Status.NOT_MET)
+    ]
+    recommendation = recommend(
+        snapshot,
+        as_of,
+        k,
+        has_hcc=hcc,
+        tace_sessions_recorded=len(snapshot.procedures_of("tace")),
+        on_sorafenib=on_sorafenib,
+        tace_resistance=resistance.finding,
+        eligibility_status=eligibility.status,
+        eligibility_reasons=eligibility_reasons,
+        candidacy=candidacy.finding,
+        performance=performance,
+    )
+    safety = safety_notes(snapshot, as_of, k)
+    for note in safety:
+        notes.warn(note.text)
     for caution in child_pugh.cautions:
         notes.warn(caution)
     for warning in eligibility.warnings:
         notes.warn(warning)
+    if recommendation.code == "sorafenib-plus-tace" or (on_sorafenib and sessions and sorafenib.start and sessions[-1].performed and sessions[-1].performed > sorafenib.start):
+        notes.warn(str(k.thresholds["recommendation"]["combination_warning"]))
     return Assessment(
         patient_id=snapshot.patient.id,
         as_of=as_of,
@@ -110,8 +194,18 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         data_issues=snapshot.data_issues,
         assumptions=tuple(notes.assumptions),
         hcc_diagnosis=hcc,
+        sorafenib=sorafenib,
+        on_sorafenib=on_sorafenib,
         child_pugh=child_pugh,
+        child_pugh_at_first_tace=cp_first,
         performance_status=performance,
+        bclc=bclc,
+        tace_resistance=resistance,
+        mrecist=mrecist,
+        mrecist_note=mrecist_note,
         sorafenib_eligibility=eligibility,
+        tace_candidacy=candidacy,
+        recommendation=recommendation,
+        safety=safety,
         warnings=tuple(notes.warnings),
     )

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from rules.bclc import BclcAssessment
 from rules.child_pugh import ChildPugh
 from rules.demographics import age_on
 from rules.findings import Finding, Notes, Status, finding
 from rules.knowledge import Knowledge
-from rules.performance_status import PerformanceStatus
+from rules.performance_status import PerformanceStatus, karnofsky_range_for_ecog
 from rules.snapshot import Snapshot
 from rules.timing import latest_before, latest_within
 
@@ -131,8 +132,10 @@ def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: l
                 kind=kind,
             )
         if ps.ecog >= 1:
+            kps_range = karnofsky_range_for_ecog(ps.ecog, k.thresholds["performance_status"])
+            shown = f"{kps_range[0]}-{kps_range[1]}" if kps_range else "an unknown Karnofsky"
             warnings.append(
-                f"Only ECOG {ps.ecog} recorded: it may correspond to Karnofsky {'70-80' if ps.ecog == 1 else '50-60'}, "
+                f"Only ECOG {ps.ecog} recorded: it may correspond to Karnofsky {shown}, "
                 "which the study's Karnofsky > 70 criterion excluded; the study nevertheless included ECOG 2 patients. "
                 "Record a Karnofsky score to decide."
             )
@@ -165,6 +168,72 @@ def _bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> 
     if used.value > limit:
         return finding(Status.MET, [f"Bilirubin {used.value:g} mg/dL > {limit:g}."], [used.ref], citation=citation, id=fid, kind=kind)
     return finding(Status.NOT_MET, [f"Bilirubin {used.value:g} mg/dL <= {limit:g}."], [used.ref], citation=citation, id=fid, kind=kind)
+
+
+def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPugh | None, citation: str) -> Finding:
+    """Inclusion 1: BCLC B at the first TACE, by tumour extent, with Child-Pugh A-B at that date.
+
+    Performance status is not used: the study's staging followed tumour extent (dossier §4.1, note 8).
+    """
+    fid, kind = "bclc_b_at_first_tace", "inclusion"
+    extent = bclc.tumour_extent_at_first_tace
+    if extent is None:
+        return finding(Status.UNKNOWN, ["No TACE recorded: no stage at the first TACE."], [], citation=citation, id=fid, kind=kind)
+    cp = child_pugh_at_first_tace
+    evidence = list(extent.evidence) + (list(cp.evidence) if cp else [])
+    when = f"at the first TACE ({cp.anchor.isoformat()})" if cp else "at the first TACE"
+    if extent.stage is None:
+        return finding(
+            Status.UNKNOWN,
+            [f"Tumour-extent stage {when} unknown.", *extent.reasons],
+            evidence,
+            citation=citation,
+            id=fid,
+            kind=kind,
+        )
+    if extent.stage != "B":
+        return finding(
+            Status.NOT_MET,
+            [f"Tumour-extent stage {extent.stage} {when}, not B.", *extent.reasons],
+            evidence,
+            citation=citation,
+            id=fid,
+            kind=kind,
+        )
+    if cp is None or cp.klass is None:
+        reasons = [f"Tumour-extent stage B {when}, but Child-Pugh at that date is unknown."]
+        if cp:
+            reasons += list(cp.reasons)
+        return finding(Status.UNKNOWN, reasons, evidence, citation=citation, id=fid, kind=kind)
+    if cp.klass == "C":
+        return finding(
+            Status.NOT_MET,
+            [f"Tumour-extent stage B but Child-Pugh C {when}: BCLC D."],
+            evidence,
+            citation=citation,
+            id=fid,
+            kind=kind,
+        )
+    return finding(
+        Status.MET,
+        [f"Tumour-extent stage B with Child-Pugh {cp.klass} {when}."],
+        evidence,
+        citation=citation,
+        id=fid,
+        kind=kind,
+    )
+
+
+def tace_resistant(resistance: Finding) -> Finding:
+    """Inclusion 2: TACE-resistant by the study's definition (JSH 2010)."""
+    return finding(
+        resistance.status,
+        resistance.reasons,
+        resistance.evidence,
+        citation=resistance.citation,
+        id="tace_resistant",
+        kind="inclusion",
+    )
 
 
 def combine(criteria: tuple[Finding, ...]) -> str:

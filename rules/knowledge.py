@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-RULES_VERSION = "0.1.0"
+RULES_VERSION = "0.2.0"
 
 
 class KnowledgeError(ValueError):

@@ -2,7 +2,8 @@
 
 Wording stays within the spec's limits (summary < 140 characters); the detail
 is Markdown with the reasons, evidence, citations and the context sentence
-every card carries. Study criteria are never ``critical``.
+every card carries. ``critical`` is reserved for drug-label contraindications,
+never for study criteria.
 """
 
 from __future__ import annotations
@@ -13,83 +14,114 @@ from rules.assessment import Assessment
 from rules.findings import Finding, Status
 from service.cds.models import Card, Coding, Source
 
-CONTEXT_SENTENCE = (
-    "Based on a 2008–2015 retrospective cohort (n=34). Current first-line systemic therapy for advanced HCC "
-    "is immunotherapy-based (BCLC 2022); discuss at a tumour board."
-)
 SOURCE_LABEL = "hcc-cds: sorafenib after TACE failure (study criteria)"
-TOPIC_SYSTEM = "urn:hcc-cds:card-topic"
-STATUS_WORDS = {
-    "eligible": "within the study's criteria",
-    "ineligible": "outside the study's criteria",
-    "indeterminate": "cannot be decided yet",
-}
+TOPIC_SYSTEM = "urn:hcc-cds:recommendation"
 MARK = {Status.MET: "met", Status.NOT_MET: "not met", Status.UNKNOWN: "unknown"}
+SUMMARY_LIMIT = 139
+ATTENTION_CODES = frozenset({"insufficient-data", "refer-mdt", "outside-study-criteria"})
 
 
-def _criterion_line(c: Finding) -> str:
-    label = (c.id or "criterion").replace("_", " ")
-    kind = f" ({c.kind})" if c.kind else ""
-    reasons = " ".join(c.reasons) or "no reason recorded"
-    evidence = f" Evidence: {', '.join(c.evidence)}." if c.evidence else ""
-    return f"- **{label}**{kind}: {MARK[c.status]}. {reasons}{evidence} _Source: {c.citation}_"
+def _finding_line(label: str, f: Finding) -> str:
+    kind = f" ({f.kind})" if f.kind else ""
+    reasons = " ".join(f.reasons) or "no reason recorded"
+    evidence = f" Evidence: {', '.join(f.evidence)}." if f.evidence else ""
+    return f"- **{label}**{kind}: {MARK[f.status]}. {reasons}{evidence} _Source: {f.citation}_"
 
 
-def _detail(assessment: Assessment) -> str:
-    cp = assessment.child_pugh
-    elig = assessment.sorafenib_eligibility
+def _detail(a: Assessment) -> str:
+    rec = a.recommendation
+    cp = a.child_pugh
+    elig = a.sorafenib_eligibility
+    ps = a.performance_status
     lines = [
-        f"**Sorafenib eligibility (study criteria): {elig.status}** as of {assessment.as_of.isoformat()}.",
+        f"**{rec.summary}** (as of {a.as_of.isoformat()})",
         "",
-        f"**Child-Pugh:** {cp.klass or 'unknown'}"
-        + (f" (score {cp.score})" if cp.score is not None else "")
+        *(f"- {r}" for r in rec.reasons),
+        "",
+        "**Findings**",
+        _finding_line("TACE resistance (JSH 2010, the study's definition)", a.tace_resistance.finding),
+        _finding_line("JSH-LCSGJ 2014 refractoriness", a.tace_resistance.jsh_2014),
+        f"- **mRECIST**: {a.mrecist.category if a.mrecist and a.mrecist.category else 'not evaluable'}. "
+        + (a.mrecist_note or "")
+        + (" " + " ".join(a.mrecist.reasons) if a.mrecist else ""),
+        f"- **Child-Pugh**: {cp.klass or 'unknown'}" + (f" (score {cp.score})" if cp.score is not None else "")
         + f". {' '.join(cp.reasons)}",
+        f"- **Performance status**: " + (
+            f"ECOG {ps.ecog}" if ps.source == "ecog" else f"Karnofsky {ps.karnofsky}" if ps.source else "unknown"
+        ) + f". {' '.join(ps.reasons)}",
+        f"- **BCLC (2010)**: at the first TACE {a.bclc.at_first_tace.stage if a.bclc.at_first_tace else 'n/a'}, "
+        f"now {a.bclc.current.stage or 'unknown'}, tumour extent {a.bclc.tumour_extent.stage or 'unknown'}. {a.bclc.note}",
+        _finding_line("TACE candidacy", a.tace_candidacy.finding),
         "",
-        "**Criteria**",
-        *(_criterion_line(c) for c in elig.criteria),
+        f"**Sorafenib eligibility (study criteria): {elig.status}**",
+        *(_finding_line((c.id or "criterion").replace("_", " "), c) for c in elig.criteria),
     ]
-    if assessment.warnings:
-        lines += ["", "**Warnings**", *(f"- {w}" for w in assessment.warnings)]
-    if assessment.assumptions:
-        lines += ["", "**Assumptions**", *(f"- {a}" for a in assessment.assumptions)]
-    if elig.to_confirm:
-        lines += ["", "**For the clinician to confirm**", *(f"- {t}" for t in elig.to_confirm)]
-    if assessment.data_issues:
-        lines += ["", "**Data not used**", *(f"- {i.resource}: {i.problem}" for i in assessment.data_issues)]
-    versions = assessment.versions
+    if a.warnings:
+        lines += ["", "**Warnings**", *(f"- {w}" for w in a.warnings)]
+    if a.assumptions:
+        lines += ["", "**Assumptions**", *(f"- {x}" for x in a.assumptions)]
+    to_confirm = list(dict.fromkeys(elig.to_confirm + a.tace_candidacy.to_confirm))
+    if to_confirm:
+        lines += ["", "**For the clinician to confirm**", *(f"- {t}" for t in to_confirm)]
+    if a.data_issues:
+        lines += ["", "**Data not used**", *(f"- {i.resource}: {i.problem}" for i in a.data_issues)]
+    v = a.versions
     lines += [
         "",
-        f"_{CONTEXT_SENTENCE}_",
+        f"_{rec.context}_",
         "",
-        f"Rules {versions['rules']}, value sets {versions['value_sets']}, build {versions['build']}.",
+        f"Rules {v['rules']}, value sets {v['value_sets']}, thresholds {v['thresholds']}, build {v['build']}.",
     ]
     return "\n".join(lines)
 
 
-def _summary(assessment: Assessment) -> str:
-    elig = assessment.sorafenib_eligibility
-    cp = assessment.child_pugh.klass
-    summary = f"Sorafenib after TACE failure: {STATUS_WORDS[elig.status]} (Child-Pugh {cp or 'unknown'})."
-    return summary if len(summary) < 140 else summary[:136] + "..."
+def _summary(a: Assessment) -> str:
+    summary = a.recommendation.summary
+    return summary if len(summary) <= SUMMARY_LIMIT else summary[: SUMMARY_LIMIT - 1] + "…"
+
+
+def _indicator(a: Assessment) -> str:
+    if any(n.label_contraindication for n in a.safety):
+        return "critical"
+    if a.recommendation.code in ATTENTION_CODES or a.safety:
+        return "warning"
+    return "info"
 
 
 def render_patient_view_cards(assessment: Assessment, public_base_url: str) -> list[Card]:
     """Cards for patient-view; none when there is no active confirmed HCC diagnosis."""
     if not assessment.has_hcc:
         return []
-    status = assessment.sorafenib_eligibility.status
-    # missing data deserves attention; a decided status is information (study criteria are never critical)
-    indicator = "warning" if status == "indeterminate" else "info"
-    return [
+    cards = [
         Card(
             uuid=str(uuid.uuid4()),
             summary=_summary(assessment),
             detail=_detail(assessment),
-            indicator=indicator,
+            indicator=_indicator(assessment),
             source=Source(
                 label=SOURCE_LABEL,
                 url=f"{public_base_url}/docs",
-                topic=Coding(system=TOPIC_SYSTEM, code="sorafenib-eligibility", display="Sorafenib eligibility"),
+                topic=Coding(
+                    system=TOPIC_SYSTEM,
+                    code=assessment.recommendation.code,
+                    display=assessment.recommendation.code.replace("-", " "),
+                ),
             ),
         )
     ]
+    for note in assessment.safety:
+        if note.label_contraindication:
+            cards.append(
+                Card(
+                    uuid=str(uuid.uuid4()),
+                    summary=note.text[:SUMMARY_LIMIT],
+                    detail=f"{note.text}\n\nEvidence: {', '.join(note.evidence)}.\n\n_Source: {note.citation}_\n\n"
+                    f"_{assessment.recommendation.context}_",
+                    indicator="critical",
+                    source=Source(
+                        label=SOURCE_LABEL,
+                        topic=Coding(system=TOPIC_SYSTEM, code=note.id, display=note.id.replace("-", " ")),
+                    ),
+                )
+            )
+    return cards

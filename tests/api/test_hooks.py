@@ -42,7 +42,8 @@ def test_patient_view_with_full_prefetch_returns_one_spec_valid_card(client, set
     assert len(card["summary"]) < 140 and card["indicator"] in ("info", "warning")
     assert card["source"]["label"] and card["uuid"]
     assert "Child-Pugh" in card["detail"] and "Based on a 2008–2015 retrospective cohort" in card["detail"]
-    assert "Child-Pugh A" in card["summary"]
+    assert card["summary"].startswith("TACE-resistant HCC within the study's criteria")
+    assert card["source"]["topic"]["code"] == "sorafenib-plus-tace"
 
 
 def test_patient_view_without_prefetch_or_fhir_server_is_412(client):

@@ -55,7 +55,7 @@ def test_readme_sample_request_returns_a_card(served_demo):
     command = sample_request().replace("127.0.0.1:8080", f"127.0.0.1:{served_demo}")
     out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30, check=True).stdout
     body = httpx.Response(200, content=out.encode()).json()
-    assert len(body["cards"]) == 1 and "Child-Pugh A" in body["cards"][0]["summary"]
+    assert len(body["cards"]) == 1 and "consider sorafenib" in body["cards"][0]["summary"]
 
 
 def test_healthz_says_demo_mode(served_demo):

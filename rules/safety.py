@@ -1,0 +1,72 @@
+"""Safety notes beside the rules: sorafenib hypersensitivity (a drug-label contraindication),
+hepatitis B without antiviral therapy before TACE, pregnancy before sorafenib."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from rules.knowledge import Knowledge
+from rules.snapshot import Snapshot
+from rules.timing import condition_present_at, medication_active_at
+
+INACTIVE_ALLERGY = frozenset({"inactive", "resolved"})
+
+
+@dataclass(frozen=True)
+class SafetyNote:
+    id: str
+    text: str
+    label_contraindication: bool  # only these may make a card critical
+    evidence: tuple[str, ...]
+    citation: str
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "label_contraindication": self.label_contraindication,
+            "evidence": list(self.evidence),
+            "citation": self.citation,
+        }
+
+
+def safety_notes(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[SafetyNote, ...]:
+    citation = k.citation("safety")
+    notes: list[SafetyNote] = []
+    allergies = [a for a in snapshot.allergies if a.concept == "sorafenib" and a.clinical_status not in INACTIVE_ALLERGY]
+    if allergies:
+        notes.append(
+            SafetyNote(
+                "sorafenib-hypersensitivity",
+                "Sorafenib hypersensitivity recorded: sorafenib is contraindicated (drug label).",
+                True,
+                tuple(a.ref for a in allergies),
+                citation,
+            )
+        )
+    hbv = [c for c in snapshot.conditions_of("hepatitis_b") if condition_present_at(c, as_of)]
+    antivirals = [m for m in snapshot.medications_of("hbv_antiviral") if medication_active_at(m, as_of)]
+    if hbv and not antivirals:
+        notes.append(
+            SafetyNote(
+                "hbv-without-antiviral",
+                "Hepatitis B without recorded antiviral therapy: TACE can reactivate HBV; start antiviral prophylaxis "
+                "before further TACE.",
+                False,
+                tuple(c.ref for c in hbv),
+                citation,
+            )
+        )
+    pregnant = [c for c in snapshot.conditions_of("pregnancy") if condition_present_at(c, as_of)]
+    if pregnant:
+        notes.append(
+            SafetyNote(
+                "pregnancy",
+                "Pregnancy recorded: sorafenib can cause fetal harm; exclude pregnancy before starting it.",
+                False,
+                tuple(c.ref for c in pregnant),
+                citation,
+            )
+        )
+    return tuple(notes)

@@ -1,0 +1,401 @@
+"""TACE resistance: the study's definition (JSH 2010) and JSH-LCSGJ 2014 refractoriness beside it.
+
+JSH 2010, as the study applied it (``status``): at least two consecutive completed
+TACE sessions before sorafenib start, and progression at most 92 days after the
+later one. Progression is mRECIST PD against the nadir of the TACE series (new
+lesion >= 10 mm, new vascular invasion or extrahepatic spread included), or a
+CancerDiseaseStatus "worsened" report, or a portal-vein tumour thrombus or an
+extrahepatic metastasis first recorded after the series began. An objective
+response (CR/PR) on imaging breaks the series: sessions before it do not count
+towards the next progression. Sessions coded only by CPT 37243 (which also codes
+bland and Y-90 embolization) can make the result at most ``unknown``.
+
+JSH-LCSGJ 2014 (``jsh_2014``): any of (1a) two consecutive insufficient responses
+(viable tumour > 50% of the pre-TACE viable sum on imaging 1-3 months after
+TACE), (1b) two consecutive increases in the number of viable liver lesions,
+(2) tumour marker (AFP) higher after each of two consecutive sessions than
+before, (3) appearance of vascular invasion, (4) appearance of extrahepatic
+spread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Mapping
+
+from rules.findings import Finding, Status, finding
+from rules.knowledge import Knowledge
+from rules.mrecist import CR, PD, PR, MrecistResult, TimepointEvaluation, evaluate_mrecist
+from rules.snapshot import LesionMeasurement, ProcedureFact, Snapshot
+from rules.treatment import completed_tace
+
+RESPONSE_CATEGORIES = (CR, PR)
+EVALUABLE_CATEGORIES = ("CR", "PR", "SD", "PD")
+PROGRESSION_CONDITIONS = {
+    "portal_vein_tumour_thrombus": "new vascular invasion (portal-vein tumour thrombus)",
+    "extrahepatic_metastasis": "new extrahepatic spread",
+}
+
+
+@dataclass(frozen=True)
+class ProgressionEvent:
+    when: date
+    what: str
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaceResistance:
+    finding: Finding
+    sessions: tuple[str, ...]
+    jsh_2014: Finding
+    series_mrecist: MrecistResult | None
+
+    @property
+    def status(self) -> Status:
+        return self.finding.status
+
+    def as_dict(self) -> dict:
+        data = self.finding.as_dict()
+        data["definition"] = "JSH-2010"
+        data["tace_sessions"] = list(self.sessions)
+        data["jsh_2014"] = self.jsh_2014.as_dict()
+        return data
+
+
+def _d(day: date) -> str:
+    return day.isoformat()
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _progression_events(
+    snapshot: Snapshot, series_start: date, end: date, timeline: tuple[TimepointEvaluation, ...]
+) -> list[ProgressionEvent]:
+    events: list[ProgressionEvent] = []
+    for point in timeline:
+        if point.category == PD:
+            kinds = ", ".join(k.replace("_", " ") for k in point.progression) or "progression"
+            events.append(ProgressionEvent(point.date, f"mRECIST PD on imaging ({kinds})", point.evidence))
+    for report in snapshot.disease_status:
+        if report.trend == "worsened" and series_start < report.when <= end:
+            events.append(ProgressionEvent(report.when, "disease status reported as worsened", (report.ref,)))
+    for concept, label in PROGRESSION_CONDITIONS.items():
+        for cond in snapshot.conditions_of(concept):
+            if cond.onset is not None and series_start < cond.onset <= end:
+                events.append(ProgressionEvent(cond.onset, label, (cond.ref,)))
+    return sorted(events, key=lambda e: (e.when, e.what))
+
+
+def _series_before(
+    sessions: tuple[ProcedureFact, ...], day: date, timeline: tuple[TimepointEvaluation, ...]
+) -> tuple[tuple[ProcedureFact, ...], TimepointEvaluation | None]:
+    """The sessions before ``day`` that follow the last objective response before ``day``."""
+    responses = [t for t in timeline if t.category in RESPONSE_CATEGORIES and t.date < day]
+    last_response = responses[-1] if responses else None
+    series = tuple(
+        s
+        for s in sessions
+        if s.performed is not None
+        and s.performed < day
+        and (last_response is None or s.performed > last_response.date)
+    )
+    return series, last_response
+
+
+def evaluate_jsh_2010(
+    snapshot: Snapshot,
+    as_of: date,
+    k: Knowledge,
+    *,
+    sorafenib_start: date | None,
+) -> tuple[Finding, tuple[str, ...], MrecistResult | None]:
+    group = "tace_resistance"
+    citation = k.citation(group)
+    needed = int(k.threshold(group, "min_consecutive_sessions"))
+    window = int(k.threshold(group, "progression_window_days"))
+    end = min(sorafenib_start, as_of) if sorafenib_start else as_of
+    before_what = f"sorafenib start {_d(sorafenib_start)}" if sorafenib_start else f"{_d(as_of)}"
+    sessions = completed_tace(snapshot, end, inclusive=sorafenib_start is None)
+    refs = tuple(s.ref for s in sessions)
+    if len(sessions) < needed:
+        what = "No completed TACE session" if not sessions else f"Only {len(sessions)} completed TACE session"
+        return (
+            finding(
+                Status.NOT_MET,
+                [f"{what} before {before_what}; at least {needed} consecutive sessions are needed."],
+                refs,
+                citation=citation,
+            ),
+            refs,
+            None,
+        )
+    series_start = sessions[0].performed
+    assert series_start is not None
+    mrecist = evaluate_mrecist(
+        snapshot.lesions,
+        treatment_start=series_start,
+        as_of=end,
+        criteria=k.thresholds["mrecist"],
+        conditions=snapshot.conditions,
+    )
+    events = _progression_events(snapshot, series_start, end, mrecist.timeline)
+    dismissed: list[str] = []
+    dismissed_in_window: list[ProgressionEvent] = []
+    for event in events:
+        series, last_response = _series_before(sessions, event.when, mrecist.timeline)
+        if len(series) < needed:
+            broken = f" after the response on {_d(last_response.date)}" if last_response else ""
+            dismissed.append(
+                f"{_sentence(event.what)} on {_d(event.when)} followed only {len(series)} session(s){broken}."
+            )
+            if series and (event.when - series[-1].performed).days <= window:  # type: ignore[operator]
+                dismissed_in_window.append(event)
+            continue
+        later = series[-1].performed
+        assert later is not None
+        gap = (event.when - later).days
+        if gap > window:
+            dismissed.append(
+                f"{_sentence(event.what)} on {_d(event.when)} came {gap} days after the session of {_d(later)} "
+                f"(more than {window})."
+            )
+            continue
+        series_refs = tuple(s.ref for s in series)
+        dates = ", ".join(_d(s.performed) for s in series if s.performed)
+        reasons = [
+            f"{len(series)} consecutive TACE sessions ({dates}); {event.what} on {_d(event.when)}, "
+            f"{gap} days after the last (at most {window})."
+        ]
+        cpt_only = [s.ref for s in series if not s.specific]
+        if cpt_only:
+            return (
+                finding(
+                    Status.UNKNOWN,
+                    reasons
+                    + [
+                        "Sessions coded only by CPT 37243 (" + ", ".join(cpt_only) + "), which also codes bland and "
+                        "Y-90 embolization: not known to be TACE."
+                    ],
+                    series_refs + event.evidence,
+                    citation=citation,
+                ),
+                series_refs,
+                mrecist,
+            )
+        return finding(Status.MET, reasons, series_refs + event.evidence, citation=citation), series_refs, mrecist
+
+    last = sessions[-1].performed
+    assert last is not None
+    in_window = [
+        t
+        for t in mrecist.timeline
+        if last < t.date <= last + timedelta(days=window) and t.category in EVALUABLE_CATEGORIES
+    ]
+    if in_window or dismissed_in_window:
+        if in_window and in_window[-1].category != PD:
+            shown = in_window[-1]
+            closing = (
+                f"No progression within {window} days after the last TACE ({_d(last)}): imaging on "
+                f"{_d(shown.date)} was {shown.category}."
+            )
+            evidence = refs + shown.evidence
+        else:
+            closing = f"The progression after the last TACE ({_d(last)}) did not follow {needed} consecutive sessions without response."
+            evidence = refs + tuple(e for ev in dismissed_in_window for e in ev.evidence)
+        return finding(Status.NOT_MET, dismissed + [closing], evidence, citation=citation), refs, mrecist
+    later_imaging = [t for t in mrecist.timeline if t.date > last]
+    why = (
+        f"the first imaging after it ({_d(later_imaging[0].date)}) was {later_imaging[0].category or 'not evaluable'}"
+        if later_imaging
+        else "there is no imaging after it"
+    )
+    if not later_imaging and (end - last).days <= window:
+        why += f" yet (the {window}-day window ends {_d(last + timedelta(days=window))})"
+    return (
+        finding(
+            Status.UNKNOWN,
+            dismissed
+            + [f"Progression within {window} days after the last TACE ({_d(last)}) cannot be judged: {why}."],
+            refs,
+            citation=citation,
+        ),
+        refs,
+        mrecist,
+    )
+
+
+# -- JSH-LCSGJ 2014 ----------------------------------------------------------------
+
+
+def _viable(readings: list[LesionMeasurement], liver_only: bool = False) -> list[LesionMeasurement]:
+    return [r for r in readings if r.viable_diameter_mm > 0 and (not liver_only or r.organ in (None, "liver"))]
+
+
+def _imaging_by_date(snapshot: Snapshot) -> dict[date, list[LesionMeasurement]]:
+    by_date: dict[date, list[LesionMeasurement]] = {}
+    for m in snapshot.lesions:
+        by_date.setdefault(m.when, []).append(m)
+    return by_date
+
+
+def _session_windows(sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]) -> list[tuple[ProcedureFact, date, date]]:
+    """For each session: the window in which its response imaging or markers are read."""
+    out = []
+    for i, s in enumerate(sessions):
+        assert s.performed is not None
+        start = s.performed + timedelta(days=int(g["response_imaging_min_days"]))
+        stop = s.performed + timedelta(days=int(g["response_imaging_max_days"]))
+        if i + 1 < len(sessions) and sessions[i + 1].performed is not None:
+            stop = min(stop, sessions[i + 1].performed)  # type: ignore[type-var]
+        out.append((s, start, stop))
+    return out
+
+
+def _imaging_response(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]) -> list[tuple[str, bool | None, bool | None, tuple[str, ...]]]:
+    """Per session: (text, insufficient response?, more liver lesions?, evidence); None = cannot tell."""
+    imaging = _imaging_by_date(snapshot)
+    dates = sorted(imaging)
+    results = []
+    for s, start, stop in _session_windows(sessions, g):
+        assert s.performed is not None
+        before = [d for d in dates if d <= s.performed]
+        after = [d for d in dates if start <= d <= stop]
+        if not before or not after:
+            results.append((f"TACE {s.performed.isoformat()}: no imaging before and 1-3 months after.", None, None, ()))
+            continue
+        pre, post = imaging[before[-1]], imaging[after[0]]
+        pre_sum = sum(r.viable_diameter_mm for r in _viable(pre))
+        post_sum = sum(r.viable_diameter_mm for r in _viable(post))
+        evidence = tuple(r.ref for r in pre + post)
+        if pre_sum <= 0:
+            results.append((f"TACE {s.performed.isoformat()}: no viable tumour before it.", None, None, evidence))
+            continue
+        fraction = post_sum / pre_sum
+        insufficient = fraction > float(g["insufficient_viable_fraction_above"])
+        more = len(_viable(post, liver_only=True)) > len(_viable(pre, liver_only=True))
+        results.append(
+            (
+                f"TACE {s.performed.isoformat()}: viable {post_sum:g} mm vs {pre_sum:g} mm before "
+                f"({fraction:.0%}); liver lesions {len(_viable(pre, True))} -> {len(_viable(post, True))}.",
+                insufficient,
+                more,
+                evidence,
+            )
+        )
+    return results
+
+
+def _marker_rises(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]) -> list[tuple[str, bool | None, tuple[str, ...]]]:
+    afp = snapshot.series("afp")
+    results = []
+    for s, _, stop in _session_windows(sessions, g):
+        assert s.performed is not None
+        lookback = s.performed - timedelta(days=int(g["marker_baseline_max_days_before"]))
+        before = [m for m in afp if lookback <= m.when <= s.performed]
+        after = [m for m in afp if s.performed < m.when <= stop]
+        if not before or not after:
+            results.append((f"TACE {s.performed.isoformat()}: no AFP before and after.", None, ()))
+            continue
+        rose = after[-1].value > before[-1].value
+        results.append(
+            (
+                f"TACE {s.performed.isoformat()}: AFP {before[-1].value:g} -> {after[-1].value:g} ng/mL.",
+                rose,
+                (before[-1].ref, after[-1].ref),
+            )
+        )
+    return results
+
+
+def _two_consecutive(flags: list[bool | None]) -> bool | None:
+    """True if two consecutive True; False if the last two are known and not both True; else None."""
+    for a, b in zip(flags, flags[1:]):
+        if a is True and b is True:
+            return True
+    if len(flags) >= 2 and flags[-1] is not None and flags[-2] is not None:
+        return False
+    return None
+
+
+def evaluate_jsh_2014(
+    snapshot: Snapshot, as_of: date, k: Knowledge, *, sorafenib_start: date | None, series_mrecist: MrecistResult | None
+) -> Finding:
+    g = k.thresholds["jsh_2014"]
+    citation = k.citation("jsh_2014")
+    end = min(sorafenib_start, as_of) if sorafenib_start else as_of
+    sessions = completed_tace(snapshot, end, inclusive=sorafenib_start is None)
+    needed = int(g["min_consecutive_sessions"])
+    if len(sessions) < needed:
+        return finding(
+            Status.NOT_MET,
+            [f"{len(sessions)} completed TACE session(s): at least {needed} are needed."],
+            [s.ref for s in sessions],
+            citation=citation,
+        )
+    first = sessions[0].performed
+    assert first is not None
+    appeared = []
+    for concept, label in PROGRESSION_CONDITIONS.items():
+        for cond in snapshot.conditions_of(concept):
+            if cond.onset is not None and first < cond.onset <= end:
+                appeared.append((label, cond.ref, cond.onset))
+    if series_mrecist is not None:
+        for point in series_mrecist.timeline:
+            if "new_extrahepatic_spread" in point.progression:
+                appeared.append(("new extrahepatic spread on imaging", point.evidence[0] if point.evidence else "", point.date))
+    if appeared:
+        return finding(
+            Status.MET,
+            [f"Appearance of {label} on {when.isoformat()} after TACE began." for label, _, when in appeared],
+            [ref for _, ref, _ in appeared],
+            citation=citation,
+        )
+    imaging = _imaging_response(snapshot, sessions, g)
+    markers = _marker_rises(snapshot, sessions, g)
+    insufficient = _two_consecutive([i[1] for i in imaging])
+    more_lesions = _two_consecutive([i[2] for i in imaging])
+    rising = _two_consecutive([m[1] for m in markers])
+    texts = [i[0] for i in imaging] + [m[0] for m in markers]
+    evidence = [e for i in imaging for e in i[3]] + [e for m in markers for e in m[2]]
+    if insufficient or more_lesions or rising:
+        which = [
+            name
+            for name, flag in (
+                ("two consecutive insufficient responses (viable > 50%)", insufficient),
+                ("two consecutive increases in liver lesions", more_lesions),
+                ("AFP higher after two consecutive sessions", rising),
+            )
+            if flag
+        ]
+        return finding(Status.MET, [f"Refractory: {', '.join(which)}."] + texts, evidence, citation=citation)
+    if insufficient is False and more_lesions is False and rising is False:
+        return finding(
+            Status.NOT_MET,
+            ["No refractoriness criterion met after the last two sessions; no new vascular invasion or extrahepatic spread."]
+            + texts,
+            evidence,
+            citation=citation,
+        )
+    missing = []
+    if insufficient is None:
+        missing.append("imaging before and 1-3 months after each of the last two sessions")
+    if rising is None:
+        missing.append("AFP before and after each of the last two sessions")
+    return finding(
+        Status.UNKNOWN,
+        [f"Cannot decide: missing {' and '.join(missing)}."] + texts,
+        evidence,
+        citation=citation,
+    )
+
+
+def evaluate_tace_resistance(
+    snapshot: Snapshot, as_of: date, k: Knowledge, *, sorafenib_start: date | None
+) -> TaceResistance:
+    jsh_2010, sessions, mrecist = evaluate_jsh_2010(snapshot, as_of, k, sorafenib_start=sorafenib_start)
+    jsh_2014 = evaluate_jsh_2014(snapshot, as_of, k, sorafenib_start=sorafenib_start, series_mrecist=mrecist)
+    return TaceResistance(finding=jsh_2010, sessions=sessions, jsh_2014=jsh_2014, series_mrecist=mrecist)

@@ -1,0 +1,64 @@
+"""Treatment history read from the snapshot: sorafenib start, TACE sessions.
+
+Sorafenib start (PRODUCT.md): the earliest of MedicationRequest ``authoredOn``,
+dosage ``boundsPeriod.start`` and MedicationStatement ``effective[x]`` start, over
+every sorafenib record that was not cancelled, refused or only a draft.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from rules.snapshot import MedicationFact, ProcedureFact, Snapshot
+
+NOT_STARTED_STATUSES = frozenset({"draft", "cancelled", "entered-in-error", "not-taken"})
+
+
+@dataclass(frozen=True)
+class SorafenibHistory:
+    start: date | None
+    records: tuple[MedicationFact, ...]  # the records that show sorafenib was started
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return tuple(m.ref for m in self.records)
+
+    def taking_on(self, day: date) -> bool:
+        """Whether a sorafenib record covers ``day`` (started, not stopped before it)."""
+        for med in self.records:
+            if med.start is None or med.start > day:
+                continue
+            if med.end is not None:
+                if med.end >= day:
+                    return True
+            elif med.status in ("active", "on-hold", "intended", "unknown", "recorded"):
+                return True
+        return False
+
+
+def sorafenib_history(snapshot: Snapshot, as_of: date) -> SorafenibHistory:
+    started = tuple(
+        m
+        for m in snapshot.medications_of("sorafenib")
+        if m.status not in NOT_STARTED_STATUSES and m.start is not None and m.start <= as_of
+    )
+    start = min((m.start for m in started if m.start is not None), default=None)
+    return SorafenibHistory(start=start, records=started)
+
+
+def completed_tace(snapshot: Snapshot, before: date, *, inclusive: bool) -> tuple[ProcedureFact, ...]:
+    """Completed, dated TACE sessions before ``before`` (or on it when ``inclusive``), oldest first."""
+    return tuple(
+        p
+        for p in snapshot.procedures_of("tace")
+        if p.status == "completed"
+        and p.performed is not None
+        and (p.performed <= before if inclusive else p.performed < before)
+    )
+
+
+def tace_not_done(snapshot: Snapshot, as_of: date) -> tuple[ProcedureFact, ...]:
+    return tuple(
+        p for p in snapshot.procedures_of("tace") if p.status == "not-done" and (p.performed is None or p.performed <= as_of)
+    )
