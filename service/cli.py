@@ -42,10 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     openapi = commands.add_parser("openapi", help="print the OpenAPI document the app serves (YAML)")
     openapi.set_defaults(func=_openapi)
+    commands.add_parser(
+        "benchmarks",
+        help="build the cohort benchmark tables (--build) or print published vs reconstructed figures (--report)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["benchmarks"]:
+        from service.benchmarks.cli import main as benchmarks_main
+
+        return benchmarks_main(argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

@@ -10,7 +10,7 @@ from datetime import date
 import httpx
 from fastapi import FastAPI
 
-from service.api import assessments, demo_fhir, discovery, health, hooks
+from service.api import assessments, benchmarks, demo_fhir, discovery, health, hooks
 from service.build_info import build_id, package_version
 from service.cds.services import build_services
 from service.demo import demo_resources
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     app.include_router(discovery.router)
     app.include_router(hooks.router)
     app.include_router(assessments.router)
+    app.include_router(benchmarks.router)
     if settings.is_demo:
         app.include_router(demo_fhir.router)
     return app

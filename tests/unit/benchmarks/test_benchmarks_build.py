@@ -1,0 +1,49 @@
+"""The shipped tables are exactly what a rebuild produces, and a build is byte-for-byte repeatable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import pytest
+
+from service.benchmarks.build import _rounded, dumps_tables
+
+from .conftest import COHORT_FILE, SHIPPED_TABLES_FILE
+
+REBUILD_HINT = "the shipped tables are stale: run `hcc-cds benchmarks --build` and commit the result"
+
+
+def test_shipped_tables_were_built_from_the_current_cohort_file():
+    shipped = json.loads(SHIPPED_TABLES_FILE.read_text(encoding="utf-8"))
+    assert shipped["source"]["sha256"] == hashlib.sha256(COHORT_FILE.read_bytes()).hexdigest(), REBUILD_HINT
+    assert shipped["source"]["file"] == "rules/data/cohorts/tace-resistant-hcc.json"
+
+
+def test_a_rebuild_gives_the_shipped_bytes(rebuilt_dir):
+    rebuilt = (rebuilt_dir / SHIPPED_TABLES_FILE.name).read_bytes()
+    assert rebuilt == SHIPPED_TABLES_FILE.read_bytes(), REBUILD_HINT
+
+
+def test_the_build_writes_one_tables_file_per_cohort(rebuilt_dir):
+    assert sorted(path.name for path in rebuilt_dir.iterdir()) == [SHIPPED_TABLES_FILE.name]
+
+
+def test_serialisation_is_canonical_sorted_keys_and_a_trailing_newline():
+    document = {"b": [1.0, {"z": None, "a": True}], "a": "µ"}
+    text = dumps_tables(document)
+    assert text == dumps_tables(json.loads(text)) and text.endswith("}\n")
+    assert text.index('"a"') < text.index('"b"') and "µ" in text
+
+
+def test_rounding_keeps_significant_digits_and_normalises_edge_values():
+    assert _rounded({"p": 0.000648612, "s": 0.954545454, "m": 24.0, "n": 22}, 4) == {
+        "p": 0.0006486,
+        "s": 0.9545,
+        "m": 24.0,
+        "n": 22,
+    }
+    assert _rounded([-0.0, math.inf, math.nan, True, None], 4) == [0.0, None, None, True, None]
+    with pytest.raises(TypeError):
+        _rounded({"not json": object()}, 4)
