@@ -11,6 +11,8 @@ from datetime import date
 from rules.bclc import BclcAssessment, assess_bclc
 from rules.candidacy import Candidacy, evaluate_tace_candidacy
 from rules.child_pugh import ChildPugh, evaluate_child_pugh
+from rules.ctcae import AdverseEvent, adverse_events
+from rules.dose import DoseAdvice, dose_advice
 from rules.eligibility import Eligibility, bclc_b_at_first_tace, evaluate_eligibility, tace_resistant
 from rules.findings import DataIssue, Finding, Notes, Status, finding
 from rules.knowledge import RULES_VERSION, Knowledge
@@ -48,7 +50,10 @@ class Assessment:
     tace_candidacy: Candidacy
     recommendation: Recommendation
     safety: tuple[SafetyNote, ...]
+    adverse_events: tuple[AdverseEvent, ...]
+    dose: DoseAdvice | None
     warnings: tuple[str, ...]
+    snapshot: Snapshot
 
     @property
     def has_hcc(self) -> bool:
@@ -173,6 +178,8 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         performance=performance,
     )
     safety = safety_notes(snapshot, as_of, k)
+    events = adverse_events(snapshot, as_of, k)
+    dose = dose_advice(sorafenib, events, as_of, k) if on_sorafenib else None
     for note in safety:
         notes.warn(note.text)
     for caution in child_pugh.cautions:
@@ -207,5 +214,8 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         tace_candidacy=candidacy,
         recommendation=recommendation,
         safety=safety,
+        adverse_events=events,
+        dose=dose,
         warnings=tuple(notes.warnings),
+        snapshot=snapshot,
     )

@@ -120,6 +120,26 @@ class AllergyFact:
 
 
 @dataclass(frozen=True)
+class BloodPressure:
+    """One blood-pressure reading (systolic and diastolic in mm[Hg])."""
+
+    when: date
+    systolic: float | None
+    diastolic: float | None
+    ref: str
+
+
+@dataclass(frozen=True)
+class GradedEvent:
+    """A clinician-graded adverse event (CTCAE grade as recorded)."""
+
+    term: str  # "hand-foot skin reaction", "diarrhoea", "fatigue", "anorexia", "rash"
+    grade: int
+    when: date
+    ref: str
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the rules may use about one patient, and what could not be used."""
 
@@ -132,6 +152,8 @@ class Snapshot:
     lesions: tuple[LesionMeasurement, ...] = ()
     disease_status: tuple[DiseaseStatusReport, ...] = ()
     allergies: tuple[AllergyFact, ...] = ()
+    blood_pressures: tuple[BloodPressure, ...] = ()
+    graded_events: tuple[GradedEvent, ...] = ()
     data_issues: tuple[DataIssue, ...] = field(default=())
 
     def series(self, concept: str) -> tuple[Measurement, ...]:

@@ -22,6 +22,8 @@ from rules.findings import DataIssue
 from rules.knowledge import CodeEntry, Knowledge
 from rules.snapshot import (
     AllergyFact,
+    BloodPressure,
+    GradedEvent,
     ConditionFact,
     DiseaseStatusReport,
     LesionMeasurement,
@@ -92,6 +94,30 @@ def _coded_status(concept: Any) -> str | None:
     return None
 
 
+def daily_dose_mg(dosage: dict, entry: CodeEntry) -> float | None:
+    """mg per day from one FHIR Dosage: dose (mg, or tablets x the code's mg per tablet) x frequency / period."""
+    rates = dosage.get("doseAndRate") or []
+    if not rates:
+        return None
+    dose = rates[0].get("doseQuantity") or {}
+    value, unit = dose.get("value"), dose.get("code") or dose.get("unit")
+    if not isinstance(value, (int, float)):
+        return None
+    if unit == "mg":
+        mg = float(value)
+    elif unit in ("{tbl}", "tablet", "tablets", "{tablet}") and entry.mg_per_unit:
+        mg = float(value) * entry.mg_per_unit
+    else:
+        return None
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    frequency = repeat.get("frequency", 1)
+    period = repeat.get("period", 1)
+    per_day = {"d": 1.0, "wk": 7.0, "h": 1 / 24}.get(repeat.get("periodUnit", "d"))
+    if not isinstance(frequency, (int, float)) or not isinstance(period, (int, float)) or not per_day or period <= 0:
+        return None
+    return mg * frequency / (period * per_day)
+
+
 @dataclass
 class _Builder:
     k: Knowledge
@@ -105,6 +131,8 @@ class _Builder:
     lesions: list[LesionMeasurement] = field(default_factory=list)
     disease_status: list[DiseaseStatusReport] = field(default_factory=list)
     allergies: list[AllergyFact] = field(default_factory=list)
+    blood_pressures: list[BloodPressure] = field(default_factory=list)
+    graded_events: list[GradedEvent] = field(default_factory=list)
     body_structures: dict[str, dict] = field(default_factory=dict)
 
     def issue(self, resource: dict | str, problem: str) -> None:
@@ -156,6 +184,10 @@ class _Builder:
             self.disease(obs, when.day)
         elif entry.concept in SCORE_CONCEPTS:
             self.score(obs, entry.concept, when.day)
+        elif entry.concept == "blood_pressure":
+            self.blood_pressure(obs, when.day)
+        elif entry.concept == "adverse_event_grade":
+            self.graded_event(obs, entry, when.day)
         else:
             self.quantity(obs, entry.concept, when.day, obs.get("valueQuantity"))
 
@@ -201,6 +233,32 @@ class _Builder:
             return
         unit = str(self.k.concept(concept).get("unit", "1"))
         self.measurements.append(Measurement(concept, float(int(value)), unit, day, ref, str(int(value))))
+
+    def blood_pressure(self, obs: dict, day: date) -> None:
+        spec = self.k.concept("blood_pressure")
+        values: dict[str, float | None] = {"systolic": None, "diastolic": None}
+        for comp in obs.get("component") or []:
+            for part, code in spec["components"].items():
+                if any(c.get("system") == code["system"] and c.get("code") == code["code"] for c in _codings(comp.get("code"))):
+                    q = comp.get("valueQuantity")
+                    unit = (q or {}).get("code") or (q or {}).get("unit")
+                    value = (q or {}).get("value")
+                    if not isinstance(value, (int, float)) or isinstance(value, bool) or unit not in spec["units"]:
+                        self.issue(obs, f"{part} blood pressure without a numeric value in mm[Hg]; not used")
+                        continue
+                    values[part] = float(value)
+        if values["systolic"] is None and values["diastolic"] is None:
+            self.issue(obs, "blood pressure without usable systolic or diastolic component; not used")
+            return
+        self.blood_pressures.append(BloodPressure(day, values["systolic"], values["diastolic"], ref_of(obs)))
+
+    def graded_event(self, obs: dict, entry: CodeEntry, day: date) -> None:
+        term = self.k.concept("adverse_event_grade")["terms"].get(entry.code, entry.display)
+        grade = obs.get("valueInteger")
+        if not isinstance(grade, int) or isinstance(grade, bool) or not 0 <= grade <= 5:
+            self.issue(obs, f"{term}: the CTCAE grade must be an integer from 0 to 5 (valueInteger); not used")
+            return
+        self.graded_events.append(GradedEvent(term, grade, day, ref_of(obs)))
 
     def tumour_size(self, obs: dict, day: date) -> None:
         ref = ref_of(obs)
@@ -321,7 +379,7 @@ class _Builder:
                     parsed = parse_fhir_date(bounds.get(key))
                     if parsed:
                         target.append(parsed.day)
-                dose = self._daily_dose_mg(dosage, entry)
+                dose = daily_dose_mg(dosage, entry)
                 if dose is not None:
                     daily_dose = (daily_dose or 0.0) + dose
         else:
@@ -332,7 +390,7 @@ class _Builder:
             if end:
                 ends.append(end.day)
             for dosage in med.get("dosage") or []:
-                dose = self._daily_dose_mg(dosage, entry)
+                dose = daily_dose_mg(dosage, entry)
                 if dose is not None:
                     daily_dose = (daily_dose or 0.0) + dose
         self.medications.append(
@@ -345,28 +403,6 @@ class _Builder:
                 daily_dose_mg=daily_dose,
             )
         )
-
-    def _daily_dose_mg(self, dosage: dict, entry: CodeEntry) -> float | None:
-        rates = dosage.get("doseAndRate") or []
-        if not rates:
-            return None
-        dose = rates[0].get("doseQuantity") or {}
-        value, unit = dose.get("value"), dose.get("code") or dose.get("unit")
-        if not isinstance(value, (int, float)):
-            return None
-        if unit == "mg":
-            mg = float(value)
-        elif unit in ("{tbl}", "tablet", "tablets", "{tablet}") and entry.mg_per_unit:
-            mg = float(value) * entry.mg_per_unit
-        else:
-            return None
-        repeat = (dosage.get("timing") or {}).get("repeat") or {}
-        frequency = repeat.get("frequency", 1)
-        period = repeat.get("period", 1)
-        per_day = {"d": 1.0, "wk": 7.0, "h": 1 / 24}.get(repeat.get("periodUnit", "d"))
-        if not isinstance(frequency, (int, float)) or not isinstance(period, (int, float)) or not per_day or period <= 0:
-            return None
-        return mg * frequency / (period * per_day)
 
     # -- AllergyIntolerance --------------------------------------------------
     def allergy(self, allergy: dict) -> None:
@@ -486,5 +522,7 @@ def map_to_snapshot(
         lesions=tuple(builder.lesions),
         disease_status=tuple(builder.disease_status),
         allergies=tuple(builder.allergies),
+        blood_pressures=tuple(builder.blood_pressures),
+        graded_events=tuple(builder.graded_events),
         data_issues=tuple(builder.issues),
     )

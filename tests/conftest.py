@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from service.cds.validation import response_problems
 from service.knowledge import load_knowledge
 from service.main import create_app
 from service.settings import Settings
@@ -22,7 +23,24 @@ def settings(monkeypatch) -> Settings:
     return Settings()
 
 
+def validate_cds_responses(response) -> None:
+    """Every card any test receives from a CDS service passes the strict card validator."""
+    request = response.request
+    if request.method == "POST" and request.url.path.startswith("/cds-services/") and response.status_code == 200:
+        if request.url.path.endswith("/feedback"):
+            return
+        response.read()
+        problems = response_problems(response.json())
+        assert not problems, f"invalid CDS Hooks response from {request.url.path}: {problems}"
+
+
+def cds_client(app) -> TestClient:
+    test_client = TestClient(app)
+    test_client.event_hooks["response"].append(validate_cds_responses)
+    return test_client
+
+
 @pytest.fixture()
 def client(settings) -> TestClient:
-    with TestClient(create_app(settings)) as test_client:
+    with cds_client(create_app(settings)) as test_client:
         yield test_client

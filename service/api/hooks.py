@@ -4,24 +4,49 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from rules.assessment import Assessment
+from rules.orders import review_sorafenib_order, review_tace_order
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage
-from service.cds.models import CardsResponse, HookRequest
+from service.cds.draft_orders import DraftOrders, DraftOrdersError, read_draft_orders
+from service.cds.models import Card, CardsResponse, HookRequest
 from service.deps import StateDep
 from service.errors import ApiError, to_api_error
 from service.fhir.allowlist import check_fhir_server
 from service.fhir.errors import FhirError
 from service.gather import PatientMismatchError, PrefetchMissingError
+from service.main_state import AppState
 from service.pipeline import assess_patient
 from service.render.cards import render_patient_view_cards
+from service.render.order_cards import render_order_card
 
 router = APIRouter(tags=["cds-hooks"])
 
+ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 HOOK_ERRORS = {
     **ERROR_RESPONSES,
     404: {"model": ErrorMessage, "description": "No CDS service with this id"},
     412: {"model": ErrorMessage, "description": "Data needed is neither prefetched nor fetchable"},
     503: {"model": ErrorMessage, "description": "The FHIR server is down or too slow"},
 }
+
+
+def _draft_orders(request: HookRequest, state: AppState) -> DraftOrders:
+    context = request.context
+    if context.draft_orders is None:
+        raise ApiError(422, f"context.draftOrders is required for {request.hook}")
+    if request.hook == "order-select" and context.selections is None:
+        raise ApiError(422, "context.selections is required for order-select")
+    try:
+        return read_draft_orders(context.draft_orders, context.selections, state.knowledge)
+    except DraftOrdersError as exc:
+        raise ApiError(422, str(exc)) from exc
+
+
+def _order_cards(assessment: Assessment, drafts: DraftOrders, state: AppState) -> list[Card]:
+    alerts = [a for d in drafts.sorafenib for a in review_sorafenib_order(assessment, d, state.knowledge)]
+    alerts += [a for d in drafts.tace for a in review_tace_order(assessment, d, state.knowledge)]
+    base = state.settings.public_base_url
+    return [render_order_card(a, assessment, drafts.resources, state.knowledge, base) for a in alerts]
 
 
 @router.post(
@@ -38,6 +63,9 @@ async def call_service(service_id: str, request: HookRequest, state: StateDep) -
         raise ApiError(404, f"no CDS service '{service_id}'; see GET /cds-services")
     if request.hook != service.hook:
         raise ApiError(400, f"service '{service_id}' answers the '{service.hook}' hook, not '{request.hook}'")
+    drafts = _draft_orders(request, state) if service.hook in ORDER_HOOKS else None
+    if drafts is not None and not drafts.sorafenib and not drafts.tace:
+        return CardsResponse(cards=[])  # nothing this service reviews was ordered
     source = None
     try:
         if request.fhir_server:
@@ -58,4 +86,8 @@ async def call_service(service_id: str, request: HookRequest, state: StateDep) -
         )
     except (FhirError, PrefetchMissingError, PatientMismatchError) as exc:
         raise to_api_error(exc, "hook") from exc
-    return CardsResponse(cards=render_patient_view_cards(assessment, state.settings.public_base_url))
+    if not assessment.has_hcc:
+        return CardsResponse(cards=[])
+    if drafts is None:
+        return CardsResponse(cards=render_patient_view_cards(assessment, state.settings.public_base_url))
+    return CardsResponse(cards=_order_cards(assessment, drafts, state))

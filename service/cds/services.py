@@ -72,4 +72,23 @@ def build_services(k: Knowledge) -> dict[str, CdsService]:
             ),
         )
     ]
+    order_description = (
+        "When sorafenib (MedicationRequest) or TACE (ServiceRequest) is ordered for a patient with hepatocellular "
+        "carcinoma: the study's criteria, dose, baseline labs and drug-label contraindications; for TACE in a "
+        "TACE-resistant patient, the study's alternative."
+    )
+    for hook, title in (("order-select", "Sorafenib or TACE selected"), ("order-sign", "Sorafenib or TACE signed")):
+        services.append(
+            CdsService(
+                id=f"hcc-{hook}",
+                hook=hook,
+                title=title,
+                description=order_description,
+                prefetch=templates,
+                usage_requirements=(
+                    "Reads context.draftOrders (MedicationRequest coded as sorafenib by RxNorm, ServiceRequest coded "
+                    "as TACE) and the patient's record by prefetch or through fhirServer."
+                ),
+            )
+        )
     return {s.id: s for s in services}

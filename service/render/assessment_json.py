@@ -51,5 +51,7 @@ def render_assessment(assessment: Assessment, k: Knowledge) -> dict:
         "tace_candidacy": assessment.tace_candidacy.finding.as_dict(),
         "recommendation": assessment.recommendation.as_dict(),
         "safety": [n.as_dict() for n in assessment.safety],
+        "adverse_events": [e.as_dict() for e in assessment.adverse_events],
+        "dose": assessment.dose.as_dict() if assessment.dose else None,
         "warnings": list(assessment.warnings),
     }

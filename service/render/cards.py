@@ -28,6 +28,11 @@ def _finding_line(label: str, f: Finding) -> str:
     return f"- **{label}**{kind}: {MARK[f.status]}. {reasons}{evidence} _Source: {f.citation}_"
 
 
+def versions_line(a: Assessment) -> str:
+    v = a.versions
+    return f"Rules {v['rules']}, value sets {v['value_sets']}, thresholds {v['thresholds']}, build {v['build']}."
+
+
 def _detail(a: Assessment) -> str:
     rec = a.recommendation
     cp = a.child_pugh
@@ -65,13 +70,7 @@ def _detail(a: Assessment) -> str:
         lines += ["", "**For the clinician to confirm**", *(f"- {t}" for t in to_confirm)]
     if a.data_issues:
         lines += ["", "**Data not used**", *(f"- {i.resource}: {i.problem}" for i in a.data_issues)]
-    v = a.versions
-    lines += [
-        "",
-        f"_{rec.context}_",
-        "",
-        f"Rules {v['rules']}, value sets {v['value_sets']}, thresholds {v['thresholds']}, build {v['build']}.",
-    ]
+    lines += ["", f"_{rec.context}_", "", versions_line(a)]
     return "\n".join(lines)
 
 

@@ -1,0 +1,129 @@
+"""Adverse events graded by NCI-CTCAE v4.0, as the source study graded them.
+
+- Thrombocytopenia from platelets (x10^9/L): grade 1 < LLN to 75, 2 < 75 to 50,
+  3 < 50 to 25, 4 < 25.
+- Hypertension from blood-pressure readings: a grade counts only when at least two
+  readings in the window reach it (systolic 120/140/160 or diastolic 80/90/100
+  mm[Hg] for grades 1/2/3).
+- Clinician-graded terms (hand-foot skin reaction, diarrhoea, fatigue, anorexia,
+  rash) are read as recorded.
+Cut-offs and windows: ``rules/data/thresholds.json``, group ``ctcae``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from rules.knowledge import Knowledge
+from rules.snapshot import BloodPressure, Snapshot
+
+
+@dataclass(frozen=True)
+class AdverseEvent:
+    term: str
+    grade: int | None  # None: cannot be graded (reason says why)
+    date: date | None
+    evidence: tuple[str, ...]
+    reason: str
+
+    def as_dict(self) -> dict:
+        data: dict = {"term": self.term, "grade": self.grade}
+        if self.date:  # the schema's date is a string when present
+            data["date"] = self.date.isoformat()
+        data.update(evidence=list(self.evidence), reason=self.reason)
+        return data
+
+
+def platelet_grade(platelets: float, k: Knowledge) -> int:
+    """CTCAE v4.0 'platelet count decreased' grade for a count in 10^9/L (0: not decreased)."""
+    g = "ctcae"
+    if platelets < k.threshold(g, "platelets_grade_4_below"):
+        return 4
+    if platelets < k.threshold(g, "platelets_grade_3_below"):
+        return 3
+    if platelets < k.threshold(g, "platelets_grade_2_below"):
+        return 2
+    if platelets < k.threshold(g, "platelets_grade_1_below"):
+        return 1
+    return 0
+
+
+def reading_grade(reading: BloodPressure, k: Knowledge) -> int:
+    """The hypertension grade one reading reaches (the higher of systolic and diastolic)."""
+    g = "ctcae"
+    grade = 0
+    for level in (1, 2, 3):
+        sys_from = k.threshold(g, f"systolic_grade_{level}_from")
+        dia_from = k.threshold(g, f"diastolic_grade_{level}_from")
+        if (reading.systolic is not None and reading.systolic >= sys_from) or (
+            reading.diastolic is not None and reading.diastolic >= dia_from
+        ):
+            grade = level
+    return grade
+
+
+def _fmt(r: BloodPressure) -> str:
+    sys = f"{r.systolic:g}" if r.systolic is not None else "?"
+    dia = f"{r.diastolic:g}" if r.diastolic is not None else "?"
+    return f"{sys}/{dia}"
+
+
+def thrombocytopenia(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
+    window = int(k.threshold("freshness", "lab_max_age_days"))
+    recent = [m for m in snapshot.series("platelets") if as_of - timedelta(days=window) <= m.when <= as_of]
+    if not recent:
+        return AdverseEvent("thrombocytopenia", None, None, (), f"No platelet count within {window} days.")
+    latest = recent[-1]
+    grade = platelet_grade(latest.value, k)
+    return AdverseEvent(
+        "thrombocytopenia",
+        grade,
+        latest.when,
+        (latest.ref,),
+        f"Platelets {latest.value:g} x10^9/L on {latest.when.isoformat()}: grade {grade}.",
+    )
+
+
+def hypertension(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
+    window = int(k.threshold("ctcae", "readings_max_age_days"))
+    needed = int(k.threshold("ctcae", "hypertension_min_readings"))
+    readings = sorted(
+        (r for r in snapshot.blood_pressures if as_of - timedelta(days=window) <= r.when <= as_of),
+        key=lambda r: (r.when, r.ref),
+    )
+    if len(readings) < needed:
+        return AdverseEvent(
+            "hypertension",
+            None,
+            readings[-1].when if readings else None,
+            tuple(r.ref for r in readings),
+            f"{len(readings)} blood-pressure reading(s) within {window} days: at least {needed} are needed to grade.",
+        )
+    grades = sorted((reading_grade(r, k) for r in readings), reverse=True)
+    grade = grades[needed - 1]  # the highest grade at least `needed` readings reach
+    reaching = [r for r in readings if reading_grade(r, k) >= grade]
+    shown = ", ".join(_fmt(r) for r in readings[-4:])
+    return AdverseEvent(
+        "hypertension",
+        grade,
+        reaching[-1].when,
+        tuple(r.ref for r in reaching),
+        f"Grade {grade}: reached by {len(reaching)} of {len(readings)} readings within {window} days ({shown} mm[Hg]).",
+    )
+
+
+def clinician_graded(snapshot: Snapshot, as_of: date, k: Knowledge) -> list[AdverseEvent]:
+    window = int(k.threshold("ctcae", "graded_event_max_age_days"))
+    latest: dict[str, AdverseEvent] = {}
+    for ev in sorted(snapshot.graded_events, key=lambda e: (e.when, e.ref)):
+        if as_of - timedelta(days=window) <= ev.when <= as_of:
+            latest[ev.term] = AdverseEvent(
+                ev.term, ev.grade, ev.when, (ev.ref,), f"Grade {ev.grade} as recorded on {ev.when.isoformat()}."
+            )
+    return [latest[t] for t in sorted(latest)]
+
+
+def adverse_events(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[AdverseEvent, ...]:
+    """Every graded event at ``as_of``: platelets, hypertension, and the clinician-graded terms."""
+    return (thrombocytopenia(snapshot, as_of, k), hypertension(snapshot, as_of, k), *clinician_graded(snapshot, as_of, k))

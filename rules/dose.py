@@ -1,0 +1,103 @@
+"""Sorafenib dose level and the study's next step.
+
+The study's steps (``rules/data/thresholds.json``, group ``sorafenib_dose``):
+800 mg/day (400 mg twice daily) -> 400 mg once daily -> 400 mg every other day;
+interrupt on a grade 3-4 adverse event, then resume one level lower. Label events
+that stop the drug override the steps (here: grade 4 hypertension; cardiac
+ischaemia, haemorrhage needing intervention and GI perforation are not graded by
+this service and are listed for the clinician).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from rules.ctcae import AdverseEvent
+from rules.knowledge import Knowledge
+from rules.treatment import SorafenibHistory
+
+LABEL_STOP_NOT_ASSESSED = "cardiac ischaemia or infarction, haemorrhage needing intervention, GI perforation"
+
+
+@dataclass(frozen=True)
+class DoseAdvice:
+    current_mg_per_day: float | None
+    level: str | None  # the study's level name, or None when the dose is not one of them
+    next_step: str  # "continue", "interrupt-then-reduce", "stop", "unknown"
+    next_level: str | None
+    reasons: tuple[str, ...]
+    evidence: tuple[str, ...]
+    citation: str
+
+    def as_dict(self) -> dict:
+        return {
+            "current_mg_per_day": self.current_mg_per_day,
+            "level": self.level,
+            "next_step": self.next_step,
+            "next_level": self.next_level,
+            "reasons": list(self.reasons),
+            "evidence": list(self.evidence),
+            "citation": self.citation,
+        }
+
+
+def level_name(mg_per_day: float | None, k: Knowledge) -> tuple[int | None, str | None]:
+    levels = [float(x) for x in k.thresholds["sorafenib_dose"]["levels_mg_per_day"]]
+    names = k.thresholds["sorafenib_dose"]["level_names"]
+    if mg_per_day is None:
+        return None, None
+    for i, mg in enumerate(levels):
+        if abs(mg - mg_per_day) < 1e-6:
+            return i, str(names[i])
+    return None, None
+
+
+def current_dose(history: SorafenibHistory, as_of: date) -> tuple[float | None, tuple[str, ...]]:
+    """The daily dose of the latest sorafenib record that covers ``as_of``."""
+    covering = [m for m in history.records if m.start is not None and m.start <= as_of and (m.end is None or m.end >= as_of)]
+    if not covering:
+        return None, ()
+    latest = max(covering, key=lambda m: (m.start, m.ref))
+    return latest.daily_dose_mg, (latest.ref,)
+
+
+def dose_advice(history: SorafenibHistory, events: tuple[AdverseEvent, ...], as_of: date, k: Knowledge) -> DoseAdvice:
+    g = k.thresholds["sorafenib_dose"]
+    citation = k.citation("sorafenib_dose")
+    interrupt_from = int(g["interrupt_from_grade"])
+    names = g["level_names"]
+    mg, evidence = current_dose(history, as_of)
+    index, name = level_name(mg, k)
+    reasons: list[str] = []
+    if mg is None:
+        reasons.append("The current sorafenib dose is not recorded in a form that gives mg per day.")
+    elif name is None:
+        reasons.append(f"Current dose {mg:g} mg/day is not one of the study's levels ({', '.join(names)}).")
+    else:
+        reasons.append(f"Current dose {mg:g} mg/day: {name}.")
+    graded = [e for e in events if e.grade is not None]
+    ev_refs = tuple(r for e in graded for r in e.evidence)
+    stop = [e for e in graded if e.term == "hypertension" and e.grade == 4]
+    if stop:
+        return DoseAdvice(mg, name, "stop", None, tuple(reasons + ["Grade 4 hypertension: the label stops sorafenib."]),
+                          evidence + ev_refs, citation)
+    severe = [e for e in graded if e.grade >= interrupt_from]
+    reasons.append(f"Label events that stop the drug and are not graded here: {LABEL_STOP_NOT_ASSESSED}.")
+    if severe:
+        worst = ", ".join(f"{e.term} grade {e.grade}" for e in severe)
+        if index is None:
+            return DoseAdvice(mg, name, "interrupt-then-reduce", None,
+                              tuple(reasons + [f"{worst}: interrupt; the next level cannot be named from this dose."]),
+                              evidence + ev_refs, citation)
+        if index + 1 >= len(names):
+            return DoseAdvice(mg, name, "stop", None,
+                              tuple(reasons + [f"{worst} at the lowest level: the study had no further step; stop."]),
+                              evidence + ev_refs, citation)
+        nxt = str(names[index + 1])
+        return DoseAdvice(mg, name, "interrupt-then-reduce", nxt,
+                          tuple(reasons + [f"{worst}: interrupt until grade 1 or less, then resume at {nxt}."]),
+                          evidence + ev_refs, citation)
+    if mg is None:
+        return DoseAdvice(mg, name, "unknown", None, tuple(reasons), evidence, citation)
+    return DoseAdvice(mg, name, "continue", name, tuple(reasons + ["No grade 3-4 adverse event: continue."]), evidence, citation)

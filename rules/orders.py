@@ -1,0 +1,173 @@
+"""What matters when someone orders sorafenib or TACE (order-select / order-sign).
+
+Sorafenib ordered:
+- sorafenib hypersensitivity -> ``critical`` (a drug-label contraindication);
+- outside the study's criteria (or not decidable) -> ``warning`` with the reasons
+  and override reasons: study criteria are not contraindications;
+- above 800 mg/day -> ``warning``;
+- below 400 mg twice daily with no recorded reason (a prior reduction, Child-Pugh
+  B, a grade >= 2 adverse event) -> ``info`` with a suggestion to set 400 mg twice
+  daily (not marked recommended);
+- baseline labs missing within the window (CBC, platelets, albumin, bilirubin,
+  creatinine, coagulation) -> a suggestion creating the lab orders.
+TACE ordered for a TACE-resistant patient -> the assessment's recommendation:
+sorafenib (alone, or added with the biloma warning) only for ``sorafenib-plus-tace``
+/ ``sorafenib-alone``, otherwise the reasons it is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from rules.assessment import Assessment
+from rules.findings import Status
+from rules.knowledge import Knowledge
+
+LAB_CONCEPTS = {"coagulation": ("inr", "prothrombin_time")}
+LAB_LABELS = {
+    "cbc": "complete blood count",
+    "platelets": "platelet count",
+    "albumin": "albumin",
+    "bilirubin": "total bilirubin",
+    "creatinine": "creatinine",
+    "coagulation": "coagulation (INR)",
+}
+
+
+@dataclass(frozen=True)
+class DraftSorafenibOrder:
+    ref: str
+    daily_dose_mg: float | None
+
+
+@dataclass(frozen=True)
+class DraftTaceOrder:
+    ref: str
+
+
+@dataclass(frozen=True)
+class OrderAlert:
+    id: str
+    indicator: str  # info / warning / critical
+    summary: str
+    reasons: tuple[str, ...]
+    citation: str
+    order_ref: str
+    override: bool = False  # offer override reasons
+    set_daily_dose_mg: float | None = None  # suggestion: update the draft order to this dose
+    order_labs: tuple[str, ...] = field(default=())  # suggestion: create these lab orders (concepts)
+
+
+def _fresh(assessment: Assessment, concept: str, as_of: date, max_age: int) -> bool:
+    concepts = LAB_CONCEPTS.get(concept, (concept,))
+    earliest = as_of - timedelta(days=max_age)
+    return any(earliest <= m.when <= as_of for c in concepts for m in assessment.snapshot.series(c))
+
+
+def missing_baseline_labs(assessment: Assessment, k: Knowledge) -> tuple[str, ...]:
+    g = k.thresholds["sorafenib_dose"]
+    max_age = int(g["baseline_lab_max_age_days"])
+    return tuple(c for c in g["baseline_labs"] if not _fresh(assessment, c, assessment.as_of, max_age))
+
+
+def reduced_dose_reasons(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> list[str]:
+    """Recorded reasons for a dose below the full 800 mg/day."""
+    reasons = []
+    full = float(k.threshold("sorafenib_dose", "max_mg_per_day"))
+    earlier = [
+        m for m in assessment.sorafenib.records
+        if m.ref != draft.ref and m.daily_dose_mg is not None and m.daily_dose_mg < full
+    ]
+    if earlier:
+        reasons.append(f"a prior dose reduction ({earlier[0].ref})")
+    if assessment.child_pugh.klass == "B":
+        reasons.append("Child-Pugh B")
+    min_grade = int(k.threshold("sorafenib_dose", "reduction_reason_min_grade"))
+    for event in assessment.adverse_events:
+        if event.grade is not None and event.grade >= min_grade:
+            reasons.append(f"{event.term} grade {event.grade}")
+    return reasons
+
+
+def review_sorafenib_order(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> list[OrderAlert]:
+    alerts: list[OrderAlert] = []
+    dose_citation = k.citation("sorafenib_dose")
+    for note in assessment.safety:
+        if note.label_contraindication:
+            alerts.append(OrderAlert(note.id, "critical", note.text, (note.text, *note.evidence), note.citation, draft.ref))
+    elig = assessment.sorafenib_eligibility
+    if elig.status != "eligible":
+        failing = [
+            f"{c.id}: {' '.join(c.reasons)}"
+            for c in elig.criteria
+            if (c.kind == "inclusion" and c.status is not Status.MET) or (c.kind == "exclusion" and c.status is not Status.NOT_MET)
+        ]
+        summary = (
+            "Sorafenib ordered outside the study's criteria: see reasons (not a contraindication)."
+            if elig.status == "ineligible"
+            else "Sorafenib ordered: the study's criteria cannot be confirmed from the record."
+        )
+        alerts.append(
+            OrderAlert("outside-study-criteria" if elig.status == "ineligible" else "criteria-indeterminate", "warning",
+                       summary, tuple(failing), k.citation("sorafenib_eligibility"), draft.ref, override=True)
+        )
+    full = float(k.threshold("sorafenib_dose", "max_mg_per_day"))
+    dose = draft.daily_dose_mg
+    if dose is not None and dose > full:
+        alerts.append(
+            OrderAlert("dose-above-label", "warning", f"Sorafenib {dose:g} mg/day exceeds the 800 mg/day label dose.",
+                       (f"Ordered {dose:g} mg/day; the label and the study start at 400 mg twice daily.",), dose_citation,
+                       draft.ref, override=True)
+        )
+    elif dose is not None and dose < full:
+        recorded = reduced_dose_reasons(assessment, draft, k)
+        if not recorded:
+            alerts.append(
+                OrderAlert(
+                    "dose-below-start",
+                    "info",
+                    f"Sorafenib {dose:g} mg/day is below the 400 mg twice-daily start, with no recorded reason.",
+                    (
+                        f"Ordered {dose:g} mg/day. No prior reduction, Child-Pugh B or grade 2+ adverse event is "
+                        "recorded; the study started every patient at 800 mg/day.",
+                    ),
+                    dose_citation,
+                    draft.ref,
+                    set_daily_dose_mg=full,
+                )
+            )
+    elif dose is None:
+        alerts.append(
+            OrderAlert("dose-unreadable", "info", "The sorafenib order's daily dose could not be read; check it.",
+                       ("No dosageInstruction with a dose in mg (or tablets) and a timing.",), dose_citation, draft.ref)
+        )
+    missing = missing_baseline_labs(assessment, k)
+    if missing:
+        labels = ", ".join(LAB_LABELS[m] for m in missing)
+        alerts.append(
+            OrderAlert("baseline-labs", "info", f"Baseline labs missing before sorafenib: {labels}."[:139],
+                       (f"Not within {k.threshold('sorafenib_dose', 'baseline_lab_max_age_days'):g} days: {labels}. "
+                        "The study monitored these before and during sorafenib.",),
+                       dose_citation, draft.ref, order_labs=missing)
+        )
+    return alerts
+
+
+def review_tace_order(assessment: Assessment, draft: DraftTaceOrder, k: Knowledge) -> list[OrderAlert]:
+    if assessment.tace_resistance.status is not Status.MET:
+        return []
+    rec = assessment.recommendation
+    citation = rec.citation
+    if rec.code == "sorafenib-plus-tace":
+        warning = str(k.thresholds["recommendation"]["combination_warning"])
+        return [OrderAlert("tace-resistant-combination", "warning",
+                           "TACE-resistant: the study added sorafenib to further TACE (biloma risk 13.6%).",
+                           (*rec.reasons, warning), citation, draft.ref)]
+    if rec.code == "sorafenib-alone":
+        return [OrderAlert("tace-resistant-sorafenib-alone", "warning",
+                           "TACE-resistant and TACE not possible: the study gave sorafenib alone.",
+                           rec.reasons, citation, draft.ref, override=True)]
+    return [OrderAlert("tace-resistant-no-sorafenib", "info",
+                       "TACE-resistant, but sorafenib is not suggested: " + rec.code.replace("-", " ") + ".",
+                       rec.reasons, citation, draft.ref)]
