@@ -19,7 +19,6 @@ from service.fhir.errors import (
     FhirAuthError,
     FhirError,
     FhirNotFoundError,
-    FhirResponseError,
     FhirServerNotAllowedError,
     FhirUnavailableError,
 )
@@ -46,7 +45,25 @@ def operation_outcome(code: str, message: str) -> dict:
 
 
 def to_api_error(exc: Exception, surface: Surface) -> ApiError:
-    """Translate a data-gathering failure into the answer for ``surface``."""
+    """Translate a data-gathering failure into the answer for ``surface``.
+
+    ===========================  ==========  ==========
+    failure                      hook        REST
+    ===========================  ==========  ==========
+    data neither given nor       412         412
+    fetchable
+    Patient of another id        400         400
+    fhirServer not allowed       400         400
+    unknown patient (404 read)   404 (OO)    404 (OO)
+    FHIR 401/403, bad token      412         502
+    FHIR down, timeout, 5xx      503         502
+    unusable FHIR answer         502         502
+    ===========================  ==========  ==========
+
+    An unusable answer (not JSON, a redirect, a paging loop, a next link to
+    another origin, a search the server rejects) is a 502 on both surfaces:
+    retrying will not help, unlike a 503.
+    """
     if isinstance(exc, PrefetchMissingError):
         return ApiError(412, str(exc))
     if isinstance(exc, PatientMismatchError):
@@ -57,9 +74,9 @@ def to_api_error(exc: Exception, surface: Surface) -> ApiError:
         return ApiError(404, "Patient not found on the FHIR server", operation_outcome=True)
     if isinstance(exc, FhirAuthError):
         return ApiError(412 if surface == "hook" else 502, str(exc))
-    if isinstance(exc, (FhirUnavailableError, FhirResponseError)):
+    if isinstance(exc, FhirUnavailableError):
         return ApiError(503 if surface == "hook" else 502, str(exc))
-    if isinstance(exc, FhirError):
+    if isinstance(exc, FhirError):  # FhirResponseError, and any other FHIR failure
         return ApiError(502, str(exc))
     raise exc
 

@@ -24,8 +24,9 @@ router = APIRouter(tags=["cds-hooks"])
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 HOOK_ERRORS = {
     **ERROR_RESPONSES,
-    404: {"model": ErrorMessage, "description": "No CDS service with this id"},
+    404: {"model": ErrorMessage, "description": "No CDS service with this id, or (OperationOutcome) an unknown patient"},
     412: {"model": ErrorMessage, "description": "Data needed is neither prefetched nor fetchable"},
+    502: {"model": ErrorMessage, "description": "The FHIR server's answer could not be used"},
     503: {"model": ErrorMessage, "description": "The FHIR server is down or too slow"},
 }
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rules.knowledge import Knowledge
 from service.cds.models import ServiceDescription
+from service.fhir.source import token_value
 
 PATIENT_TOKEN = "{{context.patientId}}"
 
@@ -31,16 +32,30 @@ class CdsService:
 
 
 def observation_codes(k: Knowledge) -> str:
-    """Every Observation code of the value sets, as a token list ``system|code,...``."""
-    return ",".join(
-        f"{entry.system}|{entry.code}"
+    """Every Observation code of the value sets, once each, as a token list ``system|code,...``.
+
+    Codes are FHIR-escaped and URL-encoded (a site's local code may hold ``,`` or ``&``).
+    """
+    tokens = [
+        token_value(entry.system, entry.code)
         for concept in k.concepts_for_resource("Observation")
         for entry in k.codes_of(concept)
-    )
+    ]
+    return ",".join(dict.fromkeys(tokens))
 
 
 def patient_record_templates(k: Knowledge) -> dict[str, str]:
-    """Prefetch templates for one patient's record, in the query forms CDS Hooks recommends."""
+    """Prefetch templates for one patient's record, in the query forms CDS Hooks recommends.
+
+    Instance read of the Patient; type-level searches by reference (``patient``);
+    Observations by token equality on the value sets' codes (the only filter on
+    codes: Conditions, Procedures and medications are few per patient, and a code
+    filter there would miss descendants such as metastasis sub-codes). No
+    ``_count``: in a template it is read as a limit, and a truncated record would
+    change the assessment. BodyStructure is asked by ``patient`` for clients whose
+    servers support it; when the service fetches itself, it resolves lesions from
+    the TumorSize Observations' ``focus`` references (``service.gather``).
+    """
     p = PATIENT_TOKEN
     return {
         "patient": f"Patient/{p}",

@@ -1,54 +1,119 @@
-"""An async FHIR R4 client over a shared ``httpx.AsyncClient``.
+"""An async FHIR R4 client over a shared, pooled ``httpx.AsyncClient``.
 
-Reads and searches one base URL with an optional bearer token; follows ``next``
-links on the base URL's origin only (page cap, loop detection); retries GETs on
-429/502/503/504 a bounded number of times, honouring ``Retry-After``; never
-follows redirects. Every failure leaves as one of ``service.fhir.errors``.
+One :class:`HttpFhirSource` is one base URL with an optional bearer token. It:
+
+- sends the token only to the base URL's origin: ``next`` links are followed on
+  that origin only (scheme, host and port), up to ``MAX_PAGES`` pages, refusing a
+  link it has already followed (a loop);
+- never follows redirects (any 3xx is an unusable answer), so the token cannot
+  be bounced to another host;
+- bounds every request by ``timeout_seconds`` (connect, send, receive the whole
+  body) and every body by ``MAX_RESPONSE_BYTES``; the overall deadline of one
+  assessment is the caller's (``service.gather``);
+- retries a GET answered 429/502/503/504 at most ``MAX_RETRIES`` times, waiting
+  what ``Retry-After`` asks (seconds or an HTTP date) or an exponential backoff;
+  a server asking for longer than ``MAX_RETRY_AFTER_SECONDS`` is not waited for.
+  500 and other errors are not retried: they are not transient by definition;
+- asks for ``page_size`` resources per page (``_count``) when the query names none.
+
+Every failure leaves as one of ``service.fhir.errors``. No message carries the
+token: server text quoted in messages and outcomes is redacted, a token that
+could not be sent in a header is refused before any request, and URLs are
+named by path only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin
 
 import httpx
 
 from service.fhir.allowlist import Origin
 from service.fhir.errors import (
     FhirAuthError,
+    FhirError,
     FhirNotFoundError,
     FhirResponseError,
     FhirServerNotAllowedError,
     FhirUnavailableError,
 )
-from service.fhir.source import SearchResult
+from service.fhir.source import FHIR_ID, SearchResult, outcome_texts, read_search_page
 
+log = logging.getLogger("hcc_cds.fhir")
+
+DEFAULT_PAGE_SIZE = 100
 MAX_PAGES = 50
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRIES = 2
 BACKOFF_SECONDS = 0.2
 MAX_RETRY_AFTER_SECONDS = 2.0
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 FHIR_JSON = "application/fhir+json"
+REDACTED = "[redacted]"
+
+RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+# what an HTTP header value can carry safely: visible ASCII, no spaces (RFC 6750 b64token is stricter)
+BEARER_TOKEN = re.compile(r"^[\x21-\x7e]+$")
+
+Sleep = Callable[[float], Awaitable[None]]
 
 
-def _retry_after_seconds(response: httpx.Response, attempt: int) -> float:
-    header = response.headers.get("Retry-After")
-    delay = BACKOFF_SECONDS * (2**attempt)
-    if header:
-        try:
-            delay = float(header)
-        except ValueError:
-            try:
-                delay = (parsedate_to_datetime(header) - datetime.now(UTC)).total_seconds()
-            except (TypeError, ValueError):
-                pass
-    return max(0.0, min(delay, MAX_RETRY_AFTER_SECONDS))
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def retry_delay(status: int, retry_after: str | None, attempt: int) -> float | None:
+    """Seconds to wait before retrying attempt ``attempt`` (0-based), or None when the answer is final."""
+    if status not in RETRY_STATUSES or attempt >= MAX_RETRIES:
+        return None
+    asked = parse_retry_after(retry_after)
+    if asked is None:
+        return BACKOFF_SECONDS * (2**attempt)
+    if asked > MAX_RETRY_AFTER_SECONDS:
+        return None  # the server asks for longer than one assessment may wait
+    return asked
+
+
+def _checked_token(token: str | None) -> str | None:
+    if not token:
+        return None
+    if not BEARER_TOKEN.fullmatch(token):
+        # the message must not quote the token
+        raise FhirAuthError("the FHIR access token cannot be sent: it must be visible ASCII without spaces")
+    return token
 
 
 class HttpFhirSource:
-    """One FHIR server, one token; the ``httpx.AsyncClient`` is shared and pooled."""
+    """One FHIR server, one token; the ``httpx.AsyncClient`` is shared and pooled by the app."""
 
     def __init__(
         self,
@@ -57,100 +122,193 @@ class HttpFhirSource:
         *,
         token: str | None = None,
         timeout_seconds: float = 5.0,
+        page_size: int | None = DEFAULT_PAGE_SIZE,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._client = client
-        self._base = base_url.rstrip("/")
-        self._origin = Origin.parse(self._base)
+        self._origin = Origin.parse(base_url)
+        self._base = self._origin.base_url
+        self._token = _checked_token(token)
         self._headers = {"Accept": FHIR_JSON}
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
+        if self._token:
+            self._headers["Authorization"] = f"Bearer {self._token}"
+        self._timeout_seconds = timeout_seconds
         self._timeout = httpx.Timeout(timeout_seconds)
+        self._page_size = page_size
+        self._sleep = sleep
 
-    async def _get(self, url: str, params: list[tuple[str, str]] | None = None) -> dict:
-        for attempt in range(MAX_RETRIES + 1):
-            try:
-                response = await self._client.get(
-                    url, params=params, headers=self._headers, timeout=self._timeout, follow_redirects=False
-                )
-            except httpx.TimeoutException as exc:
-                raise FhirUnavailableError(f"FHIR server timed out ({type(exc).__name__})") from exc
-            except httpx.TransportError as exc:
-                raise FhirUnavailableError(f"FHIR server unreachable ({type(exc).__name__})") from exc
-            if response.status_code in RETRY_STATUSES and attempt < MAX_RETRIES:
-                await asyncio.sleep(_retry_after_seconds(response, attempt))
-                continue
-            return self._decode(response)
-        raise AssertionError("unreachable")  # pragma: no cover
+    def __repr__(self) -> str:
+        return f"HttpFhirSource({self._base!r}, token={'set' if self._token else 'none'})"
 
-    def _decode(self, response: httpx.Response) -> dict:
-        status = response.status_code
-        if status in (401, 403):
-            raise FhirAuthError(f"FHIR server refused the access token ({status})")
-        if status in (404, 410):
-            raise FhirNotFoundError(f"FHIR server: not found ({status})")
-        if 300 <= status < 400:
-            raise FhirResponseError(f"FHIR server answered with a redirect ({status}); redirects are not followed")
-        if status >= 500 or status == 429:
-            raise FhirUnavailableError(f"FHIR server error ({status})")
-        if status >= 400:
-            raise FhirResponseError(f"FHIR server rejected the request ({status})")
-        try:
-            body = json.loads(response.content)
-        except ValueError as exc:
-            raise FhirResponseError("FHIR server sent a body that is not JSON") from exc
-        if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
-            raise FhirResponseError("FHIR server sent JSON that is not a FHIR resource")
-        return body
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    # -- FhirSource ----------------------------------------------------------------------------------
 
     async def read(self, resource_type: str, resource_id: str) -> dict:
-        body = await self._get(f"{self._base}/{resource_type}/{resource_id}")
+        """``GET [base]/{type}/{id}``: the resource, :class:`FhirNotFoundError` (404/410) or another FhirError."""
+        _check_resource_type(resource_type)
+        if not FHIR_ID.fullmatch(resource_id) or set(resource_id) == {"."}:
+            raise FhirNotFoundError(f"{resource_type}/{resource_id[:64]!r} is not a valid FHIR id")
+        label = f"{resource_type}/{resource_id}"
+        answer = await self._get(f"{self._base}/{resource_type}/{resource_id}")
+        if answer.status in (404, 410):
+            raise FhirNotFoundError(f"{label} not found on the FHIR server ({answer.status})")
+        body = self._decode(answer, f"read of {label}")
         if body.get("resourceType") != resource_type:
-            raise FhirResponseError(f"read of {resource_type} returned a {body.get('resourceType')}")
+            raise FhirResponseError(f"read of {label} returned a {body.get('resourceType')}")
+        if str(body.get("id")) != resource_id:
+            raise FhirResponseError(f"read of {label} returned {resource_type}/{body.get('id')}")
         return body
 
     async def search(self, resource_type: str, params: list[tuple[str, str]]) -> SearchResult:
+        """``GET [base]/{type}?params`` and every ``next`` page."""
+        _check_resource_type(resource_type)
+        if self._page_size and not any(name == "_count" for name, _ in params):
+            params = [*params, ("_count", str(self._page_size))]
+        first = str(httpx.URL(f"{self._base}/{resource_type}", params=params))
+        return await self._collect_pages(first, f"search {resource_type}")
+
+    def can_follow(self, url: str) -> bool:
+        try:
+            self._followable(url, self._base + "/")
+        except FhirError:
+            return False
+        return True
+
+    async def follow(self, url: str) -> SearchResult:
+        return await self._collect_pages(self._followable(url, self._base + "/"), "search continued from a next link")
+
+    # -- paging --------------------------------------------------------------------------------------
+
+    def _followable(self, link: str, relative_to: str) -> str:
+        """``link`` made absolute; :class:`FhirResponseError` unless it is on the base URL's origin."""
+        absolute = urljoin(relative_to, link)
+        try:
+            origin = Origin.parse(absolute, allow_query=True)
+        except FhirServerNotAllowedError as exc:
+            raise FhirResponseError("the FHIR server sent an unusable next link; not followed") from exc
+        if not origin.same_origin(self._origin):
+            raise FhirResponseError("the FHIR server sent a next link to another origin; not followed")
+        return str(httpx.URL(absolute))
+
+    async def _collect_pages(self, url: str, label: str) -> SearchResult:
         result = SearchResult()
-        seen: set[str] = set()
-        url: str | None = f"{self._base}/{resource_type}"
-        page_params: list[tuple[str, str]] | None = params
-        pages = 0
-        while url is not None:
-            pages += 1
-            if pages > MAX_PAGES:
-                raise FhirResponseError(f"search {resource_type} exceeded {MAX_PAGES} pages")
-            body = await self._get(url, page_params)
-            if body.get("resourceType") != "Bundle":
-                raise FhirResponseError(f"search {resource_type} returned a {body.get('resourceType')}, not a Bundle")
-            for entry in body.get("entry") or []:
-                resource = entry.get("resource") if isinstance(entry, dict) else None
-                if not isinstance(resource, dict):
-                    continue
-                mode = (entry.get("search") or {}).get("mode")
-                if resource.get("resourceType") == "OperationOutcome":
-                    for issue in resource.get("issue") or []:
-                        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")
-                        result.outcomes.append(str(text))
-                        if issue.get("code") == "not-supported" or "unknown search parameter" in str(text).lower():
-                            result.unfiltered = True
-                    continue
-                if mode in (None, "match", "include"):
-                    result.resources.append(resource)
-            url = self._next_link(body, seen)
-            page_params = None
+        visited: set[str] = set()
+        next_url: str | None = url
+        while next_url is not None:
+            if next_url in visited:
+                raise FhirResponseError(f"{label}: the FHIR server's next links loop")
+            if len(visited) >= MAX_PAGES:
+                raise FhirResponseError(f"{label}: more than {MAX_PAGES} pages; the result would be incomplete")
+            visited.add(next_url)
+            page = read_search_page(await self._search_page(next_url, label))
+            page.outcomes = [self._redact(text) for text in page.outcomes]
+            result.add(page)
+            next_url = self._followable(page.next_url, next_url) if page.next_url else None
         return result
 
-    def _next_link(self, bundle: dict, seen: set[str]) -> str | None:
-        for link in bundle.get("link") or []:
-            if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
-                nxt = str(link["url"])
-                try:
-                    origin = Origin.parse(nxt, allow_query=True)
-                except FhirServerNotAllowedError as exc:
-                    raise FhirResponseError("FHIR server sent an unusable next link") from exc
-                if not origin.same_origin(self._origin):
-                    raise FhirResponseError("FHIR server sent a next link to another origin; not followed")
-                if nxt in seen:
-                    raise FhirResponseError("FHIR server's next links loop")
-                seen.add(nxt)
-                return nxt
-        return None
+    async def _search_page(self, url: str, label: str) -> dict:
+        answer = await self._get(url)
+        if answer.status in (404, 410):
+            raise FhirResponseError(f"{label}: the FHIR server does not serve this search ({answer.status})")
+        body = self._decode(answer, label)
+        if body.get("resourceType") == "OperationOutcome":
+            raise FhirResponseError(
+                f"{label}: the FHIR server answered with an OperationOutcome: "
+                + "; ".join(self._redact(t) for t in outcome_texts(body))
+            )
+        if body.get("resourceType") != "Bundle":
+            raise FhirResponseError(f"{label} returned a {body.get('resourceType')}, not a Bundle")
+        return body
+
+    # -- one GET -------------------------------------------------------------------------------------
+
+    async def _get(self, url: str) -> _Answer:
+        """One GET with bounded retries on 429/502/503/504."""
+        attempt = 0
+        while True:
+            answer = await self._send(url)
+            delay = retry_delay(answer.status, answer.headers.get("Retry-After"), attempt)
+            if delay is None:
+                return answer
+            log.info("FHIR GET %s answered %s; retry %d in %.2f s", _path_of(url), answer.status, attempt + 1, delay)
+            await self._sleep(delay)
+            attempt += 1
+
+    async def _send(self, url: str) -> _Answer:
+        try:
+            async with asyncio.timeout(self._timeout_seconds):
+                async with self._client.stream(
+                    "GET", url, headers=self._headers, timeout=self._timeout, follow_redirects=False
+                ) as response:
+                    return _Answer(response.status_code, response.headers, await _read_capped(response))
+        except TimeoutError as exc:
+            raise FhirUnavailableError(f"the FHIR server did not answer within {self._timeout_seconds:g} s") from exc
+        except httpx.TimeoutException as exc:
+            raise FhirUnavailableError(f"the FHIR server timed out ({type(exc).__name__})") from exc
+        except httpx.DecodingError as exc:
+            raise FhirResponseError("the FHIR server sent a body that cannot be decoded") from exc
+        except httpx.TransportError as exc:
+            raise FhirUnavailableError(f"the FHIR server is unreachable ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise FhirUnavailableError(f"the FHIR request failed ({type(exc).__name__})") from exc
+        except httpx.InvalidURL as exc:
+            raise FhirResponseError("the FHIR request URL is invalid") from exc
+
+    def _decode(self, answer: _Answer, label: str) -> dict:
+        """The JSON resource of a 2xx answer; any other status becomes its FhirError."""
+        status = answer.status
+        if status in (401, 403):
+            raise FhirAuthError(f"the FHIR server refused the access token ({status})")
+        if 300 <= status < 400:
+            raise FhirResponseError(f"{label}: the FHIR server answered with a redirect ({status}); not followed")
+        if status == 429 or status >= 500:
+            raise FhirUnavailableError(f"{label}: the FHIR server is unavailable ({status})")
+        if status >= 400:
+            raise FhirResponseError(f"{label}: the FHIR server rejected the request ({status})" + self._why(answer))
+        if not 200 <= status < 300:
+            raise FhirResponseError(f"{label}: unexpected status {status}")
+        try:
+            body = json.loads(answer.body)
+        except ValueError as exc:
+            raise FhirResponseError(f"{label}: the FHIR server sent a body that is not JSON") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
+            raise FhirResponseError(f"{label}: the FHIR server sent JSON that is not a FHIR resource")
+        return body
+
+    def _why(self, answer: _Answer) -> str:
+        """``: <diagnostics>`` of an OperationOutcome error body, redacted; empty otherwise."""
+        try:
+            body = json.loads(answer.body)
+        except ValueError:
+            return ""
+        if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+            texts = outcome_texts(body)
+            return ": " + "; ".join(self._redact(t) for t in texts) if texts else ""
+        return ""
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, REDACTED) if self._token else text
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise FhirResponseError(f"the FHIR server sent more than {MAX_RESPONSE_BYTES} bytes in one answer")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_resource_type(resource_type: str) -> None:
+    if not RESOURCE_TYPE.fullmatch(resource_type):
+        raise FhirResponseError(f"not a FHIR resource type: {resource_type[:64]!r}")
+
+
+def _path_of(url: str) -> str:
+    """The URL without its query (which may name the patient), for logs."""
+    return url.split("?", 1)[0]

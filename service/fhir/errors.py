@@ -1,11 +1,15 @@
-"""FHIR access errors, translated once from transport or server failures.
+"""FHIR access errors, translated once (in ``service.fhir``) from transport or server failures.
 
     FhirError
-    ├── FhirServerNotAllowedError   fhirServer not on HCC_FHIR_ALLOWLIST (no connection made)
-    ├── FhirAuthError               the server answered 401/403 to our token
-    ├── FhirNotFoundError           the patient (or another read) does not exist
-    ├── FhirUnavailableError        connection failure, timeout, deadline, 5xx after retries
-    └── FhirResponseError           an answer we cannot use (bad JSON, wrong type, paging loop, other origin)
+    ├── FhirServerNotAllowedError   fhirServer not on HCC_FHIR_ALLOWLIST, or an ambiguous URL (no connection made)
+    ├── FhirAuthError               the server answered 401/403 to our token, or the token cannot be sent
+    ├── FhirNotFoundError           a read found nothing (404/410): for the Patient, an unknown patient
+    ├── FhirUnavailableError        connection failure, timeout, deadline, 429/5xx after the retries
+    └── FhirResponseError           an answer we cannot use: bad JSON, wrong type, a redirect, a search the
+                                    server rejects or does not serve, a paging loop, a next link elsewhere
+
+Messages are for the API caller: they never carry the access token (server text
+quoted in them is redacted by the client) and never a full URL with its query.
 """
 
 from __future__ import annotations
@@ -16,20 +20,20 @@ class FhirError(Exception):
 
 
 class FhirServerNotAllowedError(FhirError):
-    pass
+    """The FHIR server URL is refused before any connection."""
 
 
 class FhirAuthError(FhirError):
-    pass
+    """The FHIR server refused our credentials (or they could not be sent)."""
 
 
 class FhirNotFoundError(FhirError):
-    pass
+    """A read of one resource found nothing."""
 
 
 class FhirUnavailableError(FhirError):
-    pass
+    """The FHIR server is down, too slow, or overloaded."""
 
 
 class FhirResponseError(FhirError):
-    pass
+    """The FHIR server answered, but not with something we can use."""

@@ -3,7 +3,8 @@
 It supports the search parameters the service's own queries use: ``patient`` /
 ``subject`` (reference), ``code`` (token, ``system|code`` or ``code``, comma = OR),
 ``_id`` and ``_count`` (ignored: everything is one page). Any other parameter is
-reported as ignored, as a real server does.
+reported as ignored, as a real server does. It has no URLs, so it follows no
+``next`` link: a paginated prefetch is fetched again from it instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
-from service.fhir.errors import FhirNotFoundError
+from service.fhir.errors import FhirNotFoundError, FhirResponseError
 from service.fhir.source import SearchResult
 
 SUBJECT_FIELDS = ("subject", "patient")
@@ -28,9 +29,7 @@ def _reference_matches(resource: dict, patient_ref: str) -> bool:
 
 def _code_matches(resource: dict, tokens: list[str]) -> bool:
     codings = [c for c in (resource.get("code") or {}).get("coding", []) if isinstance(c, dict)]
-    codings += [
-        c for comp in resource.get("component", []) or [] for c in (comp.get("code") or {}).get("coding", [])
-    ]
+    codings += [c for comp in resource.get("component", []) or [] for c in (comp.get("code") or {}).get("coding", [])]
     for token in tokens:
         system, _, code = token.rpartition("|")
         for coding in codings:
@@ -82,3 +81,10 @@ class InMemoryFhirSource:
             outcomes=outcomes,
             unfiltered=bool(outcomes),
         )
+
+    def can_follow(self, url: str) -> bool:
+        """Never: an in-memory source has no URLs."""
+        return False
+
+    async def follow(self, url: str) -> SearchResult:
+        raise FhirResponseError("the in-memory FHIR source has no pages to follow")

@@ -3,15 +3,38 @@
 ``HttpFhirSource`` (``service.fhir.client``) talks to a FHIR R4 server with httpx;
 ``InMemoryFhirSource`` (``service.fhir.memory``) answers from bundled resources
 (the embedded demo data, and tests).
+
+Search results are read page by page with :func:`read_search_page`, which the
+client uses for the pages it fetches and ``service.gather`` for prefetched
+searchset Bundles, so both treat outcomes, entry modes and ``next`` links alike.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from service.fhir.errors import FhirResponseError
+
+# a FHIR resource id (FHIR R4 "id" datatype)
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+MAX_OUTCOME_CHARS = 300
+# An OperationOutcome issue saying a search parameter was not applied: the result is not filtered as asked.
+_IGNORED_PARAMETER_CODES = frozenset({"not-supported"})
+_IGNORED_PARAMETER_WORDS = ("ignored", "unknown search parameter", "not supported")
+_RESOURCE_MODES = (None, "match", "include")
+
+
+@dataclass
+class SearchPage:
+    """One searchset Bundle: its resources, what the server said, and the ``next`` link."""
+
+    resources: list[dict] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+    unfiltered: bool = False
+    next_url: str | None = None
 
 
 @dataclass
@@ -24,6 +47,70 @@ class SearchResult:
     # True when the server said it ignored a parameter: the result is not filtered as asked
     unfiltered: bool = False
 
+    def add(self, page: SearchPage) -> None:
+        """Append one page's resources and outcomes."""
+        self.resources.extend(page.resources)
+        self.outcomes.extend(page.outcomes)
+        self.unfiltered = self.unfiltered or page.unfiltered
+
+
+def token_value(system: str, code: str) -> str:
+    """A ``system|code`` token search value, FHIR-escaped (``\\ , | $``) and URL-encoded for a query string.
+
+    ``:`` and ``/`` (in system URIs) and the ``|`` separator stay readable, as in the CDS Hooks examples.
+    """
+
+    def escape(text: str) -> str:
+        for ch in ("\\", ",", "|", "$"):
+            text = text.replace(ch, "\\" + ch)
+        return quote(text, safe=":/")
+
+    return f"{escape(system)}|{escape(code)}"
+
+
+def _issue_text(issue: dict) -> str:
+    details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
+    text = issue.get("diagnostics") or details.get("text") or issue.get("code") or "no details"
+    return str(text)[:MAX_OUTCOME_CHARS]
+
+
+def _says_parameter_ignored(issue: dict, text: str) -> bool:
+    lowered = text.lower()
+    return issue.get("code") in _IGNORED_PARAMETER_CODES or any(word in lowered for word in _IGNORED_PARAMETER_WORDS)
+
+
+def outcome_texts(outcome: dict) -> list[str]:
+    """The diagnostics of an OperationOutcome's issues (each shortened)."""
+    return [_issue_text(i) for i in outcome.get("issue") or [] if isinstance(i, dict)]
+
+
+def next_link(bundle: dict) -> str | None:
+    """The Bundle's ``next`` link, if any."""
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"] or None
+    return None
+
+
+def read_search_page(bundle: dict) -> SearchPage:
+    """Split a searchset Bundle into resources (modes match/include), outcomes and its ``next`` link."""
+    page = SearchPage(next_url=next_link(bundle))
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            continue
+        if resource["resourceType"] == "OperationOutcome":
+            for issue in resource.get("issue") or []:
+                if isinstance(issue, dict):
+                    text = _issue_text(issue)
+                    page.outcomes.append(text)
+                    page.unfiltered = page.unfiltered or _says_parameter_ignored(issue, text)
+            continue
+        mode = (entry.get("search") or {}).get("mode") if isinstance(entry.get("search"), dict) else None
+        if mode in _RESOURCE_MODES:
+            page.resources.append(resource)
+    return page
+
 
 class FhirSource(Protocol):
     """Read and search on one FHIR server (or its stand-in)."""
@@ -34,6 +121,15 @@ class FhirSource(Protocol):
 
     async def search(self, resource_type: str, params: list[tuple[str, str]]) -> SearchResult:
         """Every page of a type-level search."""
+        ...
+
+    def can_follow(self, url: str) -> bool:
+        """True when ``url`` (e.g. a prefetched Bundle's ``next`` link) may be fetched from this source:
+        it is on the source's origin, so the source's token goes nowhere else."""
+        ...
+
+    async def follow(self, url: str) -> SearchResult:
+        """Every page of a search from ``url`` (a ``next`` link :meth:`can_follow` accepts) to the end."""
         ...
 
 
@@ -62,6 +158,7 @@ class Query:
 
 
 async def run_query(source: FhirSource, query: Query) -> dict | SearchResult:
+    """A read returns the resource; a search, every page of the result."""
     if query.is_read:
         return await source.read(query.resource_type, query.resource_id or "")
     return await source.search(query.resource_type, list(query.params))

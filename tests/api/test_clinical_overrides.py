@@ -76,3 +76,13 @@ def test_a_missing_overrides_file_stops_start_up(monkeypatch, tmp_path):
     monkeypatch.setenv("HCC_CLINICAL_OVERRIDES", str(tmp_path / "nope.yaml"))
     with pytest.raises(SettingsError, match="cannot read"):
         create_app(Settings())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("HCC_FHIR_BASE_URL", "ftp://ehr.example.org/fhir"), ("HCC_FHIR_ALLOWLIST", "https://ehr.example.org,https://u@evil.com")],
+)
+def test_unusable_fhir_urls_stop_start_up(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        create_app(Settings())

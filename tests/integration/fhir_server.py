@@ -93,3 +93,29 @@ def start_fhir_server(workdir: Path, *, bearer_tokens: list[str] | None = None) 
         time.sleep(0.3)
     process.kill()
     raise RuntimeError(f"FHIR test server did not start within {START_TIMEOUT_SECONDS} s")
+
+
+def transaction_of(resources: list[dict]) -> dict:
+    """A transaction Bundle that PUTs each resource by its id."""
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources
+        ],
+    }
+
+
+def load_resources(server: FhirServer, resources: list[dict], token: str | None = None) -> dict:
+    """Load ``resources`` into ``server`` in one transaction (PUT by id)."""
+    return server.load(transaction_of(resources), token=token)
+
+
+def search_bundle(server: FhirServer, path: str, token: str | None = None) -> dict:
+    """One page of a search, straight from the server (for building paginated prefetch)."""
+    headers = {"Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    r = httpx.get(f"{server.base_url}/{path}", headers=headers, timeout=30)
+    r.raise_for_status()
+    return r.json()
