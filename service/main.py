@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from datetime import date
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from service.api import assessments, benchmarks, demo_fhir, discovery, health, hooks
+from service.auth import CdsClientAuth, InMemoryJtiStore, httpx_jwks_fetcher, require_cds_client
 from service.build_info import build_id, package_version
 from service.cds.services import build_services
 from service.demo import demo_resources
@@ -39,6 +40,11 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
         services=build_services(knowledge),
         build=build_id(),
         demo_source=demo_source,
+        client_auth=CdsClientAuth.from_settings(
+            settings,
+            fetcher=httpx_jwks_fetcher(lambda: state.http),
+            jti_store=InMemoryJtiStore(),
+        ),
     )
 
     @asynccontextmanager
@@ -62,11 +68,13 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     )
     app.state.hcc = state
     install_error_handlers(app)
+    # CDS Hooks and REST routes need a trusted client JWT in production (a no-op in demo mode)
+    trusted = [Depends(require_cds_client)]
     app.include_router(health.router)
-    app.include_router(discovery.router)
-    app.include_router(hooks.router)
-    app.include_router(assessments.router)
-    app.include_router(benchmarks.router)
+    app.include_router(discovery.router, dependencies=trusted)
+    app.include_router(hooks.router, dependencies=trusted)
+    app.include_router(assessments.router, dependencies=trusted)
+    app.include_router(benchmarks.router, dependencies=trusted)
     if settings.is_demo:
         app.include_router(demo_fhir.router)
     return app

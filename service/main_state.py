@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import httpx
 
 from rules.knowledge import Knowledge
+from service.auth import CdsClientAuth
 from service.cds.services import CdsService
 from service.fhir.client import HttpFhirSource
+from service.fhir.errors import FhirUnavailableError
 from service.fhir.memory import InMemoryFhirSource
 from service.fhir.source import FhirSource
 from service.settings import Settings
@@ -23,6 +25,7 @@ class AppState:
     services: dict[str, CdsService]
     build: str
     demo_source: InMemoryFhirSource | None
+    client_auth: CdsClientAuth
     http: httpx.AsyncClient | None = None
 
     def configured_source(self) -> FhirSource:
@@ -37,7 +40,7 @@ class AppState:
                 timeout_seconds=self.settings.fhir_timeout_seconds,
             )
         if self.demo_source is None:
-            raise RuntimeError("no FHIR source configured")  # prevented by Settings.check_startable
+            raise FhirUnavailableError("no FHIR server is configured for the REST API (set HCC_FHIR_BASE_URL)")
         return self.demo_source
 
     def hook_source(self, fhir_server: str, access_token: str | None) -> FhirSource:

@@ -91,11 +91,11 @@ class Settings(BaseSettings):
     def check_startable(self) -> list[str]:
         """Raise :class:`SettingsError` if the service must not start; return start-up warnings."""
         if self.mode == "production":
-            raise SettingsError(
-                "HCC_MODE=production is refused: CDS client authentication (trusted client JWTs) is not built "
-                "in this version, and production must not serve untrusted callers. Run in demo mode "
-                "(unset HCC_MODE) for evaluation only."
-            )
+            from service.auth.trusted_clients import production_checks  # service.auth imports this module
+
+            self.check_fhir_urls()
+            production_checks(self)
+            return []
         self.check_fhir_urls()
         warnings = [
             "DEMO MODE: embedded synthetic patients, no client authentication, FHIR servers limited to "

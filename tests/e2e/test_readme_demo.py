@@ -62,10 +62,10 @@ def test_healthz_says_demo_mode(served_demo):
     assert httpx.get(f"http://127.0.0.1:{served_demo}/healthz").json()["mode"] == "demo"
 
 
-def test_production_mode_refuses_to_start_with_a_clear_message():
+def test_production_mode_without_trusted_clients_refuses_to_start_with_a_clear_message():
     exe = Path(sys.executable).with_name("hcc-cds")
     env = {"HCC_MODE": "production", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([str(exe), "serve", "--port", str(free_port())], capture_output=True, text=True, env=env,
                             timeout=30)
     assert result.returncode == 2
-    assert "HCC_MODE=production is refused" in result.stderr
+    assert "HCC_MODE=production cannot start" in result.stderr and "HCC_TRUSTED_CLIENTS is not set" in result.stderr
