@@ -12,6 +12,8 @@ from fastapi import Depends, FastAPI
 
 from service.api import assessments, benchmarks, demo_fhir, discovery, health, hooks
 from service.auth import CdsClientAuth, InMemoryJtiStore, httpx_jwks_fetcher, require_cds_client
+from service.benchmarks.plots import load_plots
+from service.benchmarks.tables import load_benchmark_tables
 from service.build_info import build_id, package_version
 from service.cds.services import build_services
 from service.demo import demo_resources
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     demo_source = None
     if settings.is_demo:
         demo_source = InMemoryFhirSource(demo_resources(demo_day or settings.today()))
+    tables = load_benchmark_tables()
     state = AppState(
         settings=settings,
         knowledge=knowledge,
@@ -45,6 +48,8 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
             fetcher=httpx_jwks_fetcher(lambda: state.http),
             jti_store=InMemoryJtiStore(),
         ),
+        benchmarks=tables,
+        plots=load_plots(tables),
     )
 
     @asynccontextmanager
@@ -75,6 +80,8 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     app.include_router(hooks.router, dependencies=trusted)
     app.include_router(assessments.router, dependencies=trusted)
     app.include_router(benchmarks.router, dependencies=trusted)
+    app.dependency_overrides[benchmarks.get_benchmark_tables] = lambda: state.benchmarks
+    app.dependency_overrides[benchmarks.get_benchmark_plots] = lambda: state.plots
     if settings.is_demo:
         app.include_router(demo_fhir.router)
     return app

@@ -8,6 +8,8 @@ import httpx
 
 from rules.knowledge import Knowledge
 from service.auth import CdsClientAuth
+from service.benchmarks.plots import PlotFiles
+from service.benchmarks.tables import BenchmarkTables
 from service.cds.services import CdsService
 from service.fhir.client import HttpFhirSource
 from service.fhir.errors import FhirUnavailableError
@@ -26,6 +28,8 @@ class AppState:
     build: str
     demo_source: InMemoryFhirSource | None
     client_auth: CdsClientAuth
+    benchmarks: BenchmarkTables
+    plots: dict[tuple[str, str], PlotFiles]
     http: httpx.AsyncClient | None = None
 
     def configured_source(self) -> FhirSource:

@@ -49,7 +49,7 @@ async def patient_assessment(
         )
     except (FhirError, PrefetchMissingError, PatientMismatchError) as exc:
         raise to_api_error(exc, "rest") from exc
-    return render_assessment(assessment, state.knowledge)
+    return render_assessment(assessment, state.knowledge, state.benchmarks)
 
 
 def record_from_bundle(bundle: dict[str, Any]) -> PatientRecord:
@@ -87,4 +87,4 @@ async def assess_bundle(
     as_of: AsOf = None,
 ) -> dict[str, Any]:
     record = record_from_bundle(bundle)
-    return render_assessment(assess_record(state, record, as_of or state.settings.today()), state.knowledge)
+    return render_assessment(assess_record(state, record, as_of or state.settings.today()), state.knowledge, state.benchmarks)

@@ -17,10 +17,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.schemas import ErrorMessage
+from service.benchmarks.plots import PlotFiles, load_plots
 from service.benchmarks.tables import BenchmarkTables, CohortTable, load_benchmark_tables
 
 router = APIRouter(prefix="/api/v1/benchmarks", tags=["benchmarks"])
@@ -33,6 +34,15 @@ def get_benchmark_tables() -> BenchmarkTables:
 
 
 TablesDep = Annotated[BenchmarkTables, Depends(get_benchmark_tables)]
+
+
+@lru_cache(maxsize=1)
+def get_benchmark_plots() -> dict[tuple[str, str], PlotFiles]:
+    """The pre-rendered Kaplan-Meier plots of every arm, loaded once."""
+    return load_plots(get_benchmark_tables())
+
+
+PlotsDep = Annotated[dict[tuple[str, str], PlotFiles], Depends(get_benchmark_plots)]
 
 
 # --- response models ------------------------------------------------------------------------------
@@ -277,6 +287,29 @@ def get_arm_benchmark(cohort: str, arm: str, tables: TablesDep) -> ArmBenchmark:
             detail=f"Unknown arm '{arm}' of cohort '{cohort}'. Valid arms: {', '.join(found.arms)}.",
         )
     return ArmBenchmark.model_validate(table.document)
+
+
+PLOT_MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+@router.get(
+    "/{cohort}/{arm}/plot.{fmt}",
+    summary="The arm's Kaplan-Meier plot (rendered when the tables were built)",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/svg+xml": {}, "image/png": {}}, "description": "The plot"},
+        status.HTTP_404_NOT_FOUND: {"model": ErrorMessage, "description": "Unknown cohort, arm or format"},
+    },
+)
+def get_arm_plot(cohort: str, arm: str, fmt: str, plots: PlotsDep) -> Response:
+    files = plots.get((cohort, arm))
+    if files is None or fmt not in PLOT_MEDIA_TYPES:
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND,
+            detail=f"No plot '{cohort}/{arm}/plot.{fmt}'. Arms: {', '.join(a for _, a in plots)}; formats: svg, png.",
+        )
+    content: str | bytes = files.svg if fmt == "svg" else files.png
+    return Response(content, media_type=PLOT_MEDIA_TYPES[fmt], headers={"Cache-Control": "public, max-age=86400"})
 
 
 def _cohort_summary(cohort: CohortTable) -> CohortSummary:

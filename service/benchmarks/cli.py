@@ -53,8 +53,12 @@ def main(argv: list[str]) -> int:
         except ImportError as exc:  # lifelines is an optional (build-time) dependency
             print(f"hcc-cds benchmarks --build needs the build extra (lifelines): {exc}", file=sys.stderr)
             return 1
+        from service.benchmarks.plots import render_plots
+
         started = time.perf_counter()
         for path in build(out_dir=args.out_dir):
+            print(f"wrote {path}")
+        for path in render_plots(tables_dir=args.out_dir):
             print(f"wrote {path}")
         print(f"built in {time.perf_counter() - started:.1f} s")
     if args.report:

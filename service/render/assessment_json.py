@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rules.assessment import Assessment
 from rules.knowledge import Knowledge
+from service.benchmarks.patient import patient_benchmark
+from service.benchmarks.tables import BenchmarkTables
 
 
 def _mrecist(assessment: Assessment) -> dict:
@@ -23,7 +25,7 @@ def _mrecist(assessment: Assessment) -> dict:
     return data
 
 
-def render_assessment(assessment: Assessment, k: Knowledge) -> dict:
+def render_assessment(assessment: Assessment, k: Knowledge, tables: BenchmarkTables) -> dict:
     """The REST answer for one patient."""
     eligibility = assessment.sorafenib_eligibility.as_dict()
     eligibility["to_confirm"] = list(dict.fromkeys(eligibility["to_confirm"] + list(assessment.tace_candidacy.to_confirm)))
@@ -54,4 +56,5 @@ def render_assessment(assessment: Assessment, k: Knowledge) -> dict:
         "adverse_events": [e.as_dict() for e in assessment.adverse_events],
         "dose": assessment.dose.as_dict() if assessment.dose else None,
         "warnings": list(assessment.warnings),
+        "benchmark": patient_benchmark(assessment, tables),
     }
