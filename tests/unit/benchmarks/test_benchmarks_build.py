@@ -26,8 +26,15 @@ def test_a_rebuild_gives_the_shipped_bytes(rebuilt_dir):
     assert rebuilt == SHIPPED_TABLES_FILE.read_bytes(), REBUILD_HINT
 
 
-def test_the_build_writes_one_tables_file_per_cohort(rebuilt_dir):
-    assert sorted(path.name for path in rebuilt_dir.iterdir()) == [SHIPPED_TABLES_FILE.name]
+def test_the_build_writes_one_tables_file_per_cohort_and_the_plots_of_each_arm(rebuilt_dir):
+    arms = ("overall", "sorafenib-alone", "sorafenib-plus-tace")
+    plots = [f"tace-resistant-hcc.{arm}{suffix}" for arm in arms for suffix in (".plot.json", ".png", ".svg")]
+    assert sorted(path.name for path in rebuilt_dir.iterdir()) == sorted([SHIPPED_TABLES_FILE.name, *plots])
+
+
+def test_a_rebuild_gives_the_shipped_plots(rebuilt_dir):
+    for svg in rebuilt_dir.glob("*.svg"):
+        assert svg.read_bytes() == (SHIPPED_TABLES_FILE.parent / svg.name).read_bytes(), REBUILD_HINT
 
 
 def test_serialisation_is_canonical_sorted_keys_and_a_trailing_newline():
