@@ -9,11 +9,13 @@ from datetime import date
 
 import httpx
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from service.api import assessments, benchmarks, demo_fhir, discovery, health, hooks
 from service.auth import CdsClientAuth, InMemoryJtiStore, httpx_jwks_fetcher, require_cds_client
 from service.benchmarks.plots import load_plots
 from service.benchmarks.tables import load_benchmark_tables
+from service.body_limit import BodyLimitMiddleware
 from service.build_info import build_id, package_version
 from service.cds.services import build_services
 from service.demo import demo_resources
@@ -72,6 +74,17 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
         lifespan=lifespan,
     )
     app.state.hcc = state
+    if settings.cors_origin_list:
+        # browser CDS clients (e.g. the CDS Hooks sandbox) send Authorization from another origin
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origin_list),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     # CDS Hooks and REST routes need a trusted client JWT in production (a no-op in demo mode)
     trusted = [Depends(require_cds_client)]

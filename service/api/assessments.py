@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage, OperationOutcome
 from service.cds.services import patient_record_templates
@@ -15,6 +16,7 @@ from service.fhir.errors import FhirError
 from service.gather import PatientMismatchError, PatientRecord, PrefetchMissingError, restrict_to_patient
 from service.pipeline import assess_patient, assess_record
 from service.render.assessment_json import render_assessment
+from service.render.fhir_output import render_fhir_bundle
 
 router = APIRouter(prefix="/api/v1", tags=["assessments"])
 
@@ -22,10 +24,23 @@ AsOf = Annotated[
     date | None,
     Query(description="Assessment date (YYYY-MM-DD); default: today in HCC_TIMEZONE. Rules never read the clock."),
 ]
-REST_ERRORS = {
+FHIR_JSON = "application/fhir+json"
+REST_ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The assessment (assessment.schema.json), or with `Accept: application/fhir+json` a FHIR R4 "
+        "collection Bundle: a GuidanceResponse, one Observation per finding and a RiskAssessment for the benchmark",
+        "content": {FHIR_JSON: {"schema": {"type": "object", "description": "FHIR R4 Bundle (type collection)"}}},
+    },
     **ERROR_RESPONSES,
     502: {"model": ErrorMessage, "description": "The configured FHIR server failed or refused our credentials"},
 }
+
+
+def negotiated(request: Request, assessment_json: dict[str, Any]) -> dict[str, Any] | JSONResponse:
+    """The assessment JSON, or its FHIR form when the caller asks for application/fhir+json."""
+    if FHIR_JSON in request.headers.get("accept", ""):
+        return JSONResponse(render_fhir_bundle(assessment_json), media_type=FHIR_JSON)
+    return assessment_json
 
 
 @router.get(
@@ -36,8 +51,9 @@ REST_ERRORS = {
 async def patient_assessment(
     patient_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9\-\.]{1,64}$", description="FHIR Patient id")],
     state: StateDep,
+    request: Request,
     as_of: AsOf = None,
-) -> dict[str, Any]:
+) -> Any:
     try:
         assessment = await assess_patient(
             state,
@@ -49,7 +65,7 @@ async def patient_assessment(
         )
     except (FhirError, PrefetchMissingError, PatientMismatchError) as exc:
         raise to_api_error(exc, "rest") from exc
-    return render_assessment(assessment, state.knowledge, state.benchmarks)
+    return negotiated(request, render_assessment(assessment, state.knowledge, state.benchmarks))
 
 
 def record_from_bundle(bundle: dict[str, Any]) -> PatientRecord:
@@ -83,8 +99,10 @@ def record_from_bundle(bundle: dict[str, Any]) -> PatientRecord:
 )
 async def assess_bundle(
     state: StateDep,
+    request: Request,
     bundle: Annotated[dict[str, Any], Body(description="A FHIR R4 Bundle holding one Patient and their resources")],
     as_of: AsOf = None,
-) -> dict[str, Any]:
+) -> Any:
     record = record_from_bundle(bundle)
-    return render_assessment(assess_record(state, record, as_of or state.settings.today()), state.knowledge, state.benchmarks)
+    assessment = assess_record(state, record, as_of or state.settings.today())
+    return negotiated(request, render_assessment(assessment, state.knowledge, state.benchmarks))
