@@ -5,18 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service.api import assessments, benchmarks, demo_fhir, discovery, health, hooks
-from service.auth import CdsClientAuth, InMemoryJtiStore, httpx_jwks_fetcher, require_cds_client
+from service.api import assessments, benchmarks, demo_fhir, discovery, feedback, health, hooks, page
+from service.auth import CdsClientAuth, httpx_jwks_fetcher, require_cds_client
 from service.benchmarks.plots import load_plots
 from service.benchmarks.tables import load_benchmark_tables
+from service.audit import AuditMiddleware
 from service.body_limit import BodyLimitMiddleware
 from service.build_info import build_id, package_version
+from service.db import Database
 from service.cds.services import build_services
 from service.demo import demo_resources
 from service.errors import install_error_handlers
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     if settings.is_demo:
         demo_source = InMemoryFhirSource(demo_resources(demo_day or settings.today()))
     tables = load_benchmark_tables()
+    db = Database.from_url(settings.database_url, assessment_lifetime=timedelta(hours=settings.assessment_link_hours))
     state = AppState(
         settings=settings,
         knowledge=knowledge,
@@ -48,20 +51,26 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
         client_auth=CdsClientAuth.from_settings(
             settings,
             fetcher=httpx_jwks_fetcher(lambda: state.http),
-            jti_store=InMemoryJtiStore(),
+            jti_store=db.jti,
         ),
         benchmarks=tables,
         plots=load_plots(tables),
+        db=db,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for warning in warnings:
             log.warning(warning)
-        async with httpx.AsyncClient(limits=HTTP_POOL_LIMITS, follow_redirects=False, trust_env=False) as client:
-            state.http = client
-            yield
-            state.http = None
+        await db.migrate()  # Alembic to head (replicas take turns)
+        await db.start()
+        try:
+            async with httpx.AsyncClient(limits=HTTP_POOL_LIMITS, follow_redirects=False, trust_env=False) as client:
+                state.http = client
+                yield
+                state.http = None
+        finally:
+            await db.stop()
 
     app = FastAPI(
         title="hcc-cds",
@@ -85,14 +94,17 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
             max_age=600,
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditMiddleware)
     install_error_handlers(app)
     # CDS Hooks and REST routes need a trusted client JWT in production (a no-op in demo mode)
     trusted = [Depends(require_cds_client)]
     app.include_router(health.router)
     app.include_router(discovery.router, dependencies=trusted)
+    app.include_router(feedback.router, dependencies=trusted)  # before hooks: /cds-services/{id}/feedback
     app.include_router(hooks.router, dependencies=trusted)
     app.include_router(assessments.router, dependencies=trusted)
     app.include_router(benchmarks.router, dependencies=trusted)
+    app.include_router(page.router)  # authorised by its unguessable, expiring id (a browser sends no JWT)
     app.dependency_overrides[benchmarks.get_benchmark_tables] = lambda: state.benchmarks
     app.dependency_overrides[benchmarks.get_benchmark_plots] = lambda: state.plots
     if settings.is_demo:

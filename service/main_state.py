@@ -10,6 +10,7 @@ from rules.knowledge import Knowledge
 from service.auth import CdsClientAuth
 from service.benchmarks.plots import PlotFiles
 from service.benchmarks.tables import BenchmarkTables
+from service.db import Database
 from service.cds.services import CdsService
 from service.fhir.client import HttpFhirSource
 from service.fhir.errors import FhirUnavailableError
@@ -30,6 +31,7 @@ class AppState:
     client_auth: CdsClientAuth
     benchmarks: BenchmarkTables
     plots: dict[tuple[str, str], PlotFiles]
+    db: Database
     http: httpx.AsyncClient | None = None
 
     def configured_source(self) -> FhirSource:

@@ -11,6 +11,21 @@ from service.main import create_app
 from service.settings import Settings
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _database_for_the_session(tmp_path_factory):
+    """Every app the tests build (and every server they start) uses one SQLite file of this session."""
+    import os
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'hcc-cds.sqlite3'}"
+    previous = os.environ.get("HCC_DATABASE_URL")
+    os.environ["HCC_DATABASE_URL"] = url
+    yield url
+    if previous is None:
+        os.environ.pop("HCC_DATABASE_URL", None)
+    else:
+        os.environ["HCC_DATABASE_URL"] = previous
+
+
 @pytest.fixture(scope="session")
 def knowledge():
     return load_knowledge()
@@ -18,7 +33,8 @@ def knowledge():
 
 @pytest.fixture()
 def settings(monkeypatch) -> Settings:
-    for name in ("HCC_MODE", "HCC_FHIR_BASE_URL", "HCC_FHIR_TOKEN", "HCC_FHIR_ALLOWLIST", "HCC_CLINICAL_OVERRIDES"):
+    for name in ("HCC_MODE", "HCC_FHIR_BASE_URL", "HCC_FHIR_TOKEN", "HCC_FHIR_ALLOWLIST", "HCC_CLINICAL_OVERRIDES",
+                 "HCC_CORS_ORIGINS", "HCC_MAX_BODY_BYTES", "HCC_TRUSTED_CLIENTS"):
         monkeypatch.delenv(name, raising=False)
     return Settings()
 

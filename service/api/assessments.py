@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage, OperationOutcome
+from service.audit import note_audit
 from service.cds.services import patient_record_templates
 from service.deps import StateDep
 from service.errors import ApiError, to_api_error
@@ -54,6 +55,7 @@ async def patient_assessment(
     request: Request,
     as_of: AsOf = None,
 ) -> Any:
+    note_audit(request, patient_ref=f"Patient/{patient_id}")
     try:
         assessment = await assess_patient(
             state,
@@ -104,5 +106,7 @@ async def assess_bundle(
     as_of: AsOf = None,
 ) -> Any:
     record = record_from_bundle(bundle)
+    note_audit(request, patient_ref=f"Patient/{record.patient['id']}")
     assessment = assess_record(state, record, as_of or state.settings.today())
+    note_audit(request, rules_version=assessment.versions["rules"])
     return negotiated(request, render_assessment(assessment, state.knowledge, state.benchmarks))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from rules.assessment import Assessment
 from rules.orders import review_sorafenib_order, review_tace_order
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage
 from service.cds.draft_orders import DraftOrders, DraftOrdersError, read_draft_orders
-from service.cds.models import Card, CardsResponse, HookRequest
+from service.audit import note_audit
+from service.cds.models import Card, CardsResponse, HookRequest, Link
 from service.deps import StateDep
 from service.errors import ApiError, to_api_error
 from service.fhir.allowlist import check_fhir_server
@@ -16,6 +17,7 @@ from service.fhir.errors import FhirError
 from service.gather import PatientMismatchError, PrefetchMissingError
 from service.main_state import AppState
 from service.pipeline import assess_patient
+from service.render.assessment_json import render_assessment
 from service.render.cards import render_patient_view_cards
 from service.render.order_cards import render_order_card
 
@@ -58,7 +60,13 @@ def _order_cards(assessment: Assessment, drafts: DraftOrders, state: AppState) -
     responses=HOOK_ERRORS,
     summary="Call a CDS service",
 )
-async def call_service(service_id: str, request: HookRequest, state: StateDep) -> CardsResponse:
+async def call_service(service_id: str, request: HookRequest, state: StateDep, http: Request) -> CardsResponse:
+    note_audit(
+        http,
+        service_id=service_id,
+        hook_instance=request.hook_instance,
+        patient_ref=f"Patient/{request.context.patient_id}",
+    )
     service = state.services.get(service_id)
     if service is None:
         raise ApiError(404, f"no CDS service '{service_id}'; see GET /cds-services")
@@ -87,8 +95,37 @@ async def call_service(service_id: str, request: HookRequest, state: StateDep) -
         )
     except (FhirError, PrefetchMissingError, PatientMismatchError) as exc:
         raise to_api_error(exc, "hook") from exc
+    note_audit(http, rules_version=assessment.versions["rules"])
     if not assessment.has_hcc:
         return CardsResponse(cards=[])
-    if drafts is None:
-        return CardsResponse(cards=render_patient_view_cards(assessment, state.settings.public_base_url))
-    return CardsResponse(cards=_order_cards(assessment, drafts, state))
+    cards = (
+        render_patient_view_cards(assessment, state.settings.public_base_url)
+        if drafts is None
+        else _order_cards(assessment, drafts, state)
+    )
+    if cards:
+        cards = await _store_and_link(assessment, cards, service_id, request.hook_instance, state)
+    return CardsResponse(cards=cards)
+
+
+async def _store_and_link(
+    assessment: Assessment, cards: list[Card], service_id: str, hook_instance: str, state: AppState
+) -> list[Card]:
+    """Keep this call's assessment behind an unguessable, expiring id; link every card to its page."""
+    stored_id = await state.db.assessments.save_assessment(
+        patient_ref=f"Patient/{assessment.patient_id}",
+        service_id=service_id,
+        rules_version=assessment.versions["rules"],
+        assessment=render_assessment(assessment, state.knowledge, state.benchmarks),
+        hook_instance=hook_instance[:100],
+    )
+    link = Link(
+        label="Full assessment, reasons and survival curves",
+        url=f"{state.settings.public_base_url}/assessments/{stored_id}",
+        type="absolute",
+    )
+    linked = [card.model_copy(update={"links": [*(card.links or []), link]}) for card in cards]
+    await state.db.feedback.record_cards(
+        service_id, [c.model_dump(by_alias=True, exclude_none=True) for c in linked], assessment_id=stored_id
+    )
+    return linked

@@ -139,7 +139,9 @@ async def require_cds_client(
 ) -> ClientIdentity:
     """FastAPI dependency: the verified caller, or a bare 401."""
     try:
-        return await auth.authenticate(request.headers.getlist("authorization"), endpoint_path(request))
+        identity = await auth.authenticate(request.headers.getlist("authorization"), endpoint_path(request))
+        request.state.client_identity = identity  # for the audit record
+        return identity
     except AuthenticationError:
         raise HTTPException(401, UNAUTHORIZED_DETAIL, headers={"WWW-Authenticate": "Bearer"}) from None
 

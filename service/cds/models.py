@@ -51,7 +51,7 @@ class HookRequest(WireModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     hook: str = Field(min_length=1)
-    hook_instance: str = Field(min_length=1)
+    hook_instance: str = Field(min_length=1, max_length=100)
     fhir_server: str | None = None
     fhir_authorization: FhirAuthorization | None = None
     context: HookContext

@@ -49,3 +49,11 @@ def full_prefetch(resources: list[dict], patient: dict) -> dict:
         "bodyStructures": searchset("BodyStructure"),
         "allergies": searchset("AllergyIntolerance"),
     }
+
+
+PER_CALL_FIELDS = ("uuid", "links")  # a new uuid and a new stored-assessment link on every call
+
+
+def comparable_cards(cards: list[dict]) -> list[dict]:
+    """Cards without what differs from call to call, to compare two answers for the same record."""
+    return [{k: v for k, v in card.items() if k not in PER_CALL_FIELDS} for card in cards]

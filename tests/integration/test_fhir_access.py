@@ -21,7 +21,7 @@ from service.fhir.client import HttpFhirSource
 from service.main import create_app
 from service.settings import Settings
 from tests import fhir_factories as f
-from tests.api.hook_requests import SERVICE_ID, full_prefetch, patient_view
+from tests.api.hook_requests import SERVICE_ID, comparable_cards, full_prefetch, patient_view
 from tests.api.test_hooks import demo_record
 from tests.integration.fhir_server import load_resources, search_bundle
 
@@ -47,8 +47,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def without_uuid(cards: list[dict]) -> list[dict]:
-    return [{k: v for k, v in card.items() if k != "uuid"} for card in cards]
+without_uuid = comparable_cards
 
 
 def cards_of(response) -> list[dict]:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from service.demo import as_transaction, demo_bundles
 from service.main import create_app
 from service.settings import Settings
-from tests.api.hook_requests import SERVICE_ID, full_prefetch, patient_view
+from tests.api.hook_requests import SERVICE_ID, comparable_cards, full_prefetch, patient_view
 from tests.api.test_hooks import demo_record
 from tests.integration.fhir_server import start_fhir_server
 
@@ -39,7 +39,7 @@ def test_the_right_token_gives_the_same_card_as_full_prefetch(client, settings, 
         f"/cds-services/{SERVICE_ID}", json=patient_view("demo-eligible", prefetch=full_prefetch(resources, patient))
     )
     assert fetched.status_code == 200, fetched.text
-    strip = lambda cards: [{k: v for k, v in c.items() if k != "uuid"} for c in cards]  # noqa: E731
+    strip = comparable_cards
     assert strip(fetched.json()["cards"]) == strip(prefetched.json()["cards"]) != []
 
 

@@ -8,12 +8,10 @@ from fastapi.testclient import TestClient
 from service.demo import DEMO_PATIENT_IDS
 from service.main import create_app
 from service.settings import Settings
-from tests.api.hook_requests import SERVICE_ID, full_prefetch, patient_view
+from tests.api.hook_requests import SERVICE_ID, comparable_cards, full_prefetch, patient_view
 from tests.api.test_hooks import demo_record
 
-
-def without_uuid(cards: list[dict]) -> list[dict]:
-    return [{k: v for k, v in card.items() if k != "uuid"} for card in cards]
+without_uuid = comparable_cards
 
 
 @pytest.mark.parametrize("pid", DEMO_PATIENT_IDS)

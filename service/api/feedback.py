@@ -1,0 +1,136 @@
+"""CDS Hooks feedback (``POST /cds-services/{id}/feedback``) and its summary for the hospital."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel
+
+from service.api.schemas import ERROR_RESPONSES, ErrorMessage
+from service.audit import note_audit
+from service.db import FeedbackItem
+from service.deps import StateDep
+from service.errors import ApiError
+
+router = APIRouter(tags=["feedback"])
+MAX_ITEMS = 100
+
+
+class FeedbackStored(BaseModel):
+    stored: int
+
+
+class TopicRates(BaseModel):
+    topic_code: str | None
+    issued: int
+    accepted: int
+    overridden: int
+    acceptance_rate: float | None
+    override_rate: float | None
+
+
+class FeedbackSummary(BaseModel):
+    service_id: str | None
+    topics: list[TopicRates]
+
+
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    response_model=FeedbackStored,
+    responses={**ERROR_RESPONSES, 404: {"model": ErrorMessage, "description": "No CDS service with this id"}},
+    summary="CDS Hooks 2.0 feedback on cards (accepted or overridden)",
+)
+async def post_feedback(
+    service_id: str,
+    state: StateDep,
+    request: Request,
+    body: Annotated[dict[str, Any], Body(description='{"feedback": [{"card", "outcome", "acceptedSuggestions", "overrideReason", "outcomeTimestamp"}]}')],
+) -> FeedbackStored:
+    note_audit(request, service_id=service_id)
+    if service_id not in state.services:
+        raise ApiError(404, f"no CDS service '{service_id}'; see GET /cds-services")
+    items = body.get("feedback")
+    if not isinstance(items, list) or not items:
+        raise ApiError(422, "body must be {\"feedback\": [...]} with at least one item")
+    if len(items) > MAX_ITEMS:
+        raise ApiError(422, f"at most {MAX_ITEMS} feedback items per call")
+    try:
+        for i, item in enumerate(items):
+            try:
+                FeedbackItem.from_cds_hooks(item)
+            except ValueError as exc:
+                raise ValueError(f"feedback[{i}]: {exc}") from exc
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+    stored = await state.db.feedback.add_feedback(service_id, items)
+    return FeedbackStored(stored=stored)
+
+
+@router.get(
+    "/api/v1/feedback",
+    response_model=FeedbackSummary,
+    summary="Acceptance and override rates per card type",
+)
+async def feedback_summary(
+    state: StateDep,
+    service_id: Annotated[str | None, Query(max_length=100, description="only this CDS service")] = None,
+) -> FeedbackSummary:
+    rows = await state.db.feedback.feedback_summary(service_id=service_id)
+    return FeedbackSummary(
+        service_id=service_id,
+        topics=[
+            TopicRates(
+                topic_code=r.topic_code,
+                issued=r.issued,
+                accepted=r.accepted,
+                overridden=r.overridden,
+                acceptance_rate=r.acceptance_rate,
+                override_rate=r.override_rate,
+            )
+            for r in rows
+        ],
+    )
+
+
+class AuditRecord(BaseModel):
+    at: str
+    kind: str
+    actor: str
+    route: str
+    outcome: int
+    service_id: str | None
+    patient_ref: str | None
+    hook_instance: str | None
+    rules_version: str | None
+    request_id: str | None
+
+
+class AuditList(BaseModel):
+    events: list[AuditRecord]
+
+
+@router.get("/api/v1/audit", response_model=AuditList, summary="The audit trail (who called, when, which patient by reference)")
+async def audit_trail(
+    state: StateDep,
+    patient_ref: Annotated[str | None, Query(pattern=r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$", description="e.g. Patient/123")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditList:
+    events = await state.db.audit.list_events(patient_ref=patient_ref, limit=limit)
+    return AuditList(
+        events=[
+            AuditRecord(
+                at=e.at.isoformat(),
+                kind=e.kind,
+                actor=e.actor,
+                route=e.route,
+                outcome=e.outcome,
+                service_id=e.service_id,
+                patient_ref=e.patient_ref,
+                hook_instance=e.hook_instance,
+                rules_version=e.rules_version,
+                request_id=e.request_id,
+            )
+            for e in events
+        ]
+    )

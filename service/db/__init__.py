@@ -1,0 +1,239 @@
+"""The database layer: SQLAlchemy 2.x, async, with Alembic migrations.
+
+``HCC_DATABASE_URL`` picks the database: a SQLite file by default (``sqlite:///var/hcc-cds.sqlite3``,
+relative to the working directory), PostgreSQL for several replicas (``postgresql://...``).
+
+Why async: the app is FastAPI on asyncio; an async engine (aiosqlite, psycopg 3's async mode) keeps
+database waits off the event loop without a thread per query, and lets ``ping`` be cancelled by a
+timeout. Alembic is synchronous, so :meth:`Database.upgrade` uses a short-lived blocking engine (the
+stdlib ``sqlite3`` / psycopg 3 sync) and is called from a worker thread (:meth:`Database.migrate`).
+
+Usage::
+
+    db = Database.from_url(settings.database_url)  # None: the default SQLite file
+    await db.migrate()  # = anyio.to_thread.run_sync(db.upgrade): Alembic to head
+    await db.start()
+    ref = await db.assessments.save_assessment(...)
+    await db.stop()
+
+Repositories: ``db.assessments`` (stored results behind card links), ``db.feedback`` (issued cards and
+CDS Hooks feedback), ``db.jti`` (JWT replay store, a :class:`JtiStore`), ``db.audit`` (audit trail).
+Every timestamp is timezone-aware UTC; naive datetimes are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from service.db import migrate as _migrate
+from service.db.assessments import (
+    DEFAULT_ASSESSMENT_LIFETIME,
+    AssessmentRepository,
+    ExpiredAssessment,
+    StoredAssessment,
+    new_assessment_id,
+)
+from service.db.audit import AuditEvent, AuditKind, AuditRepository
+from service.db.feedback import FeedbackItem, FeedbackRepository, IssuedCard, StoredFeedback, TopicSummary
+from service.db.jti import JtiStore, SqlJtiStore
+from service.db.models import Base
+from service.db.types import utcnow
+from service.db.urls import DEFAULT_DATABASE_URL, DatabaseUrls, resolve
+
+__all__ = [
+    "DEFAULT_ASSESSMENT_LIFETIME",
+    "DEFAULT_DATABASE_URL",
+    "AssessmentRepository",
+    "AuditEvent",
+    "AuditKind",
+    "AuditRepository",
+    "Base",
+    "Database",
+    "DatabaseNotStartedError",
+    "ExpiredAssessment",
+    "FeedbackItem",
+    "FeedbackRepository",
+    "IssuedCard",
+    "JtiStore",
+    "PurgeCounts",
+    "SqlJtiStore",
+    "StoredAssessment",
+    "StoredFeedback",
+    "TopicSummary",
+    "new_assessment_id",
+]
+
+log = logging.getLogger("hcc_cds.db")
+
+SQLITE_BUSY_TIMEOUT_SECONDS = _migrate.SQLITE_BUSY_TIMEOUT_SECONDS
+PG_CONNECT_TIMEOUT_SECONDS = _migrate.PG_CONNECT_TIMEOUT_SECONDS
+
+
+class DatabaseNotStartedError(RuntimeError):
+    """A repository was used before :meth:`Database.start` (or after :meth:`Database.stop`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCounts:
+    assessments: int
+    jtis: int
+
+
+class Database:
+    """The engine, the migrations and the repositories of one database."""
+
+    def __init__(
+        self,
+        urls: DatabaseUrls,
+        *,
+        assessment_lifetime: timedelta = DEFAULT_ASSESSMENT_LIFETIME,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        echo: bool = False,
+    ) -> None:
+        self._urls = urls
+        self._pool_size = pool_size
+        self._max_overflow = max_overflow
+        self._echo = echo
+        self._engine: AsyncEngine | None = None
+        self.assessments = AssessmentRepository(self, assessment_lifetime)
+        self.feedback = FeedbackRepository(self)
+        self.jti = SqlJtiStore(self)
+        self.audit = AuditRepository(self)
+
+    @classmethod
+    def from_url(cls, url: str | URL | None = None, **options) -> Database:  # noqa: ANN003 (see __init__)
+        """A database for ``url`` (``None``: the default SQLite file). No I/O until :meth:`start`.
+
+        :class:`~service.settings.SettingsError` (a ``ValueError``) if the URL is unusable (unsupported
+        backend, in-memory SQLite): ``hcc-cds serve`` reports it as a configuration error.
+        """
+        return cls(resolve(url), **options)
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._urls.backend
+
+    @property
+    def urls(self) -> DatabaseUrls:
+        """The async URL (the service's), the sync URL (Alembic's), the SQLite file."""
+        return self._urls
+
+    @property
+    def url(self) -> str:
+        """The URL without its password (for logs)."""
+        return self._urls.display()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise DatabaseNotStartedError("the database is not started (Database.start() in the app's lifespan)")
+        return self._engine
+
+    @property
+    def started(self) -> bool:
+        return self._engine is not None
+
+    def _make_sqlite_directory(self) -> None:
+        path = self._urls.sqlite_path
+        if path is not None:
+            path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    async def start(self) -> None:
+        """Create the engine (SQLite: the file's directory; WAL, foreign keys and a busy timeout on
+        every connection). Connections are opened lazily: :meth:`ping` checks the database answers."""
+        if self._engine is not None:
+            return
+        if self.backend == "sqlite":
+            await anyio.to_thread.run_sync(self._make_sqlite_directory)
+            engine = create_async_engine(
+                self._urls.async_url,
+                echo=self._echo,
+                pool_size=self._pool_size,
+                max_overflow=self._max_overflow,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            )
+            event.listen(engine.sync_engine, "connect", _migrate.sqlite_on_connect)
+        else:
+            engine = create_async_engine(
+                self._urls.async_url,
+                echo=self._echo,
+                pool_size=self._pool_size,
+                max_overflow=self._max_overflow,
+                pool_pre_ping=True,
+                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
+            )
+        self._engine = engine
+        log.info("database: %s", self.url)
+
+    async def stop(self) -> None:
+        """Close every pooled connection. The repositories refuse work until the next :meth:`start`."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
+
+    async def __aenter__(self) -> Database:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Run the Alembic migrations to ``revision`` (head). **Blocking**: in async code use :meth:`migrate`.
+
+        Works before or after :meth:`start`; safe to run from several replicas at once on PostgreSQL.
+        """
+        self._make_sqlite_directory()
+        _migrate.upgrade(self._urls.sync_url, revision)
+
+    async def migrate(self) -> None:
+        """:meth:`upgrade` to head in a worker thread, off the event loop."""
+        await anyio.to_thread.run_sync(self.upgrade)
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        """``True`` if the database answers ``SELECT 1`` within ``timeout`` seconds."""
+        try:
+            with anyio.fail_after(timeout):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            return True
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            log.warning("database ping failed: %s", type(exc).__name__)
+            return False
+
+    async def current_revisions(self) -> tuple[str, ...]:
+        """The migration revisions the database is at (empty if never migrated)."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(_migrate.current_revisions)
+
+    async def is_current(self, timeout: float = 5.0) -> bool:
+        """``True`` if the database is migrated to head (for ``/readyz``); ``False`` if behind or unreachable."""
+        heads = await anyio.to_thread.run_sync(_migrate.head_revisions)  # reads the scripts once, then cached
+        try:
+            with anyio.fail_after(timeout):
+                current = await self.current_revisions()
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            log.warning("database revision check failed: %s", type(exc).__name__)
+            return False
+        return current == heads
+
+    async def purge_expired(self, now: datetime | None = None) -> PurgeCounts:
+        """Delete expired stored assessments and jtis."""
+        now = now or utcnow()
+        return PurgeCounts(
+            assessments=await self.assessments.purge_expired(now), jtis=await self.jti.purge_expired(now)
+        )

@@ -1,0 +1,151 @@
+"""Stored assessments: the result a card's link shows, under a random unguessable id, for a limited time."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+from sqlalchemy import delete, insert, select
+
+from service.db._engine import EngineSource
+from service.db.models import (
+    HOOK_INSTANCE_LENGTH,
+    ID_LENGTH,
+    SERVICE_ID_LENGTH,
+    VERSION_LENGTH,
+    StoredAssessmentRow,
+)
+from service.db.types import as_utc, check_length, check_reference, utcnow
+
+DEFAULT_ASSESSMENT_LIFETIME = timedelta(hours=24)
+ID_BYTES = 32  # secrets.token_urlsafe(32): 256 random bits, 43 URL-safe characters
+_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def new_assessment_id() -> str:
+    """A fresh page id: 256 bits from the OS's CSPRNG; it is the page's only authorisation."""
+    return secrets.token_urlsafe(ID_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAssessment:
+    """A stored result that has not expired."""
+
+    id: str
+    created_at: datetime
+    expires_at: datetime
+    patient_ref: str
+    hook_instance: str | None
+    service_id: str
+    rules_version: str
+    assessment: dict[str, Any]
+    cards: list[Any] | None
+
+    expired: ClassVar[Literal[False]] = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredAssessment:
+    """The id existed but its lifetime is over: the page says "this link has expired".
+
+    Carries no assessment or cards, so an expired result cannot be shown by mistake.
+    """
+
+    id: str
+    created_at: datetime
+    expires_at: datetime
+    service_id: str
+
+    expired: ClassVar[Literal[True]] = True
+
+
+class AssessmentRepository:
+    """``db.assessments``."""
+
+    def __init__(self, source: EngineSource, lifetime: timedelta = DEFAULT_ASSESSMENT_LIFETIME) -> None:
+        if lifetime <= timedelta(0):
+            raise ValueError("the stored assessment lifetime must be positive")
+        self._source = source
+        self.lifetime = lifetime
+
+    async def save_assessment(
+        self,
+        *,
+        patient_ref: str,
+        service_id: str,
+        rules_version: str,
+        assessment: Mapping[str, Any],
+        cards: Sequence[Any] | None = None,
+        hook_instance: str | None = None,
+        now: datetime | None = None,
+        lifetime: timedelta | None = None,
+    ) -> str:
+        """Store one call's result (JSON-ready: ``model_dump(mode="json")``); return its new random id."""
+        check_reference(patient_ref, "patient_ref")
+        check_length("service_id", service_id, SERVICE_ID_LENGTH, required=True)
+        check_length("rules_version", rules_version, VERSION_LENGTH, required=True)
+        check_length("hook_instance", hook_instance, HOOK_INSTANCE_LENGTH)
+        created = as_utc(now, "now") if now is not None else utcnow()
+        lifetime = self.lifetime if lifetime is None else lifetime
+        if lifetime <= timedelta(0):
+            raise ValueError("lifetime must be positive")
+        assessment_id = new_assessment_id()
+        async with self._source.engine.begin() as conn:
+            await conn.execute(
+                insert(StoredAssessmentRow).values(
+                    id=assessment_id,
+                    created_at=created,
+                    expires_at=created + lifetime,
+                    patient_ref=patient_ref,
+                    hook_instance=hook_instance,
+                    service_id=service_id,
+                    rules_version=rules_version,
+                    assessment=dict(assessment),
+                    cards=list(cards) if cards is not None else None,
+                )
+            )
+        return assessment_id
+
+    async def get_assessment(
+        self, assessment_id: str, now: datetime | None = None
+    ) -> StoredAssessment | ExpiredAssessment | None:
+        """The stored result; :class:`ExpiredAssessment` once ``expires_at <= now``; ``None`` if unknown."""
+        now = as_utc(now, "now") if now is not None else utcnow()
+        if (
+            not isinstance(assessment_id, str)
+            or len(assessment_id) > ID_LENGTH
+            or not _ID_PATTERN.fullmatch(assessment_id)
+        ):
+            return None
+        async with self._source.engine.connect() as conn:
+            row = (
+                await conn.execute(select(StoredAssessmentRow.__table__).where(StoredAssessmentRow.id == assessment_id))
+            ).one_or_none()
+        if row is None:
+            return None
+        if row.expires_at <= now:
+            return ExpiredAssessment(
+                id=row.id, created_at=row.created_at, expires_at=row.expires_at, service_id=row.service_id
+            )
+        return StoredAssessment(
+            id=row.id,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            patient_ref=row.patient_ref,
+            hook_instance=row.hook_instance,
+            service_id=row.service_id,
+            rules_version=row.rules_version,
+            assessment=row.assessment,
+            cards=row.cards,
+        )
+
+    async def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete results whose lifetime is over (their ids then read as unknown); return how many."""
+        now = as_utc(now, "now") if now is not None else utcnow()
+        async with self._source.engine.begin() as conn:
+            result = await conn.execute(delete(StoredAssessmentRow).where(StoredAssessmentRow.expires_at <= now))
+        return result.rowcount

@@ -1,0 +1,1 @@
+"""Alembic migration environment (a package so it ships with the wheel)."""

@@ -1,0 +1,152 @@
+"""The tables (SQLAlchemy 2.x declarative). ``Base.metadata`` must equal the Alembic migrations:
+``tests/db/test_migrations.py`` runs autogenerate's ``compare_metadata`` against a migrated database.
+
+Changing a table means adding a migration under ``migrations/versions/``
+(``python -m service.db revision --autogenerate -m "..."``), never editing a released one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from service.db.types import UTCDateTime
+
+# Deterministic constraint names on every backend, so later migrations can name what they alter.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Column sizes; the repositories check values against them before writing.
+ID_LENGTH = 64
+REF_LENGTH = 200  # "Patient/<FHIR id of at most 64 characters>" fits easily
+SERVICE_ID_LENGTH = 100
+VERSION_LENGTH = 100
+HOOK_INSTANCE_LENGTH = 200
+CARD_UUID_LENGTH = 200
+TOPIC_CODE_LENGTH = 200
+SYSTEM_LENGTH = 500
+DISPLAY_LENGTH = 500
+ACTOR_LENGTH = 500
+ROUTE_LENGTH = 300
+REQUEST_ID_LENGTH = 100
+ISS_LENGTH = 1000
+JTI_LENGTH = 500
+
+# Auto-incrementing 64-bit keys; SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# JSON, not JSONB: the stored assessment and cards come back exactly as written (key order kept).
+JsonDoc = JSON(none_as_null=True)
+
+FEEDBACK_OUTCOMES = ("accepted", "overridden")
+AUDIT_KINDS = ("hook-call", "rest-call", "page-view", "feedback")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class StoredAssessmentRow(Base):
+    """One call's result, shown by the page ``/assessments/{id}``; the random id is the page's authorisation."""
+
+    __tablename__ = "stored_assessments"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    patient_ref: Mapped[str] = mapped_column(String(REF_LENGTH), nullable=False)
+    hook_instance: Mapped[str | None] = mapped_column(String(HOOK_INSTANCE_LENGTH), nullable=True)
+    service_id: Mapped[str] = mapped_column(String(SERVICE_ID_LENGTH), nullable=False)
+    rules_version: Mapped[str] = mapped_column(String(VERSION_LENGTH), nullable=False)
+    assessment: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False)
+    cards: Mapped[list[Any] | None] = mapped_column(JsonDoc, nullable=True)
+
+
+class CardIssuedRow(Base):
+    """A card the service returned: lets feedback (which names only the card's uuid) be counted per topic."""
+
+    __tablename__ = "cards_issued"
+
+    card_uuid: Mapped[str] = mapped_column(String(CARD_UUID_LENGTH), primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(SERVICE_ID_LENGTH), nullable=False, index=True)
+    topic_code: Mapped[str | None] = mapped_column(String(TOPIC_CODE_LENGTH), nullable=True, index=True)
+    topic_system: Mapped[str | None] = mapped_column(String(SYSTEM_LENGTH), nullable=True)
+    indicator: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # kept after the stored assessment is purged (feedback statistics outlive the page)
+    assessment_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("stored_assessments.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class FeedbackRow(Base):
+    """One CDS Hooks 2.0 feedback item (``POST /cds-services/{id}/feedback``)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (CheckConstraint(_in("outcome", FEEDBACK_OUTCOMES), name="outcome"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    service_id: Mapped[str] = mapped_column(String(SERVICE_ID_LENGTH), nullable=False, index=True)
+    # no foreign key: feedback for a card this database never recorded is kept (topic unknown)
+    card_uuid: Mapped[str] = mapped_column(String(CARD_UUID_LENGTH), nullable=False, index=True)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    accepted_suggestions: Mapped[list[str]] = mapped_column(JSON(), nullable=False)
+    override_reason_code: Mapped[str | None] = mapped_column(String(TOPIC_CODE_LENGTH), nullable=True)
+    override_reason_system: Mapped[str | None] = mapped_column(String(SYSTEM_LENGTH), nullable=True)
+    override_reason_display: Mapped[str | None] = mapped_column(String(DISPLAY_LENGTH), nullable=True)
+    user_comment: Mapped[str | None] = mapped_column(Text(), nullable=True)
+    outcome_timestamp: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class JtiSeenRow(Base):
+    """JWT ids already used, per issuer, kept until the token expires (replay protection)."""
+
+    __tablename__ = "jti_seen"
+
+    iss: Mapped[str] = mapped_column(String(ISS_LENGTH), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(JTI_LENGTH), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+
+
+class AuditEventRow(Base):
+    """Who called what, when, with which outcome. A patient *reference* only: never clinical data."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        CheckConstraint(_in("kind", AUDIT_KINDS), name="kind"),
+        Index("ix_audit_events_patient_ref_at", "patient_ref", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    route: Mapped[str] = mapped_column(String(ROUTE_LENGTH), nullable=False)
+    service_id: Mapped[str | None] = mapped_column(String(SERVICE_ID_LENGTH), nullable=True)
+    patient_ref: Mapped[str | None] = mapped_column(String(REF_LENGTH), nullable=True)
+    hook_instance: Mapped[str | None] = mapped_column(String(HOOK_INSTANCE_LENGTH), nullable=True)
+    rules_version: Mapped[str | None] = mapped_column(String(VERSION_LENGTH), nullable=True)
+    outcome: Mapped[int] = mapped_column(Integer(), nullable=False)
+    request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_LENGTH), nullable=True)
