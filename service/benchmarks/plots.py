@@ -130,11 +130,15 @@ def svg_with_marker(svg: str, mapping: PlotMapping, month: float, survival: floa
     x, y = mapping.to_svg(min(max(month, mapping.x_min), mapping.x_max), survival)
     _, y_axis = mapping.to_svg(mapping.x_min, mapping.y_min)
     text = escape(label)
+    # keep the label inside the axes: below the marker near the top, to its left near the right edge
+    label_y = y + 18 if y - 8 < mapping.top + 14 else y - 8
+    anchor, label_x = ("end", x - 8) if x > (mapping.left + mapping.right) / 2 else ("start", x + 8)
     overlay = (
         f'<g id="patient-position" aria-label="{text}">'
         f'<line x1="{x:.2f}" y1="{y:.2f}" x2="{x:.2f}" y2="{y_axis:.2f}" stroke="#a50f15" stroke-dasharray="4 3"/>'
         f'<circle cx="{x:.2f}" cy="{y:.2f}" r="6" fill="#a50f15" stroke="white" stroke-width="1.5"/>'
-        f'<text x="{x + 8:.2f}" y="{y - 8:.2f}" font-size="10" fill="#a50f15" font-family="sans-serif">{text}</text>'
+        f'<text x="{label_x:.2f}" y="{label_y:.2f}" text-anchor="{anchor}" font-size="10" fill="#a50f15" '
+        f'font-family="sans-serif">{text}</text>'
         "</g>"
     )
     closing = svg.rfind("</svg>")

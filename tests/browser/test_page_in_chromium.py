@@ -1,0 +1,80 @@
+"""The clinician page in a real headless browser (Debian's chromium): findings, plot, expiry.
+
+Needs /usr/bin/chromium (`.ci/run` installs it). Skipped without it on a developer's
+machine, but never in CI (CI=true): there a missing browser fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.hook_requests import SERVICE_ID, patient_view
+from tests.integration.fhir_server import free_port
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+LINK_SECONDS = 12
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and os.environ.get("CI") != "true", reason="chromium not installed (apt-get install chromium)"
+)
+
+
+def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
+    assert CHROMIUM, "chromium is required in CI"
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp / 'profile'}",
+    ]
+    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "HCC_PUBLIC_BASE_URL": base, "HCC_ASSESSMENT_LINK_HOURS": str(LINK_SECONDS / 3600)}
+    exe = Path(sys.executable).with_name("hcc-cds")
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_the_card_link_opens_the_page_with_findings_and_the_curve_and_expires(server, tmp_path):
+    body = patient_view("demo-eligible", fhir_server=f"{server}/demo-fhir")
+    card = httpx.post(f"{server}/cds-services/{SERVICE_ID}", json=body, timeout=30).json()["cards"][0]
+    url = card["links"][0]["url"]
+    created = time.monotonic()
+    assert url.startswith(f"{server}/assessments/")
+
+    dom = chromium("--dump-dom", url, tmp=tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert "Recommendation: sorafenib-plus-tace" in html
+    assert "TACE resistance (JSH 2010" in html and "met" in html
+    assert 'id="patient-position"' in html and "<svg" in html
+
+    shot = tmp_path / "page.png"
+    result = chromium(f"--screenshot={shot}", "--window-size=1200,2400", url, tmp=tmp_path)
+    assert result.returncode == 0 and shot.stat().st_size > 20_000, result.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert time.monotonic() - created < LINK_SECONDS, "the browser took longer than the link's lifetime"
+
+    time.sleep(max(0.0, LINK_SECONDS + 1 - (time.monotonic() - created)))
+    expired = chromium("--dump-dom", url, tmp=tmp_path)
+    assert "This link has expired" in expired.stdout
