@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from tests.api.hook_requests import SERVICE_ID, patient_view
 from tests.integration.fhir_server import free_port
+from tests.served import served_hcc_cds
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LINK_SECONDS = 12
@@ -37,22 +37,11 @@ def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server():
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HCC_PUBLIC_BASE_URL": base, "HCC_ASSESSMENT_LINK_HOURS": str(LINK_SECONDS / 3600)}
-    exe = Path(sys.executable).with_name("hcc-cds")
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    env = {"HCC_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "HCC_ASSESSMENT_LINK_HOURS": str(LINK_SECONDS / 3600)}
+    with served_hcc_cds(env, port=port) as app:
+        yield app.base_url
 
 
 def test_the_card_link_opens_the_page_with_findings_and_the_curve_and_expires(server, tmp_path):

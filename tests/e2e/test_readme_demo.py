@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.integration.fhir_server import free_port
+from tests.served import served_hcc_cds
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -30,25 +30,10 @@ def test_readme_has_exactly_two_set_up_commands():
 
 
 @pytest.fixture(scope="module")
-def served_demo(tmp_path_factory):
-    port = free_port()
-    exe = Path(sys.executable).with_name("hcc-cds")
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("hcc-cds serve did not become healthy: " + proc.stdout.read().decode()[-2000:])
-    yield port
-    proc.terminate()
-    output = proc.communicate(timeout=10)[0].decode()
-    assert "DEMO MODE" in output, "the demo start-up warning is logged"
+def served_demo():
+    with served_hcc_cds() as app:
+        yield app.port
+    assert "DEMO MODE" in app.output, "the demo start-up warning is logged"
 
 
 def test_readme_sample_request_returns_a_card(served_demo):
