@@ -87,7 +87,8 @@ def recommend(
         return Recommendation(code, SUMMARIES[code], tuple(r for r in reasons if r), context, citation)
 
     patient = snapshot.patient
-    if patient.deceased:
+    # deceased on or before the assessment date (a death recorded later did not stop an earlier assessment)
+    if patient.deceased and (patient.deceased_date is None or patient.deceased_date <= as_of):
         when = f" ({patient.deceased_date.isoformat()})" if patient.deceased_date else ""
         return rec("not-applicable", f"The patient is recorded as deceased{when}.")
     if has_hcc.status is not Status.MET:

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="print the OpenAPI document the app serves (YAML)")
     openapi.set_defaults(func=_openapi)
     commands.add_parser(
+        "demo", help="assess the synthetic study cohort as the service sees it (Table 1); --json: one object a patient"
+    )
+    commands.add_parser(
         "benchmarks",
         help="build the cohort benchmark tables (--build) or print published vs reconstructed figures (--report)",
     )
@@ -51,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["demo"]:
+        from service.cohort.demo_cli import main as demo_main
+
+        return demo_main(argv[1:])
     if argv[:1] == ["benchmarks"]:
         from service.benchmarks.cli import main as benchmarks_main
 

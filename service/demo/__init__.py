@@ -1,6 +1,8 @@
 """The embedded demo data: synthetic patients dated relative to the day they are loaded.
 
-Each file in ``service/demo/data/`` is a FHIR R4 collection Bundle whose dates are
+The three named demo patients (``data/*.json``) and the 34 patients of the synthetic study
+cohort (``data/cohort/``, written by ``service.cohort.generate``). Each file is a FHIR R4
+collection Bundle whose dates are
 written ``@day-N`` (N days before the load day) or ``@day+N``; loading replaces
 them with ISO dates. No real patient data.
 """
@@ -31,9 +33,12 @@ def demo_bundles(today: date) -> list[dict]:
     """Every demo Bundle with its dates resolved against ``today``."""
     folder = resources.files("service.demo").joinpath("data")
     bundles = []
-    for item in sorted(folder.iterdir(), key=lambda p: p.name):
-        if item.name.endswith(".json"):
-            bundles.append(_resolve(json.loads(item.read_text(encoding="utf-8")), today))
+    for sub in (folder, folder.joinpath("cohort")):  # the named demo patients, then the study cohort
+        if not sub.is_dir():
+            continue
+        for item in sorted(sub.iterdir(), key=lambda p: p.name):
+            if item.name.endswith(".json"):
+                bundles.append(_resolve(json.loads(item.read_text(encoding="utf-8")), today))
     return bundles
 
 

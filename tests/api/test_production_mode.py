@@ -82,3 +82,13 @@ def test_rest_without_a_configured_fhir_server_says_so(production):
     path = "/api/v1/patients/p1/assessment"
     r = production.get(path, headers={"Authorization": f"Bearer {token(path)}"})
     assert r.status_code == 502 and "HCC_FHIR_BASE_URL" in r.json()["detail"]
+
+
+def test_a_token_replayed_to_another_replica_on_the_same_database_is_refused(production):
+    # `production` is one replica; a second app on the same HCC_DATABASE_URL is another
+    t = token("/cds-services")
+    assert production.get("/cds-services", headers={"Authorization": f"Bearer {t}"}).status_code == 200
+    with TestClient(create_app(Settings())) as replica:
+        assert replica.get("/cds-services", headers={"Authorization": f"Bearer {t}"}).status_code == 401
+        fresh = token("/cds-services")
+        assert replica.get("/cds-services", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200

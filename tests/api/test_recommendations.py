@@ -144,3 +144,13 @@ def test_sorafenib_hypersensitivity_makes_a_critical_card_and_study_criteria_nev
     assert [c["indicator"] for c in cards] == ["critical", "critical"]
     plain = client.post(f"/cds-services/{SERVICE_ID}", json=patient_view("demo-eligible", prefetch=full_prefetch(others, patient))).json()["cards"]
     assert all(c["indicator"] != "critical" for c in plain)
+
+
+def test_a_death_recorded_after_the_assessment_date_does_not_make_it_not_applicable(client, settings):
+    today = settings.today()
+    resources = scenario("not-applicable:deceased", today)  # died 3 days ago
+    before = (today - timedelta(days=5)).isoformat()
+    earlier = client.post(f"/api/v1/assessments?as_of={before}", json=f.bundle(*resources)).json()
+    assert earlier["recommendation"]["code"] == "sorafenib-plus-tace"
+    now = client.post(f"/api/v1/assessments?as_of={today.isoformat()}", json=f.bundle(*resources)).json()
+    assert now["recommendation"]["code"] == "not-applicable"
