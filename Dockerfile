@@ -79,4 +79,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["/opt/venv/bin/python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
 
 # create_app() reads its settings (HCC_*) from the environment, once in each worker.
-CMD ["/bin/sh", "-c", "exec /opt/venv/bin/uvicorn --factory service.main:create_app --host 0.0.0.0 --port 8080 --workers \"${HCC_WORKERS}\" --no-proxy-headers --no-server-header"]
+# hcc-cds serve: HCC_WORKERS worker processes, JSON logs without an access log of raw paths,
+# graceful shutdown of in-flight requests on SIGTERM
+CMD ["/opt/venv/bin/hcc-cds", "serve", "--host", "0.0.0.0", "--port", "8080"]

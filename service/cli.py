@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 
 from service.settings import DEFAULT_PORT, Settings, SettingsError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
     from pydantic import ValidationError
 
     from service.main import create_app
+    from service.observability.server import run
 
     try:
         settings = Settings()
@@ -21,9 +21,14 @@ def _serve(args: argparse.Namespace) -> int:
     except (SettingsError, ValidationError) as exc:
         print(f"hcc-cds: cannot start: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), proxy_headers=False)
-    return 0
+    return run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level,
+        workers=args.workers,
+        timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+    )
 
 
 def _openapi(args: argparse.Namespace) -> int:
@@ -39,6 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the service (demo mode unless HCC_MODE says otherwise)")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("HCC_WORKERS") or 1),
+        help="worker processes (default HCC_WORKERS, else 1); each builds the app from the environment",
+    )
+    serve.add_argument(
+        "--timeout-graceful-shutdown",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long in-flight requests may still take (default 20)",
+    )
     serve.set_defaults(func=_serve)
     openapi = commands.add_parser("openapi", help="print the OpenAPI document the app serves (YAML)")
     openapi.set_defaults(func=_openapi)

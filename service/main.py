@@ -25,6 +25,7 @@ from service.errors import install_error_handlers
 from service.fhir.memory import InMemoryFhirSource
 from service.knowledge import load_knowledge
 from service.main_state import AppState
+from service.observability import install_observability
 from service.settings import Settings
 
 log = logging.getLogger("hcc_cds")
@@ -105,8 +106,11 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     app.include_router(assessments.router, dependencies=trusted)
     app.include_router(benchmarks.router, dependencies=trusted)
     app.include_router(page.router)  # authorised by its unguessable, expiring id (a browser sends no JWT)
-    app.dependency_overrides[benchmarks.get_benchmark_tables] = lambda: state.benchmarks
-    app.dependency_overrides[benchmarks.get_benchmark_plots] = lambda: state.plots
+    # The benchmark routes read the shipped tables through benchmarks.get_benchmark_tables (cached for the
+    # process; what state.benchmarks holds too). No dependency_overrides here: while any is set, FastAPI
+    # re-inspects every dependency of every request (~0.3 ms a call on the hook's hot path).
     if settings.is_demo:
         app.include_router(demo_fhir.router)
+    # last: its middleware must be the outermost (request id, access log, metrics)
+    install_observability(app, state, log_level=settings.log_level)
     return app

@@ -16,6 +16,7 @@ from service.fhir.client import HttpFhirSource
 from service.fhir.errors import FhirUnavailableError
 from service.fhir.memory import InMemoryFhirSource
 from service.fhir.source import FhirSource
+from service.observability.metrics import ServiceMetrics
 from service.settings import Settings
 
 
@@ -33,6 +34,10 @@ class AppState:
     plots: dict[tuple[str, str], PlotFiles]
     db: Database
     http: httpx.AsyncClient | None = None
+    metrics: ServiceMetrics | None = None  # set by service.observability.install_observability
+
+    def _fhir_observer(self):
+        return self.metrics.observe_fhir_call if self.metrics is not None else None
 
     def configured_source(self) -> FhirSource:
         """The FHIR source of the REST API: HCC_FHIR_BASE_URL, else the embedded demo data."""
@@ -44,6 +49,7 @@ class AppState:
                 self.settings.fhir_base_url,
                 token=token,
                 timeout_seconds=self.settings.fhir_timeout_seconds,
+                observe=self._fhir_observer(),
             )
         if self.demo_source is None:
             raise FhirUnavailableError("no FHIR server is configured for the REST API (set HCC_FHIR_BASE_URL)")
@@ -53,5 +59,9 @@ class AppState:
         """A source for a hook's own ``fhirServer`` (already checked against the allowlist)."""
         assert self.http is not None, "the HTTP client is opened by the app's lifespan"
         return HttpFhirSource(
-            self.http, fhir_server, token=access_token, timeout_seconds=self.settings.fhir_timeout_seconds
+            self.http,
+            fhir_server,
+            token=access_token,
+            timeout_seconds=self.settings.fhir_timeout_seconds,
+            observe=self._fhir_observer(),
         )

@@ -103,6 +103,8 @@ async def call_service(service_id: str, request: HookRequest, state: StateDep, h
         if drafts is None
         else _order_cards(assessment, drafts, state)
     )
+    if state.metrics is not None:
+        state.metrics.observe_cards(service_id, cards)
     if cards:
         cards = await _store_and_link(assessment, cards, service_id, request.hook_instance, state)
     return CardsResponse(cards=cards)

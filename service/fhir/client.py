@@ -25,6 +25,7 @@ named by path only.
 from __future__ import annotations
 
 import asyncio
+import time
 import json
 import logging
 import re
@@ -112,6 +113,9 @@ def _checked_token(token: str | None) -> str | None:
     return token
 
 
+FhirCallObserver = Callable[[str, float], None]
+
+
 class HttpFhirSource:
     """One FHIR server, one token; the ``httpx.AsyncClient`` is shared and pooled by the app."""
 
@@ -124,8 +128,10 @@ class HttpFhirSource:
         timeout_seconds: float = 5.0,
         page_size: int | None = DEFAULT_PAGE_SIZE,
         sleep: Sleep = asyncio.sleep,
+        observe: FhirCallObserver | None = None,
     ) -> None:
         self._client = client
+        self._observe = observe
         self._origin = Origin.parse(base_url)
         self._base = self._origin.base_url
         self._token = _checked_token(token)
@@ -238,6 +244,21 @@ class HttpFhirSource:
             attempt += 1
 
     async def _send(self, url: str) -> _Answer:
+        """One GET, timed and counted by outcome (``observe``) when the app has metrics."""
+        if self._observe is None:
+            return await self._send_once(url)
+        from service.observability.metrics import fhir_outcome
+
+        started = time.perf_counter()
+        try:
+            answer = await self._send_once(url)
+        except BaseException as exc:
+            self._observe(fhir_outcome(error=exc), time.perf_counter() - started)
+            raise
+        self._observe(fhir_outcome(status=answer.status), time.perf_counter() - started)
+        return answer
+
+    async def _send_once(self, url: str) -> _Answer:
         try:
             async with asyncio.timeout(self._timeout_seconds):
                 async with self._client.stream(

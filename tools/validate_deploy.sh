@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Validate the deployment examples offline:
+#   - deploy/compose.yaml with `docker-compose config -q` (Debian's docker-compose 1.29, installed if missing;
+#     the variables come from deploy/env.example);
+#   - deploy/k8s/*.yaml against the Kubernetes OpenAPI schemas bundled in the PyPI package
+#     kubernetes-validate (strict: unknown fields are errors), for the oldest and newest versions we support.
+#
+#   tools/validate_deploy.sh            exit 0 when everything validates
+#
+# kubernetes-validate lives in its own venv, .venv-deploy (git-ignored), so the service's venv stays as pinned.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
+K8S_VERSIONS=(1.30.0 1.37.0)   # 1.30: the first with the preStop sleep action (deploy/k8s/deployment.yaml)
+VENV=.venv-deploy
+PYTHON="${PYTHON:-python3}"
+
+say() { echo "validate_deploy: $*"; }
+
+# --- docker-compose -------------------------------------------------------------------------------
+if ! command -v docker-compose >/dev/null 2>&1; then
+  [[ "$(id -u)" == 0 ]] || { say "docker-compose is missing and I am not root: apt-get install docker-compose"; exit 1; }
+  say "installing Debian's docker-compose"
+  export DEBIAN_FRONTEND=noninteractive
+  apt_get() { apt-get -o DPkg::Lock::Timeout=300 "$@"; }
+  apt_get install -y -qq docker-compose >/dev/null 2>&1 || { apt_get update -qq && apt_get install -y -qq docker-compose; }
+fi
+say "$(docker-compose version --short 2>/dev/null || docker-compose --version)"
+# compose checks the file against its schema, resolves the variables (failing on a missing required one)
+# and the YAML anchors; it needs no Docker daemon for `config`
+docker-compose --env-file deploy/env.example -f deploy/compose.yaml config -q
+say "deploy/compose.yaml: valid"
+
+# --- Kubernetes manifests -------------------------------------------------------------------------
+if [[ ! -x "$VENV/bin/kubernetes-validate" ]] || ! "$VENV/bin/pip" show -q kubernetes-validate 2>/dev/null \
+    || [[ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))')" != "${KUBERNETES_VALIDATE#*==}" ]]; then
+  say "installing $KUBERNETES_VALIDATE into $VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "$KUBERNETES_VALIDATE"
+fi
+manifests=(deploy/k8s/*.yaml)
+for version in "${K8S_VERSIONS[@]}"; do
+  "$VENV/bin/kubernetes-validate" --strict --quiet -k "$version" "${manifests[@]}"
+  say "deploy/k8s: ${#manifests[@]} files valid against Kubernetes $version (strict)"
+done
+say "all deployment examples are valid"
