@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from rules.knowledge import RULES_VERSION
 from service.audit import note_audit
 from service.benchmarks.patient import COHORT_ID, months_between
 from service.benchmarks.plots import svg_with_marker
@@ -65,6 +66,32 @@ def _curves(state: AppState, assessment: dict) -> list[dict]:
         {"title": state.benchmarks.cohort(COHORT_ID).arm(arm_id).label, "svg": _inline(state.plots[(COHORT_ID, arm_id)].svg)}
         for arm_id in ("sorafenib-plus-tace", "sorafenib-alone")
     ]
+
+
+@router.get("/about", response_class=HTMLResponse, summary="What the service does, its sources and versions (HTML)")
+async def about(state: StateDep) -> HTMLResponse:
+    k = state.knowledge
+    citations = [
+        (group, content["citation"])
+        for group, content in k.thresholds.items()
+        if isinstance(content, dict) and content.get("citation")
+    ]
+    unconfirmed = [e for concept in k.value_sets["concepts"] for e in k.codes_of(concept) if not e.confirmed]
+    html = _TEMPLATES.get_template("about.html").render(
+        versions={
+            "rules": RULES_VERSION,
+            "value_sets": k.value_sets_version,
+            "thresholds": k.thresholds_version,
+            "build": state.build,
+            "overrides_sha256": k.overrides_sha256,
+        },
+        context=k.thresholds["recommendation"]["context"],
+        study=state.benchmarks.cohort(COHORT_ID).document["citation"],
+        citations=citations,
+        overrides=[o.describe() for o in k.overrides],
+        unconfirmed=unconfirmed,
+    )
+    return HTMLResponse(html, headers={**PAGE_HEADERS, "Cache-Control": "public, max-age=3600"})
 
 
 @router.get(

@@ -99,7 +99,7 @@ def render_patient_view_cards(assessment: Assessment, public_base_url: str) -> l
             indicator=_indicator(assessment),
             source=Source(
                 label=SOURCE_LABEL,
-                url=f"{public_base_url}/docs",
+                url=f"{public_base_url}/about",
                 topic=Coding(
                     system=TOPIC_SYSTEM,
                     code=assessment.recommendation.code,

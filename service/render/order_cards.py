@@ -102,7 +102,7 @@ def render_order_card(
         indicator=alert.indicator,
         source=Source(
             label=SOURCE_LABEL,
-            url=f"{public_base_url}/docs",
+            url=f"{public_base_url}/about",
             topic=Coding(system=TOPIC_SYSTEM, code=alert.id, display=alert.id.replace("-", " ")),
         ),
         suggestions=suggestions or None,

@@ -143,3 +143,11 @@ def test_feedback_and_audit_survive_an_app_restart(settings):
         assert second.get(page_path(card)).status_code == 200
         issued = {t["topic_code"]: t for t in second.get("/api/v1/feedback").json()["topics"]}
         assert issued["sorafenib-plus-tace"]["overridden"] >= 1
+
+
+def test_card_sources_link_to_an_about_page_with_the_sources_and_versions(client, settings):
+    card = call_patient_view(client, settings)
+    assert card["source"]["url"] == f"{settings.public_base_url}/about"
+    about = client.get("/about")
+    assert about.status_code == 200 and "citation unconfirmed" in about.text
+    assert "JSH 2010" in about.text and "Codes not confirmed" in about.text
