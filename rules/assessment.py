@@ -186,7 +186,10 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         notes.warn(caution)
     for warning in eligibility.warnings:
         notes.warn(warning)
-    if recommendation.code == "sorafenib-plus-tace" or (on_sorafenib and sessions and sorafenib.start and sessions[-1].performed and sessions[-1].performed > sorafenib.start):
+    on_combination = on_sorafenib and sorafenib.start is not None and any(
+        s.performed is not None and s.performed > sorafenib.start for s in sessions
+    )
+    if recommendation.code == "sorafenib-plus-tace" or on_combination:
         notes.warn(str(k.thresholds["recommendation"]["combination_warning"]))
     return Assessment(
         patient_id=snapshot.patient.id,

@@ -97,3 +97,12 @@ def test_rendering_the_plots_again_gives_the_shipped_mapping_and_svg(tmp_path):
         assert json.loads(mapping.read_text()) == json.loads(shipped.joinpath(mapping.name).read_text())
     for svg in tmp_path.glob("*.svg"):
         assert svg.read_text() == shipped.joinpath(svg.name).read_text(), svg.name
+
+
+def test_the_biloma_warning_goes_with_the_combination_only(client, settings):
+    today = settings.today()
+    later_tace = f.procedure("441525007", {"performedDateTime": ago(today, 30)}, pid="demo-eligible", rid="tace-after")
+    on_combination = assess(client, scenario("on-sorafenib", today) + [later_tace], today)
+    on_alone = assess(client, scenario("on-sorafenib", today), today)
+    assert any("Biloma" in w for w in on_combination["warnings"])
+    assert not any("Biloma" in w for w in on_alone["warnings"])
