@@ -12,13 +12,13 @@ the record cannot tell: it is listed for the clinician to confirm.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from rules.child_pugh import ChildPugh
 from rules.findings import Finding, Status, finding
 from rules.knowledge import Knowledge
 from rules.snapshot import Snapshot
-from rules.timing import condition_present_at, latest_within
+from rules.timing import condition_present_at, days_before, latest_within
 from rules.treatment import tace_not_done
 
 
@@ -73,7 +73,7 @@ def evaluate_tace_candidacy(snapshot: Snapshot, as_of: date, k: Knowledge, *, ch
     if len(metastases) >= int(k.threshold(g, "multiple_extrahepatic_metastases_min")):
         contraindications.append((f"multiple extrahepatic metastases ({len(metastases)})", tuple(c.ref for c in metastases)))
 
-    recent = as_of - timedelta(days=int(k.threshold(g, "not_done_tace_max_age_days")))
+    recent = days_before(as_of, int(k.threshold(g, "not_done_tace_max_age_days")))
     last_done = max((p.performed for p in snapshot.procedures_of("tace") if p.status == "completed" and p.performed), default=None)
     for p in tace_not_done(snapshot, as_of):
         when = p.performed

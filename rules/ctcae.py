@@ -13,10 +13,11 @@ Cut-offs and windows: ``rules/data/thresholds.json``, group ``ctcae``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from rules.knowledge import Knowledge
 from rules.snapshot import BloodPressure, Snapshot
+from rules.timing import days_before
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def _fmt(r: BloodPressure) -> str:
 
 def thrombocytopenia(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
     window = int(k.threshold("freshness", "lab_max_age_days"))
-    recent = [m for m in snapshot.series("platelets") if as_of - timedelta(days=window) <= m.when <= as_of]
+    recent = [m for m in snapshot.series("platelets") if days_before(as_of, window) <= m.when <= as_of]
     if not recent:
         return AdverseEvent("thrombocytopenia", None, None, (), f"No platelet count within {window} days.")
     latest = recent[-1]
@@ -89,7 +90,7 @@ def hypertension(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
     window = int(k.threshold("ctcae", "readings_max_age_days"))
     needed = int(k.threshold("ctcae", "hypertension_min_readings"))
     readings = sorted(
-        (r for r in snapshot.blood_pressures if as_of - timedelta(days=window) <= r.when <= as_of),
+        (r for r in snapshot.blood_pressures if days_before(as_of, window) <= r.when <= as_of),
         key=lambda r: (r.when, r.ref),
     )
     if len(readings) < needed:
@@ -117,7 +118,7 @@ def clinician_graded(snapshot: Snapshot, as_of: date, k: Knowledge) -> list[Adve
     window = int(k.threshold("ctcae", "graded_event_max_age_days"))
     latest: dict[str, AdverseEvent] = {}
     for ev in sorted(snapshot.graded_events, key=lambda e: (e.when, e.ref)):
-        if as_of - timedelta(days=window) <= ev.when <= as_of:
+        if days_before(as_of, window) <= ev.when <= as_of:
             latest[ev.term] = AdverseEvent(
                 ev.term, ev.grade, ev.when, (ev.ref,), f"Grade {ev.grade} as recorded on {ev.when.isoformat()}."
             )

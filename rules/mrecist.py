@@ -50,7 +50,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
@@ -133,10 +133,20 @@ def _mm(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
 
 
+_PCT_LIMIT = Decimal("1e300")  # a finite float, whatever absurd diameter a record holds
+
+
 def _pct(change: Fraction) -> float:
-    """A percentage rounded to one decimal, half away from zero."""
-    exact = Decimal(change.numerator) / Decimal(change.denominator)
-    return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)) + 0.0
+    """A percentage rounded to one decimal, half away from zero.
+
+    The decimal context gets as many digits as the value needs (a record may hold a diameter of
+    1e308 mm: 28 digits could not round it), and the result stays a finite float.
+    """
+    with localcontext() as context:
+        context.prec = max(28, len(str(abs(change.numerator))) + 2)
+        exact = Decimal(change.numerator) / Decimal(change.denominator)
+        exact = min(max(exact, -_PCT_LIMIT), _PCT_LIMIT)
+        return float(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)) + 0.0
 
 
 def _pct_text(change: Fraction) -> str:

@@ -18,11 +18,12 @@ sorafenib (alone, or added with the biloma warning) only for ``sorafenib-plus-ta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from rules.assessment import Assessment
 from rules.findings import Status
 from rules.knowledge import Knowledge
+from rules.timing import days_before
 
 LAB_CONCEPTS = {"coagulation": ("inr", "prothrombin_time")}
 LAB_LABELS = {
@@ -61,7 +62,7 @@ class OrderAlert:
 
 def _fresh(assessment: Assessment, concept: str, as_of: date, max_age: int) -> bool:
     concepts = LAB_CONCEPTS.get(concept, (concept,))
-    earliest = as_of - timedelta(days=max_age)
+    earliest = days_before(as_of, max_age)
     return any(earliest <= m.when <= as_of for c in concepts for m in assessment.snapshot.series(c))
 
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from rules.knowledge import KnowledgeError
 from rules.snapshot import Measurement, Snapshot
+from rules.timing import days_before
 
 CRITERIA_GROUP = "performance_status"
 ECOG = "ecog"
@@ -141,7 +142,7 @@ def _valid_series(
 def _latest_within(
     series: list[tuple[Measurement, int]], anchor: date, max_age_days: int
 ) -> tuple[Measurement, int] | None:
-    earliest = anchor - timedelta(days=max_age_days)
+    earliest = days_before(anchor, max_age_days)
     usable = [item for item in series if earliest <= item[0].when <= anchor]
     return max(usable, key=lambda item: (item[0].when, item[0].ref)) if usable else None
 

@@ -19,7 +19,7 @@ from datetime import date
 
 from rules.findings import Finding, Status
 from rules.knowledge import Knowledge
-from rules.performance_status import PerformanceStatus
+from rules.performance_status import PerformanceStatus, karnofsky_range_for_ecog
 from rules.snapshot import Snapshot
 from rules.timing import condition_present_at
 
@@ -105,13 +105,15 @@ def recommend(
         ps_known = performance.source is not None
         ecog_ok = performance.ecog is not None and performance.ecog <= ecog_max
         if performance.source == "karnofsky" and performance.karnofsky is not None:
-            # Karnofsky 80-100 corresponds to ECOG 0-1 (dossier §3.2)
-            ecog_ok = performance.karnofsky >= 80
+            # conservatively, the top of the limit's band (ECOG 1 = Karnofsky 70-80, dossier §3.2): 70 may be ECOG 2
+            band = karnofsky_range_for_ecog(ecog_max, k.thresholds["performance_status"])
+            ecog_ok = band is not None and performance.karnofsky >= band[1]
         base = ["TACE resistance not met (JSH 2010)."] + list(tace_resistance.reasons)
         if candidacy.status is Status.MET and not spread and ps_known and ecog_ok:
             return rec("continue-tace", *base, "TACE candidacy met; no vascular invasion or extrahepatic spread; performance status allows TACE.")
         if candidacy.status is Status.UNKNOWN or not ps_known:
-            missing = [] if ps_known else ["no performance status within 90 days"]
+            window = int(k.threshold("freshness", "performance_status_max_age_days"))
+            missing = [] if ps_known else [f"no performance status within {window} days"]
             if candidacy.status is Status.UNKNOWN:
                 missing.append("TACE candidacy unknown: " + " ".join(candidacy.reasons))
             return rec("insufficient-data", *base, *missing)

@@ -20,14 +20,15 @@ spread.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any, Mapping
 
 from rules.findings import Finding, Status, finding
 from rules.knowledge import Knowledge
 from rules.mrecist import CR, PD, PR, MrecistResult, TimepointEvaluation, evaluate_mrecist
 from rules.snapshot import LesionMeasurement, ProcedureFact, Snapshot
+from rules.timing import days_after, days_before
 from rules.treatment import completed_tace
 
 RESPONSE_CATEGORIES = (CR, PR)
@@ -69,6 +70,9 @@ def _d(day: date) -> str:
 
 
 def _sentence(text: str) -> str:
+    """Capitalised for the start of a sentence, leaving a word like "mRECIST" as it is."""
+    if len(text) > 1 and text[1].isupper():
+        return text
     return text[:1].upper() + text[1:]
 
 
@@ -90,6 +94,14 @@ def _progression_events(
     return sorted(events, key=lambda e: (e.when, e.what))
 
 
+def _present_before_series(snapshot: Snapshot, series_start: date) -> tuple:
+    """The conditions for the series' mRECIST: a thrombus or metastasis recorded on or before the first
+    session is pre-existing disease at baseline, not new spread during the series."""
+    return tuple(
+        replace(c, onset=None) if c.onset is not None and c.onset <= series_start else c for c in snapshot.conditions
+    )
+
+
 def _series_before(
     sessions: tuple[ProcedureFact, ...], day: date, timeline: tuple[TimepointEvaluation, ...]
 ) -> tuple[tuple[ProcedureFact, ...], TimepointEvaluation | None]:
@@ -101,7 +113,8 @@ def _series_before(
         for s in sessions
         if s.performed is not None
         and s.performed < day
-        and (last_response is None or s.performed > last_response.date)
+        # a session on the day of the imaging that shows the response follows it (as on a progression day)
+        and (last_response is None or s.performed >= last_response.date)
     )
     return series, last_response
 
@@ -140,7 +153,7 @@ def evaluate_jsh_2010(
         treatment_start=series_start,
         as_of=end,
         criteria=k.thresholds["mrecist"],
-        conditions=snapshot.conditions,
+        conditions=_present_before_series(snapshot, series_start),
     )
     events = _progression_events(snapshot, series_start, end, mrecist.timeline)
     dismissed: list[str] = []
@@ -193,7 +206,7 @@ def evaluate_jsh_2010(
     in_window = [
         t
         for t in mrecist.timeline
-        if last < t.date <= last + timedelta(days=window) and t.category in EVALUABLE_CATEGORIES
+        if last < t.date <= days_after(last, window) and t.category in EVALUABLE_CATEGORIES
     ]
     if in_window or dismissed_in_window:
         if in_window and in_window[-1].category != PD:
@@ -214,7 +227,7 @@ def evaluate_jsh_2010(
         else "there is no imaging after it"
     )
     if not later_imaging and (end - last).days <= window:
-        why += f" yet (the {window}-day window ends {_d(last + timedelta(days=window))})"
+        why += f" yet (the {window}-day window ends {_d(days_after(last, window))})"
     return (
         finding(
             Status.UNKNOWN,
@@ -242,13 +255,16 @@ def _imaging_by_date(snapshot: Snapshot) -> dict[date, list[LesionMeasurement]]:
     return by_date
 
 
-def _session_windows(sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]) -> list[tuple[ProcedureFact, date, date]]:
-    """For each session: the window in which its response imaging or markers are read."""
+def _session_windows(
+    sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any], max_days_key: str = "response_imaging_max_days"
+) -> list[tuple[ProcedureFact, date, date]]:
+    """For each session: the window (up to ``g[max_days_key]`` days, and the next session) in which its
+    response imaging or markers are read."""
     out = []
     for i, s in enumerate(sessions):
         assert s.performed is not None
-        start = s.performed + timedelta(days=int(g["response_imaging_min_days"]))
-        stop = s.performed + timedelta(days=int(g["response_imaging_max_days"]))
+        start = days_after(s.performed, int(g["response_imaging_min_days"]))
+        stop = days_after(s.performed, int(g[max_days_key]))
         if i + 1 < len(sessions) and sessions[i + 1].performed is not None:
             stop = min(stop, sessions[i + 1].performed)  # type: ignore[type-var]
         out.append((s, start, stop))
@@ -268,8 +284,9 @@ def _imaging_response(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g
             results.append((f"TACE {s.performed.isoformat()}: no imaging before and 1-3 months after.", None, None, ()))
             continue
         pre, post = imaging[before[-1]], imaging[after[0]]
-        pre_sum = sum(r.viable_diameter_mm for r in _viable(pre))
-        post_sum = sum(r.viable_diameter_mm for r in _viable(post))
+        # the treated tumour is in the liver: extrahepatic lesions are not part of its response
+        pre_sum = sum(r.viable_diameter_mm for r in _viable(pre, liver_only=True))
+        post_sum = sum(r.viable_diameter_mm for r in _viable(post, liver_only=True))
         evidence = tuple(r.ref for r in pre + post)
         if pre_sum <= 0:
             results.append((f"TACE {s.performed.isoformat()}: no viable tumour before it.", None, None, evidence))
@@ -292,9 +309,9 @@ def _imaging_response(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g
 def _marker_rises(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]) -> list[tuple[str, bool | None, tuple[str, ...]]]:
     afp = snapshot.series("afp")
     results = []
-    for s, _, stop in _session_windows(sessions, g):
+    for s, _, stop in _session_windows(sessions, g, "marker_after_max_days"):
         assert s.performed is not None
-        lookback = s.performed - timedelta(days=int(g["marker_baseline_max_days_before"]))
+        lookback = days_before(s.performed, int(g["marker_baseline_max_days_before"]))
         before = [m for m in afp if lookback <= m.when <= s.performed]
         after = [m for m in afp if s.performed < m.when <= stop]
         if not before or not after:

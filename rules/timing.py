@@ -14,9 +14,29 @@ from rules.snapshot import ConditionFact, Measurement, MedicationFact
 M = TypeVar("M", bound=Measurement)
 
 
+def days_before(day: date, days: int) -> date:
+    """``day`` minus ``days`` calendar days; the calendar's first day when that would be earlier.
+
+    A record may carry any date FHIR allows (0001-01-01 to 9999-12-31): a window reaching past the
+    calendar's ends is cut there instead of raising ``OverflowError``.
+    """
+    try:
+        return day - timedelta(days=days)
+    except OverflowError:
+        return date.min if days > 0 else date.max
+
+
+def days_after(day: date, days: int) -> date:
+    """``day`` plus ``days`` calendar days; the calendar's last day when that would be later."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
 def latest_within(series: Sequence[M], anchor: date, max_age_days: int) -> M | None:
     """The most recent result taken on or before ``anchor`` and at most ``max_age_days`` before it."""
-    earliest = anchor - timedelta(days=max_age_days)
+    earliest = days_before(anchor, max_age_days)
     usable = [m for m in series if earliest <= m.when <= anchor]
     return max(usable, key=lambda m: (m.when, m.ref)) if usable else None
 
