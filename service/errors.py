@@ -90,8 +90,36 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
 
+async def _refusal_before_validation(request: Request) -> JSONResponse | None:
+    """In production, an unauthenticated caller gets the bare 401 even when the body is malformed.
+
+    FastAPI decodes and validates the body before it solves dependencies, so without this a
+    caller without a token would learn what the route expects from a 422.
+    """
+    from service.auth.dependency import UNAUTHORIZED_DETAIL, endpoint_path
+    from service.auth.jwt_verifier import AuthenticationError
+
+    state = getattr(request.app.state, "hcc", None)
+    auth = getattr(state, "client_auth", None)
+    route = request.scope.get("route")
+    if auth is None or not auth.enabled or route is None or id(route) not in getattr(state, "protected_routes", ()):
+        return None
+    if getattr(request.state, "client_identity", None) is not None:
+        return None
+    try:
+        request.state.client_identity = await auth.authenticate(
+            request.headers.getlist("authorization"), endpoint_path(request), route=getattr(route, "path", None)
+        )
+    except AuthenticationError:
+        return JSONResponse({"detail": UNAUTHORIZED_DETAIL}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    return None
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    refusal = await _refusal_before_validation(request)
+    if refusal is not None:
+        return refusal
     problems = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"

@@ -34,6 +34,7 @@ class AppState:
     plots: dict[tuple[str, str], PlotFiles]
     db: Database
     http: httpx.AsyncClient | None = None
+    protected_routes: frozenset[int] = frozenset()  # ids of the routes that need a trusted client JWT
     metrics: ServiceMetrics | None = None  # set by service.observability.install_observability
 
     def _fhir_observer(self):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,10 +32,12 @@ def served_hcc_cds(env: dict[str, str] | None = None, *, port: int | None = None
     """Start the installed ``hcc-cds serve`` on 127.0.0.1, wait for /healthz, stop it afterwards."""
     port = port or free_port()
     exe = Path(sys.executable).with_name("hcc-cds")
+    # the server's output goes to a file: a pipe nobody reads fills up and blocks the server
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [str(exe), "serve", "--port", str(port)],
         env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     app = ServedApp(f"http://127.0.0.1:{port}", port, proc)
@@ -47,13 +50,20 @@ def served_hcc_cds(env: dict[str, str] | None = None, *, port: int | None = None
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("hcc-cds serve did not become healthy: " + proc.stdout.read().decode()[-2000:])
+                raise RuntimeError("hcc-cds serve did not become healthy: " + _read(log)[-2000:])
             time.sleep(0.2)
         yield app
     finally:
         proc.terminate()
         try:
-            app.output = proc.communicate(timeout=10)[0].decode()
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-            app.output = proc.communicate()[0].decode()
+            proc.wait()
+        app.output = _read(log)
+        log.close()
+
+
+def _read(log) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")

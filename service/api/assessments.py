@@ -12,6 +12,7 @@ from service.api.schemas import ERROR_RESPONSES, ErrorMessage, OperationOutcome
 from service.audit import note_audit
 from service.cds.services import patient_record_templates
 from service.deps import StateDep
+from service.main_state import AppState
 from service.errors import ApiError, to_api_error
 from service.fhir.errors import FhirError
 from service.gather import PatientMismatchError, PatientRecord, PrefetchMissingError, restrict_to_patient
@@ -22,9 +23,22 @@ from service.render.fhir_output import render_fhir_bundle
 router = APIRouter(prefix="/api/v1", tags=["assessments"])
 
 AsOf = Annotated[
-    date | None,
-    Query(description="Assessment date (YYYY-MM-DD); default: today in HCC_TIMEZONE. Rules never read the clock."),
+    str | None,
+    Query(
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="Assessment date (YYYY-MM-DD); default: today in HCC_TIMEZONE. Rules never read the clock.",
+    ),
 ]
+
+
+def assessment_date(as_of: str | None, state: AppState) -> date:
+    """The ``as_of`` query parameter as a calendar date (a number is not read as a Unix time)."""
+    if as_of is None:
+        return state.settings.today()
+    try:
+        return date.fromisoformat(as_of)
+    except ValueError as exc:
+        raise ApiError(422, f"Invalid request: query.as_of: {as_of!r} is not a calendar date (YYYY-MM-DD)") from exc
 FHIR_JSON = "application/fhir+json"
 REST_ERRORS: dict[int | str, dict[str, Any]] = {
     200: {
@@ -46,7 +60,14 @@ def negotiated(request: Request, assessment_json: dict[str, Any]) -> dict[str, A
 
 @router.get(
     "/patients/{patient_id}/assessment",
-    responses={**REST_ERRORS, 404: {"model": OperationOutcome, "description": "Unknown patient"}},
+    responses={
+        **REST_ERRORS,
+        404: {
+            "model": OperationOutcome,
+            "description": "Unknown patient",
+            "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}},
+        },
+    },
     summary="Assess a patient from the configured FHIR source",
 )
 async def patient_assessment(
@@ -63,7 +84,7 @@ async def patient_assessment(
             templates=patient_record_templates(state.knowledge),
             prefetch=None,
             source=state.configured_source(),
-            as_of=as_of or state.settings.today(),
+            as_of=assessment_date(as_of, state),
         )
     except (FhirError, PrefetchMissingError, PatientMismatchError) as exc:
         raise to_api_error(exc, "rest") from exc
@@ -107,6 +128,6 @@ async def assess_bundle(
 ) -> Any:
     record = record_from_bundle(bundle)
     note_audit(request, patient_ref=f"Patient/{record.patient['id']}")
-    assessment = assess_record(state, record, as_of or state.settings.today())
+    assessment = assess_record(state, record, assessment_date(as_of, state))
     note_audit(request, rules_version=assessment.versions["rules"])
     return negotiated(request, render_assessment(assessment, state.knowledge, state.benchmarks))

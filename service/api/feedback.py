@@ -67,9 +67,13 @@ async def post_feedback(
     return FeedbackStored(stored=stored)
 
 
+QUERY_ERROR = {422: {"model": ErrorMessage, "description": "A query parameter is malformed"}}
+
+
 @router.get(
     "/api/v1/feedback",
     response_model=FeedbackSummary,
+    responses=QUERY_ERROR,
     summary="Acceptance and override rates per card type",
 )
 async def feedback_summary(
@@ -110,7 +114,7 @@ class AuditList(BaseModel):
     events: list[AuditRecord]
 
 
-@router.get("/api/v1/audit", response_model=AuditList, summary="The audit trail (who called, when, which patient by reference)")
+@router.get("/api/v1/audit", response_model=AuditList, responses=QUERY_ERROR, summary="The audit trail (who called, when, which patient by reference)")
 async def audit_trail(
     state: StateDep,
     patient_ref: Annotated[str | None, Query(pattern=r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$", description="e.g. Patient/123")] = None,

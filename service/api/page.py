@@ -98,7 +98,14 @@ async def about(state: StateDep) -> HTMLResponse:
     "/assessments/{assessment_id}",
     response_class=HTMLResponse,
     summary="The clinician page behind a card's link (HTML)",
-    responses={404: {"description": "Unknown link"}, 410: {"description": "The link has expired"}},
+    responses={
+        404: {"description": "Unknown link", "content": {"text/html": {}}},
+        410: {"description": "The link has expired", "content": {"text/html": {}}},
+        422: {
+            "description": "The link id is malformed",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}},
+        },
+    },
 )
 async def assessment_page(
     request: Request,

@@ -239,7 +239,7 @@ class HttpFhirSource:
             delay = retry_delay(answer.status, answer.headers.get("Retry-After"), attempt)
             if delay is None:
                 return answer
-            log.info("FHIR GET %s answered %s; retry %d in %.2f s", _path_of(url), answer.status, attempt + 1, delay)
+            log.info("FHIR GET %s answered %s; retry %d in %.2f s", self._resource_type_of(url), answer.status, attempt + 1, delay)
             await self._sleep(delay)
             attempt += 1
 
@@ -293,7 +293,7 @@ class HttpFhirSource:
             raise FhirResponseError(f"{label}: unexpected status {status}")
         try:
             body = json.loads(answer.body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
             raise FhirResponseError(f"{label}: the FHIR server sent a body that is not JSON") from exc
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
             raise FhirResponseError(f"{label}: the FHIR server sent JSON that is not a FHIR resource")
@@ -303,12 +303,18 @@ class HttpFhirSource:
         """``: <diagnostics>`` of an OperationOutcome error body, redacted; empty otherwise."""
         try:
             body = json.loads(answer.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return ""
         if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
             texts = outcome_texts(body)
             return ": " + "; ".join(self._redact(t) for t in texts) if texts else ""
         return ""
+
+    def _resource_type_of(self, url: str) -> str:
+        """The resource type a URL asks for (never its id or query, which may name the patient), for logs."""
+        path = url.split("?", 1)[0]
+        rest = path[len(self._base):] if path.startswith(self._base) else path.rsplit("/", 2)[-2:][0]
+        return rest.strip("/").split("/", 1)[0] or "(base)"
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, REDACTED) if self._token else text
@@ -329,7 +335,3 @@ def _check_resource_type(resource_type: str) -> None:
     if not RESOURCE_TYPE.fullmatch(resource_type):
         raise FhirResponseError(f"not a FHIR resource type: {resource_type[:64]!r}")
 
-
-def _path_of(url: str) -> str:
-    """The URL without its query (which may name the patient), for logs."""
-    return url.split("?", 1)[0]

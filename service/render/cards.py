@@ -2,8 +2,9 @@
 
 Wording stays within the spec's limits (summary < 140 characters); the detail
 is Markdown with the reasons, evidence, citations and the context sentence
-every card carries. ``critical`` is reserved for drug-label contraindications,
-never for study criteria.
+every card carries; text from the record is shown literally, never as HTML or
+a link (``service.render.markdown``). ``critical`` is reserved for drug-label
+contraindications, never for study criteria.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uuid
 from rules.assessment import Assessment
 from rules.findings import Finding, Status
 from service.cds.models import Card, Coding, Source
+from service.render.markdown import escape, neutralise
 
 SOURCE_LABEL = "hcc-cds: sorafenib after TACE failure (study criteria)"
 TOPIC_SYSTEM = "urn:hcc-cds:recommendation"
@@ -68,10 +70,10 @@ def _detail(a: Assessment) -> str:
     to_confirm = list(dict.fromkeys(elig.to_confirm + a.tace_candidacy.to_confirm))
     if to_confirm:
         lines += ["", "**For the clinician to confirm**", *(f"- {t}" for t in to_confirm)]
-    if a.data_issues:
-        lines += ["", "**Data not used**", *(f"- {i.resource}: {i.problem}" for i in a.data_issues)]
+    if a.data_issues:  # ids and values as received, valid or not: shown literally
+        lines += ["", "**Data not used**", *(f"- {escape(i.resource)}: {escape(i.problem)}" for i in a.data_issues)]
     lines += ["", f"_{rec.context}_", "", versions_line(a)]
-    return "\n".join(lines)
+    return neutralise("\n".join(lines))
 
 
 def _summary(a: Assessment) -> str:
@@ -114,8 +116,10 @@ def render_patient_view_cards(assessment: Assessment, public_base_url: str) -> l
                 Card(
                     uuid=str(uuid.uuid4()),
                     summary=note.text[:SUMMARY_LIMIT],
-                    detail=f"{note.text}\n\nEvidence: {', '.join(note.evidence)}.\n\n_Source: {note.citation}_\n\n"
-                    f"_{assessment.recommendation.context}_",
+                    detail=neutralise(
+                        f"{note.text}\n\nEvidence: {', '.join(note.evidence)}.\n\n_Source: {note.citation}_\n\n"
+                        f"_{assessment.recommendation.context}_"
+                    ),
                     indicator="critical",
                     source=Source(
                         label=SOURCE_LABEL,

@@ -10,6 +10,7 @@ from rules.knowledge import Knowledge
 from rules.orders import OrderAlert
 from service.cds.models import Action, Card, Coding, Source, Suggestion
 from service.render.cards import SOURCE_LABEL, TOPIC_SYSTEM, versions_line
+from service.render.markdown import neutralise
 
 OVERRIDE_SYSTEM = "urn:hcc-cds:override-reason"
 OVERRIDE_REASONS = (
@@ -80,7 +81,7 @@ def render_order_card(
         suggestions.append(
             Suggestion(label="Order the missing baseline labs", uuid=str(uuid.uuid4()), actions=_lab_orders(alert, assessment, k))
         )
-    detail = "\n".join(
+    detail = neutralise("\n".join(
         [
             f"**{alert.summary}**",
             "",
@@ -94,7 +95,7 @@ def render_order_card(
             "",
             versions_line(assessment),
         ]
-    )
+    ))
     return Card(
         uuid=str(uuid.uuid4()),
         summary=alert.summary if len(alert.summary) < 140 else alert.summary[:138] + "…",
