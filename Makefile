@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PIP := $(VENV)/bin/pip --disable-pip-version-check
 
-.PHONY: run test lint openapi install install-dev fhir-server clean
+.PHONY: run test lint openapi install install-dev fhir-server bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: install-dev fhir-server
 
 lint: install-dev
 	$(VENV)/bin/ruff check service rules tests
+
+# the benchmarks (bench/, BENCHMARKS.md): BENCH_ARGS="--quick --check" etc.; throughput needs Debian's wrk
+bench: install-dev fhir-server
+	$(PIP) install -q -e '.[dev,bench]'
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 openapi: install-dev
 	$(VENV)/bin/hcc-cds openapi > openapi.yaml

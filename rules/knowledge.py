@@ -128,6 +128,9 @@ class Knowledge:
             for group in spec.get("code_prefixes", []):
                 for prefix in group["prefixes"]:
                     self._prefixes.append((group["system"], prefix, concept))
+        # answers of codes_of / concepts_for_resource: the value sets do not change after this point
+        self._codes_of: dict[str, tuple[CodeEntry, ...]] = {}
+        self._concepts_for: dict[str, tuple[str, ...]] = {}
 
     # -- versions -----------------------------------------------------------
     @property
@@ -158,12 +161,18 @@ class Knowledge:
             raise KnowledgeError(f"unknown concept {name!r}") from exc
 
     def codes_of(self, concept: str) -> tuple[CodeEntry, ...]:
-        return tuple(e for e in self._index.values() if e.concept == concept)
+        found = self._codes_of.get(concept)
+        if found is None:
+            found = self._codes_of[concept] = tuple(e for e in self._index.values() if e.concept == concept)
+        return found
 
     def concepts_for_resource(self, resource_type: str) -> tuple[str, ...]:
-        return tuple(
-            name for name, spec in self.value_sets["concepts"].items() if spec.get("resource") == resource_type
-        )
+        found = self._concepts_for.get(resource_type)
+        if found is None:
+            found = self._concepts_for[resource_type] = tuple(
+                name for name, spec in self.value_sets["concepts"].items() if spec.get("resource") == resource_type
+            )
+        return found
 
     def convert(self, concept: str, value: float, unit: str | None) -> float | None:
         """``value`` in ``unit`` expressed in the concept's canonical unit; None if not convertible.

@@ -1,6 +1,7 @@
 """Audit trail: every hook call, REST call, feedback and page view leaves a record.
 
-A pure ASGI middleware records, after the response, who called (the client's
+A pure ASGI middleware records, after the response and off its path (a batch written in the
+background, and at shutdown: :mod:`service.db.audit`), who called (the client's
 ``iss``/``sub``, ``demo`` in demo mode, ``unauthenticated`` for a refused call),
 when, which route (its template, never the path: a page id is the page's only
 authorisation), which patient by reference, which service and hook instance, the
@@ -82,7 +83,7 @@ class AuditMiddleware:
             patient_ref = None
         request_id = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), None)
         try:
-            await app_state.db.audit.record(
+            app_state.db.audit.enqueue(
                 AuditEvent(
                     kind=kind,  # type: ignore[arg-type]
                     actor=_actor(state, app_state.settings.is_demo)[:200],

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from service.main_state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:  # async: no thread-pool hop per request
     return request.app.state.hcc
 
 

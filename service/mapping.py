@@ -1,7 +1,13 @@
 """FHIR R4 JSON -> ``rules.Snapshot``: the only module that knows FHIR paths.
 
-Every resource is validated with fhir.resources' R4B models first; one that
-fails is skipped and reported in ``data_issues``. Codes come from the value sets
+Every resource the mapping uses is validated with fhir.resources' R4B models
+first; one that fails is skipped and reported in ``data_issues``. A resource
+the mapping would ignore anyway (a well-formed code outside the value sets, a
+BodyStructure no TumorSize names) is not validated: it cannot change the
+snapshot. Validation outcomes are kept per process by content (SHA-256 of the
+resource's JSON): the same content validates the same way, so a record sent
+again (every chart open sends the whole record) is not validated again.
+Codes come from the value sets
 (``rules/data/value_sets.json`` plus the site's overrides); units are converted
 to each concept's canonical unit, and a value without a unit or with one that
 cannot be converted is unusable (reported, never guessed). ``entered-in-error``
@@ -10,12 +16,16 @@ and ``cancelled`` resources are ignored.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from rules.findings import DataIssue
@@ -63,8 +73,81 @@ def _model(resource_type: str) -> Any:
     return _MODEL_CACHE[resource_type]
 
 
-def validation_problem(resource: dict) -> str | None:
+VALIDATION_CACHE_ENTRIES = 50_000  # ~10 MB a process at most
+
+
+class ValidationCache:
+    """fhir.resources validation outcomes by content, bounded, least recently used first out.
+
+    The key is the SHA-256 of the resource's JSON (``orjson``, in the resource's own key order; a
+    reordered copy is merely a miss). orjson writes NaN and Infinity as ``null``, so a resource
+    whose JSON holds ``null`` is keyed from the standard library's output instead, which keeps them
+    apart; one orjson cannot write at all (a huge integer, a lone surrogate) is likewise keyed from
+    the standard library, and one that neither can write is validated every time.
+    """
+
+    def __init__(self, max_entries: int = VALIDATION_CACHE_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._outcomes: dict[bytes, str | None] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(resource: dict) -> bytes | None:
+        try:
+            data = orjson.dumps(resource)
+        except (TypeError, orjson.JSONEncodeError):
+            data = b"null"
+        if b"null" in data:
+            try:
+                data = json.dumps(resource, allow_nan=True).encode("utf-8", "surrogatepass")
+            except (TypeError, ValueError):
+                return None
+        return hashlib.sha256(data).digest()
+
+    def get(self, key: bytes) -> tuple[bool, str | None]:
+        with self._lock:
+            if key not in self._outcomes:
+                self.misses += 1
+                return False, None
+            self.hits += 1
+            outcome = self._outcomes.pop(key)
+            self._outcomes[key] = outcome  # most recently used last
+            return True, outcome
+
+    def put(self, key: bytes, outcome: str | None) -> None:
+        with self._lock:
+            self._outcomes[key] = outcome
+            while len(self._outcomes) > self.max_entries:
+                del self._outcomes[next(iter(self._outcomes))]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._outcomes.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+
+VALIDATION_CACHE = ValidationCache()
+
+
+def validation_problem(resource: dict, cache: ValidationCache | None = VALIDATION_CACHE) -> str | None:
     """None if the resource validates against its R4B model, else a short description."""
+    key = cache.key(resource) if cache is not None else None
+    if key is not None:
+        known, outcome = cache.get(key)
+        if known:
+            return outcome
+    outcome = _validate(resource)
+    if key is not None:
+        cache.put(key, outcome)
+    return outcome
+
+
+def _validate(resource: dict) -> str | None:
     model = _model(resource["resourceType"])
     try:
         model.model_validate(resource)
@@ -85,6 +168,27 @@ def _codings(concept: Any) -> list[dict]:
     if not isinstance(concept, dict):
         return []
     return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+
+
+def _plain_codings(concept: Any) -> list[tuple[str | None, str | None]] | None:
+    """The (system, code) pairs of a well-formed CodeableConcept (absent: none); None when it is not
+    well-formed, so that what reads it before validation never guesses."""
+    if concept is None:
+        return []
+    if not isinstance(concept, dict):
+        return None
+    codings = concept.get("coding", [])
+    if not isinstance(codings, list):
+        return None
+    pairs: list[tuple[str | None, str | None]] = []
+    for coding in codings:
+        if not isinstance(coding, dict):
+            return None
+        system, code = coding.get("system"), coding.get("code")
+        if not (system is None or isinstance(system, str)) or not (code is None or isinstance(code, str)):
+            return None
+        pairs.append((system, code))
+    return pairs
 
 
 def _coded_status(concept: Any) -> str | None:
@@ -141,7 +245,7 @@ class _Builder:
 
     def match(self, concept: Any, resource_type: str) -> CodeEntry | None:
         """The first coding of ``concept`` that belongs to a value set for ``resource_type``."""
-        allowed = set(self.k.concepts_for_resource(resource_type))
+        allowed = self.k.concepts_for_resource(resource_type)
         for coding in _codings(concept):
             entry = self.k.lookup(coding.get("system"), coding.get("code"))
             if entry is not None and entry.concept in allowed:
@@ -149,13 +253,37 @@ class _Builder:
         return None
 
     def matches(self, concept: Any, resource_type: str) -> list[CodeEntry]:
-        allowed = set(self.k.concepts_for_resource(resource_type))
+        allowed = self.k.concepts_for_resource(resource_type)
         found = []
         for coding in _codings(concept):
             entry = self.k.lookup(coding.get("system"), coding.get("code"))
             if entry is not None and entry.concept in allowed:
                 found.append(entry)
         return found
+
+    def may_use(self, resource: dict) -> bool:
+        """False only when the mapping certainly ignores ``resource`` (read before validation): its
+        code is well-formed and outside every value set of its type. Anything else is validated."""
+        rtype = resource["resourceType"]
+        if rtype in ("MedicationRequest", "MedicationStatement"):
+            if "medicationCodeableConcept" not in resource:
+                return True  # a medicationReference is reported as unresolved
+            return self._may_match(resource["medicationCodeableConcept"], "MedicationRequest")
+        code_of = _CODE_VALUE_SET.get(rtype)
+        if code_of is None:
+            return True
+        return self._may_match(resource.get("code"), code_of)
+
+    def _may_match(self, concept: Any, resource_type: str) -> bool:
+        pairs = _plain_codings(concept)
+        if pairs is None:
+            return True
+        allowed = self.k.concepts_for_resource(resource_type)
+        for system, code in pairs:
+            entry = self.k.lookup(system, code)
+            if entry is not None and entry.concept in allowed:
+                return True
+        return False
 
     # -- Observation ---------------------------------------------------------
     def observation(self, obs: dict) -> None:
@@ -465,6 +593,14 @@ def map_patient(patient: dict) -> tuple[PatientFacts, list[DataIssue]]:
     )
 
 
+# the value sets each resource type's ``code`` is read against (medications: medicationCodeableConcept)
+_CODE_VALUE_SET = {
+    "Observation": "Observation",
+    "Condition": "Condition",
+    "Procedure": "Procedure",
+    "AllergyIntolerance": "MedicationRequest",
+}
+
 HANDLERS = {
     "Observation": _Builder.observation,
     "Condition": _Builder.condition,
@@ -473,6 +609,17 @@ HANDLERS = {
     "MedicationStatement": _Builder.medication,
     "AllergyIntolerance": _Builder.allergy,
 }
+
+
+def _focus_references(resources: list[dict]) -> set[str]:
+    """The ``focus`` references of the Observations (the lesions that TumorSize results follow)."""
+    named: set[str] = set()
+    for resource in resources:
+        if resource["resourceType"] == "Observation":
+            for focus in resource.get("focus") or []:
+                if isinstance(focus, dict) and isinstance(focus.get("reference"), str):
+                    named.add(focus["reference"])
+    return named
 
 
 def map_to_snapshot(
@@ -492,6 +639,7 @@ def map_to_snapshot(
     builder = _Builder(k=k, patient_id=facts.id, issues=issues + patient_issues)
     seen: set[str] = set()
     pending: list[dict] = []
+    bodies: list[tuple[str, dict]] = []
     for resource in resources:
         rtype = resource.get("resourceType")
         if rtype not in R4B_MODELS or rtype == "Patient":
@@ -501,14 +649,25 @@ def map_to_snapshot(
             builder.issue(ref, "duplicate resource id; only the first copy used")
             continue
         seen.add(ref)
+        if rtype == "BodyStructure":
+            bodies.append((ref, resource))  # validated below if a TumorSize names it
+            continue
+        if not builder.may_use(resource):
+            continue  # ignored by the mapping: not validated
         problem = validation_problem(resource)
         if problem:
             builder.issue(resource, problem)
             continue
-        if rtype == "BodyStructure":
-            builder.body_structures[ref] = resource
-        else:
-            pending.append(resource)
+        pending.append(resource)
+    named = _focus_references(pending)
+    for ref, body in bodies:
+        if ref not in named:
+            continue  # no TumorSize follows this lesion: not used
+        problem = validation_problem(body)
+        if problem:
+            builder.issue(body, problem)
+            continue
+        builder.body_structures[ref] = body
     for resource in pending:
         HANDLERS[resource["resourceType"]](builder, resource)
     builder.resolve_lesion_organs()

@@ -26,7 +26,11 @@ router = APIRouter(tags=["cds-hooks"])
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 HOOK_ERRORS = {
     **ERROR_RESPONSES,
-    404: {"model": ErrorMessage, "description": "No CDS service with this id, or (OperationOutcome) an unknown patient"},
+    404: {
+        "model": ErrorMessage,
+        "description": "No CDS service with this id (ErrorMessage), or an unknown patient (OperationOutcome)",
+        "content": {"application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}},
+    },
     412: {"model": ErrorMessage, "description": "Data needed is neither prefetched nor fetchable"},
     502: {"model": ErrorMessage, "description": "The FHIR server's answer could not be used"},
     503: {"model": ErrorMessage, "description": "The FHIR server is down or too slow"},
@@ -113,21 +117,31 @@ async def call_service(service_id: str, request: HookRequest, state: StateDep, h
 async def _store_and_link(
     assessment: Assessment, cards: list[Card], service_id: str, hook_instance: str, state: AppState
 ) -> list[Card]:
-    """Keep this call's assessment behind an unguessable, expiring id; link every card to its page."""
-    stored_id = await state.db.assessments.save_assessment(
-        patient_ref=f"Patient/{assessment.patient_id}",
-        service_id=service_id,
-        rules_version=assessment.versions["rules"],
-        assessment=render_assessment(assessment, state.knowledge, state.benchmarks),
-        hook_instance=hook_instance[:100],
-    )
-    link = Link(
-        label="Full assessment, reasons and survival curves",
-        url=f"{state.settings.public_base_url}/assessments/{stored_id}",
-        type="absolute",
-    )
-    linked = [card.model_copy(update={"links": [*(card.links or []), link]}) for card in cards]
-    await state.db.feedback.record_cards(
-        service_id, [c.model_dump(by_alias=True, exclude_none=True) for c in linked], assessment_id=stored_id
-    )
+    """Keep this call's assessment behind an unguessable, expiring id; link every card to its page.
+
+    The assessment and the issued cards are written in one transaction, committed before the cards
+    are returned: the link works the moment the EHR shows it.
+    """
+    rendered = render_assessment(assessment, state.knowledge, state.benchmarks)
+    async with state.db.transaction() as connection:
+        stored_id = await state.db.assessments.save_assessment(
+            patient_ref=f"Patient/{assessment.patient_id}",
+            service_id=service_id,
+            rules_version=assessment.versions["rules"],
+            assessment=rendered,
+            hook_instance=hook_instance[:100],
+            connection=connection,
+        )
+        link = Link(
+            label="Full assessment, reasons and survival curves",
+            url=f"{state.settings.public_base_url}/assessments/{stored_id}",
+            type="absolute",
+        )
+        linked = [card.model_copy(update={"links": [*(card.links or []), link]}) for card in cards]
+        await state.db.feedback.record_cards(
+            service_id,
+            [c.model_dump(by_alias=True, exclude_none=True) for c in linked],
+            assessment_id=stored_id,
+            connection=connection,
+        )
     return linked

@@ -7,8 +7,9 @@ under a path prefix, that prefix belongs in ``HCC_PUBLIC_BASE_URL``.
 
 Every failure is the same bare ``401 {"detail": "Unauthorized"}`` with
 ``WWW-Authenticate: Bearer``; the reason is logged at INFO with the claimed
-``iss``, ``kid`` and ``jti`` (never the token). In demo mode authentication is
-off and the dependency returns :data:`ANONYMOUS_CLIENT`.
+``iss``, ``kid`` and ``jti`` and the route's template (never the token, never the
+filled path: it can carry a patient id). In demo mode authentication is off and
+the dependency returns :data:`ANONYMOUS_CLIENT`.
 """
 
 from __future__ import annotations
@@ -93,8 +94,11 @@ class CdsClientAuth:
     def endpoint_url(self, path: str) -> str:
         return self.public_base_url + path
 
-    async def authenticate(self, authorization: list[str], path: str) -> ClientIdentity:
-        """The caller of ``path`` (``Authorization`` header values as sent); :class:`AuthenticationError` if refused."""
+    async def authenticate(self, authorization: list[str], path: str, *, route: str | None = None) -> ClientIdentity:
+        """The caller of ``path`` (``Authorization`` header values as sent); :class:`AuthenticationError` if refused.
+
+        ``route`` is what a refusal's log line names (the route's template); without it, ``path``.
+        """
         if self.verifier is None:
             return ANONYMOUS_CLIENT
         try:
@@ -109,14 +113,14 @@ class CdsClientAuth:
                 _for_log(exc.iss),
                 _for_log(exc.kid),
                 _for_log(exc.jti),
-                _for_log(path),
+                _for_log(route if route is not None else path),
             )
             raise
         log.debug("CDS client accepted: iss=%r tenant=%r jti=%r", identity.iss, identity.tenant, identity.jti)
         return identity
 
 
-def get_client_auth(request: Request) -> CdsClientAuth:
+async def get_client_auth(request: Request) -> CdsClientAuth:  # async: no thread-pool hop per request
     """The app's :class:`CdsClientAuth`: ``app.state.hcc.client_auth`` (fails closed if unwired)."""
     auth = getattr(getattr(request.app.state, "hcc", None), "client_auth", None)
     if not isinstance(auth, CdsClientAuth):
@@ -134,12 +138,20 @@ def endpoint_path(request: Request) -> str:
     return template.format_map(params)
 
 
+def _route_template(request: Request) -> str | None:
+    """The matched route's template (``/api/v1/patients/{patient_id}/assessment``): what logs may name."""
+    template = getattr(request.scope.get("route"), "path_format", None)
+    return template if isinstance(template, str) else None
+
+
 async def require_cds_client(
     request: Request, auth: Annotated[CdsClientAuth, Depends(get_client_auth)]
 ) -> ClientIdentity:
     """FastAPI dependency: the verified caller, or a bare 401."""
     try:
-        identity = await auth.authenticate(request.headers.getlist("authorization"), endpoint_path(request))
+        identity = await auth.authenticate(
+            request.headers.getlist("authorization"), endpoint_path(request), route=_route_template(request)
+        )
         request.state.client_identity = identity  # for the audit record
         return identity
     except AuthenticationError:

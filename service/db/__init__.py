@@ -24,6 +24,7 @@ Every timestamp is timezone-aware UTC; naive datetimes are refused.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -33,7 +34,7 @@ import anyio.to_thread
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from service.db import migrate as _migrate
 from service.db.assessments import (
@@ -97,13 +98,18 @@ class Database:
         urls: DatabaseUrls,
         *,
         assessment_lifetime: timedelta = DEFAULT_ASSESSMENT_LIFETIME,
-        pool_size: int = 5,
-        max_overflow: int = 10,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
         echo: bool = False,
     ) -> None:
         self._urls = urls
-        self._pool_size = pool_size
-        self._max_overflow = max_overflow
+        # SQLite takes one writer at a time, and a connection that finds the file locked sleeps in
+        # SQLite's busy handler (1, 2, 5, ... 100 ms steps): under load that starves some calls for
+        # seconds. One connection per process queues the process's calls on the pool instead (each
+        # holds it for well under a millisecond). PostgreSQL: a pool of connections.
+        sqlite = urls.backend == "sqlite"
+        self._pool_size = pool_size if pool_size is not None else (1 if sqlite else 5)
+        self._max_overflow = max_overflow if max_overflow is not None else (0 if sqlite else 10)
         self._echo = echo
         self._engine: AsyncEngine | None = None
         self.assessments = AssessmentRepository(self, assessment_lifetime)
@@ -175,13 +181,21 @@ class Database:
                 connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
             )
         self._engine = engine
+        self.audit.start()
         log.info("database: %s", self.url)
 
     async def stop(self) -> None:
-        """Close every pooled connection. The repositories refuse work until the next :meth:`start`."""
+        """Write the pending audit events, then close every pooled connection. The repositories refuse
+        work until the next :meth:`start`."""
+        if self._engine is not None:
+            await self.audit.stop()
         engine, self._engine = self._engine, None
         if engine is not None:
             await engine.dispose()
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One transaction for several writes (``connection=`` of the repositories), committed on leaving."""
+        return self.engine.begin()
 
     async def __aenter__(self) -> Database:
         await self.start()

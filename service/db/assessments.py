@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db._engine import EngineSource
 from service.db.models import (
@@ -63,6 +65,13 @@ class ExpiredAssessment:
     expired: ClassVar[Literal[True]] = True
 
 
+def _in_transaction(
+    source: EngineSource, connection: AsyncConnection | None
+) -> AbstractAsyncContextManager[AsyncConnection]:
+    """``connection`` as it is (its transaction commits later), else a transaction of its own."""
+    return nullcontext(connection) if connection is not None else source.engine.begin()
+
+
 class AssessmentRepository:
     """``db.assessments``."""
 
@@ -83,8 +92,13 @@ class AssessmentRepository:
         hook_instance: str | None = None,
         now: datetime | None = None,
         lifetime: timedelta | None = None,
+        connection: AsyncConnection | None = None,
     ) -> str:
-        """Store one call's result (JSON-ready: ``model_dump(mode="json")``); return its new random id."""
+        """Store one call's result (JSON-ready: ``model_dump(mode="json")``); return its new random id.
+
+        With ``connection`` (:meth:`Database.transaction`), the row is written in that transaction,
+        committed with it; otherwise in a transaction of its own.
+        """
         check_reference(patient_ref, "patient_ref")
         check_length("service_id", service_id, SERVICE_ID_LENGTH, required=True)
         check_length("rules_version", rules_version, VERSION_LENGTH, required=True)
@@ -94,20 +108,20 @@ class AssessmentRepository:
         if lifetime <= timedelta(0):
             raise ValueError("lifetime must be positive")
         assessment_id = new_assessment_id()
-        async with self._source.engine.begin() as conn:
-            await conn.execute(
-                insert(StoredAssessmentRow).values(
-                    id=assessment_id,
-                    created_at=created,
-                    expires_at=created + lifetime,
-                    patient_ref=patient_ref,
-                    hook_instance=hook_instance,
-                    service_id=service_id,
-                    rules_version=rules_version,
-                    assessment=dict(assessment),
-                    cards=list(cards) if cards is not None else None,
-                )
-            )
+        row = {
+            "id": assessment_id,
+            "created_at": created,
+            "expires_at": created + lifetime,
+            "patient_ref": patient_ref,
+            "hook_instance": hook_instance,
+            "service_id": service_id,
+            "rules_version": rules_version,
+            "assessment": dict(assessment),
+            "cards": list(cards) if cards is not None else None,
+        }
+        async with _in_transaction(self._source, connection) as conn:
+            # parameters, not .values(): no SQL expression is built around the (large) assessment JSON
+            await conn.execute(insert(StoredAssessmentRow.__table__), row)
         return assessment_id
 
     async def get_assessment(

@@ -3,10 +3,22 @@
 An event holds a patient *reference* (``Patient/123``, checked) and identifiers, never clinical data;
 the table has no column that could hold any. ``route`` is the route *template*
 (``/assessments/{assessment_id}``), never the concrete path: a page's id is its authorisation.
+
+Calls are audited off the response path: :meth:`AuditRepository.enqueue` keeps the event in memory
+and a background task (started and stopped with the database) writes the pending events in one
+transaction, at most ``flush_seconds`` after the first of them or as soon as ``flush_events`` are
+pending. Nothing is lost on shutdown: :meth:`Database.stop` (the app's lifespan) writes what is
+still pending before closing the engine, and :meth:`AuditRepository.list_events` writes it before
+reading, so a process reads its own events. A failed write keeps the events pending (retried,
+logged without their content); more than ``max_pending`` waiting drops the oldest, logged.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, get_args
@@ -29,6 +41,11 @@ from service.db.types import as_utc, check_length, check_reference, utcnow
 AuditKind = Literal["hook-call", "rest-call", "page-view", "feedback"]
 assert get_args(AuditKind) == AUDIT_KINDS
 MAX_LIST_LIMIT = 10_000
+FLUSH_SECONDS = 0.25  # the longest an audited call waits in memory while the service runs
+FLUSH_EVENTS = 200  # a batch this large is written at once
+MAX_PENDING = 100_000  # beyond this (the database down for long), the oldest are dropped, logged
+
+log = logging.getLogger("hcc_cds.audit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +97,120 @@ _COLUMNS = (
 class AuditRepository:
     """``db.audit``."""
 
-    def __init__(self, source: EngineSource) -> None:
+    def __init__(
+        self,
+        source: EngineSource,
+        *,
+        flush_seconds: float = FLUSH_SECONDS,
+        flush_events: int = FLUSH_EVENTS,
+        max_pending: int = MAX_PENDING,
+    ) -> None:
         self._source = source
+        self.flush_seconds = flush_seconds
+        self.flush_events = flush_events
+        self.max_pending = max_pending
+        self._pending: list[AuditEvent] = []
+        self._wake: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()  # one write at a time: a reader waits for the batch in flight
+        self._in_flight = 0
+        self.dropped = 0
 
     async def record(self, event: AuditEvent) -> int:
-        """Append one event; return its id."""
+        """Append one event now; return its id."""
         async with self._source.engine.begin() as conn:
             result = await conn.execute(insert(AuditEventRow).values({name: getattr(event, name) for name in _COLUMNS}))
         return int(result.inserted_primary_key[0])
 
+    async def record_many(self, events: Iterable[AuditEvent]) -> int:
+        """Append events now, in one transaction; return how many."""
+        rows = [{name: getattr(event, name) for name in _COLUMNS} for event in events]
+        if not rows:
+            return 0
+        async with self._source.engine.begin() as conn:
+            await conn.execute(insert(AuditEventRow.__table__), rows)
+        return len(rows)
+
+    # -- batched, off the response path ------------------------------------------------------------
+
+    def enqueue(self, event: AuditEvent) -> None:
+        """Keep ``event`` for the next batch (see the module's doc). Never blocks, never raises for the database."""
+        self._pending.append(event)
+        if len(self._pending) > self.max_pending:
+            excess = len(self._pending) - self.max_pending
+            del self._pending[:excess]
+            self.dropped += excess
+            log.error("audit: %d events could not be written and were dropped (the database is unavailable)", excess)
+        if self._wake is not None and (len(self._pending) == 1 or len(self._pending) >= self.flush_events):
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Events not written yet: kept in memory, or in a write not committed yet."""
+        return len(self._pending) + self._in_flight
+
+    async def flush(self) -> int:
+        """Write every pending event now, in one transaction; return how many. On failure they stay pending."""
+        async with self._flushing:
+            if not self._pending:
+                return 0
+            batch, self._pending = self._pending, []
+            self._in_flight = len(batch)
+            try:
+                return await self.record_many(batch)
+            except BaseException:
+                self._pending[:0] = batch  # back in front of newer events, in order
+                raise
+            finally:
+                self._in_flight = 0
+
+    def start(self) -> None:
+        """Start writing batches in the background (:meth:`Database.start`)."""
+        if self._flusher is not None and not self._flusher.done():
+            return
+        self._wake = asyncio.Event()
+        if self._pending:
+            self._wake.set()
+        self._flusher = asyncio.get_running_loop().create_task(self._write_batches(), name="hcc-cds audit writer")
+
+    async def stop(self) -> None:
+        """Stop the background writer and write what is pending (:meth:`Database.stop`, before closing)."""
+        flusher, self._flusher, self._wake = self._flusher, None, None
+        if flusher is not None:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        if self._pending:
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("audit: %d events could not be written at shutdown", len(self._pending))
+
+    async def _write_batches(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        while True:
+            await wake.wait()  # the first pending event, or a full batch
+            wake.clear()
+            if len(self._pending) < self.flush_events:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.flush_seconds)  # gather a batch
+                wake.clear()
+            try:
+                await self.flush()
+            except Exception as exc:  # noqa: BLE001 - kept pending, retried; the content is never logged
+                log.warning("audit: %d events not written yet (%s); retrying", len(self._pending), type(exc).__name__)
+                await asyncio.sleep(self.flush_seconds)
+                wake.set()
+
     async def list_events(
         self, *, since: datetime | None = None, patient_ref: str | None = None, limit: int = 100
     ) -> list[AuditEvent]:
-        """Events at or after ``since``, optionally for one patient reference, oldest first, at most ``limit``."""
+        """Events at or after ``since``, optionally for one patient reference, oldest first, at most ``limit``.
+
+        Pending events are written first: a process reads its own audit trail.
+        """
+        await self.flush()
         table = AuditEventRow.__table__
         query = select(table).order_by(table.c.at, table.c.id).limit(max(1, min(limit, MAX_LIST_LIMIT)))
         if since is not None:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import distinct, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db._engine import EngineSource
 from service.db.models import (
@@ -199,10 +200,12 @@ class FeedbackRepository:
         *,
         assessment_id: str | None = None,
         now: datetime | None = None,
+        connection: AsyncConnection | None = None,
     ) -> int:
         """Record returned cards (CDS Hooks card JSON or :class:`IssuedCard`); return how many were new.
 
-        Cards without a uuid are skipped; a uuid already recorded is left as it was.
+        Cards without a uuid are skipped; a uuid already recorded is left as it was. With
+        ``connection`` (:meth:`Database.transaction`) the rows are written in that transaction.
         """
         check_length("service_id", service_id, SERVICE_ID_LENGTH, required=True)
         check_length("assessment_id", assessment_id, ID_LENGTH)
@@ -236,6 +239,8 @@ class FeedbackRepository:
             .on_conflict_do_nothing(index_elements=["card_uuid"])
             .returning(CardIssuedRow.__table__.c.card_uuid)
         )
+        if connection is not None:
+            return len((await connection.execute(statement)).all())
         async with engine.begin() as conn:
             return len((await conn.execute(statement)).all())  # RETURNING lists only the rows inserted
 

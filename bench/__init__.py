@@ -1,0 +1,1 @@
+"""Benchmarks of hcc-cds: ``python -m bench --help`` (see BENCHMARKS.md for the last results)."""
