@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -198,19 +199,30 @@ def _coded_status(concept: Any) -> str | None:
     return None
 
 
+def finite_number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for non-numbers, booleans, and values beyond float range."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer such as 10**400 is valid JSON and valid FHIR, but not a float
+        return None
+    return number if math.isfinite(number) else None
+
+
 def daily_dose_mg(dosage: dict, entry: CodeEntry) -> float | None:
     """mg per day from one FHIR Dosage: dose (mg, or tablets x the code's mg per tablet) x frequency / period."""
     rates = dosage.get("doseAndRate") or []
     if not rates:
         return None
     dose = rates[0].get("doseQuantity") or {}
-    value, unit = dose.get("value"), dose.get("code") or dose.get("unit")
-    if not isinstance(value, (int, float)):
+    value, unit = finite_number(dose.get("value")), dose.get("code") or dose.get("unit")
+    if value is None:
         return None
     if unit == "mg":
-        mg = float(value)
+        mg = value
     elif unit in ("{tbl}", "tablet", "tablets", "{tablet}") and entry.mg_per_unit:
-        mg = float(value) * entry.mg_per_unit
+        mg = value * entry.mg_per_unit
     else:
         return None
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
@@ -321,12 +333,12 @@ class _Builder:
 
     def quantity(self, obs: dict, concept: str, day: date, q: Any) -> None:
         ref = ref_of(obs)
-        if not isinstance(q, dict) or not isinstance(q.get("value"), (int, float)) or isinstance(q.get("value"), bool):
-            problem = "no numeric valueQuantity"
+        value = finite_number(q.get("value")) if isinstance(q, dict) else None
+        if value is None:
+            problem = "no numeric valueQuantity (or one out of range)"
             self.issue(obs, f"{concept}: {problem}")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
-        value = float(q["value"])
         unit = q.get("code") if q.get("system") == UCUM and q.get("code") else q.get("code") or q.get("unit")
         recorded = f"{q['value']:g} {unit}" if unit else f"{q['value']:g} (no unit)"
         if not unit:
@@ -403,14 +415,15 @@ class _Builder:
         if len(focus) != 1:
             self.issue(obs, "TumorSize needs exactly one focus (the lesion's BodyStructure) to follow the lesion; not used")
             return
-        if not isinstance(diameter, dict) or not isinstance(diameter.get("value"), (int, float)) or isinstance(diameter.get("value"), bool):
-            self.issue(obs, "TumorSize longest dimension has no numeric value; not used")
+        size = finite_number(diameter.get("value")) if isinstance(diameter, dict) else None
+        if size is None:
+            self.issue(obs, "TumorSize longest dimension has no numeric value in range; not used")
             return
         unit = diameter.get("code") or diameter.get("unit")
         if not unit:
             self.issue(obs, "TumorSize longest dimension has no unit; not used")
             return
-        mm = self.k.convert("tumour_size", float(diameter["value"]), str(unit))
+        mm = self.k.convert("tumour_size", size, str(unit))
         if mm is None or mm < 0:
             self.issue(obs, f"TumorSize longest dimension in '{unit}' is not a usable length; not used")
             return

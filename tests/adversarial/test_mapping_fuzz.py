@@ -250,14 +250,6 @@ def test_ten_thousand_observations_are_assessed_in_bounded_time():
     assert assessment["recommendation"]["code"] == assess_json(patient, resources)["recommendation"]["code"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="defect: service/mapping.py _Builder.quantity and _Builder.tumour_size call float() on the JSON value; an "
-    "integer beyond float range (10**400, valid FHIR decimal) raises OverflowError (a 500); fix: convert with "
-    "`try: value = float(q['value']) except OverflowError: <issue 'value out of range; not used', unusable>` and "
-    "reject non-finite results (math.isfinite) the same way, in quantity(), tumour_size() and daily_dose_mg()",
-)
 @pytest.mark.parametrize("where", ["lab", "tumour-size"])
 def test_an_integer_beyond_float_range_is_reported_not_a_crash(where):
     patient, resources = record("demo-eligible")
