@@ -119,11 +119,12 @@ async def _store_and_link(
 ) -> list[Card]:
     """Keep this call's assessment behind an unguessable, expiring id; link every card to its page.
 
-    The assessment and the issued cards are written in one transaction, committed before the cards
-    are returned: the link works the moment the EHR shows it.
+    The assessment, then the issued cards, are each committed before the cards are returned: the link
+    works the moment the EHR shows it. One connection, each statement committing on its own (see
+    :meth:`Database.autocommit`: no database lock held between them).
     """
     rendered = render_assessment(assessment, state.knowledge, state.benchmarks)
-    async with state.db.transaction() as connection:
+    async with state.db.autocommit() as connection:
         stored_id = await state.db.assessments.save_assessment(
             patient_ref=f"Patient/{assessment.patient_id}",
             service_id=service_id,

@@ -24,7 +24,8 @@ Every timestamp is timezone-aware UTC; naive datetimes are refused.
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -193,9 +194,18 @@ class Database:
         if engine is not None:
             await engine.dispose()
 
-    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """One transaction for several writes (``connection=`` of the repositories), committed on leaving."""
-        return self.engine.begin()
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """One connection whose every statement commits on its own (``connection=`` of the repositories).
+
+        For the hook's writes: SQLite takes one writer at a time for the whole file, and a transaction
+        that spans several statements holds that lock while the event loop serves other calls between
+        them (milliseconds under load; other workers meanwhile sleep in SQLite's busy handler). A
+        statement that commits on its own holds it only while SQLite runs it.
+        """
+        async with self.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
 
     async def __aenter__(self) -> Database:
         await self.start()

@@ -68,7 +68,7 @@ class ExpiredAssessment:
 def _in_transaction(
     source: EngineSource, connection: AsyncConnection | None
 ) -> AbstractAsyncContextManager[AsyncConnection]:
-    """``connection`` as it is (its transaction commits later), else a transaction of its own."""
+    """``connection`` as it is (its caller commits), else a transaction of its own."""
     return nullcontext(connection) if connection is not None else source.engine.begin()
 
 
@@ -96,8 +96,8 @@ class AssessmentRepository:
     ) -> str:
         """Store one call's result (JSON-ready: ``model_dump(mode="json")``); return its new random id.
 
-        With ``connection`` (:meth:`Database.transaction`), the row is written in that transaction,
-        committed with it; otherwise in a transaction of its own.
+        With ``connection`` (e.g. :meth:`Database.autocommit`) the row is written on that connection;
+        otherwise in a transaction of its own.
         """
         check_reference(patient_ref, "patient_ref")
         check_length("service_id", service_id, SERVICE_ID_LENGTH, required=True)

@@ -205,7 +205,7 @@ class FeedbackRepository:
         """Record returned cards (CDS Hooks card JSON or :class:`IssuedCard`); return how many were new.
 
         Cards without a uuid are skipped; a uuid already recorded is left as it was. With
-        ``connection`` (:meth:`Database.transaction`) the rows are written in that transaction.
+        ``connection`` (e.g. :meth:`Database.autocommit`) the rows are written on that connection.
         """
         check_length("service_id", service_id, SERVICE_ID_LENGTH, required=True)
         check_length("assessment_id", assessment_id, ID_LENGTH)
