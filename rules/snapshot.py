@@ -53,13 +53,31 @@ class UnusableMeasurement:
 
 @dataclass(frozen=True)
 class ConditionFact:
+    """A coded condition. ``onset`` is onset[x] only; ``recorded`` is recordedDate.
+
+    Dating (PRODUCT.md, Data contract): a condition with an onset began then; one dated only
+    by ``recorded`` is known to be present by that date but cannot date a *new* invasion or
+    spread; one with neither is undated (assumed present before the first TACE, its date
+    unknown). ``rules.timing.condition_presence`` reads these three cases.
+    """
+
     concept: str  # "hcc", "ascites", "encephalopathy", "portal_vein_tumour_thrombus", ...
     ref: str
     onset: date | None
     clinical_status: str | None  # active / recurrence / relapse / inactive / remission / resolved
-    verification_status: str | None  # confirmed / provisional / ...
+    verification_status: str | None  # confirmed / provisional / ...; None: not recorded
     severity: str | None = None  # "mild" / "moderate" / "severe"; None: not recorded
     abatement: date | None = None
+    recorded: date | None = None  # recordedDate
+    # False: the code does not say what the rule needs exactly, e.g. a portal-vein thrombosis
+    # code that does not say *tumour* thrombus ("tumour vs bland thrombus to confirm")
+    specific: bool = True
+    site: str | None = None  # body site (e.g. of a metastasis: "lung", "bone"); None: not recorded
+
+    @property
+    def dated_by(self) -> date | None:
+        """The earliest date the condition is known to be present: onset, else recordedDate."""
+        return self.onset if self.onset is not None else self.recorded
 
     @property
     def is_active(self) -> bool:
@@ -68,7 +86,8 @@ class ConditionFact:
 
     @property
     def is_confirmed(self) -> bool:
-        return self.verification_status == "confirmed"
+        """Confirmed, or no verificationStatus recorded (PRODUCT.md: taken as confirmed, and said so)."""
+        return self.verification_status in ("confirmed", None)
 
 
 @dataclass(frozen=True)
@@ -96,7 +115,8 @@ class LesionMeasurement:
     """Viable (arterially enhancing) longest diameter of one lesion on one imaging date."""
 
     lesion: str  # stable lesion identity (the focus BodyStructure reference)
-    organ: str | None  # "liver" or another organ; None when the lesion's site is unknown
+    # "liver" (the liver or any part of it: lobes, Couinaud segments), another organ's name, or
+    # None when the location is missing or unrecognised (unknown, never extrahepatic)
     when: date
     viable_diameter_mm: float
     ref: str

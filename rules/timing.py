@@ -47,6 +47,27 @@ def latest_before(series: Sequence[M], anchor: date) -> M | None:
     return max(usable, key=lambda m: (m.when, m.ref)) if usable else None
 
 
+def condition_presence(condition: ConditionFact, day: date, as_of: date) -> bool | None:
+    """Whether a condition held on ``day`` (an assessment at ``as_of``): True, False or None (unknown).
+
+    * abated on or before ``day``, or not active: False; onset after ``day``: False;
+    * onset on or before ``day``: True;
+    * dated only by recordedDate: True from that date on; before it, unknown;
+    * undated (neither): present at ``as_of`` and after (it is in the record), unknown at an
+      earlier date (PRODUCT.md: its date is unknown, so findings at a past date that it would
+      change are unknown).
+    """
+    if condition.abatement is not None and condition.abatement <= day:
+        return False
+    if condition.abatement is None and not condition.is_active:
+        return False
+    if condition.onset is not None:
+        return condition.onset <= day
+    if condition.recorded is not None:
+        return True if condition.recorded <= day else None
+    return True if day >= as_of else None
+
+
 def condition_present_at(condition: ConditionFact, day: date) -> bool:
     """Whether a condition held on ``day``: begun (or undated), not abated, and active or abated later."""
     if condition.onset is not None and condition.onset > day:
