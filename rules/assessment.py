@@ -98,6 +98,9 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
     """Evaluate every rule for ``snapshot`` at ``as_of``."""
     notes = Notes()
     hcc = evaluate_hcc_diagnosis(snapshot, as_of)
+    for ref in hcc.evidence:
+        if any(c.ref == ref and c.verification_status is None for c in snapshot.conditions_of("hcc")):
+            notes.assume(f"HCC diagnosis {ref} has no verificationStatus: taken as confirmed.")
     sorafenib = sorafenib_history(snapshot, as_of)
     on_sorafenib = sorafenib.taking_on(as_of)
     child_pugh = evaluate_child_pugh(snapshot, as_of, k, notes)
@@ -189,6 +192,14 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
     on_combination = on_sorafenib and sorafenib.start is not None and any(
         s.performed is not None and s.performed > sorafenib.start for s in sessions
     )
+    if on_sorafenib and mrecist is not None and mrecist.current is not None and mrecist.category in ("SD", "PR", "CR", "NE"):
+        worsened = [r for r in snapshot.disease_status if r.trend == "worsened" and mrecist.current.date <= r.when <= as_of]
+        for report in worsened:
+            notes.warn(
+                f"Disease status reported worsened on {report.when.isoformat()} ({report.ref}) beside an mRECIST "
+                f"{mrecist.category} on sorafenib ({mrecist.current.date.isoformat()}): review the imaging for "
+                "progression that the measurements do not show."
+            )
     if recommendation.code == "sorafenib-plus-tace" or on_combination:
         notes.warn(str(k.thresholds["recommendation"]["combination_warning"]))
     return Assessment(

@@ -94,6 +94,10 @@ class MrecistCriteria:
     new_lesion_min_viable_diameter_mm: Fraction
     new_extrahepatic_lesion_min_viable_diameter_mm: Fraction
     liver_organ: str
+    non_target_progression_enabled: bool = True
+    non_target_progression_min_ratio: Fraction = Fraction(3, 2)
+    non_target_progression_min_increase_mm: Fraction = Fraction(10)
+    non_target_progression_citation: str = ""
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> MrecistCriteria:
@@ -112,9 +116,26 @@ class MrecistCriteria:
                     group["new_extrahepatic_lesion_min_viable_diameter_mm"]
                 ),
                 liver_organ=str(group["liver_organ"]),
+                **_non_target_rule(group["non_target_progression"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise KnowledgeError(f"response criteria: malformed '{CRITERIA_GROUP}' group ({exc!r})") from exc
+
+
+def _non_target_rule(group: Mapping[str, Any]) -> dict[str, Any]:
+    enabled = group["enabled"]
+    if not isinstance(enabled, bool):
+        raise TypeError("non_target_progression.enabled must be true or false")
+    ratio = _exact(group["min_ratio_to_smallest"])
+    increase = _exact(group["min_increase_mm"])
+    if ratio < 1 or increase < 0:
+        raise ValueError("non_target_progression needs min_ratio_to_smallest >= 1 and min_increase_mm >= 0")
+    return {
+        "non_target_progression_enabled": enabled,
+        "non_target_progression_min_ratio": ratio,
+        "non_target_progression_min_increase_mm": increase,
+        "non_target_progression_citation": str(group["citation"]),
+    }
 
 
 def _criteria(criteria: Mapping[str, Any] | MrecistCriteria) -> MrecistCriteria:
@@ -237,6 +258,7 @@ class TimepointEvaluation:
     progression: tuple[str, ...]  # what made it PD: "new_lesion", "new_vascular_invasion", ...
     reasons: tuple[str, ...]
     evidence: tuple[str, ...]
+    imaging: bool = True  # False: PD from a thrombus or metastasis recorded after the latest sized imaging
 
     def as_dict(self) -> dict:
         return {
@@ -428,10 +450,57 @@ class _Context:
     known_non_targets: tuple[str, ...]  # lesions seen on or before baseline that are not targets
     conditions: tuple[ConditionFact, ...]  # PVTT and metastases that count
     non_target_progression: tuple[RecordedProgression, ...]
+    sessions: tuple[date, ...] = ()  # treatment sessions: what is new is judged since the imaging before each
+
+    def reference_for(self, day: date) -> date:
+        """The imaging against which lesions are new at ``day``: the baseline, or with sessions, the latest
+        imaging on or before the latest session before ``day`` (a lesion seen by then is tracked, not new)."""
+        before = [s for s in self.sessions if s < day]
+        if not before:
+            return self.baseline.date
+        imaging = [d for d in self.studies if self.baseline.date <= d <= before[-1]]
+        return max(imaging, default=self.baseline.date)
 
 
 def _sum_of(study: dict[str, Reading], lesions: Iterable[str]) -> Fraction:
     return sum((study[lesion].diameter_mm for lesion in lesions), Fraction(0))
+
+
+_Growth = tuple[str, Fraction, Fraction, date]  # lesion, smallest since baseline, now, date of the smallest
+
+
+def _non_target_growth(
+    day: date, ctx: _Context, tracked: tuple[str, ...]
+) -> tuple[list[_Growth], list[_Growth], list[str]]:
+    """Non-target lesions at ``day``: (unequivocal growth, smaller rises to confirm, every lesion's sizes).
+
+    Non-targets are the lesions known at baseline that are not targets (beyond the target limits,
+    viable but < 10 mm, or not viable) and the lesions tracked since an earlier session. A lesion's
+    reference is its smallest viable diameter from baseline up to the study before ``day``.
+    """
+    crit, base = ctx.crit, ctx.baseline
+    grown: list[_Growth] = []
+    possible: list[_Growth] = []
+    sizes: list[str] = []
+    for lesion in (*ctx.known_non_targets, *tracked):
+        readings = [ctx.studies[d][lesion] for d in sorted(ctx.studies) if base.date <= d <= day and lesion in ctx.studies[d]]
+        if not readings:
+            continue
+        sizes.append(f"{lesion} " + ", ".join(f"{_mm(r.diameter_mm)} mm ({r.when.isoformat()})" for r in readings))
+        prior = [r for r in readings if r.when < day]
+        if readings[-1].when != day or not prior:
+            continue
+        now = readings[-1].diameter_mm
+        smallest = min(prior, key=lambda r: (r.diameter_mm, r.when))
+        if now <= smallest.diameter_mm:
+            continue
+        entry = (lesion, smallest.diameter_mm, now, smallest.when)
+        unequivocal = (
+            now * 1 >= smallest.diameter_mm * crit.non_target_progression_min_ratio
+            and now - smallest.diameter_mm >= crit.non_target_progression_min_increase_mm
+        )
+        (grown if unequivocal and crit.non_target_progression_enabled else possible).append(entry)
+    return grown, possible, sizes
 
 
 def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
@@ -442,13 +511,19 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
     progression: list[str] = []
     pd_reasons: list[str] = []
 
-    # new lesions first seen after baseline, up to this date
+    # new lesions: first seen after the reference imaging (the baseline, or the imaging before the latest
+    # session), up to this date; those seen after baseline but by the reference are tracked as non-targets
+    reference = ctx.reference_for(day)
+    tracked = tuple(
+        lesion for lesion, first_seen in sorted(ctx.first_seen_after_baseline.items()) if first_seen <= reference
+    )
     counting: list[str] = []
     equivocal: list[str] = []
     new_extrahepatic = False
     new_intrahepatic = False
+    since = "" if reference == base.date else f" (new since the imaging of {reference.isoformat()}, before the latest session)"
     for lesion, first_seen in sorted(ctx.first_seen_after_baseline.items(), key=lambda kv: (kv[1], kv[0])):
-        if first_seen > day:
+        if first_seen > day or first_seen <= reference:
             continue
         readings = [ctx.studies[d][lesion] for d in ctx.follow_ups if d <= day and lesion in ctx.studies[d]]
         largest = max(r.diameter_mm for r in readings)
@@ -460,23 +535,26 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
             new_extrahepatic = True
             evidence.extend(r.ref for r in readings)
             pd_reasons.append(
-                f"New lesion {lesion} outside the liver ({organ}), first seen {first_seen.isoformat()}, "
+                f"New lesion {lesion} outside the liver ({organ}), first seen {first_seen.isoformat()}{since}, "
                 f"viable {_mm(largest)} mm: new extrahepatic spread (PD)."
             )
         elif largest >= crit.new_lesion_min_viable_diameter_mm and largest > 0:
             counting.append(lesion)
             new_intrahepatic = True
             evidence.extend(r.ref for r in readings)
+            where = "" if organ == crit.liver_organ else (f" ({organ})" if organ else " (organ unknown)")
             pd_reasons.append(
-                f"New lesion {lesion} first seen {first_seen.isoformat()}, viable {_mm(largest)} mm "
+                f"New lesion {lesion}{where} first seen {first_seen.isoformat()}{since}, viable {_mm(largest)} mm "
                 f"(>= {_mm(crit.new_lesion_min_viable_diameter_mm)} mm): PD."
             )
         elif latest.diameter_mm > 0:
             equivocal.append(lesion)
             evidence.append(latest.ref)
+            where = f" outside the liver ({organ})" if outside_liver else ""
+            limit = crit.new_extrahepatic_lesion_min_viable_diameter_mm if outside_liver else crit.new_lesion_min_viable_diameter_mm
             reasons.append(
-                f"New lesion {lesion} first seen {first_seen.isoformat()}, viable {_mm(latest.diameter_mm)} mm "
-                f"(< {_mm(crit.new_lesion_min_viable_diameter_mm)} mm): equivocal, not PD; it rules out CR."
+                f"New lesion {lesion}{where} first seen {first_seen.isoformat()}, viable {_mm(latest.diameter_mm)} mm "
+                f"(< {_mm(limit)} mm): equivocal, not PD; it rules out CR."
             )
     if new_intrahepatic:
         progression.append("new_lesion")
@@ -490,13 +568,13 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
     ):
         new = [
             c for c in ctx.conditions
-            if c.concept == concept and c.onset is not None and base.date < c.onset <= day
+            if c.concept == concept and c.onset is not None and reference < c.onset <= day
         ]
         for c in new:
             evidence.append(c.ref)
             pd_reasons.append(
                 f"{CONDITION_LABELS[concept].capitalize()} {c.ref} with onset {c.onset.isoformat()}, "
-                f"after baseline {base.date.isoformat()}: {what} (PD)."
+                f"after {'baseline' if reference == base.date else 'the imaging of'} {reference.isoformat()}: {what} (PD)."
             )
         if new and key not in progression:
             progression.append(key)
@@ -506,7 +584,25 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
     for p in recorded:
         evidence.append(p.ref)
         pd_reasons.append(f"Recorded on {p.when.isoformat()} ({p.ref}): {p.description} (PD).")
-    if recorded:
+    grown, possible, sizes = _non_target_growth(day, ctx, tracked)
+    for lesion, smallest, now, when_smallest in grown:
+        evidence.append(study[lesion].ref)
+        pd_reasons.append(
+            f"Non-target lesion {lesion} viable {_mm(now)} mm on {day.isoformat()}, up from its smallest "
+            f"{_mm(smallest)} mm ({when_smallest.isoformat()}): unequivocal non-target progression (PD; "
+            f">= {_mm(crit.non_target_progression_min_ratio)}x and >= {_mm(crit.non_target_progression_min_increase_mm)} mm larger, "
+            "or regrowth to >= 10 mm after 0)."
+        )
+    for lesion, smallest, now, when_smallest in possible:
+        evidence.append(study[lesion].ref)
+        reasons.append(
+            f"Non-target lesion {lesion} viable {_mm(now)} mm on {day.isoformat()}, up from {_mm(smallest)} mm "
+            f"({when_smallest.isoformat()}): possible progression to confirm (below the unequivocal rule; "
+            "the category is not changed)."
+        )
+    if sizes:
+        reasons.append("Non-target lesions (viable diameters since baseline): " + "; ".join(sizes) + ".")
+    if recorded or grown:
         progression.append("non_target_progression")
 
     # targets
@@ -519,20 +615,23 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
     )
     nadir: SumAt | None = None
     if measured:
+        # the nadir is always of the full target sum (RECIST 1.1 practice): with a target not measured,
+        # the measured sum can only show PD by already being >= 20% above it
+        all_targets = tuple(t.lesion for t in targets)
         evidence.extend(study[lesion].ref for lesion in measured)
-        candidates = [SumAt(base.date, baseline_sum)]
+        candidates = [SumAt(base.date, base.sum_mm)]
         for d in ctx.follow_ups:
             if d >= day:
                 break
             earlier = ctx.studies[d]
-            if all(lesion in earlier for lesion in measured):
-                candidates.append(SumAt(d, _sum_of(earlier, measured)))
+            if all(lesion in earlier for lesion in all_targets):
+                candidates.append(SumAt(d, _sum_of(earlier, all_targets)))
         nadir = min(candidates, key=lambda s: (s.sum_mm, s.date))
         if nadir.date != base.date:
-            evidence.extend(ctx.studies[nadir.date][lesion].ref for lesion in measured)
+            evidence.extend(ctx.studies[nadir.date][lesion].ref for lesion in all_targets)
     subset_note = (
-        f"Sums are over the {len(measured)} of {len(targets)} targets measured on {day.isoformat()} "
-        f"({', '.join(missing)} not measured), against the nadir and baseline of the same targets."
+        f"Sum over the {len(measured)} of {len(targets)} targets measured on {day.isoformat()} "
+        f"({', '.join(missing)} not measured), against the nadir of the full target sum."
         if missing and measured
         else None
     )
@@ -573,10 +672,10 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
         if measured and change_from_nadir is not None:
             growth = (
                 f"; the {len(measured)} measured sum to {_mm(current_sum)} mm, {_pct(change_from_nadir):+.1f}% from "
-                f"their nadir of {_mm(nadir.sum_mm)} mm ({nadir.date.isoformat()}), short of PD (>=+{_mm(increase)}%)"
+                f"the nadir of the full sum, {_mm(nadir.sum_mm)} mm ({nadir.date.isoformat()}), short of PD (>=+{_mm(increase)}%)"
             )
         elif measured:
-            growth = f"; the {len(measured)} measured sum to {_mm(current_sum)} mm, not above their nadir of 0 mm"
+            growth = f"; the {len(measured)} measured sum to {_mm(current_sum)} mm, not above the nadir of 0 mm"
         else:
             growth = "; no target measured"
         reasons.append(
@@ -596,11 +695,11 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
     ]
     persisting_conditions = [c for c in pre_existing if condition_present_at(c, day)]
     viable_known = [
-        lesion for lesion in ctx.known_non_targets if lesion in study and study[lesion].diameter_mm > 0
+        lesion for lesion in (*ctx.known_non_targets, *tracked) if lesion in study and study[lesion].diameter_mm > 0
     ]
     unassessed = [lesion for lesion in base.non_targets if lesion not in study]
     non_target_response: str | None
-    if recorded:
+    if recorded or grown:
         non_target_response = PD
     elif viable_known or persisting_conditions or equivocal:
         non_target_response = NON_CR_NON_PD
@@ -712,8 +811,13 @@ def evaluate_mrecist(
     criteria: Mapping[str, Any] | MrecistCriteria,
     conditions: Iterable[ConditionFact] = (),
     non_target_progression: Iterable[RecordedProgression] = (),
+    new_since_sessions: Iterable[date] = (),
 ) -> MrecistResult:
     """mRECIST at the latest follow-up imaging on or before ``as_of``, and at every follow-up before it.
+
+    ``new_since_sessions``: the dates of a treatment's sessions (a TACE series). Progression after a
+    session is judged on what is new since the imaging before that session: a lesion already seen
+    then is tracked as a non-target, not new again. Without sessions, new means new since baseline.
 
     ``lesions``: viable-diameter measurements (``snapshot.lesions``); ``conditions``:
     the snapshot's conditions (portal-vein tumour thrombus and extrahepatic
@@ -786,25 +890,18 @@ def evaluate_mrecist(
     if treatment_start > as_of:
         reasons.append(f"The treatment start {treatment_start.isoformat()} is after the assessment date {as_of.isoformat()}.")
     for c in relevant_conditions:
-        if c.onset is None:
+        if c.onset is None and c.recorded is not None and c.recorded > base_day:
+            reasons.append(
+                f"{CONDITION_LABELS[c.concept].capitalize()} {c.ref} has no onset date, only a recordedDate "
+                f"({c.recorded.isoformat()}, after baseline): it cannot be dated as new; counted as non-target tumour."
+            )
+        elif c.onset is None:
             reasons.append(
                 f"{CONDITION_LABELS[c.concept].capitalize()} {c.ref} has no onset date: taken as present before "
                 "baseline (non-target), not as new."
             )
 
     follow_ups = tuple(sorted(d for d in studies if base_day < d <= as_of))
-    if not follow_ups:
-        new_conditions = [c for c in relevant_conditions if c.onset is not None and base_day < c.onset <= as_of]
-        if new_conditions:
-            reasons.append(
-                "Recorded after baseline but with no follow-up imaging to evaluate: "
-                + ", ".join(f"{CONDITION_LABELS[c.concept]} {c.ref} (onset {c.onset.isoformat()})" for c in new_conditions)
-                + "."
-            )
-        reasons.append(
-            f"No follow-up imaging after baseline {base_day.isoformat()} up to {as_of.isoformat()}: no mRECIST category."
-        )
-        return empty(reasons, baseline, baseline.evidence)
 
     first_seen: dict[str, date] = {}
     organ_of: dict[str, str | None] = {}
@@ -824,8 +921,19 @@ def evaluate_mrecist(
         known_non_targets=tuple(sorted(known - target_ids)),
         conditions=relevant_conditions,
         non_target_progression=progression_records,
+        sessions=tuple(sorted(set(new_since_sessions))),
     )
     timeline = tuple(_evaluate_at(d, ctx) for d in follow_ups)
+    # a thrombus or metastasis with onset after the latest sized imaging: PD from its onset
+    last_imaged = follow_ups[-1] if follow_ups else base_day
+    late = [c for c in relevant_conditions if c.onset is not None and last_imaged < c.onset <= as_of]
+    if late:
+        timeline = (*timeline, _clinical_progression(late, ctx))
+    if not timeline:
+        reasons.append(
+            f"No follow-up imaging after baseline {base_day.isoformat()} up to {as_of.isoformat()}: no mRECIST category."
+        )
+        return empty(reasons, baseline, baseline.evidence)
     current = timeline[-1]
     return MrecistResult(
         category=current.category,
@@ -840,6 +948,44 @@ def evaluate_mrecist(
     )
 
 
+def _clinical_progression(conditions: list[ConditionFact], ctx: _Context) -> TimepointEvaluation:
+    """PD at the onset of the latest new thrombus or metastasis recorded after the latest sized imaging."""
+    day = max(c.onset for c in conditions if c.onset is not None)
+    progression: list[str] = []
+    reasons: list[str] = []
+    for c in sorted(conditions, key=lambda c: (c.onset or date.min, c.ref)):
+        key, what = (
+            ("new_vascular_invasion", "new vascular invasion") if c.concept == PVTT
+            else ("new_extrahepatic_spread", "new extrahepatic spread")
+        )
+        if key not in progression:
+            progression.append(key)
+        assert c.onset is not None
+        reasons.append(
+            f"{CONDITION_LABELS[c.concept].capitalize()} {c.ref} with onset {c.onset.isoformat()}, after the latest "
+            f"sized imaging and after baseline {ctx.baseline.date.isoformat()}: {what} (PD from that date)."
+        )
+    return TimepointEvaluation(
+        date=day,
+        category=PD,
+        target_response=None,
+        non_target_response=None,
+        sum_mm=None,
+        targets_measured=(),
+        targets_missing=(),
+        baseline_sum_mm=None,
+        nadir=None,
+        change_from_baseline_pct=None,
+        change_from_nadir_pct=None,
+        new_lesions=(),
+        new_lesions_below_threshold=(),
+        progression=tuple(progression),
+        reasons=tuple(reasons),
+        evidence=tuple(c.ref for c in conditions),
+        imaging=False,
+    )
+
+
 def mrecist_timeline(
     lesions: Iterable[LesionMeasurement],
     *,
@@ -848,6 +994,7 @@ def mrecist_timeline(
     criteria: Mapping[str, Any] | MrecistCriteria,
     conditions: Iterable[ConditionFact] = (),
     non_target_progression: Iterable[RecordedProgression] = (),
+    new_since_sessions: Iterable[date] = (),
 ) -> tuple[TimepointEvaluation, ...]:
     """The evaluation at each follow-up date after baseline up to ``as_of`` (each with its own nadir)."""
     return evaluate_mrecist(
@@ -857,6 +1004,7 @@ def mrecist_timeline(
         criteria=criteria,
         conditions=conditions,
         non_target_progression=non_target_progression,
+        new_since_sessions=new_since_sessions,
     ).timeline
 
 

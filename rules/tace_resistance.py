@@ -25,11 +25,12 @@ from datetime import date
 from typing import Any, Mapping
 
 from rules.findings import Finding, Status, finding
+from rules.findings import finding as _finding
 from rules.knowledge import Knowledge
 from rules.mrecist import CR, PD, PR, MrecistResult, TimepointEvaluation, evaluate_mrecist
 from rules.snapshot import LesionMeasurement, ProcedureFact, Snapshot
 from rules.timing import days_after, days_before
-from rules.treatment import completed_tace
+from rules.treatment import completed_tace, same_day_duplicates
 
 RESPONSE_CATEGORIES = (CR, PR)
 EVALUABLE_CATEGORIES = ("CR", "PR", "SD", "PD")
@@ -81,7 +82,8 @@ def _progression_events(
 ) -> list[ProgressionEvent]:
     events: list[ProgressionEvent] = []
     for point in timeline:
-        if point.category == PD:
+        # PD without imaging (a thrombus or metastasis after the latest sized imaging) comes in as its Condition
+        if point.category == PD and point.imaging:
             kinds = ", ".join(k.replace("_", " ") for k in point.progression) or "progression"
             events.append(ProgressionEvent(point.date, f"mRECIST PD on imaging ({kinds})", point.evidence))
     for report in snapshot.disease_status:
@@ -100,6 +102,20 @@ def _present_before_series(snapshot: Snapshot, series_start: date) -> tuple:
     return tuple(
         replace(c, onset=None) if c.onset is not None and c.onset <= series_start else c for c in snapshot.conditions
     )
+
+
+def _undatable_spread(snapshot: Snapshot, series_start: date, end: date) -> list[str]:
+    """Thrombi or metastases dated only by recordedDate after the series began: present by then, but their
+    onset is missing, so they may be new within the window (PRODUCT.md: cannot date a new invasion or spread)."""
+    out = []
+    for concept, label in PROGRESSION_CONDITIONS.items():
+        for cond in snapshot.conditions_of(concept):
+            if cond.onset is None and cond.recorded is not None and series_start < cond.recorded <= end:
+                if cond.verification_status in ("refuted", "entered-in-error"):
+                    continue
+                what = label.replace("new ", "", 1)
+                out.append(f"{what} {cond.ref} recorded on {_d(cond.recorded)} has no onset date")
+    return out
 
 
 def _series_before(
@@ -134,6 +150,15 @@ def evaluate_jsh_2010(
     before_what = f"sorafenib start {_d(sorafenib_start)}" if sorafenib_start else f"{_d(as_of)}"
     sessions = completed_tace(snapshot, end, inclusive=sorafenib_start is None)
     refs = tuple(s.ref for s in sessions)
+    merged = [
+        f"{len(others) + 1} TACE records on {_d(s.performed)} ({', '.join((s.ref, *others))}) are one session."
+        for s in sessions
+        if s.performed is not None and (others := same_day_duplicates(snapshot, sessions).get(s.ref))
+    ]
+
+    def finding(status: Status, reasons: list[str], evidence, citation: str) -> Finding:
+        return _finding(status, [*reasons, *merged], evidence, citation=citation)
+
     if len(sessions) < needed:
         what = "No completed TACE session" if not sessions else f"Only {len(sessions)} completed TACE session"
         return (
@@ -154,6 +179,7 @@ def evaluate_jsh_2010(
         as_of=end,
         criteria=k.thresholds["mrecist"],
         conditions=_present_before_series(snapshot, series_start),
+        new_since_sessions=tuple(s.performed for s in sessions if s.performed is not None),
     )
     events = _progression_events(snapshot, series_start, end, mrecist.timeline)
     dismissed: list[str] = []
@@ -208,6 +234,23 @@ def evaluate_jsh_2010(
         for t in mrecist.timeline
         if last < t.date <= days_after(last, window) and t.category in EVALUABLE_CATEGORIES
     ]
+    undated = _undatable_spread(snapshot, series_start, end)
+    if in_window and in_window[-1].category != PD and undated:
+        return (
+            finding(
+                Status.UNKNOWN,
+                dismissed
+                + [
+                    f"Imaging on {_d(in_window[-1].date)} was {in_window[-1].category}, but "
+                    + "; ".join(undated)
+                    + ": it may be new vascular invasion or spread within the window."
+                ],
+                refs + in_window[-1].evidence,
+                citation=citation,
+            ),
+            refs,
+            mrecist,
+        )
     if in_window or dismissed_in_window:
         if in_window and in_window[-1].category != PD:
             shown = in_window[-1]
@@ -221,11 +264,15 @@ def evaluate_jsh_2010(
             evidence = refs + tuple(e for ev in dismissed_in_window for e in ev.evidence)
         return finding(Status.NOT_MET, dismissed + [closing], evidence, citation=citation), refs, mrecist
     later_imaging = [t for t in mrecist.timeline if t.date > last]
-    why = (
-        f"the first imaging after it ({_d(later_imaging[0].date)}) was {later_imaging[0].category or 'not evaluable'}"
-        if later_imaging
-        else "there is no imaging after it"
-    )
+    reports = [r for r in snapshot.disease_status if last < r.when <= end]
+    if later_imaging:
+        why = f"the first imaging after it ({_d(later_imaging[0].date)}) was {later_imaging[0].category or 'not evaluable'}"
+    elif reports:
+        why = "no sized imaging after it (" + "; ".join(
+            f"disease status reported {r.trend} on {_d(r.when)}, {r.ref}" for r in reports
+        ) + ": a trend other than worsened does not measure a response)"
+    else:
+        why = "there is no imaging after it"
     if not later_imaging and (end - last).days <= window:
         why += f" yet (the {window}-day window ends {_d(days_after(last, window))})"
     return (
@@ -284,20 +331,31 @@ def _imaging_response(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g
             results.append((f"TACE {s.performed.isoformat()}: no imaging before and 1-3 months after.", None, None, ()))
             continue
         pre, post = imaging[before[-1]], imaging[after[0]]
-        # the treated tumour is in the liver: extrahepatic lesions are not part of its response
-        pre_sum = sum(r.viable_diameter_mm for r in _viable(pre, liver_only=True))
-        post_sum = sum(r.viable_diameter_mm for r in _viable(post, liver_only=True))
+        # judged per treated lesion (JSH-LCSGJ 2014: the treated tumour's viable part): the lesions in the
+        # liver (or of unknown organ) viable before the session; extrahepatic lesions are not treated by it
+        treated = {r.lesion: r for r in _viable(pre, liver_only=True)}
+        after_by_lesion = {r.lesion: r for r in post}
         evidence = tuple(r.ref for r in pre + post)
-        if pre_sum <= 0:
+        if not treated:
             results.append((f"TACE {s.performed.isoformat()}: no viable tumour before it.", None, None, evidence))
             continue
-        fraction = post_sum / pre_sum
-        insufficient = fraction > float(g["insufficient_viable_fraction_above"])
+        parts: list[str] = []
+        flags: list[bool | None] = []
+        for lesion, r in sorted(treated.items()):
+            later = after_by_lesion.get(lesion)
+            if later is None:
+                parts.append(f"{lesion} {r.viable_diameter_mm:g} mm -> not measured")
+                flags.append(None)
+                continue
+            fraction = later.viable_diameter_mm / r.viable_diameter_mm
+            parts.append(f"{lesion} {r.viable_diameter_mm:g} -> {later.viable_diameter_mm:g} mm ({fraction:.0%})")
+            flags.append(fraction > float(g["insufficient_viable_fraction_above"]))
+        insufficient: bool | None = True if any(flags) else (None if None in flags else False)
         more = len(_viable(post, liver_only=True)) > len(_viable(pre, liver_only=True))
         results.append(
             (
-                f"TACE {s.performed.isoformat()}: viable {post_sum:g} mm vs {pre_sum:g} mm before "
-                f"({fraction:.0%}); liver lesions {len(_viable(pre, True))} -> {len(_viable(post, True))}.",
+                f"TACE {s.performed.isoformat()}: viable diameter per treated lesion {'; '.join(parts)}; "
+                f"liver lesions {len(_viable(pre, True))} -> {len(_viable(post, True))}.",
                 insufficient,
                 more,
                 evidence,
@@ -362,7 +420,7 @@ def evaluate_jsh_2014(
                 appeared.append((label, cond.ref, cond.onset))
     if series_mrecist is not None:
         for point in series_mrecist.timeline:
-            if "new_extrahepatic_spread" in point.progression:
+            if point.imaging and "new_extrahepatic_spread" in point.progression:
                 appeared.append(("new extrahepatic spread on imaging", point.evidence[0] if point.evidence else "", point.date))
     if appeared:
         return finding(
@@ -376,7 +434,10 @@ def evaluate_jsh_2014(
     insufficient = _two_consecutive([i[1] for i in imaging])
     more_lesions = _two_consecutive([i[2] for i in imaging])
     rising = _two_consecutive([m[1] for m in markers])
-    texts = [i[0] for i in imaging] + [m[0] for m in markers]
+    texts = [i[0] for i in imaging] + [m[0] for m in markers] + [
+        "Approximation: the response is read per treated lesion from viable longest diameters (the criterion "
+        "speaks of the viable tumour, not a diameter)."
+    ]
     evidence = [e for i in imaging for e in i[3]] + [e for m in markers for e in m[2]]
     if insufficient or more_lesions or rising:
         which = [

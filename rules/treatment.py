@@ -7,7 +7,7 @@ every sorafenib record that was not cancelled, refused or only a draft.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from rules.snapshot import MedicationFact, ProcedureFact, Snapshot
@@ -48,14 +48,38 @@ def sorafenib_history(snapshot: Snapshot, as_of: date) -> SorafenibHistory:
 
 
 def completed_tace(snapshot: Snapshot, before: date, *, inclusive: bool) -> tuple[ProcedureFact, ...]:
-    """Completed, dated TACE sessions before ``before`` (or on it when ``inclusive``), oldest first."""
+    """Completed, dated TACE sessions before ``before`` (or on it when ``inclusive``), oldest first.
+
+    Records on the same calendar date are one session (PRODUCT.md, Data contract): a second record
+    of a day is a duplicate (an order and its report, a SNOMED and a CPT copy), not a second session.
+    The session keeps the first record's reference and is specific (known to be TACE) when any of
+    its records is.
+    """
+    by_day: dict[date, list[ProcedureFact]] = {}
+    for p in snapshot.procedures_of("tace"):
+        if p.status != "completed" or p.performed is None:
+            continue
+        if p.performed <= before if inclusive else p.performed < before:
+            by_day.setdefault(p.performed, []).append(p)
     return tuple(
-        p
-        for p in snapshot.procedures_of("tace")
-        if p.status == "completed"
-        and p.performed is not None
-        and (p.performed <= before if inclusive else p.performed < before)
+        replace(records[0], specific=any(r.specific for r in records)) if len(records) > 1 else records[0]
+        for _, records in sorted(by_day.items())
     )
+
+
+def same_day_duplicates(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...]) -> dict[str, tuple[str, ...]]:
+    """For each session (by reference) with more than one completed record on its date, the other records."""
+    refs = {s.ref: s.performed for s in sessions}
+    out: dict[str, tuple[str, ...]] = {}
+    for ref, day in refs.items():
+        others = tuple(
+            p.ref
+            for p in snapshot.procedures_of("tace")
+            if p.status == "completed" and p.performed == day and p.ref != ref
+        )
+        if others:
+            out[ref] = others
+    return out
 
 
 def tace_not_done(snapshot: Snapshot, as_of: date) -> tuple[ProcedureFact, ...]:

@@ -54,8 +54,10 @@ def bs(name: str) -> str:
 # -- 0 mm is not viable tumour; any viable size is --------------------------------------------------
 
 
-@pytest.mark.parametrize(("mm", "category"), [(0, "CR"), (0.5, "PD"), (1, "PD"), (12, "PD")])
-def test_a_new_lesion_outside_the_liver_is_spread_at_any_viable_size_but_not_at_0_mm(mm, category):
+@pytest.mark.parametrize(("mm", "category"), [(0, "CR"), (0.5, "PR"), (9.9, "PR"), (10, "PD"), (12, "PD")])
+def test_a_new_lesion_outside_the_liver_is_spread_from_10_mm_and_equivocal_below(mm, category):
+    # PRODUCT.md: a new lesion counts from 10 mm viable, in the liver or elsewhere; a smaller one is
+    # equivocal (it rules out CR: target CR with an equivocal new lesion is PR)
     result = evaluate({BASE: {"a": 20}, F1: {"a": 0, "z": mm}}, organs={"z": "lung"}, as_of=F1)
     assert result.category == category
     if category == "PD":
@@ -180,13 +182,17 @@ def test_without_a_baseline_the_first_later_imaging_is_named():
     )
 
 
-@pytest.mark.parametrize(("onset", "named"), [(BASE, False), (date(2026, 5, 3), True), (AS_OF, True), (None, False)])
-def test_without_follow_up_imaging_a_condition_after_baseline_up_to_the_assessment_is_named(onset, named):
+@pytest.mark.parametrize(("onset", "is_pd"), [(BASE, False), (date(2026, 5, 3), True), (AS_OF, True), (None, False)])
+def test_without_follow_up_imaging_a_condition_after_baseline_up_to_the_assessment_is_pd_from_its_onset(onset, is_pd):
     pvtt = condition("portal_vein_tumour_thrombus", onset=onset, ref="Condition/pvtt")
     result = evaluate({BASE: {"a": 20}}, conditions=[pvtt])
-    assert result.category is None
-    text = f"Recorded after baseline but with no follow-up imaging to evaluate: portal-vein tumour thrombus Condition/pvtt (onset {onset})."
-    assert (text in result.reasons) is named
+    assert result.category == ("PD" if is_pd else None)
+    if is_pd:
+        assert result.current.date == onset
+        assert result.current.reasons == (
+            f"Portal-vein tumour thrombus Condition/pvtt with onset {onset}, after the latest sized imaging and "
+            "after baseline 2026-05-02: new vascular invasion (PD from that date).",
+        )
 
 
 def test_dated_and_undated_conditions_can_be_sorted_together():
@@ -255,7 +261,7 @@ def test_a_subset_at_0_mm_after_a_nadir_of_0_mm_is_ne_and_not_above_it():
     assert result.category == "NE"
     assert result.reasons[-1] == (
         f"Target(s) {bs('b')} not measured on 2026-09-29: not evaluable (NE); the 1 measured sum to 0 mm, "
-        "not above their nadir of 0 mm."
+        "not above the nadir of 0 mm."
     )
 
 
@@ -269,16 +275,16 @@ def test_ne_with_some_targets_measured_gives_their_change_from_their_nadir():
     result = evaluate({BASE: {"a": 20, "b": 20}, F1: {"a": 22}}, as_of=F1)
     assert result.reasons[-1] == (
         f"Target(s) {bs('b')} not measured on 2026-07-01: not evaluable (NE); the 1 measured sum to 22 mm, "
-        "+10.0% from their nadir of 20 mm (2026-05-02), short of PD (>=+20%)."
+        "-45.0% from the nadir of the full sum, 40 mm (2026-05-02), short of PD (>=+20%)."
     )
 
 
 def test_pd_by_the_sum_of_a_subset_says_which_targets_were_summed():
-    result = evaluate({BASE: {"a": 20, "b": 20}, F1: {"a": 30}}, as_of=F1)
+    result = evaluate({BASE: {"a": 20, "b": 20}, F1: {"a": 48}}, as_of=F1)
     assert result.current.reasons == (
-        "Sum of viable diameters 30 mm is 50.0% above the nadir of 20 mm (2026-05-02) (PD at >=20%).",
-        f"Sums are over the 1 of 2 targets measured on 2026-07-01 ({bs('b')} not measured), against the nadir "
-        "and baseline of the same targets.",
+        "Sum of viable diameters 48 mm is 20.0% above the nadir of 40 mm (2026-05-02) (PD at >=20%).",
+        f"Sum over the 1 of 2 targets measured on 2026-07-01 ({bs('b')} not measured), against the nadir "
+        "of the full target sum.",
     )
 
 
@@ -296,14 +302,14 @@ def test_pd_by_a_new_lesion_gives_the_targets_change_for_context():
 
 
 def test_pd_by_new_spread_with_a_target_missing_gives_the_subset_context_without_a_nadir_change():
-    result = evaluate({BASE: {"a": 20, "b": 20}, F1: {"a": 0, "b": 0}, F2: {"a": 0, "z": 5}},
+    result = evaluate({BASE: {"a": 20, "b": 20}, F1: {"a": 0, "b": 0}, F2: {"a": 0, "z": 15}},
                       organs={"z": "lung"}, as_of=F2)
     assert result.category == "PD"
     assert result.current.reasons == (
-        f"New lesion {bs('z')} outside the liver (lung), first seen 2026-09-29, viable 5 mm: new extrahepatic spread (PD).",
+        f"New lesion {bs('z')} outside the liver (lung), first seen 2026-09-29, viable 15 mm: new extrahepatic spread (PD).",
         "Targets measured on 2026-09-29: sum 0 mm, -100.0% from baseline 20 mm.",
         f"Target(s) {bs('b')} not measured on 2026-09-29: not evaluable (NE); the 1 measured sum to 0 mm, not above "
-        "their nadir of 0 mm.",
+        "the nadir of 0 mm.",
     )
 
 
@@ -311,6 +317,7 @@ def test_no_measurable_target_is_explained():
     result = evaluate({BASE: {"a": 5}, F1: {"a": 5}}, as_of=F1)
     assert result.category is None
     assert result.current.reasons == (
+        f"Non-target lesions (viable diameters since baseline): {bs('a')} 5 mm (2026-05-02), 5 mm (2026-07-01).",
         "No measurable target lesion (>= 10 mm viable) at baseline 2026-05-02, and no progression: no mRECIST category.",
     )
 
@@ -395,7 +402,7 @@ def test_recorded_non_target_progressions_are_named_in_date_order():
 
 def test_a_lesion_first_seen_outside_the_liver_stays_outside_when_a_later_reading_has_no_site():
     readings = [lesion("a", BASE, 20), lesion("a", F1, 20), lesion("a", F2, 20),
-                lesion("z", F1, 5, organ="lung"), lesion("z", F2, 5, organ=None)]
+                lesion("z", F1, 15, organ="lung"), lesion("z", F2, 15, organ=None)]
     result = evaluate_mrecist(readings, treatment_start=START, as_of=F2, criteria=CRITERIA)
     assert result.current.progression == ("new_extrahepatic_spread",)
 

@@ -331,7 +331,7 @@ def test_jsh_2014_vascular_invasion_appears_after_the_first_session_up_to_the_en
 
 
 def test_jsh_2014_new_extrahepatic_spread_on_imaging_appears(knowledge):
-    lesions = liver(day(-5, T1), a=40) + liver(day(40, T1), a=30) + [lesion("z", day(40, T1), 8, organ="lung")]
+    lesions = liver(day(-5, T1), a=40) + liver(day(40, T1), a=30) + [lesion("z", day(40, T1), 10, organ="lung")]
     result = jsh_2014(knowledge, sessions(T1, T2), lesions)
     assert result.status is Status.MET
     assert result.reasons == ("Appearance of new extrahepatic spread on imaging on 2026-02-19 after TACE began.",)
@@ -349,7 +349,9 @@ def test_jsh_2014_response_imaging_is_read_28_to_92_days_after_the_session(knowl
     assert result.citation == knowledge.citation("jsh_2014")
     if status is Status.MET:
         assert result.reasons[0] == "Refractory: two consecutive insufficient responses (viable > 50%)."
-        assert result.reasons[1] == "TACE 2026-01-10: viable 30 mm vs 40 mm before (75%); liver lesions 1 -> 1."
+        assert result.reasons[1] == (
+            "TACE 2026-01-10: viable diameter per treated lesion BodyStructure/a 40 -> 30 mm (75%); liver lesions 1 -> 1."
+        )
         assert "Observation/size-a-20260105" in result.evidence
 
 
@@ -457,7 +459,9 @@ def test_jsh_2014_two_consecutive_increases_in_viable_liver_lesions_alone_are_re
     result = jsh_2014(knowledge, sessions(T1, T2), lesions, measurements=FALLING_AFP)
     assert result.status is Status.MET
     assert result.reasons[0] == "Refractory: two consecutive increases in liver lesions."
-    assert result.reasons[1] == "TACE 2026-01-10: viable 15 mm vs 40 mm before (38%); liver lesions 1 -> 2."
+    assert result.reasons[1] == (
+        "TACE 2026-01-10: viable diameter per treated lesion BodyStructure/a 40 -> 10 mm (25%); liver lesions 1 -> 2."
+    )
     assert "TACE 2026-03-10: AFP 90 -> 80 ng/mL." in result.reasons
 
 
@@ -465,7 +469,10 @@ def test_jsh_2014_lesions_at_0_mm_are_not_viable_lesions(knowledge):
     lesions = liver(day(-5, T1), a=40) + liver(day(40, T1), a=10, b=0) + liver(day(40), a=4, b=0, c=0)
     result = jsh_2014(knowledge, sessions(T1, T2), lesions, measurements=FALLING_AFP)
     assert result.status is Status.NOT_MET
-    assert "TACE 2026-03-10: viable 4 mm vs 10 mm before (40%); liver lesions 1 -> 1." in result.reasons
+    assert (
+        "TACE 2026-03-10: viable diameter per treated lesion BodyStructure/a 10 -> 4 mm (40%); liver lesions 1 -> 1."
+        in result.reasons
+    )
 
 
 def test_jsh_2014_extrahepatic_lesions_are_not_counted_as_liver_lesions(knowledge):
