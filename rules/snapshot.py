@@ -117,6 +117,7 @@ class LesionMeasurement:
     lesion: str  # stable lesion identity (the focus BodyStructure reference)
     # "liver" (the liver or any part of it: lobes, Couinaud segments), another organ's name, or
     # None when the location is missing or unrecognised (unknown, never extrahepatic)
+    organ: str | None
     when: date
     viable_diameter_mm: float
     ref: str
