@@ -2,7 +2,8 @@
 
 Pugh's cut-offs (``rules/data/thresholds.json``, group ``child_pugh``):
 bilirubin <2 / 2-3 / >3 mg/dL; albumin >3.5 / 2.8-3.5 / <2.8 g/dL; INR <1.7 /
-1.7-2.3 / >2.3; ascites and encephalopathy none / mild / moderate-severe.
+1.7-2.3 / >2.3; ascites none / mild / moderate-severe; encephalopathy none /
+mild-moderate (West Haven 1-2) / severe (West Haven 3-4).
 Class A 5-6, B 7-9, C 10-15. Labs count only within the freshness window
 before the anchor date. An incomplete score has ``score`` and ``class`` null
 unless every possible value of the missing items gives the same class.
@@ -28,7 +29,12 @@ ITEM_LABELS = {
     "ascites": "ascites",
     "encephalopathy": "hepatic encephalopathy",
 }
-SEVERITY_POINTS = {"mild": 2, "moderate": 3, "severe": 3}
+# Pugh's grading per item (PRODUCT.md, Clinical logic): ascites none 1 / mild 2 / moderate or severe 3;
+# encephalopathy none 1 / mild or moderate (West Haven 1-2) 2 / severe (West Haven 3-4) 3
+SEVERITY_POINTS = {
+    "ascites": {"mild": 2, "moderate": 3, "severe": 3},
+    "encephalopathy": {"mild": 2, "moderate": 2, "severe": 3},
+}
 MISSING_SEVERITY_POINTS = 2
 
 
@@ -145,10 +151,11 @@ def _score_condition(snapshot: Snapshot, item: str, anchor: date, notes: Notes, 
     if not present:
         notes.assume(f"No {label} recorded: scored as none.")
         return ItemScore(points=1, value="none (assumed)")
-    graded = [c for c in present if c.severity in SEVERITY_POINTS]
+    points_of = SEVERITY_POINTS[item]
+    graded = [c for c in present if c.severity in points_of]
     if graded:
-        worst = max(graded, key=lambda c: (SEVERITY_POINTS[c.severity or ""], c.ref))
-        return ItemScore(points=SEVERITY_POINTS[worst.severity or ""], value=worst.severity, evidence=worst.ref)
+        worst = max(graded, key=lambda c: (points_of[c.severity or ""], c.ref))
+        return ItemScore(points=points_of[worst.severity or ""], value=worst.severity, evidence=worst.ref)
     chosen = sorted(present, key=lambda c: c.ref)[0]
     reasons.append(f"{chosen.ref}: {label} recorded without severity, scored as mild ({MISSING_SEVERITY_POINTS} points).")
     return ItemScore(points=MISSING_SEVERITY_POINTS, value="present, severity not recorded", evidence=chosen.ref)

@@ -191,3 +191,40 @@ def test_the_most_recent_fresh_result_is_used(knowledge):
         ]
     )
     assert evaluate(snap, knowledge).points["bilirubin"].points == 1
+
+
+@pytest.mark.parametrize(
+    ("severity", "points"),
+    [(None, 2), ("mild", 2), ("moderate", 2), ("severe", 3)],
+)
+def test_encephalopathy_mild_or_moderate_scores_two_and_severe_three(knowledge, severity, points):
+    """Pugh (PRODUCT.md): encephalopathy mild or moderate (West Haven 1-2) = 2, severe (3-4) = 3."""
+    snap = make_snapshot(
+        measurements=labs(), conditions=[condition("encephalopathy", onset=AS_OF - timedelta(days=10), severity=severity)]
+    )
+    assert evaluate(snap, knowledge).points["encephalopathy"].points == points
+
+
+def test_points_are_per_item_moderate_ascites_three_moderate_encephalopathy_two(knowledge):
+    snap = make_snapshot(
+        measurements=labs(),
+        conditions=[
+            condition("ascites", onset=AS_OF - timedelta(days=10), severity="moderate"),
+            condition("encephalopathy", onset=AS_OF - timedelta(days=10), severity="moderate"),
+        ],
+    )
+    result = evaluate(snap, knowledge)
+    assert (result.points["ascites"].points, result.points["encephalopathy"].points) == (3, 2)
+    assert result.score == 8 and result.klass == "B"
+
+
+def test_the_worst_graded_encephalopathy_decides(knowledge):
+    snap = make_snapshot(
+        measurements=labs(),
+        conditions=[
+            condition("encephalopathy", onset=AS_OF - timedelta(days=20), severity="severe", ref="Condition/a"),
+            condition("encephalopathy", onset=AS_OF - timedelta(days=10), severity="moderate", ref="Condition/b"),
+        ],
+    )
+    item = evaluate(snap, knowledge).points["encephalopathy"]
+    assert (item.points, item.evidence) == (3, "Condition/a")
