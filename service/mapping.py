@@ -456,9 +456,11 @@ class _Builder:
             problem = "onsetAge is not a date: onset unknown"
         recorded = parse_fhir_date(cond.get("recordedDate"))
         if cond.get("recordedDate") is not None and recorded is None:
-            self.issue(cond, "recordedDate is not a valid date; not used")
+            self.issue(cond, "recordedDate cannot be read as a calendar date: the recorded date is unknown "
+                             "(the condition itself is used)")
         if problem and onset is None:
-            self.issue(cond, problem)
+            problem = problem.replace(" is not a valid date", " cannot be read as a calendar date")
+            self.issue(cond, f"{problem}: the onset is unknown (the condition itself is used)")
         if onset is None and recorded is None and entry.concept != "hcc":
             self.issue(cond, f"{entry.concept.replace('_', ' ')}: no onset and no recordedDate, so the date it began "
                              "is unknown (findings at a past date that it would change are unknown)")

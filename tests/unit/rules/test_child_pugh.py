@@ -8,6 +8,7 @@ import pytest
 
 from rules.child_pugh import evaluate_child_pugh
 from rules.findings import Notes
+from rules.snapshot import ConditionFact
 from tests.unit.rules.factories import condition, make_snapshot, measurement, medication, unusable
 
 AS_OF = date(2026, 11, 28)
@@ -228,3 +229,61 @@ def test_the_worst_graded_encephalopathy_decides(knowledge):
     )
     item = evaluate(snap, knowledge).points["encephalopathy"]
     assert (item.points, item.evidence) == (3, "Condition/a")
+
+
+# -- dating of the findings (PRODUCT.md, Data contract: no onset or recordedDate = date unknown) -----------------------
+
+
+def dated(concept: str, *, onset=None, recorded=None, severity=None, ref=None):
+    return ConditionFact(concept=concept, ref=ref or f"Condition/{concept}", onset=onset, clinical_status="active",
+                         verification_status="confirmed", severity=severity, recorded=recorded)
+
+
+PAST = AS_OF - timedelta(days=200)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "anchor", "points"),
+    [
+        (PAST - timedelta(days=1), PAST, 2),   # recorded before the anchor: present then
+        (PAST, PAST, 2),                        # recorded on the anchor day: present
+        (PAST + timedelta(days=1), PAST, None),  # recorded after: not known to be present then
+        (PAST + timedelta(days=1), AS_OF, 2),
+    ],
+)
+def test_a_finding_dated_only_by_recorded_date_counts_from_that_date(knowledge, recorded, anchor, points):
+    snap = make_snapshot(measurements=labs(anchor), conditions=[dated("ascites", recorded=recorded)])
+    result = evaluate_child_pugh(snap, anchor, knowledge, Notes(), as_of=AS_OF)
+    assert result.points["ascites"].points == points
+    if points is None:
+        assert any("not known to have been present" in r for r in result.reasons)
+        assert result.score is None
+
+
+@pytest.mark.parametrize(("anchor", "points"), [(AS_OF, 2), (PAST, None)])
+def test_an_undated_finding_is_present_now_and_unknown_at_a_past_date(knowledge, anchor, points):
+    snap = make_snapshot(measurements=labs(anchor), conditions=[dated("encephalopathy")])
+    assert evaluate_child_pugh(snap, anchor, knowledge, Notes(), as_of=AS_OF).points["encephalopathy"].points == points
+
+
+def test_an_unknown_finding_that_cannot_score_higher_does_not_make_the_item_unknown(knowledge):
+    snap = make_snapshot(measurements=labs(PAST), conditions=[
+        dated("ascites", onset=PAST - timedelta(days=5), severity="severe", ref="Condition/a"),
+        dated("ascites", recorded=PAST + timedelta(days=5), severity="mild", ref="Condition/b"),
+    ])
+    item = evaluate_child_pugh(snap, PAST, knowledge, Notes(), as_of=AS_OF).points["ascites"]
+    assert (item.points, item.evidence) == (3, "Condition/a")
+
+
+def test_an_unknown_finding_that_could_score_higher_makes_the_item_unknown(knowledge):
+    snap = make_snapshot(measurements=labs(PAST), conditions=[
+        dated("ascites", onset=PAST - timedelta(days=5), severity="mild", ref="Condition/a"),
+        dated("ascites", recorded=PAST + timedelta(days=5), severity="severe", ref="Condition/b"),
+    ])
+    item = evaluate_child_pugh(snap, PAST, knowledge, Notes(), as_of=AS_OF).points["ascites"]
+    assert (item.points, item.evidence) == (None, "Condition/b")
+
+
+def test_without_as_of_the_anchor_is_the_assessment_date(knowledge):
+    snap = make_snapshot(measurements=labs(PAST), conditions=[dated("ascites")])
+    assert evaluate_child_pugh(snap, PAST, knowledge, Notes()).points["ascites"].points == 2

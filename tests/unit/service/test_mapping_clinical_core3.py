@@ -298,3 +298,11 @@ def test_a_clinician_graded_hypertension_is_read_as_a_graded_event(knowledge):
     }
     s = snap(obs, knowledge=knowledge)
     assert [(e.term, e.grade) for e in s.graded_events] == [("hypertension", 4)]
+
+
+def test_an_unreadable_onset_keeps_the_condition_dated_by_recorded_date(knowledge):
+    cond = undated("109841003", "hcc", onsetString="last spring", recordedDate="2026-03-04")
+    s = snap(cond, knowledge=knowledge)
+    assert [(c.concept, c.onset, c.recorded) for c in s.conditions] == [("hcc", None, date(2026, 3, 4))]
+    issue = next(i.problem for i in s.data_issues if i.resource == "Condition/hcc")
+    assert "onset is unknown" in issue and "not used" not in issue
