@@ -34,9 +34,9 @@ from rules.knowledge import CodeEntry, Knowledge
 from rules.snapshot import (
     AllergyFact,
     BloodPressure,
-    GradedEvent,
     ConditionFact,
     DiseaseStatusReport,
+    GradedEvent,
     LesionMeasurement,
     Measurement,
     MedicationFact,
@@ -607,7 +607,9 @@ class _Builder:
                 organ, problem = self.organ_of(body.get("location"))
                 if problem and lesion.lesion not in reported:
                     reported.add(lesion.lesion)
-                    self.issue(lesion.lesion, f"{problem}: the lesion's organ is unknown (neither intrahepatic nor extrahepatic)")
+                    self.issue(
+                        lesion.lesion, f"{problem}: the lesion's organ is unknown (neither intrahepatic nor extrahepatic)"
+                    )
             resolved.append(
                 LesionMeasurement(lesion.lesion, organ, lesion.when, lesion.viable_diameter_mm, lesion.ref)
             )
@@ -629,7 +631,7 @@ class _Builder:
                 organs.add(entry.site or entry.display)
         if len(organs) == 1:
             return organs.pop(), None
-        shown = ", ".join(f"{c.get('system')}|{c.get('code')}" + (f" ({c['display']})" if c.get("display") else "") for c in codings)
+        shown = ", ".join(f"{c.get('system')}|{c.get('code')}" for c in codings[:3])
         if organs:
             return None, f"BodyStructure location codes name different organs ({', '.join(sorted(organs))})"
         return None, f"BodyStructure location {shown} is not a recognised liver or extrahepatic structure"
