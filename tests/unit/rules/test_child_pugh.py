@@ -287,3 +287,25 @@ def test_an_unknown_finding_that_could_score_higher_makes_the_item_unknown(knowl
 def test_without_as_of_the_anchor_is_the_assessment_date(knowledge):
     snap = make_snapshot(measurements=labs(PAST), conditions=[dated("ascites")])
     assert evaluate_child_pugh(snap, PAST, knowledge, Notes()).points["ascites"].points == 2
+
+
+def test_an_unknown_finding_scoring_the_same_as_a_known_one_does_not_make_the_item_unknown(knowledge):
+    snap = make_snapshot(measurements=labs(PAST), conditions=[
+        dated("encephalopathy", onset=PAST - timedelta(days=5), severity="mild", ref="Condition/a"),
+        dated("encephalopathy", recorded=PAST + timedelta(days=5), ref="Condition/b"),
+    ])
+    result = evaluate_child_pugh(snap, PAST, knowledge, Notes(), as_of=AS_OF)
+    assert (result.points["encephalopathy"].points, result.points["encephalopathy"].evidence) == (2, "Condition/a")
+
+
+def test_the_unknown_reason_names_the_record_and_how_it_is_dated(knowledge):
+    snap = make_snapshot(measurements=labs(PAST), conditions=[
+        dated("ascites", recorded=PAST + timedelta(days=5), ref="Condition/z"),
+        dated("ascites", recorded=PAST + timedelta(days=9), ref="Condition/y"),
+        dated("encephalopathy", ref="Condition/e"),
+    ])
+    reasons = evaluate_child_pugh(snap, PAST, knowledge, Notes(), as_of=AS_OF).reasons
+    assert (f"Condition/y: ascites (recorded {(PAST + timedelta(days=9)).isoformat()}) is not known to have been present "
+            f"on {PAST.isoformat()}: ascites points unknown.") in reasons
+    assert (f"Condition/e: hepatic encephalopathy (undated) is not known to have been present on {PAST.isoformat()}: "
+            "hepatic encephalopathy points unknown.") in reasons
