@@ -196,3 +196,9 @@ def test_an_unrecorded_or_off_level_dose_is_said_so(knowledge):
     assert odd.reasons[0] == ("Current dose 600 mg/day is not one of the study's levels (400 mg twice daily, "
                               "400 mg once daily, 400 mg every other day).")
     assert odd.reasons[-1] == "fatigue grade 3: interrupt; the next level cannot be named from this dose."
+
+
+def test_a_reading_missing_one_pressure_shows_a_question_mark(knowledge):
+    readings = (bp(AS_OF - timedelta(days=2), 170, None, "Observation/a"), bp(AS_OF - timedelta(days=1), None, 105, "Observation/b"))
+    event = hypertension(with_(make_snapshot(), blood_pressures=readings), AS_OF, knowledge)
+    assert event.grade == 3 and "(170/?, ?/105 mm[Hg])" in event.reason
