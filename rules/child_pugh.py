@@ -2,7 +2,8 @@
 
 Pugh's cut-offs (``rules/data/thresholds.json``, group ``child_pugh``):
 bilirubin <2 / 2-3 / >3 mg/dL; albumin >3.5 / 2.8-3.5 / <2.8 g/dL; INR <1.7 /
-1.7-2.3 / >2.3; ascites and encephalopathy none / mild / moderate-severe.
+1.7-2.3 / >2.3; ascites none / mild / moderate-severe; encephalopathy none /
+mild-moderate (West Haven 1-2) / severe (West Haven 3-4).
 Class A 5-6, B 7-9, C 10-15. Labs count only within the freshness window
 before the anchor date. An incomplete score has ``score`` and ``class`` null
 unless every possible value of the missing items gives the same class.
@@ -16,8 +17,8 @@ from itertools import product
 
 from rules.findings import Notes
 from rules.knowledge import Knowledge
-from rules.snapshot import Snapshot
-from rules.timing import condition_present_at, latest_before, latest_within, medication_active_at
+from rules.snapshot import ConditionFact, Snapshot
+from rules.timing import condition_presence, latest_before, latest_within, medication_active_at
 
 LAB_ITEMS = ("bilirubin", "albumin", "inr")
 CONDITION_ITEMS = ("ascites", "encephalopathy")
@@ -28,7 +29,12 @@ ITEM_LABELS = {
     "ascites": "ascites",
     "encephalopathy": "hepatic encephalopathy",
 }
-SEVERITY_POINTS = {"mild": 2, "moderate": 3, "severe": 3}
+# Pugh's grading per item (PRODUCT.md, Clinical logic): ascites none 1 / mild 2 / moderate or severe 3;
+# encephalopathy none 1 / mild or moderate (West Haven 1-2) 2 / severe (West Haven 3-4) 3
+SEVERITY_POINTS = {
+    "ascites": {"mild": 2, "moderate": 3, "severe": 3},
+    "encephalopathy": {"mild": 2, "moderate": 2, "severe": 3},
+}
 MISSING_SEVERITY_POINTS = 2
 
 
@@ -139,16 +145,38 @@ def _score_lab(snapshot: Snapshot, item: str, anchor: date, k: Knowledge, reason
     return ItemScore(points=points, value=shown, evidence=used.ref, date=used.when)
 
 
-def _score_condition(snapshot: Snapshot, item: str, anchor: date, notes: Notes, reasons: list[str]) -> ItemScore:
+def _condition_points(c: ConditionFact, item: str) -> int:
+    return SEVERITY_POINTS[item].get(c.severity or "", MISSING_SEVERITY_POINTS)
+
+
+def _score_condition(
+    snapshot: Snapshot, item: str, anchor: date, as_of: date, notes: Notes, reasons: list[str]
+) -> ItemScore:
+    """Points of a finding recorded only when present (``rules.timing.condition_presence``): absent when no
+    record says otherwise; a record that may or may not have held on ``anchor`` (dated only by a later
+    recordedDate, or undated at a past date) makes the item unknown when it could score higher."""
     label = ITEM_LABELS[item]
-    present = [c for c in snapshot.conditions_of(item) if condition_present_at(c, anchor)]
+    conditions = snapshot.conditions_of(item)
+    present = [c for c in conditions if condition_presence(c, anchor, as_of) is True]
+    maybe = [c for c in conditions if condition_presence(c, anchor, as_of) is None]
+    known_points = max((_condition_points(c, item) for c in present), default=1)
+    higher = [c for c in maybe if _condition_points(c, item) > known_points]
+    if higher:
+        chosen = sorted(higher, key=lambda c: c.ref)[0]
+        dated = f"recorded {chosen.recorded.isoformat()}" if chosen.recorded else "undated"
+        reasons.append(
+            f"{chosen.ref}: {label} ({dated}) is not known to have been present on {anchor.isoformat()}: "
+            f"{label} points unknown."
+        )
+        return ItemScore(points=None, value=None, evidence=chosen.ref)
     if not present:
         notes.assume(f"No {label} recorded: scored as none.")
         return ItemScore(points=1, value="none (assumed)")
-    graded = [c for c in present if c.severity in SEVERITY_POINTS]
+    points_of = SEVERITY_POINTS[item]
+    graded = [c for c in present if c.severity in points_of]
     if graded:
-        worst = max(graded, key=lambda c: (SEVERITY_POINTS[c.severity or ""], c.ref))
-        return ItemScore(points=SEVERITY_POINTS[worst.severity or ""], value=worst.severity, evidence=worst.ref)
+        worst = max(graded, key=lambda c: (points_of[c.severity or ""], c.ref))
+        return ItemScore(points=points_of[worst.severity or ""], value=worst.severity, evidence=worst.ref)
     chosen = sorted(present, key=lambda c: c.ref)[0]
     reasons.append(f"{chosen.ref}: {label} recorded without severity, scored as mild ({MISSING_SEVERITY_POINTS} points).")
     return ItemScore(points=MISSING_SEVERITY_POINTS, value="present, severity not recorded", evidence=chosen.ref)
@@ -186,14 +214,18 @@ def _cautions(snapshot: Snapshot, anchor: date, points: dict[str, ItemScore]) ->
     return cautions
 
 
-def evaluate_child_pugh(snapshot: Snapshot, anchor: date, k: Knowledge, notes: Notes) -> ChildPugh:
-    """Child-Pugh at ``anchor`` (labs within the freshness window before it)."""
+def evaluate_child_pugh(
+    snapshot: Snapshot, anchor: date, k: Knowledge, notes: Notes, as_of: date | None = None
+) -> ChildPugh:
+    """Child-Pugh at ``anchor`` (labs within the freshness window before it), in an assessment at ``as_of``
+    (default: ``anchor``). An undated ascites or encephalopathy is present at ``as_of``, unknown earlier."""
+    as_of = anchor if as_of is None else as_of
     reasons: list[str] = []
     points: dict[str, ItemScore] = {}
     for item in LAB_ITEMS:
         points[item] = _score_lab(snapshot, item, anchor, k, reasons)
     for item in CONDITION_ITEMS:
-        points[item] = _score_condition(snapshot, item, anchor, notes, reasons)
+        points[item] = _score_condition(snapshot, item, anchor, as_of, notes, reasons)
 
     known = [p.points for p in points.values() if p.points is not None]
     missing = [name for name, p in points.items() if p.points is None]

@@ -6,13 +6,17 @@
   readings in the window reach it (systolic 120/140/160 or diastolic 80/90/100
   mm[Hg] for grades 1/2/3).
 - Clinician-graded terms (hand-foot skin reaction, diarrhoea, fatigue, anorexia,
-  rash) are read as recorded.
+  rash, and hypertension, so that a label stop can fire) are read as recorded.
+- Baseline (PRODUCT.md, Adverse events): given the sorafenib start, each term is also
+  graded at that date (the same windows, ending on the start day); a grade already
+  present then is reported with its baseline, and ``worse_than_baseline`` says whether
+  the current grade goes beyond it (only then does it drive dose advice).
 Cut-offs and windows: ``rules/data/thresholds.json``, group ``ctcae``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from rules.knowledge import Knowledge
@@ -27,12 +31,29 @@ class AdverseEvent:
     date: date | None
     evidence: tuple[str, ...]
     reason: str
+    # the grade of the same term before sorafenib started (None: no sorafenib start given, or not gradable then)
+    baseline_grade: int | None = None
+    baseline_date: date | None = None
+    baseline_evidence: tuple[str, ...] = ()
+
+    @property
+    def worse_than_baseline(self) -> bool:
+        """Graded, and beyond the pre-sorafenib grade (no known baseline: any grade counts)."""
+        if self.grade is None:
+            return False
+        return self.baseline_grade is None or self.grade > self.baseline_grade
 
     def as_dict(self) -> dict:
         data: dict = {"term": self.term, "grade": self.grade}
         if self.date:  # the schema's date is a string when present
             data["date"] = self.date.isoformat()
         data.update(evidence=list(self.evidence), reason=self.reason)
+        if self.baseline_grade is not None:
+            data["baseline"] = {
+                "grade": self.baseline_grade,
+                "date": self.baseline_date.isoformat() if self.baseline_date else None,
+                "evidence": list(self.baseline_evidence),
+            }
         return data
 
 
@@ -125,6 +146,51 @@ def clinician_graded(snapshot: Snapshot, as_of: date, k: Knowledge) -> list[Adve
     return [latest[t] for t in sorted(latest)]
 
 
-def adverse_events(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[AdverseEvent, ...]:
-    """Every graded event at ``as_of``: platelets, hypertension, and the clinician-graded terms."""
-    return (thrombocytopenia(snapshot, as_of, k), hypertension(snapshot, as_of, k), *clinician_graded(snapshot, as_of, k))
+def _graded_at(snapshot: Snapshot, day: date, k: Knowledge) -> tuple[AdverseEvent, ...]:
+    return (thrombocytopenia(snapshot, day, k), hypertension(snapshot, day, k), *clinician_graded(snapshot, day, k))
+
+
+def adverse_events(
+    snapshot: Snapshot, as_of: date, k: Knowledge, sorafenib_start: date | None = None
+) -> tuple[AdverseEvent, ...]:
+    """Every graded event at ``as_of``: platelets, hypertension, and the clinician-graded terms.
+
+    With ``sorafenib_start`` (``rules.treatment.sorafenib_history(...).start``), each event also carries
+    the grade its term had on that date (the data before sorafenib), so dose advice can tell a
+    pre-existing grade (e.g. the thrombocytopenia of portal hypertension) from a worsening.
+    """
+    current = _graded_at(snapshot, as_of, k)
+    if sorafenib_start is None or sorafenib_start > as_of:
+        return current
+    baseline: dict[str, AdverseEvent] = {}
+    for event in _graded_at(snapshot, sorafenib_start, k):
+        if event.grade is not None:
+            # a clinician-graded term and a measured one may share a name (hypertension): the worse counts
+            if event.term not in baseline or event.grade > (baseline[event.term].grade or 0):
+                baseline[event.term] = event
+    with_baseline = []
+    for event in current:
+        before = baseline.get(event.term)
+        if before is None or event.grade is None:
+            with_baseline.append(event)
+            continue
+        reason = event.reason
+        if before.grade and event.grade is not None:
+            when = before.date.isoformat() if before.date else sorafenib_start.isoformat()
+            if event.grade > before.grade:
+                reason += f" Baseline before sorafenib: grade {before.grade} ({when}); worse than baseline."
+            else:
+                reason += (
+                    f" Already grade {before.grade} before sorafenib ({when}): not worse than baseline, so it does "
+                    "not change the dose unless it worsens."
+                )
+        with_baseline.append(
+            replace(
+                event,
+                reason=reason,
+                baseline_grade=before.grade,
+                baseline_date=before.date,
+                baseline_evidence=before.evidence,
+            )
+        )
+    return tuple(with_baseline)

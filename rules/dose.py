@@ -2,8 +2,10 @@
 
 The study's steps (``rules/data/thresholds.json``, group ``sorafenib_dose``):
 800 mg/day (400 mg twice daily) -> 400 mg once daily -> 400 mg every other day;
-interrupt on a grade 3-4 adverse event, then resume one level lower. Label events
-that stop the drug override the steps (here: grade 4 hypertension; cardiac
+interrupt on a grade 3-4 adverse event, then resume one level lower. A grade that
+was already present before sorafenib (``AdverseEvent.baseline_grade``) drives the
+steps only when it is worse than that baseline. Label events that stop the drug
+override the steps (here: grade 4 hypertension, measured or clinician-graded; cardiac
 ischaemia, haemorrhage needing intervention and GI perforation are not graded by
 this service and are listed for the clinician).
 """
@@ -82,8 +84,15 @@ def dose_advice(history: SorafenibHistory, events: tuple[AdverseEvent, ...], as_
     if stop:
         return DoseAdvice(mg, name, "stop", None, tuple(reasons + ["Grade 4 hypertension: the label stops sorafenib."]),
                           evidence + ev_refs, citation)
-    severe = [e for e in graded if e.grade >= interrupt_from]
+    at_grade = [e for e in graded if e.grade >= interrupt_from]
+    severe = [e for e in at_grade if e.worse_than_baseline]
     reasons.append(f"Label events that stop the drug and are not graded here: {LABEL_STOP_NOT_ASSESSED}.")
+    for e in at_grade:
+        if not e.worse_than_baseline:
+            reasons.append(
+                f"{e.term} grade {e.grade} was already grade {e.baseline_grade} before sorafenib: not a reason to "
+                "interrupt unless it worsens beyond that baseline."
+            )
     if severe:
         worst = ", ".join(f"{e.term} grade {e.grade}" for e in severe)
         if index is None:
@@ -100,4 +109,5 @@ def dose_advice(history: SorafenibHistory, events: tuple[AdverseEvent, ...], as_
                           evidence + ev_refs, citation)
     if mg is None:
         return DoseAdvice(mg, name, "unknown", None, tuple(reasons), evidence, citation)
-    return DoseAdvice(mg, name, "continue", name, tuple(reasons + ["No grade 3-4 adverse event: continue."]), evidence, citation)
+    last = "No grade 3-4 adverse event beyond its baseline: continue." if at_grade else "No grade 3-4 adverse event: continue."
+    return DoseAdvice(mg, name, "continue", name, tuple(reasons + [last]), evidence, citation)

@@ -29,6 +29,24 @@ class CodeEntry:
     specific: bool = True
     mg_per_unit: float | None = None
     confirmed: bool = True
+    # the body site the code itself names (a metastasis code's site, a body structure's organ); None: not said
+    site: str | None = None
+    # a severity the code itself implies ("severe": hepatic failure *with coma*); None: not said
+    severity: str | None = None
+
+
+def _normalised(code: str) -> str:
+    """An ICD-style code without its dot and in upper case: "C78.7", "c787" and "C787" compare equal."""
+    return code.replace(".", "").strip().upper()
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    system: str
+    prefix: str  # normalised (no dot)
+    concept: str
+    site: str | None
+    excluded: bool  # True: codes under this prefix are *not* in the concept (e.g. C78.7 in C77-C79)
 
 
 @dataclass(frozen=True)
@@ -109,7 +127,7 @@ class Knowledge:
         self.overrides: tuple[Override, ...] = tuple(changes)
         self.overrides_sha256 = overrides_sha256
         self._index: dict[tuple[str, str], CodeEntry] = {}
-        self._prefixes: list[tuple[str, str, str]] = []
+        self._prefixes: list[_Prefix] = []
         concepts = self.value_sets.get("concepts")
         if not isinstance(concepts, dict):
             raise KnowledgeError("value sets need a 'concepts' object")
@@ -123,11 +141,19 @@ class Knowledge:
                     specific=bool(c.get("specific", True)),
                     mg_per_unit=c.get("mg_per_unit"),
                     confirmed=bool(c.get("confirmed", True)),
+                    site=c.get("site"),
+                    severity=c.get("severity"),
                 )
                 self._index.setdefault((entry.system, entry.code), entry)
             for group in spec.get("code_prefixes", []):
                 for prefix in group["prefixes"]:
-                    self._prefixes.append((group["system"], prefix, concept))
+                    self._prefixes.append(
+                        _Prefix(group["system"], _normalised(prefix), concept, group.get("site"), False)
+                    )
+                for prefix in group.get("except", []):
+                    self._prefixes.append(_Prefix(group["system"], _normalised(prefix), concept, None, True))
+        # the longest matching prefix decides (an exception, or a more specific site, beats its family)
+        self._prefixes.sort(key=lambda p: -len(p.prefix))
         # answers of codes_of / concepts_for_resource: the value sets do not change after this point
         self._codes_of: dict[str, tuple[CodeEntry, ...]] = {}
         self._concepts_for: dict[str, tuple[str, ...]] = {}
@@ -149,9 +175,14 @@ class Knowledge:
         hit = self._index.get((system, code))
         if hit is not None:
             return hit
-        for p_system, prefix, concept in self._prefixes:
-            if system == p_system and code.startswith(prefix):
-                return CodeEntry(concept=concept, system=system, code=code, display=code)
+        if not self._prefixes:
+            return None
+        normalised = _normalised(code)
+        for p in self._prefixes:
+            if system == p.system and normalised.startswith(p.prefix):
+                if p.excluded:
+                    return None
+                return CodeEntry(concept=p.concept, system=system, code=code, display=code, site=p.site)
         return None
 
     def concept(self, name: str) -> dict:

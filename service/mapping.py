@@ -34,9 +34,9 @@ from rules.knowledge import CodeEntry, Knowledge
 from rules.snapshot import (
     AllergyFact,
     BloodPressure,
-    GradedEvent,
     ConditionFact,
     DiseaseStatusReport,
+    GradedEvent,
     LesionMeasurement,
     Measurement,
     MedicationFact,
@@ -341,6 +341,9 @@ class _Builder:
             return
         unit = q.get("code") if q.get("system") == UCUM and q.get("code") else q.get("code") or q.get("unit")
         recorded = f"{q['value']:g} {unit}" if unit else f"{q['value']:g} (no unit)"
+        if not unit and self.k.concept(concept).get("unitless"):
+            unit = str(self.k.concept(concept).get("unit", "1"))  # dimensionless (INR): no unit is the unit 1
+            recorded = f"{q['value']:g}"
         if not unit:
             problem = "value has no unit"
             self.issue(obs, f"{concept}: {problem}; not used")
@@ -446,18 +449,30 @@ class _Builder:
         entry = self.match(cond.get("code"), "Condition")
         if entry is None:
             return
+        # onset[x] goes to ``onset`` and recordedDate to ``recorded``, for every concept: a condition dated
+        # only by recordedDate is known present by then, not begun then (rules.timing.condition_presence)
         onset, problem = choice_date(cond, "onset")
         if onset is None and "onsetAge" in cond:
-            problem = "onsetAge used as unknown onset date"
-        if onset is None and entry.concept == "hcc":
-            onset = parse_fhir_date(cond.get("recordedDate"))
+            problem = "onsetAge is not a date: onset unknown"
+        recorded = parse_fhir_date(cond.get("recordedDate"))
+        if cond.get("recordedDate") is not None and recorded is None:
+            self.issue(cond, "recordedDate cannot be read as a calendar date: the recorded date is unknown "
+                             "(the condition itself is used)")
         if problem and onset is None:
-            self.issue(cond, problem)
+            problem = problem.replace(" is not a valid date", " cannot be read as a calendar date")
+            self.issue(cond, f"{problem}: the onset is unknown (the condition itself is used)")
+        if onset is None and recorded is None and entry.concept != "hcc":
+            self.issue(cond, f"{entry.concept.replace('_', ' ')}: no onset and no recordedDate, so the date it began "
+                             "is unknown (findings at a past date that it would change are unknown)")
         abatement, _ = choice_date(cond, "abatement")
         severity = None
         for coding in _codings(cond.get("severity")):
             if coding.get("code") in SEVERITY_CODES:
                 severity = SEVERITY_CODES[coding["code"]]
+        entries = self.matches(cond.get("code"), "Condition")
+        same = [e for e in entries if e.concept == entry.concept]
+        if severity is None:
+            severity = next((e.severity for e in same if e.severity), None)
         self.conditions.append(
             ConditionFact(
                 concept=entry.concept,
@@ -467,8 +482,24 @@ class _Builder:
                 verification_status=verification,
                 severity=severity,
                 abatement=abatement.day if abatement else None,
+                recorded=recorded.day if recorded else None,
+                specific=any(e.specific for e in same),
+                site=next((e.site for e in same if e.site), None) or self.body_site(cond.get("bodySite")),
             )
         )
+
+    def body_site(self, body_sites: Any) -> str | None:
+        """The organ a Condition.bodySite names (an ``extrahepatic_structures`` or ``liver_structures`` code), or None."""
+        if not isinstance(body_sites, list):
+            return None
+        for concept in body_sites:
+            for coding in _codings(concept):
+                entry = self.k.lookup(coding.get("system"), coding.get("code"))
+                if entry is not None and entry.concept == "extrahepatic_structures":
+                    return entry.site or entry.display
+                if entry is not None and entry.concept == "liver_structures":
+                    return "liver"
+        return None
 
     # -- Procedure -----------------------------------------------------------
     def procedure(self, proc: dict) -> None:
@@ -562,23 +593,48 @@ class _Builder:
         )
 
     def resolve_lesion_organs(self) -> None:
-        liver = {(e.system, e.code) for e in self.k.codes_of("liver")}
+        """Each lesion's organ from its BodyStructure.location: "liver" for the liver or any part of it
+        (``liver_structures``), the organ an ``extrahepatic_structures`` code names, else None (unknown:
+        never extrahepatic) with a data issue."""
         resolved = []
+        reported: set[str] = set()
         for lesion in self.lesions:
             body = self.body_structures.get(lesion.lesion)
             organ = None
-            if body is not None:
-                for coding in _codings(body.get("location")):
-                    if (coding.get("system"), coding.get("code")) in liver:
-                        organ = "liver"
-                        break
-                    organ = organ or coding.get("display") or coding.get("code")
-            else:
+            if body is None:
                 self.issue(lesion.ref, f"lesion {lesion.lesion} not found: its organ is unknown")
+            else:
+                organ, problem = self.organ_of(body.get("location"))
+                if problem and lesion.lesion not in reported:
+                    reported.add(lesion.lesion)
+                    self.issue(
+                        lesion.lesion, f"{problem}: the lesion's organ is unknown (neither intrahepatic nor extrahepatic)"
+                    )
             resolved.append(
                 LesionMeasurement(lesion.lesion, organ, lesion.when, lesion.viable_diameter_mm, lesion.ref)
             )
         self.lesions = resolved
+
+    def organ_of(self, location: Any) -> tuple[str | None, str | None]:
+        """("liver" | an organ name | None, the problem when None) for a BodyStructure.location."""
+        codings = _codings(location)
+        if not codings:
+            return None, "BodyStructure has no coded location"
+        organs: set[str] = set()
+        for coding in codings:
+            entry = self.k.lookup(coding.get("system"), coding.get("code"))
+            if entry is None:
+                continue
+            if entry.concept == "liver_structures":
+                organs.add("liver")
+            elif entry.concept == "extrahepatic_structures":
+                organs.add(entry.site or entry.display)
+        if len(organs) == 1:
+            return organs.pop(), None
+        shown = ", ".join(f"{c.get('system')}|{c.get('code')}" for c in codings[:3])
+        if organs:
+            return None, f"BodyStructure location codes name different organs ({', '.join(sorted(organs))})"
+        return None, f"BodyStructure location {shown} is not a recognised liver or extrahepatic structure"
 
 
 def map_patient(patient: dict) -> tuple[PatientFacts, list[DataIssue]]:

@@ -8,6 +8,7 @@ import pytest
 
 from rules.child_pugh import evaluate_child_pugh
 from rules.findings import Notes
+from rules.snapshot import ConditionFact
 from tests.unit.rules.factories import condition, make_snapshot, measurement, medication, unusable
 
 AS_OF = date(2026, 11, 28)
@@ -191,3 +192,120 @@ def test_the_most_recent_fresh_result_is_used(knowledge):
         ]
     )
     assert evaluate(snap, knowledge).points["bilirubin"].points == 1
+
+
+@pytest.mark.parametrize(
+    ("severity", "points"),
+    [(None, 2), ("mild", 2), ("moderate", 2), ("severe", 3)],
+)
+def test_encephalopathy_mild_or_moderate_scores_two_and_severe_three(knowledge, severity, points):
+    """Pugh (PRODUCT.md): encephalopathy mild or moderate (West Haven 1-2) = 2, severe (3-4) = 3."""
+    snap = make_snapshot(
+        measurements=labs(), conditions=[condition("encephalopathy", onset=AS_OF - timedelta(days=10), severity=severity)]
+    )
+    assert evaluate(snap, knowledge).points["encephalopathy"].points == points
+
+
+def test_points_are_per_item_moderate_ascites_three_moderate_encephalopathy_two(knowledge):
+    snap = make_snapshot(
+        measurements=labs(),
+        conditions=[
+            condition("ascites", onset=AS_OF - timedelta(days=10), severity="moderate"),
+            condition("encephalopathy", onset=AS_OF - timedelta(days=10), severity="moderate"),
+        ],
+    )
+    result = evaluate(snap, knowledge)
+    assert (result.points["ascites"].points, result.points["encephalopathy"].points) == (3, 2)
+    assert result.score == 8 and result.klass == "B"
+
+
+def test_the_worst_graded_encephalopathy_decides(knowledge):
+    snap = make_snapshot(
+        measurements=labs(),
+        conditions=[
+            condition("encephalopathy", onset=AS_OF - timedelta(days=20), severity="severe", ref="Condition/a"),
+            condition("encephalopathy", onset=AS_OF - timedelta(days=10), severity="moderate", ref="Condition/b"),
+        ],
+    )
+    item = evaluate(snap, knowledge).points["encephalopathy"]
+    assert (item.points, item.evidence) == (3, "Condition/a")
+
+
+# -- dating of the findings (PRODUCT.md, Data contract: no onset or recordedDate = date unknown) -----------------------
+
+
+def dated(concept: str, *, onset=None, recorded=None, severity=None, ref=None):
+    return ConditionFact(concept=concept, ref=ref or f"Condition/{concept}", onset=onset, clinical_status="active",
+                         verification_status="confirmed", severity=severity, recorded=recorded)
+
+
+PAST = AS_OF - timedelta(days=200)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "anchor", "points"),
+    [
+        (PAST - timedelta(days=1), PAST, 2),   # recorded before the anchor: present then
+        (PAST, PAST, 2),                        # recorded on the anchor day: present
+        (PAST + timedelta(days=1), PAST, None),  # recorded after: not known to be present then
+        (PAST + timedelta(days=1), AS_OF, 2),
+    ],
+)
+def test_a_finding_dated_only_by_recorded_date_counts_from_that_date(knowledge, recorded, anchor, points):
+    snap = make_snapshot(measurements=labs(anchor), conditions=[dated("ascites", recorded=recorded)])
+    result = evaluate_child_pugh(snap, anchor, knowledge, Notes(), as_of=AS_OF)
+    assert result.points["ascites"].points == points
+    if points is None:
+        assert any("not known to have been present" in r for r in result.reasons)
+        assert result.score is None
+
+
+@pytest.mark.parametrize(("anchor", "points"), [(AS_OF, 2), (PAST, None)])
+def test_an_undated_finding_is_present_now_and_unknown_at_a_past_date(knowledge, anchor, points):
+    snap = make_snapshot(measurements=labs(anchor), conditions=[dated("encephalopathy")])
+    assert evaluate_child_pugh(snap, anchor, knowledge, Notes(), as_of=AS_OF).points["encephalopathy"].points == points
+
+
+def test_an_unknown_finding_that_cannot_score_higher_does_not_make_the_item_unknown(knowledge):
+    snap = make_snapshot(measurements=labs(PAST), conditions=[
+        dated("ascites", onset=PAST - timedelta(days=5), severity="severe", ref="Condition/a"),
+        dated("ascites", recorded=PAST + timedelta(days=5), severity="mild", ref="Condition/b"),
+    ])
+    item = evaluate_child_pugh(snap, PAST, knowledge, Notes(), as_of=AS_OF).points["ascites"]
+    assert (item.points, item.evidence) == (3, "Condition/a")
+
+
+def test_an_unknown_finding_that_could_score_higher_makes_the_item_unknown(knowledge):
+    snap = make_snapshot(measurements=labs(PAST), conditions=[
+        dated("ascites", onset=PAST - timedelta(days=5), severity="mild", ref="Condition/a"),
+        dated("ascites", recorded=PAST + timedelta(days=5), severity="severe", ref="Condition/b"),
+    ])
+    item = evaluate_child_pugh(snap, PAST, knowledge, Notes(), as_of=AS_OF).points["ascites"]
+    assert (item.points, item.evidence) == (None, "Condition/b")
+
+
+def test_without_as_of_the_anchor_is_the_assessment_date(knowledge):
+    snap = make_snapshot(measurements=labs(PAST), conditions=[dated("ascites")])
+    assert evaluate_child_pugh(snap, PAST, knowledge, Notes()).points["ascites"].points == 2
+
+
+def test_an_unknown_finding_scoring_the_same_as_a_known_one_does_not_make_the_item_unknown(knowledge):
+    snap = make_snapshot(measurements=labs(PAST), conditions=[
+        dated("encephalopathy", onset=PAST - timedelta(days=5), severity="mild", ref="Condition/a"),
+        dated("encephalopathy", recorded=PAST + timedelta(days=5), ref="Condition/b"),
+    ])
+    result = evaluate_child_pugh(snap, PAST, knowledge, Notes(), as_of=AS_OF)
+    assert (result.points["encephalopathy"].points, result.points["encephalopathy"].evidence) == (2, "Condition/a")
+
+
+def test_the_unknown_reason_names_the_record_and_how_it_is_dated(knowledge):
+    snap = make_snapshot(measurements=labs(PAST), conditions=[
+        dated("ascites", recorded=PAST + timedelta(days=5), ref="Condition/z"),
+        dated("ascites", recorded=PAST + timedelta(days=9), ref="Condition/y"),
+        dated("encephalopathy", ref="Condition/e"),
+    ])
+    reasons = evaluate_child_pugh(snap, PAST, knowledge, Notes(), as_of=AS_OF).reasons
+    assert (f"Condition/y: ascites (recorded {(PAST + timedelta(days=9)).isoformat()}) is not known to have been present "
+            f"on {PAST.isoformat()}: ascites points unknown.") in reasons
+    assert (f"Condition/e: hepatic encephalopathy (undated) is not known to have been present on {PAST.isoformat()}: "
+            "hepatic encephalopathy points unknown.") in reasons
