@@ -43,7 +43,7 @@ from typing import Any
 
 from rules.knowledge import KnowledgeError
 from rules.snapshot import ConditionFact, LesionMeasurement, Snapshot
-from rules.timing import condition_present_at, condition_presence, days_before
+from rules.timing import condition_presence, condition_present_at, days_before
 
 CRITERIA_GROUP = "bclc_2010"
 NOTE_GROUP = "bclc_2022"

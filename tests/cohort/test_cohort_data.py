@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from rules.assessment import assess
+from rules.candidacy import extrahepatic_sites
 from rules.ctcae import hypertension, platelet_grade
 from rules.demographics import age_on
-from rules.candidacy import extrahepatic_sites
 from rules.timing import condition_presence
 from rules.treatment import completed_tace
 from service.cohort import generate
