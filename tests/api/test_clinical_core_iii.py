@@ -87,3 +87,34 @@ def test_imaging_more_than_90_days_old_gives_insufficient_data(client, settings,
         assert body["tace_candidacy"]["status"] == "unknown"
         assert any("91 days old, more than 90" in r for r in body["tace_candidacy"]["reasons"])
         assert body["bclc"]["tumour_extent_stage"] is None
+
+
+BRANCH_OVERRIDES = """
+value_sets:
+  concepts:
+    portal_vein_branch_thrombus:
+      resource: Condition
+      codes:
+        - {system: "urn:oid:1.2.3.local", code: "PVT-BRANCH", display: "Tumour thrombus, right portal branch"}
+thresholds:
+  tace_candidacy:
+    portal_vein_branch_only_concepts: [portal_vein_branch_thrombus]
+"""
+
+
+def test_a_site_declared_branch_only_thrombus_keeps_tace_possible_and_stages_c(monkeypatch, tmp_path, settings):
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    from service.settings import Settings
+
+    path = tmp_path / "overrides.yaml"
+    path.write_text(BRANCH_OVERRIDES)
+    monkeypatch.setenv("HCC_CLINICAL_OVERRIDES", str(path))
+    today = settings.today()
+    branch = f.condition("PVT-BRANCH", ago(today, 30), system="urn:oid:1.2.3.local", pid=PID, rid="pvt-branch")
+    with TestClient(create_app(Settings())) as client:
+        body = post(client, eligible_resources(today) + [branch], as_of=today)
+    assert body["tace_candidacy"]["status"] == "met"
+    assert body["bclc"]["tumour_extent_stage"] == "C"
+    assert body["recommendation"]["code"] == "sorafenib-plus-tace"
