@@ -46,7 +46,7 @@ class Candidacy:
 
 def branch_only_concepts(k: Knowledge) -> tuple[str, ...]:
     """Condition concepts a site declared to be portal-vein thrombus confined to a branch."""
-    return tuple(str(c) for c in k.thresholds.get("tace_candidacy", {}).get("portal_vein_branch_only_concepts", []) or [])
+    return tuple(str(c) for c in k.thresholds["tace_candidacy"].get("portal_vein_branch_only_concepts") or ())
 
 
 def thrombus_words(conditions: list[ConditionFact] | tuple[ConditionFact, ...]) -> str:

@@ -68,8 +68,8 @@ def test_a_site_needs_a_viable_diameter_above_0_mm():
 
 
 def test_the_evidence_of_a_site_is_ordered_by_reference_and_described_in_full():
-    lesions = [lesion("l1", AS_OF - days(1), 5, organ="lung", ref="Observation/a"),
-               lesion("l2", AS_OF - days(9), 30, organ="lung", ref="Observation/b")]
+    lesions = [lesion("l1", AS_OF - days(1), 30, organ="lung", ref="Observation/a"),
+               lesion("l2", AS_OF - days(9), 5, organ="lung", ref="Observation/b")]
     sites = extrahepatic_sites(make_snapshot(lesions=lesions), AS_OF, AS_OF)
     assert sites.sites == {"lung": ("Observation/a", "Observation/b")}
     assert sites.describe() == "lung (Observation/a, Observation/b)"
@@ -84,12 +84,14 @@ def test_an_undated_metastasis_is_present_at_the_assessment_date(knowledge):
 
 def test_a_metastasis_recorded_after_the_assessment_date_leaves_multiple_sites_unknown(knowledge):
     later = condition(MET_, recorded=AS_OF + days(2), site="bone", ref="Condition/later")
+    later2 = condition(MET_, recorded=AS_OF + days(3), site="skin", ref="Condition/later2")
     known = condition(MET_, onset=AS_OF - days(30), site="lung", ref="Condition/lung")
-    result = candidacy(knowledge, conditions=[known, later])
+    result = candidacy(knowledge, conditions=[known, later, later2])
     assert result.status is Status.UNKNOWN
     assert result.finding.reasons[-1] == (
         "Cannot exclude a contraindication: whether extrahepatic metastases involve 2 or more distinct sites "
-        "(metastasis recorded after 2026-11-28, presence then unknown: Condition/later; known sites: lung (Condition/lung))."
+        "(metastasis recorded after 2026-11-28, presence then unknown: Condition/later, Condition/later2; "
+        "known sites: lung (Condition/lung))."
     )
     assert extrahepatic_sites(make_snapshot(conditions=[later]), AS_OF, AS_OF).presence_unknown == ("Condition/later",)
     assert candidacy(knowledge, conditions=[later]).status is Status.MET  # one possible site at most
@@ -99,11 +101,12 @@ def test_a_metastasis_recorded_after_the_assessment_date_leaves_multiple_sites_u
 
 
 def test_unknown_organ_lesions_are_named_and_a_0_mm_one_does_not_count(knowledge):
-    result = candidacy(knowledge, lesions=[lesion("a", AS_OF - days(10), 0), lesion("x", AS_OF - days(10), 0.5, organ=None)])
+    unknown_organ = [lesion("x", AS_OF - days(10), 0.5, organ=None), lesion("y", AS_OF - days(10), 9, organ=None)]
+    result = candidacy(knowledge, lesions=[lesion("a", AS_OF - days(10), 0), *unknown_organ])
     assert result.status is Status.UNKNOWN
     assert result.finding.reasons == (
-        "No viable liver tumour on the latest imaging (2026-11-18), but 1 viable lesion(s) of unknown organ "
-        "(BodyStructure/x): whether viable liver tumour remains is unknown.",
+        "No viable liver tumour on the latest imaging (2026-11-18), but 2 viable lesion(s) of unknown organ "
+        "(BodyStructure/x, BodyStructure/y): whether viable liver tumour remains is unknown.",
     )
     gone = candidacy(knowledge, lesions=[lesion("a", AS_OF - days(10), 0), lesion("x", AS_OF - days(10), 0, organ=None)])
     assert gone.status is Status.NOT_MET
