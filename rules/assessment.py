@@ -151,15 +151,19 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         mrecist_note = "No TACE or sorafenib recorded: no treatment to measure a response against."
 
     citation = k.citation("sorafenib_eligibility")
+    # on or past sorafenib: the study's criteria are judged at the sorafenib start (PRODUCT.md)
+    judged_at = sorafenib.start or as_of
+    at_start = judged_at != as_of
     eligibility = evaluate_eligibility(
         snapshot,
         as_of,
         k,
         notes,
-        child_pugh=child_pugh,
-        performance=performance,
+        child_pugh=evaluate_child_pugh(snapshot, judged_at, k, Notes()) if at_start else child_pugh,
+        performance=_performance(snapshot, judged_at, k) if at_start else performance,
         bclc_b_at_first_tace=bclc_b_at_first_tace(bclc, cp_first, citation),
         tace_resistance=tace_resistant(resistance.finding),
+        judged_at=judged_at,
     )
     candidacy = evaluate_tace_candidacy(snapshot, as_of, k, child_pugh=child_pugh)
     eligibility_reasons = [
@@ -172,7 +176,7 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         as_of,
         k,
         has_hcc=hcc,
-        tace_sessions_recorded=len(snapshot.procedures_of("tace")),
+        tace_sessions_recorded=len(sessions),  # completed sessions only (PRODUCT.md)
         on_sorafenib=on_sorafenib,
         tace_resistance=resistance.finding,
         eligibility_status=eligibility.status,

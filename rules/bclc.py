@@ -18,8 +18,13 @@ patient C. The study's Table 1 instead staged by tumour extent
 (:func:`tumour_extent_stage`: C when portal invasion or extrahepatic spread,
 else 0/A/B by tumour burden), dossier §4.1 note 8.
 
-Tumour burden comes from the latest imaging on or before the date: nodules are
+Tumour burden comes from the latest imaging on or before the date, if at most
+``freshness.imaging_max_age_days`` (90) days before it (older: unknown): nodules are
 the lesions in the liver (or of unrecorded site) with a viable diameter > 0.
+A thrombus or metastasis with no onset is present now but unknown at a past date
+(dated only by recordedDate: present from then), so a stage it could change there
+is None; a thrombus code that does not say tumour thrombus adds "tumour vs bland
+thrombus to confirm".
 Portal-vein tumour thrombus and extrahepatic metastases are recorded only when
 present (PRODUCT.md, Three-valued findings): with no record they are absent,
 and the result's ``assumptions`` say so. Child-Pugh class and ECOG are passed
@@ -38,7 +43,7 @@ from typing import Any
 
 from rules.knowledge import KnowledgeError
 from rules.snapshot import ConditionFact, LesionMeasurement, Snapshot
-from rules.timing import condition_present_at
+from rules.timing import condition_presence, condition_present_at, days_before
 
 CRITERIA_GROUP = "bclc_2010"
 NOTE_GROUP = "bclc_2022"
@@ -81,13 +86,20 @@ class BclcCriteria:
     liver_organ: str
     note_2022: str
     citation_2022: str
+    # imaging at most this many days before the staging date (thresholds.json, freshness)
+    imaging_max_age_days: int = 90
+    # site-declared concepts of portal-vein thrombus confined to a branch: vascular invasion too
+    branch_thrombus_concepts: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> BclcCriteria:
-        """Build from the whole ``response_criteria.json`` document (groups ``bclc_2010`` and ``bclc_2022``)."""
+        """Build from the merged knowledge document: ``response_criteria.json``'s groups ``bclc_2010`` and
+        ``bclc_2022`` with ``thresholds.json``'s ``freshness`` (required: ``imaging_max_age_days``) and
+        ``tace_candidacy`` (optional: ``portal_vein_branch_only_concepts``)."""
         try:
             group = document[CRITERIA_GROUP]
             note = document.get(NOTE_GROUP, {})
+            candidacy = document.get("tace_candidacy", {}) or {}
             return cls(
                 citation=str(group["citation"]),
                 very_early_single_nodule_below_mm=_exact(group["very_early_single_nodule_below_mm"]),
@@ -99,6 +111,8 @@ class BclcCriteria:
                 liver_organ=str(group["liver_organ"]),
                 note_2022=str(note.get("note", "")),
                 citation_2022=str(note.get("citation", "")),
+                imaging_max_age_days=int(document["freshness"]["imaging_max_age_days"]),
+                branch_thrombus_concepts=tuple(str(c) for c in candidacy.get("portal_vein_branch_only_concepts", []) or []),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise KnowledgeError(f"response criteria: malformed '{CRITERIA_GROUP}' group ({exc!r})") from exc
@@ -134,12 +148,20 @@ class StagingFacts:
     """What BCLC is staged from at one date, with reasons, evidence and assumptions."""
 
     day: date
-    tumour: TumourBurden | None  # None: no imaging on or before the date
-    vascular_invasion: bool
-    extrahepatic_spread: bool
+    tumour: TumourBurden | None  # None: no imaging on or before the date, or only imaging too old
+    vascular_invasion: bool | None  # None: unknown at that date (a thrombus with no usable date)
+    extrahepatic_spread: bool | None
     reasons: tuple[str, ...]
     evidence: tuple[str, ...]
     assumptions: tuple[str, ...]
+    stale_imaging: date | None = None  # the latest imaging, when it is older than the window
+
+    @property
+    def tumour_unknown(self) -> str:
+        """Why there is no tumour burden, in words."""
+        if self.stale_imaging is not None:
+            return f"latest tumour imaging ({self.stale_imaging.isoformat()}) too old"
+        return "no tumour imaging"
 
 
 def _counts(condition: ConditionFact) -> bool:
@@ -199,17 +221,55 @@ def tumour_burden_at(
     )
 
 
+def _presence_at(
+    conditions: Iterable[ConditionFact], concepts: tuple[str, ...], day: date, as_of: date
+) -> tuple[tuple[ConditionFact, ...], tuple[ConditionFact, ...]]:
+    """Conditions of ``concepts`` present on ``day`` and those whose presence then is unknown (no usable date)."""
+    chosen = sorted((c for c in conditions if c.concept in concepts and _counts(c)), key=lambda c: c.ref)
+    present = tuple(c for c in chosen if condition_presence(c, day, as_of) is True)
+    unknown = tuple(c for c in chosen if condition_presence(c, day, as_of) is None)
+    return present, unknown
+
+
+def _undated_words(conditions: tuple[ConditionFact, ...], day: date) -> str:
+    parts = []
+    for c in conditions:
+        if c.recorded is not None:
+            parts.append(f"{c.ref} has no onset and was recorded on {c.recorded.isoformat()}, after {day.isoformat()}")
+        else:
+            parts.append(f"{c.ref} has no onset or recorded date")
+    return "; ".join(parts)
+
+
+def _bland(conditions: tuple[ConditionFact, ...]) -> str:
+    return ": tumour vs bland thrombus to confirm" if any(not c.specific for c in conditions) else ""
+
+
 def staging_facts_at(
-    snapshot: Snapshot, day: date, criteria: Mapping[str, Any] | BclcCriteria
+    snapshot: Snapshot, day: date, criteria: Mapping[str, Any] | BclcCriteria, *, as_of: date | None = None
 ) -> StagingFacts:
-    """Tumour burden, vascular invasion and extrahepatic spread on ``day``, from the snapshot."""
+    """Tumour burden, vascular invasion and extrahepatic spread on ``day`` (an assessment at ``as_of``).
+
+    Imaging older than ``imaging_max_age_days`` before ``day`` gives no tumour burden. A thrombus or
+    metastasis with no onset is present at ``as_of`` but unknown at an earlier ``day`` (one dated only
+    by recordedDate is present from that date): invasion or spread is then None (unknown).
+    """
     crit = _criteria(criteria)
+    as_of = day if as_of is None else as_of
     reasons: list[str] = []
     evidence: list[str] = []
     assumptions: list[str] = []
     tumour = tumour_burden_at(snapshot.lesions, day, crit)
+    stale: date | None = None
     if tumour is None:
         reasons.append(f"No tumour imaging on or before {day.isoformat()}.")
+    elif tumour.imaging_date < days_before(day, crit.imaging_max_age_days):
+        stale = tumour.imaging_date
+        reasons.append(
+            f"Latest tumour imaging ({stale.isoformat()}) is {(day - stale).days} days before {day.isoformat()}, "
+            f"more than {crit.imaging_max_age_days}: tumour burden unknown."
+        )
+        tumour = None
     else:
         evidence.extend(tumour.evidence)
         if tumour.unknown_site_nodules:
@@ -217,8 +277,8 @@ def staging_facts_at(
                 f"{tumour.unknown_site_nodules} viable lesion(s) with no recorded site counted as liver nodules."
             )
 
-    pvtt = conditions_present_at(snapshot.conditions, PVTT, day)
-    metastases = conditions_present_at(snapshot.conditions, METASTASIS, day)
+    pvtt, pvtt_unknown = _presence_at(snapshot.conditions, (PVTT, *crit.branch_thrombus_concepts), day, as_of)
+    metastases, metastases_unknown = _presence_at(snapshot.conditions, (METASTASIS,), day, as_of)
     extrahepatic_lesions: tuple[LesionMeasurement, ...] = ()
     found = latest_imaging(snapshot.lesions, day)
     if found is not None:
@@ -226,8 +286,14 @@ def staging_facts_at(
             m for m in found[1] if m.organ not in (None, crit.liver_organ) and (_usable_mm(m.viable_diameter_mm) or 0) > 0
         )
     if pvtt:
-        reasons.append(f"Portal-vein tumour thrombus present ({', '.join(c.ref for c in pvtt)}).")
+        reasons.append(f"Portal-vein tumour thrombus present ({', '.join(c.ref for c in pvtt)}){_bland(pvtt)}.")
         evidence.extend(c.ref for c in pvtt)
+    elif pvtt_unknown:
+        reasons.append(
+            f"Portal-vein thrombus on {day.isoformat()} unknown, onset missing ({_undated_words(pvtt_unknown, day)})"
+            f"{_bland(pvtt_unknown)}."
+        )
+        evidence.extend(c.ref for c in pvtt_unknown)
     if metastases:
         reasons.append(f"Extrahepatic metastasis present ({', '.join(c.ref for c in metastases)}).")
         evidence.extend(c.ref for c in metastases)
@@ -235,16 +301,25 @@ def staging_facts_at(
         sites = ", ".join(f"{m.organ} ({m.ref})" for m in extrahepatic_lesions)
         reasons.append(f"Viable lesion outside the liver on imaging of {found[0].isoformat()}: {sites}.")
         evidence.extend(m.ref for m in extrahepatic_lesions)
-    if not pvtt or not (metastases or extrahepatic_lesions):
+    spread: bool | None = bool(metastases or extrahepatic_lesions)
+    if not spread and metastases_unknown:
+        spread = None
+        reasons.append(
+            f"Extrahepatic metastasis on {day.isoformat()} unknown, onset missing ({_undated_words(metastases_unknown, day)})."
+        )
+        evidence.extend(c.ref for c in metastases_unknown)
+    invasion: bool | None = True if pvtt else (None if pvtt_unknown else False)
+    if invasion is False or spread is False:
         assumptions.append(ABSENT_UNLESS_RECORDED)
     return StagingFacts(
         day=day,
         tumour=tumour,
-        vascular_invasion=bool(pvtt),
-        extrahepatic_spread=bool(metastases or extrahepatic_lesions),
+        vascular_invasion=invasion,
+        extrahepatic_spread=spread,
         reasons=tuple(reasons),
         evidence=tuple(dict.fromkeys(evidence)),
         assumptions=tuple(assumptions),
+        stale_imaging=stale,
     )
 
 
@@ -299,18 +374,26 @@ def _burden_words(stage: str, tumour: TumourBurden, crit: BclcCriteria) -> str:
     return f"multinodular: {tumour.nodules} nodules (more than {crit.early_max_nodules})"
 
 
+def _unknown_invasion(vascular_invasion: bool | None, extrahepatic_spread: bool | None) -> str:
+    return " and ".join(
+        w for w, flag in (("portal invasion", vascular_invasion), ("extrahepatic spread", extrahepatic_spread)) if flag is None
+    )
+
+
 def tumour_extent_stage(
     *,
     tumour: TumourBurden | None,
-    vascular_invasion: bool,
-    extrahepatic_spread: bool,
+    vascular_invasion: bool | None,
+    extrahepatic_spread: bool | None,
     criteria: Mapping[str, Any] | BclcCriteria,
     evidence: Iterable[str] = (),
+    tumour_unknown: str = "no tumour imaging",
 ) -> BclcStage:
     """The study's Table 1 staging: C when portal invasion or extrahepatic spread, else 0/A/B by burden.
 
     Liver function and performance status are not used (dossier §4.1 note 8).
-    None when there is no imaging, or no viable tumour on it.
+    None when there is no (recent) imaging, no viable tumour on it, or invasion / spread is unknown
+    (None) and neither is known present.
     """
     crit = _criteria(criteria)
     if vascular_invasion or extrahepatic_spread:
@@ -318,8 +401,16 @@ def tumour_extent_stage(
             w for w, flag in (("portal invasion", vascular_invasion), ("extrahepatic spread", extrahepatic_spread)) if flag
         )
         return BclcStage("C", (f"Tumour extent C: {what}.",), tuple(evidence), crit.citation, forced=True)
+    doubt = _unknown_invasion(vascular_invasion, extrahepatic_spread)
+    if doubt:
+        return BclcStage(
+            None,
+            (f"Tumour extent unknown: {doubt} at this date unknown (onset missing); C if present.",),
+            tuple(evidence),
+            crit.citation,
+        )
     if tumour is None:
-        return BclcStage(None, ("Tumour extent unknown: no tumour imaging.",), tuple(evidence), crit.citation)
+        return BclcStage(None, (f"Tumour extent unknown: {tumour_unknown}.",), tuple(evidence), crit.citation)
     stage = burden_stage(tumour, crit)
     if stage is None:
         return BclcStage(
@@ -340,12 +431,13 @@ def tumour_extent_stage(
 def bclc_2010_stage(
     *,
     tumour: TumourBurden | None,
-    vascular_invasion: bool,
-    extrahepatic_spread: bool,
+    vascular_invasion: bool | None,
+    extrahepatic_spread: bool | None,
     child_pugh_class: str | None,
     ecog: int | None,
     criteria: Mapping[str, Any] | BclcCriteria,
     evidence: Iterable[str] = (),
+    tumour_unknown: str = "no tumour imaging",
 ) -> BclcStage:
     """BCLC 2010 stage from its inputs (dossier §3.2), None when a missing input could change it.
 
@@ -379,11 +471,15 @@ def bclc_2010_stage(
 
     if invasion:
         return stage("C", f"{' and '.join(invasion).capitalize()} with {cp_text} and {ecog_text} make it C.", forced=True)
+    doubt = _unknown_invasion(vascular_invasion, extrahepatic_spread)
     if ecog > crit.early_intermediate_max_ecog:
-        return stage("C", f"{ecog_text} makes it C under the 2010 scheme ({cp_text}, no invasion or spread).")
+        spread_words = f"{doubt} unknown" if doubt else "no invasion or spread"
+        return stage("C", f"{ecog_text} makes it C under the 2010 scheme ({cp_text}, {spread_words}).")
+    if doubt:
+        return stage(None, f"Not staged: {doubt} at this date unknown (onset missing), so it could be C ({cp_text}, {ecog_text}).")
 
     if tumour is None:
-        return stage(None, f"Not staged: no tumour imaging ({cp_text}, {ecog_text}, no invasion or spread).")
+        return stage(None, f"Not staged: {tumour_unknown} ({cp_text}, {ecog_text}, no invasion or spread).")
     by_burden = burden_stage(tumour, crit)
     if by_burden is None:
         return stage(None, f"Not staged: no viable tumour on the latest imaging ({cp_text}, {ecog_text}).")
@@ -407,13 +503,14 @@ def bclc_at(
     ecog: int | None,
     criteria: Mapping[str, Any] | BclcCriteria,
     supporting_evidence: Iterable[str] = (),
+    as_of: date | None = None,
 ) -> tuple[BclcStage, BclcStage, StagingFacts]:
-    """BCLC 2010 stage and tumour-extent stage on ``day``, with the facts they came from.
+    """BCLC 2010 stage and tumour-extent stage on ``day`` (an assessment at ``as_of``, default ``day``).
 
     ``supporting_evidence``: the Child-Pugh and performance-status references, added to the 2010 stage's evidence.
     """
     crit = _criteria(criteria)
-    facts = staging_facts_at(snapshot, day, crit)
+    facts = staging_facts_at(snapshot, day, crit, as_of=as_of)
     full = bclc_2010_stage(
         tumour=facts.tumour,
         vascular_invasion=facts.vascular_invasion,
@@ -422,6 +519,7 @@ def bclc_at(
         ecog=ecog,
         criteria=crit,
         evidence=(*facts.evidence, *supporting_evidence),
+        tumour_unknown=facts.tumour_unknown,
     )
     extent = tumour_extent_stage(
         tumour=facts.tumour,
@@ -429,6 +527,7 @@ def bclc_at(
         extrahepatic_spread=facts.extrahepatic_spread,
         criteria=crit,
         evidence=facts.evidence,
+        tumour_unknown=facts.tumour_unknown,
     )
     return full, extent, facts
 
@@ -467,9 +566,12 @@ class BclcAssessment:
 
 
 def _facts_sentence(facts: StagingFacts) -> str:
-    parts = [facts.tumour.describe() if facts.tumour else "no tumour imaging"]
-    parts.append("portal invasion" if facts.vascular_invasion else "no portal invasion")
-    parts.append("extrahepatic spread" if facts.extrahepatic_spread else "no extrahepatic spread")
+    def words(flag: bool | None, what: str) -> str:
+        return what if flag else (f"{what} unknown" if flag is None else f"no {what}")
+
+    parts = [facts.tumour.describe() if facts.tumour else facts.tumour_unknown]
+    parts.append(words(facts.vascular_invasion, "portal invasion"))
+    parts.append(words(facts.extrahepatic_spread, "extrahepatic spread"))
     return "; ".join(parts)
 
 
@@ -507,6 +609,7 @@ def assess_bclc(
             ecog=ecog_at_first_tace,
             criteria=crit,
             supporting_evidence=evidence_at_first_tace,
+            as_of=as_of,
         )
         reasons.append(f"At the first TACE ({first_tace.isoformat()}): {at_first.stage or 'not staged'}. {' '.join(at_first.reasons)}")
         reasons.append(f"Findings at the first TACE: {_facts_sentence(facts)}.")

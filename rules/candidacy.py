@@ -1,12 +1,18 @@
 """TACE candidacy for the combination: can TACE still be given with sorafenib?
 
-Met when the latest imaging shows viable tumour and no contraindication is
-recorded; the contraindications are the study's reasons for giving sorafenib
-alone plus the usual TACE limits (``rules/data/thresholds.json``, group
-``tace_candidacy``): Child-Pugh C, bilirubin > 3 mg/dL, multiple extrahepatic
-metastases, a TACE recently not done (technically impossible or refused). A
-portal-vein tumour thrombus contraindicates TACE only in the main trunk, which
-the record cannot tell: it is listed for the clinician to confirm.
+Met when imaging at most ``freshness.imaging_max_age_days`` (90) days old shows viable
+tumour **in the liver** (lesions outside the liver do not count; a lesion of unknown organ
+cannot make it met) and no contraindication is recorded. The contraindications are the
+study's reasons for giving sorafenib alone plus the usual TACE limits
+(``rules/data/thresholds.json``, group ``tace_candidacy``): Child-Pugh C, bilirubin > 3
+mg/dL, multiple extrahepatic metastases (counted as distinct sites, not records), a TACE
+not done (technically impossible or refused) after the last completed session, and a
+main portal-vein tumour thrombus. The record cannot tell a main-trunk thrombus from a
+branch one, so any recorded portal-vein thrombosis makes candidacy ``not-met`` with "main
+portal trunk involvement not excluded: confirm", unless the site declared its concept
+branch-only (``portal_vein_branch_only_concepts``); a code that does not say *tumour*
+thrombus adds "tumour vs bland thrombus to confirm". Missing labs or imaging older than
+the window make it ``unknown``.
 """
 
 from __future__ import annotations
@@ -17,9 +23,15 @@ from datetime import date
 from rules.child_pugh import ChildPugh
 from rules.findings import Finding, Status, finding
 from rules.knowledge import Knowledge
-from rules.snapshot import Snapshot
-from rules.timing import condition_present_at, days_before, latest_within
+from rules.snapshot import ConditionFact, Snapshot
+from rules.timing import condition_presence, days_before, latest_within
 from rules.treatment import tace_not_done
+
+LIVER = "liver"
+PVTT = "portal_vein_tumour_thrombus"
+METASTASIS = "extrahepatic_metastasis"
+MAIN_TRUNK_TO_CONFIRM = "main portal trunk involvement not excluded: confirm"
+BLAND_TO_CONFIRM = "tumour vs bland thrombus to confirm"
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,105 @@ class Candidacy:
         return self.finding.status
 
 
+def branch_only_concepts(k: Knowledge) -> tuple[str, ...]:
+    """Condition concepts a site declared to be portal-vein thrombus confined to a branch."""
+    return tuple(str(c) for c in k.thresholds["tace_candidacy"].get("portal_vein_branch_only_concepts") or ())
+
+
+def thrombus_words(conditions: list[ConditionFact] | tuple[ConditionFact, ...]) -> str:
+    """The references, and "tumour vs bland thrombus to confirm" when a code does not say tumour thrombus."""
+    refs = ", ".join(c.ref for c in conditions)
+    if any(not c.specific for c in conditions):
+        return f"{refs}; {BLAND_TO_CONFIRM}"
+    return refs
+
+
+@dataclass(frozen=True)
+class ExtrahepaticSites:
+    """Distinct extrahepatic metastatic sites at a date, from Conditions and lesions outside the liver."""
+
+    sites: dict[str, tuple[str, ...]]  # site -> evidence
+    unknown_site: tuple[str, ...]  # metastasis records with no recorded site
+    presence_unknown: tuple[str, ...]  # metastasis records whose presence at the date is unknown
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e for refs in self.sites.values() for e in refs))
+
+    def describe(self) -> str:
+        return ", ".join(f"{site} ({', '.join(refs)})" for site, refs in sorted(self.sites.items()))
+
+
+def extrahepatic_sites(snapshot: Snapshot, day: date, as_of: date) -> ExtrahepaticSites:
+    """Distinct sites of extrahepatic disease on ``day``: metastasis Conditions by ``site`` and viable lesions by organ.
+
+    A lesion counts by its latest measurement on or before ``day`` (viable diameter > 0, organ
+    neither the liver nor unknown).
+    """
+    sites: dict[str, list[str]] = {}
+    unknown_site: list[str] = []
+    presence_unknown: list[str] = []
+    for c in sorted(snapshot.conditions_of(METASTASIS), key=lambda c: c.ref):
+        present = condition_presence(c, day, as_of)
+        if present is None:
+            presence_unknown.append(c.ref)
+        elif present:
+            if c.site:
+                sites.setdefault(c.site.strip().lower(), []).append(c.ref)
+            else:
+                unknown_site.append(c.ref)
+    latest: dict[str, tuple[date, str, float, str | None]] = {}
+    for m in snapshot.lesions:
+        if m.when <= day and (m.lesion not in latest or (m.when, m.ref) > latest[m.lesion][:2]):
+            latest[m.lesion] = (m.when, m.ref, m.viable_diameter_mm, m.organ)
+    for _, ref, mm, organ in sorted(latest.values(), key=lambda v: v[1]):
+        if organ not in (None, LIVER) and mm > 0:
+            sites.setdefault(organ.strip().lower(), []).append(ref)
+    return ExtrahepaticSites({s: tuple(r) for s, r in sites.items()}, tuple(unknown_site), tuple(presence_unknown))
+
+
+def _viable_liver_tumour(snapshot: Snapshot, as_of: date, max_age: int) -> tuple[bool | None, str, tuple[str, ...]]:
+    """Whether imaging at most ``max_age`` days old shows viable liver tumour: (True/False/None, text, evidence)."""
+    outside = sorted({m.lesion for m in snapshot.lesions if m.when <= as_of and m.organ not in (None, LIVER)})
+    outside_note = f" Lesions outside the liver ({', '.join(outside)}) do not count." if outside else ""
+    liver_or_unknown = [m for m in snapshot.lesions if m.when <= as_of and m.organ in (None, LIVER)]
+    if not liver_or_unknown:
+        return None, "No liver tumour imaging recorded: whether viable liver tumour remains is unknown." + outside_note, ()
+    latest = max(m.when for m in liver_or_unknown)
+    at_latest = sorted((m for m in liver_or_unknown if m.when == latest), key=lambda m: m.ref)
+    evidence = tuple(m.ref for m in at_latest)
+    if latest < days_before(as_of, max_age):
+        age = (as_of - latest).days
+        return (
+            None,
+            f"Latest liver imaging ({latest.isoformat()}) is {age} days old, more than {max_age}: "
+            "whether viable liver tumour remains is unknown (new imaging needed).",
+            evidence,
+        )
+    liver_sum = sum(m.viable_diameter_mm for m in at_latest if m.organ == LIVER)
+    unknown_organ = [m for m in at_latest if m.organ is None and m.viable_diameter_mm > 0]
+    if liver_sum > 0:
+        return (
+            True,
+            f"Viable liver tumour on the latest imaging ({latest.isoformat()}: sum of viable diameters {liver_sum:g} mm).",
+            evidence,
+        )
+    if unknown_organ:
+        return (
+            None,
+            f"No viable liver tumour on the latest imaging ({latest.isoformat()}), but {len(unknown_organ)} viable "
+            f"lesion(s) of unknown organ ({', '.join(m.lesion for m in unknown_organ)}): whether viable liver tumour "
+            "remains is unknown." + outside_note,
+            evidence,
+        )
+    return (
+        False,
+        f"No viable (arterially enhancing) liver tumour on the latest imaging ({latest.isoformat()}): nothing to embolise."
+        + outside_note,
+        evidence,
+    )
+
+
 def evaluate_tace_candidacy(snapshot: Snapshot, as_of: date, k: Knowledge, *, child_pugh: ChildPugh) -> Candidacy:
     g = "tace_candidacy"
     citation = k.citation(g)
@@ -39,23 +150,9 @@ def evaluate_tace_candidacy(snapshot: Snapshot, as_of: date, k: Knowledge, *, ch
     unknowns: list[str] = []
     to_confirm: list[str] = []
 
-    # viable tumour on the latest imaging
-    dated = [m for m in snapshot.lesions if m.when <= as_of]
-    viable_evidence: tuple[str, ...] = ()
-    viable: bool | None = None
-    if dated:
-        latest = max(m.when for m in dated)
-        at_latest = [m for m in dated if m.when == latest]
-        viable_sum = sum(m.viable_diameter_mm for m in at_latest)
-        viable = viable_sum > 0
-        viable_evidence = tuple(m.ref for m in at_latest)
-        viable_text = (
-            f"Viable tumour on the latest imaging ({latest.isoformat()}: sum of viable diameters {viable_sum:g} mm)."
-            if viable
-            else f"No viable (arterially enhancing) tumour on the latest imaging ({latest.isoformat()}): nothing to embolise."
-        )
-    else:
-        viable_text = "No tumour imaging recorded: whether viable tumour remains is unknown."
+    viable, viable_text, viable_evidence = _viable_liver_tumour(
+        snapshot, as_of, int(k.threshold("freshness", "imaging_max_age_days"))
+    )
 
     if child_pugh.klass == k.threshold(g, "child_pugh_class_excluded"):
         contraindications.append((f"Child-Pugh {child_pugh.klass}", child_pugh.evidence))
@@ -69,23 +166,59 @@ def evaluate_tace_candidacy(snapshot: Snapshot, as_of: date, k: Knowledge, *, ch
     elif bili.value > limit:
         contraindications.append((f"bilirubin {bili.value:g} mg/dL > {limit:g}", (bili.ref,)))
 
-    metastases = [c for c in snapshot.conditions_of("extrahepatic_metastasis") if condition_present_at(c, as_of)]
-    if len(metastases) >= int(k.threshold(g, "multiple_extrahepatic_metastases_min")):
-        contraindications.append((f"multiple extrahepatic metastases ({len(metastases)})", tuple(c.ref for c in metastases)))
+    minimum = int(k.threshold(g, "multiple_extrahepatic_metastases_min"))
+    spread = extrahepatic_sites(snapshot, as_of, as_of)
+    if len(spread.sites) >= minimum:
+        contraindications.append(
+            (f"multiple extrahepatic metastases ({len(spread.sites)} sites: {spread.describe()})", spread.evidence)
+        )
+    elif len(spread.sites) + len(spread.unknown_site) + len(spread.presence_unknown) >= minimum:
+        doubts = []
+        if spread.unknown_site:
+            doubts.append(f"metastasis with no recorded site: {', '.join(spread.unknown_site)}")
+        if spread.presence_unknown:
+            doubts.append(f"metastasis recorded after {as_of.isoformat()}, presence then unknown: {', '.join(spread.presence_unknown)}")
+        if spread.sites:
+            doubts.append(f"known sites: {spread.describe()}")
+        unknowns.append(f"whether extrahepatic metastases involve {minimum} or more distinct sites ({'; '.join(doubts)})")
 
-    recent = days_before(as_of, int(k.threshold(g, "not_done_tace_max_age_days")))
     last_done = max((p.performed for p in snapshot.procedures_of("tace") if p.status == "completed" and p.performed), default=None)
     for p in tace_not_done(snapshot, as_of):
         when = p.performed
-        if (when is None or when >= recent) and (last_done is None or when is None or when >= last_done):
+        if last_done is None or when is None or when >= last_done:
             reason = p.status_reason or "no reason recorded"
-            contraindications.append((f"TACE not done ({reason})", (p.ref,)))
+            dated = when.isoformat() if when else "undated"
+            after = f", after the last completed session ({last_done.isoformat()})" if last_done and when else ""
+            contraindications.append((f"TACE not done ({reason}; {dated}{after})", (p.ref,)))
 
-    pvtt = [c for c in snapshot.conditions_of("portal_vein_tumour_thrombus") if condition_present_at(c, as_of)]
-    if pvtt:
-        to_confirm.append("Portal-vein tumour thrombus recorded: confirm it does not involve the main portal trunk (a TACE contraindication).")
+    branch_only = set(branch_only_concepts(k))
+    present_pvt: list[ConditionFact] = []
+    branch_pvt: list[ConditionFact] = []
+    unknown_pvt: list[ConditionFact] = []
+    for concept in (PVTT, *sorted(branch_only - {PVTT})):
+        for c in sorted(snapshot.conditions_of(concept), key=lambda c: c.ref):
+            present = condition_presence(c, as_of, as_of)
+            if present is None:
+                unknown_pvt.append(c)
+            elif present:
+                (branch_pvt if concept in branch_only else present_pvt).append(c)
+    if present_pvt:
+        contraindications.append(
+            (f"portal-vein thrombosis ({thrombus_words(present_pvt)}): {MAIN_TRUNK_TO_CONFIRM}", tuple(c.ref for c in present_pvt))
+        )
+        to_confirm.append(
+            "Portal-vein thrombosis recorded: confirm whether it involves the main portal trunk (a TACE contraindication)"
+            + (f"; {BLAND_TO_CONFIRM}." if any(not c.specific for c in present_pvt) else ".")
+        )
+    if branch_pvt:
+        to_confirm.append(
+            f"Portal-vein thrombus recorded as confined to a branch ({thrombus_words(branch_pvt)}): not a TACE "
+            "contraindication by the site's codes; confirm the main trunk is free."
+        )
+    if unknown_pvt:
+        unknowns.append(f"whether the portal-vein thrombosis recorded after {as_of.isoformat()} was present ({thrombus_words(unknown_pvt)})")
 
-    evidence = viable_evidence + tuple(e for _, ev in contraindications for e in ev)
+    evidence = tuple(dict.fromkeys(viable_evidence + tuple(e for _, ev in contraindications for e in ev)))
     if contraindications:
         return Candidacy(
             finding(

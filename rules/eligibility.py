@@ -4,12 +4,13 @@ Inclusion: age >= 18; BCLC B at the first TACE; TACE-resistant; Child-Pugh A or
 B (B flagged). Exclusion: prior liver resection or transplant; Karnofsky <= 70
 (only ECOG recorded: ECOG >= 3 excludes, ECOG 1-2 allowed with a warning);
 bilirubin > 3 mg/dL. For an exclusion criterion ``met`` means the exclusion
-applies. Result: ``eligible`` / ``ineligible`` / ``indeterminate``.
+applies. Result: ``eligible`` / ``ineligible`` / ``indeterminate``. For a patient on (or
+past) sorafenib the criteria are judged at the sorafenib start, as the study did.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from rules.bclc import BclcAssessment
@@ -20,6 +21,11 @@ from rules.knowledge import Knowledge
 from rules.performance_status import PerformanceStatus, karnofsky_range_for_ecog
 from rules.snapshot import Snapshot
 from rules.timing import latest_before, latest_within
+
+# the criteria judged at the sorafenib start for a patient on or past sorafenib (the others have their own dates)
+AT_SORAFENIB_START = frozenset(
+    {"age", "child_pugh_a_or_b", "prior_resection_or_transplant", "karnofsky_above_70", "bilirubin_above_3"}
+)
 
 TO_CONFIRM = (
     "Written informed consent",
@@ -133,10 +139,19 @@ def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: l
             )
         if ps.ecog >= 1:
             kps_range = karnofsky_range_for_ecog(ps.ecog, k.thresholds["performance_status"])
-            shown = f"{kps_range[0]}-{kps_range[1]}" if kps_range else "an unknown Karnofsky"
+            if kps_range is None:
+                band = "an unknown Karnofsky score"
+            elif kps_range[1] <= kps_cut:
+                band = f"Karnofsky {kps_range[0]}-{kps_range[1]}, all of which the study excluded"
+            elif kps_range[0] <= kps_cut:
+                low = f"{kps_range[0]}" if kps_range[0] == kps_cut else f"{kps_range[0]}-{kps_cut}"
+                # Karnofsky is scored in tens: the band's top is the score the study included
+                band = f"Karnofsky {kps_range[0]}-{kps_range[1]}, of which the study excluded {low} and included {kps_range[1]}"
+            else:
+                band = f"Karnofsky {kps_range[0]}-{kps_range[1]}, which the study included"
             warnings.append(
-                f"Only ECOG {ps.ecog} recorded: it may correspond to Karnofsky {shown}, "
-                "which the study's Karnofsky > 70 criterion excluded; the study nevertheless included ECOG 2 patients. "
+                f"Only ECOG {ps.ecog} recorded: it may correspond to {band}; the study's criterion was "
+                f"Karnofsky > {kps_cut}, and it nevertheless included ECOG 2 patients. "
                 "Record a Karnofsky score to decide."
             )
         return finding(
@@ -256,16 +271,29 @@ def evaluate_eligibility(
     performance: PerformanceStatus,
     bclc_b_at_first_tace: Finding,
     tace_resistance: Finding,
+    judged_at: date | None = None,
 ) -> Eligibility:
+    """The study's criteria, judged at ``judged_at`` (default ``as_of``).
+
+    For a patient on or past sorafenib the caller passes the sorafenib start as ``judged_at``, with
+    ``child_pugh`` and ``performance`` computed at that date: the study judged its criteria then.
+    Age, prior surgery and bilirubin are judged here at that date.
+    """
     citation = k.citation("sorafenib_eligibility")
     warnings: list[str] = []
+    day = judged_at or as_of
     criteria = (
-        _age(snapshot, as_of, k, citation),
+        _age(snapshot, day, k, citation),
         bclc_b_at_first_tace,
         tace_resistance,
         _child_pugh(child_pugh, citation, warnings),
-        _prior_surgery(snapshot, as_of, notes, citation),
+        _prior_surgery(snapshot, day, notes, citation),
         _performance(performance, k, citation, warnings),
-        _bilirubin(snapshot, as_of, k, citation),
+        _bilirubin(snapshot, day, k, citation),
     )
+    if day != as_of:
+        note = f"Judged at the sorafenib start ({day.isoformat()}), as the study did."
+        criteria = tuple(
+            replace(c, reasons=(*c.reasons, note)) if c.id in AT_SORAFENIB_START else c for c in criteria
+        )
     return Eligibility(status=combine(criteria), criteria=criteria, to_confirm=TO_CONFIRM, warnings=tuple(warnings))

@@ -86,3 +86,39 @@ def tace_not_done(snapshot: Snapshot, as_of: date) -> tuple[ProcedureFact, ...]:
     return tuple(
         p for p in snapshot.procedures_of("tace") if p.status == "not-done" and (p.performed is None or p.performed <= as_of)
     )
+
+
+ENDED_STATUSES = frozenset({"stopped", "completed"})
+
+
+@dataclass(frozen=True)
+class EndedCourse:
+    """An earlier sorafenib course that has ended by ``as_of``: its dates, status and stop reason."""
+
+    record: MedicationFact
+    start: date | None
+    end: date | None
+    status: str
+    stop_reason: str | None
+
+    def describe(self) -> str:
+        start = self.start.isoformat() if self.start else "start not recorded"
+        end = self.end.isoformat() if self.end else "end date not recorded"
+        reason = self.stop_reason or "no stop reason recorded"
+        return f"Earlier sorafenib course {start} to {end} ({self.status}; {reason}; {self.record.ref})."
+
+
+def ended_sorafenib_courses(snapshot: Snapshot, as_of: date) -> tuple[EndedCourse, ...]:
+    """Sorafenib courses begun by ``as_of`` that have ended: status stopped / completed, or an end date before ``as_of``.
+
+    A record not started (draft, cancelled, not-taken, entered in error) or starting after ``as_of``
+    is no course. The stop reason is read only when the snapshot carries one (``status_reason``).
+    """
+    ended = []
+    for m in snapshot.medications_of("sorafenib"):
+        if m.status in NOT_STARTED_STATUSES or (m.start is not None and m.start > as_of):
+            continue
+        if m.status in ENDED_STATUSES or (m.end is not None and m.end < as_of):
+            reason = getattr(m, "status_reason", None)
+            ended.append(EndedCourse(m, m.start, m.end, m.status, str(reason) if reason else None))
+    return tuple(sorted(ended, key=lambda c: (c.start or date.min, c.record.ref)))

@@ -35,7 +35,10 @@ def is_code(r: dict, code: str) -> bool:
 
 
 def not_resistant(today: date) -> list[dict]:
-    """Two sessions (-400, -300) with stable disease 60 days after the second: TACE resistance not met."""
+    """Two sessions (-400, -300) with stable disease 60 days after the second: TACE resistance not met.
+
+    The -240 scan is repeated at -20 (unchanged): candidacy needs imaging at most 90 days old.
+    """
     cutoff = today - timedelta(days=235)
     keep = []
     for r in eligible_resources(today):
@@ -44,7 +47,9 @@ def not_resistant(today: date) -> list[dict]:
         if is_size(r) and when(r) > cutoff:
             continue
         keep.append(r)
-    return keep
+    fresh = [{**r, "id": f"{r['id']}-repeat", "effectiveDateTime": ago(today, 20)}
+             for r in keep if is_size(r) and when(r) == today - timedelta(days=240)]
+    return keep + fresh
 
 
 def sorafenib(today: date, start_days_ago: int) -> dict:

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from rules.assessment import assess
+from rules.candidacy import extrahepatic_sites
 from rules.ctcae import hypertension, platelet_grade
 from rules.demographics import age_on
+from rules.timing import condition_presence
 from rules.treatment import completed_tace
 from service.cohort import generate
 from service.cohort.demo_cli import ARMS, arm_of, assess_cohort, main, summary
@@ -243,13 +245,37 @@ def test_on_the_eve_of_sorafenib_the_study_criteria_recommend_the_patients_arm(c
 
     ``rules.recommendation`` answers ``not-applicable`` for a patient recorded as deceased whatever
     the date of death, so the death is removed here: at that date the patient was alive.
+
+    One documented difference: the combination-arm patients with a portal-vein thrombosis recorded
+    before the start (a branch thrombus in the generator's bodySite, coded only as SNOMED 17920008)
+    (cohort-10, -15, -18) get ``sorafenib-alone``: PRODUCT.md makes any recorded portal-vein thrombosis stop TACE
+    candidacy until main-trunk involvement is excluded, unless the site declares branch-only codes.
+    Metastases are counted as distinct sites: until the snapshot carries each metastasis's site,
+    the patients with two metastasis records (the study's "multiple extrahepatic metastases") are
+    ``insufficient-data``, their sites unknown.
     """
+    differ, unknown_sites = [], []
     for pid, snapshot in cohort_snapshots.items():
         start, _ = cohort_dates[pid]
+        eve = start - timedelta(days=1)
         alive = dataclasses.replace(snapshot, patient=dataclasses.replace(snapshot.patient, deceased=None, deceased_date=None))
-        a = assess(alive, start - timedelta(days=1), knowledge)
+        a = assess(alive, eve, knowledge)
         assert a.sorafenib_eligibility.status == "eligible", (pid, a.sorafenib_eligibility.as_dict())
-        assert a.recommendation.code == arm_of(snapshot, start), (pid, a.recommendation.reasons)
+        expected = arm_of(snapshot, start)
+        thrombus = [c for c in snapshot.conditions_of("portal_vein_tumour_thrombus") if condition_presence(c, eve, eve)]
+        if expected == COMBO and thrombus:
+            expected = MONO
+            differ.append(pid)
+            assert any("main portal trunk involvement not excluded: confirm" in r for r in a.tace_candidacy.finding.reasons)
+        spread = extrahepatic_sites(alive, eve, eve)
+        if expected == MONO and len(spread.sites) < 2 <= len(spread.sites) + len(spread.unknown_site):
+            # metastases whose sites the snapshot does not carry: whether they are multiple sites is unknown
+            expected = "insufficient-data"
+            unknown_sites.append(pid)
+            assert any("no recorded site" in r for r in a.tace_candidacy.finding.reasons)
+        assert a.recommendation.code == expected, (pid, a.recommendation.reasons)
+    assert differ == ["cohort-10", "cohort-15", "cohort-18"], differ
+    assert set(unknown_sites) <= {"cohort-26", "cohort-29", "cohort-30", "cohort-31"}, unknown_sites
 
 
 def test_reasons_for_sorafenib_alone(cohort_snapshots, cohort_dates):

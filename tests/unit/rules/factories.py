@@ -47,7 +47,10 @@ def load_data(name: str) -> dict[str, Any]:
 
 
 def response_criteria() -> dict[str, Any]:
-    return load_data("response_criteria.json")
+    """``response_criteria.json`` with the thresholds groups BCLC also reads (as ``service.knowledge`` merges them)."""
+    document = load_data("response_criteria.json")
+    limits = load_data("thresholds.json")
+    return {**document, "freshness": limits["freshness"], "tace_candidacy": limits["tace_candidacy"]}
 
 
 def thresholds() -> dict[str, Any]:
@@ -160,6 +163,9 @@ def condition(
     severity: str | None = None,
     abatement: date | None = None,
     ref: str | None = None,
+    recorded: date | None = None,
+    specific: bool = True,
+    site: str | None = None,
 ) -> ConditionFact:
     return ConditionFact(
         concept=concept,
@@ -169,6 +175,9 @@ def condition(
         verification_status=verification_status,
         severity=severity,
         abatement=abatement,
+        recorded=recorded,
+        specific=specific,
+        site=site,
     )
 
 

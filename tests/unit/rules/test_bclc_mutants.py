@@ -236,7 +236,7 @@ def test_several_thrombi_are_listed_by_reference():
 
 
 def test_criteria_without_the_2022_group_have_an_empty_note():
-    crit = BclcCriteria.from_dict({"bclc_2010": CRITERIA["bclc_2010"]})
+    crit = BclcCriteria.from_dict({"bclc_2010": CRITERIA["bclc_2010"], "freshness": CRITERIA["freshness"]})
     assert (crit.note_2022, crit.citation_2022) == ("", "")
     full = BclcCriteria.from_dict(CRITERIA)
     assert full.citation_2022 == CRITERIA["bclc_2022"]["citation"] and full.note_2022

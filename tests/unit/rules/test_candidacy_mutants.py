@@ -48,7 +48,7 @@ def test_no_contraindication_and_viable_tumour_is_met_with_the_study_citation(kn
     result = candidacy(knowledge)
     assert result.status is Status.MET
     assert result.finding.reasons == (
-        "Viable tumour on the latest imaging (2026-11-18: sum of viable diameters 30 mm).",
+        "Viable liver tumour on the latest imaging (2026-11-18: sum of viable diameters 30 mm).",
         "No TACE contraindication recorded.",
     )
     assert result.finding.evidence == ("Observation/size-a-20261118",)
@@ -62,7 +62,7 @@ def test_any_viable_diameter_above_0_mm_is_tumour_to_embolise(knowledge, mm, sta
     assert result.status is status
     if status is Status.NOT_MET:
         assert result.finding.reasons == (
-            "No viable (arterially enhancing) tumour on the latest imaging (2026-11-18): nothing to embolise.",
+            "No viable (arterially enhancing) liver tumour on the latest imaging (2026-11-18): nothing to embolise.",
         )
         assert result.finding.evidence == ("Observation/size-a-20261118",)
 
@@ -84,7 +84,7 @@ def test_only_the_latest_imaging_date_counts_towards_viable_tumour(knowledge):
 def test_no_imaging_is_unknown(knowledge):
     result = candidacy(knowledge, lesions=[])
     assert result.status is Status.UNKNOWN
-    assert result.finding.reasons == ("No tumour imaging recorded: whether viable tumour remains is unknown.",)
+    assert result.finding.reasons == ("No liver tumour imaging recorded: whether viable liver tumour remains is unknown.",)
 
 
 @pytest.mark.parametrize(("klass", "status"), [("A", Status.MET), ("B", Status.MET), ("C", Status.NOT_MET)])
@@ -122,8 +122,11 @@ def test_no_fresh_bilirubin_leaves_candidacy_unknown(knowledge):
     assert result.finding.reasons[-1] == "Cannot exclude a contraindication: no bilirubin within the freshness window."
 
 
-def metastasis(n: int, **kw):
-    return condition("extrahepatic_metastasis", onset=AS_OF - days(30 + n), ref=f"Condition/m{n}", **kw)
+SITES = ("bone", "lung", "peritoneum")
+
+
+def metastasis(n: int, site: str | None = None, **kw):
+    return condition("extrahepatic_metastasis", onset=AS_OF - days(30 + n), ref=f"Condition/m{n}", site=site or SITES[n], **kw)
 
 
 @pytest.mark.parametrize(("count", "status"), [(0, Status.MET), (1, Status.MET), (2, Status.NOT_MET), (3, Status.NOT_MET)])
@@ -131,7 +134,8 @@ def test_two_or_more_extrahepatic_metastases_contraindicate_tace_and_one_does_no
     result = candidacy(knowledge, conditions=[metastasis(i) for i in range(count)])
     assert result.status is status
     if status is Status.NOT_MET:
-        assert result.finding.reasons[-1] == f"TACE contraindicated: multiple extrahepatic metastases ({count})."
+        listed = ", ".join(f"{site} (Condition/m{i})" for i, site in sorted(enumerate(SITES[:count]), key=lambda x: x[1]))
+        assert result.finding.reasons[-1] == f"TACE contraindicated: multiple extrahepatic metastases ({count} sites: {listed})."
         assert {f"Condition/m{i}" for i in range(count)} <= set(result.finding.evidence)
 
 
@@ -146,13 +150,15 @@ def not_done(when: date | None, reason: str | None = "technically impossible", r
 
 @pytest.mark.parametrize(
     ("age", "status"),
-    [(0, Status.NOT_MET), (364, Status.NOT_MET), (365, Status.NOT_MET), (366, Status.MET), (-1, Status.MET)],
+    [(0, Status.NOT_MET), (365, Status.NOT_MET), (366, Status.NOT_MET), (3650, Status.NOT_MET), (-1, Status.MET)],
 )
-def test_a_tace_not_done_in_the_last_365_days_contraindicates_and_an_older_or_later_one_does_not(knowledge, age, status):
+def test_a_tace_not_done_by_the_assessment_date_contraindicates_however_old_and_a_later_one_does_not(knowledge, age, status):
+    """PRODUCT.md: a TACE not done after the last completed session; no recency window (it had 365 days)."""
     result = candidacy(knowledge, procedures=[not_done(AS_OF - days(age))])
     assert result.status is status
     if status is Status.NOT_MET:
-        assert result.finding.reasons[-1] == "TACE contraindicated: TACE not done (technically impossible)."
+        when = (AS_OF - days(age)).isoformat()
+        assert result.finding.reasons[-1] == f"TACE contraindicated: TACE not done (technically impossible; {when})."
         assert "Procedure/nd" in result.finding.evidence
 
 
@@ -160,7 +166,7 @@ def test_an_undated_tace_not_done_contraindicates_whatever_was_done_since(knowle
     done = procedure("tace", AS_OF - days(10), ref="Procedure/done")
     result = candidacy(knowledge, procedures=[not_done(None, reason=None), done])
     assert result.status is Status.NOT_MET
-    assert result.finding.reasons[-1] == "TACE contraindicated: TACE not done (no reason recorded)."
+    assert result.finding.reasons[-1] == "TACE contraindicated: TACE not done (no reason recorded; undated)."
 
 
 @pytest.mark.parametrize(("done_offset", "status"), [(-1, Status.NOT_MET), (0, Status.NOT_MET), (1, Status.MET)])
@@ -178,13 +184,7 @@ def test_only_a_completed_tace_cancels_an_earlier_not_done_one(knowledge):
     assert candidacy(knowledge, procedures=[not_done(refused), other]).status is Status.NOT_MET
 
 
-def test_a_portal_vein_thrombus_is_listed_to_confirm_not_as_a_contraindication(knowledge):
-    pvtt = condition("portal_vein_tumour_thrombus", onset=AS_OF - days(20))
-    result = candidacy(knowledge, conditions=[pvtt])
-    assert result.status is Status.MET
-    assert result.to_confirm == (
-        "Portal-vein tumour thrombus recorded: confirm it does not involve the main portal trunk (a TACE contraindication).",
-    )
+def test_a_resolved_portal_vein_thrombus_is_nothing_to_confirm(knowledge):
     resolved = condition("portal_vein_tumour_thrombus", onset=AS_OF - days(20), abatement=AS_OF - days(1))
     assert candidacy(knowledge, conditions=[resolved]).to_confirm == ()
 
@@ -212,8 +212,9 @@ def test_a_contraindication_lists_the_viable_text_and_every_contraindication_wit
     )
     assert result.status is Status.NOT_MET
     assert result.finding.reasons == (
-        "Viable tumour on the latest imaging (2026-11-18: sum of viable diameters 30 mm).",
-        "TACE contraindicated: Child-Pugh C; bilirubin 4 mg/dL > 3; multiple extrahepatic metastases (2).",
+        "Viable liver tumour on the latest imaging (2026-11-18: sum of viable diameters 30 mm).",
+        "TACE contraindicated: Child-Pugh C; bilirubin 4 mg/dL > 3; "
+        "multiple extrahepatic metastases (2 sites: bone (Condition/m0), lung (Condition/m1)).",
     )
     assert result.finding.evidence == (
         "Observation/size-a-20261118",
@@ -227,7 +228,7 @@ def test_unknown_inputs_with_viable_tumour_are_unknown_with_the_viable_text_firs
     result = candidacy(knowledge, klass=None, measurements=[])
     assert result.status is Status.UNKNOWN
     assert result.finding.reasons == (
-        "Viable tumour on the latest imaging (2026-11-18: sum of viable diameters 30 mm).",
+        "Viable liver tumour on the latest imaging (2026-11-18: sum of viable diameters 30 mm).",
         "Cannot exclude a contraindication: Child-Pugh class unknown, no bilirubin within the freshness window.",
     )
     assert result.finding.evidence == ("Observation/size-a-20261118",)

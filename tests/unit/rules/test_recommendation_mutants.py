@@ -88,7 +88,10 @@ def test_no_tace_recorded_is_not_applicable_and_one_session_is_enough_to_go_on(k
     rec = run(knowledge, tace_sessions_recorded=sessions)
     assert rec.code == code
     if code == "not-applicable":
-        assert rec.reasons == ("No TACE recorded: the study concerns HCC after TACE.",)
+        assert rec.reasons == (
+            "No completed TACE session recorded (planned, in-progress or not-done sessions do not count): "
+            "the study concerns HCC after TACE.",
+        )
 
 
 def test_a_patient_on_sorafenib_gets_the_on_sorafenib_card(knowledge):
@@ -111,12 +114,21 @@ def test_resistance_met_but_not_eligible_or_not_known_eligible(knowledge, eligib
     assert (rec.code, rec.reasons) == (code, (first, "eligibility reason"))
 
 
-@pytest.mark.parametrize("status", [Status.NOT_MET, Status.UNKNOWN])
-def test_resistant_and_eligible_without_tace_candidacy_is_sorafenib_alone(knowledge, status):
-    rec = run(knowledge, candidacy=f(status, "no TACE"))
+def test_resistant_and_eligible_without_tace_candidacy_is_sorafenib_alone(knowledge):
+    rec = run(knowledge, candidacy=f(Status.NOT_MET, "no TACE"))
     assert (rec.code, rec.reasons) == (
         "sorafenib-alone",
-        ("TACE resistance met.", "Eligible by the study's criteria.", f"TACE candidacy {status.value}: no TACE"),
+        ("TACE resistance met.", "Eligible by the study's criteria.", "TACE candidacy not met: no TACE"),
+    )
+
+
+def test_resistant_and_eligible_with_unknown_tace_candidacy_picks_no_arm(knowledge):
+    """PRODUCT.md row 8: an unknown candidacy never picks an arm (it used to give sorafenib-alone)."""
+    rec = run(knowledge, candidacy=f(Status.UNKNOWN, "stale imaging"))
+    assert (rec.code, rec.reasons) == (
+        "insufficient-data",
+        ("TACE resistance met; eligible by the study's criteria.",
+         "TACE candidacy unknown, so neither arm can be chosen: stale imaging"),
     )
 
 
