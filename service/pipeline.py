@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
+import anyio.to_thread
+
 from rules.assessment import Assessment, assess
 from service.fhir.source import FhirSource
 from service.gather import PatientRecord, gather_patient_record
@@ -33,4 +35,5 @@ async def assess_patient(
         source,
         deadline_seconds=state.settings.fhir_deadline_seconds,
     )
-    return assess_record(state, record, as_of)
+    # mapping and rules take long for a large record: in a worker thread, the event loop keeps serving
+    return await anyio.to_thread.run_sync(assess_record, state, record, as_of)

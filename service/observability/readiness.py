@@ -151,3 +151,21 @@ def database_checks(database: Callable[[], DatabaseLike | None]) -> dict[str, Ch
         return db is not None and await db.is_current() is True
 
     return {"database": reachable, "migrations": current}
+
+
+def fhir_pool_check(client: Callable[[], object], slots: Callable[[], object]) -> Check:
+    """``fhir_pool``: fails while the shared HTTP pool holds a connection that will never connect (left by a
+    request cancelled from outside), or a FHIR request runs far past its own timeouts
+    (``service.fhir.limits``). Either would make later FHIR calls wait for the pool and fail."""
+
+    async def check() -> bool:
+        from service.fhir.limits import stuck_connections
+
+        stuck = stuck_connections(client())  # type: ignore[arg-type]
+        current = slots()
+        stalled = current.stalled() if current is not None else 0  # type: ignore[attr-defined]
+        if stuck or stalled:
+            log.warning("FHIR connection pool stuck: %d connection(s) never connecting, %d request(s) stalled", stuck, stalled)
+        return not stuck and not stalled
+
+    return check
