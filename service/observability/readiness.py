@@ -1,6 +1,6 @@
 """``GET /readyz``: may this replica take traffic? Checks are injected async callables.
 
-200 ``{"status": "ready", "checks": {"benchmark_tables": "ok", "database": "ok", "migrations": "ok"}}``
+200 ``{"status": "ready", "checks": {"benchmark_tables": "ok", "database": "ok", "fhir_pool": "ok", "migrations": "ok"}}``
 when every check passes; 503 ``{"status": "not ready", "checks": {...}}`` naming each check's result
 (``ok``, ``failed``, ``timeout`` or ``error``) otherwise. Never a 500: a check that raises is
 ``error``, one slower than the timeout is ``timeout``, and any other fault is a 503 too.
