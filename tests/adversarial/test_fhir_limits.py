@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpcore
 import httpx
@@ -298,6 +299,13 @@ def test_answers_beyond_an_assessments_limits_are_502_naming_the_limit(proxy, se
         assert "HCC_" + setting.upper() in answer.json()["detail"]
 
 
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def test_sixty_thousand_observations_are_refused_within_the_deadline_and_healthz_stays_responsive(proxy, tmp_path):
     """31 MB of Observations in one answer: refused (502, naming the limit) within the deadline, while
     /healthz answers promptly throughout (the service runs as its own process: nothing of the test's own
@@ -326,8 +334,12 @@ def test_sixty_thousand_observations_are_refused_within_the_deadline_and_healthz
             elapsed = time.monotonic() - started
             done.set()
             poller.join(30)
+        peak_mib = _peak_rss_mib(served.process.pid)
         proxy.set("pass")
+        print(f"60 000 Observations: answered in {elapsed:.2f} s, /healthz at most {max(latencies):.3f} s, "
+              f"peak RSS {peak_mib:.0f} MiB")
         assert answer.status_code == 502, answer.text
         assert "HCC_FHIR_MAX_BYTES" in answer.json()["detail"]
+        assert peak_mib < 400, f"the worker peaked at {peak_mib:.0f} MiB (the k8s example allows 512 Mi)"
         assert elapsed < 10, f"answered after {elapsed:.1f} s"
         assert max(latencies) < 1.0, f"/healthz took up to {max(latencies):.2f} s"
