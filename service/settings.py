@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     fhir_timeout_seconds: float = Field(default=5.0, gt=0, description="per FHIR request")
     fhir_deadline_seconds: float = Field(default=10.0, gt=0, description="for all FHIR requests of one call")
     fhir_max_concurrent_per_origin: int = Field(
-        default=20, ge=1, le=80, description="FHIR requests in flight to one origin, per worker (below the pool's 90)"
+        default=40, ge=1, le=90, description="FHIR requests in flight to one origin, per worker (all origins: 90)"
     )
     fhir_max_bytes: int = Field(
         default=16 * 1024 * 1024, gt=0, description="bytes of all FHIR answers read for one assessment"

@@ -33,7 +33,7 @@ import httpx
 
 from service.fhir.errors import FhirResponseError, FhirUnavailableError
 
-DEFAULT_PER_ORIGIN = 20
+DEFAULT_PER_ORIGIN = 40
 HTTP_POOL_MAX_CONNECTIONS = 100
 HTTP_POOL_LIMITS = httpx.Limits(max_connections=HTTP_POOL_MAX_CONNECTIONS, max_keepalive_connections=20)
 # FHIR requests of all origins at once: below the pool's size (the rest: JWKS fetches)
