@@ -22,7 +22,8 @@ from service.fhir.errors import (
     FhirServerNotAllowedError,
     FhirUnavailableError,
 )
-from service.gather import PatientMismatchError, PrefetchMissingError
+from service.fhir.limits import FhirBusyError
+from service.gather import PatientMismatchError, PrefetchInvalidError, PrefetchMissingError
 
 Surface = Literal["hook", "rest"]
 
@@ -30,11 +31,14 @@ Surface = Literal["hook", "rest"]
 class ApiError(Exception):
     """An answer other than 200, with the message the caller sees."""
 
-    def __init__(self, status: int, message: str, *, operation_outcome: bool = False) -> None:
+    def __init__(
+        self, status: int, message: str, *, operation_outcome: bool = False, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.operation_outcome = operation_outcome
+        self.headers = headers
 
 
 def operation_outcome(code: str, message: str) -> dict:
@@ -53,11 +57,17 @@ def to_api_error(exc: Exception, surface: Surface) -> ApiError:
     data neither given nor       412         412
     fetchable
     Patient of another id        400         400
+    prefetch malformed (a        400         400
+    Bundle's entry not a list)
     fhirServer not allowed       400         400
     unknown patient (404 read)   404 (OO)    404 (OO)
     FHIR 401/403, bad token      412         502
+    too many FHIR requests in    503 +       503 +
+    flight (per origin, worker)  Retry-After Retry-After
     FHIR down, timeout, 5xx      503         502
-    unusable FHIR answer         502         502
+    unusable FHIR answer, or     502         502
+    beyond HCC_FHIR_MAX_BYTES /
+    HCC_FHIR_MAX_RESOURCES
     ===========================  ==========  ==========
 
     An unusable answer (not JSON, a redirect, a paging loop, a next link to
@@ -66,12 +76,14 @@ def to_api_error(exc: Exception, surface: Surface) -> ApiError:
     """
     if isinstance(exc, PrefetchMissingError):
         return ApiError(412, str(exc))
-    if isinstance(exc, PatientMismatchError):
+    if isinstance(exc, (PatientMismatchError, PrefetchInvalidError)):
         return ApiError(400, str(exc))
     if isinstance(exc, FhirServerNotAllowedError):
         return ApiError(400, str(exc))
     if isinstance(exc, FhirNotFoundError):
         return ApiError(404, "Patient not found on the FHIR server", operation_outcome=True)
+    if isinstance(exc, FhirBusyError):  # our own limit, not the FHIR server failing: retry shortly
+        return ApiError(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, FhirAuthError):
         return ApiError(412 if surface == "hook" else 502, str(exc))
     if isinstance(exc, FhirUnavailableError):
@@ -86,8 +98,8 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.operation_outcome:
         code = "not-found" if exc.status == 404 else "processing"
         return JSONResponse(operation_outcome(code, exc.message), status_code=exc.status,
-                            media_type="application/fhir+json")
-    return JSONResponse({"detail": exc.message}, status_code=exc.status)
+                            media_type="application/fhir+json", headers=exc.headers)
+    return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
 
 
 async def _refusal_before_validation(request: Request) -> JSONResponse | None:

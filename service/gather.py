@@ -15,7 +15,8 @@ fails with :class:`PrefetchMissingError` (HTTP 412): an assessment from part of
 a search could differ from the true one without anyone noticing, so it is not
 made.
 
-Fetches run concurrently within one overall deadline. Lesions (BodyStructure)
+Fetches run concurrently within one overall deadline (which the HTTP source
+enforces request by request; a backstop here ends the rest a second later). Lesions (BodyStructure)
 are resolved from the TumorSize Observations' ``focus`` references (a search by
 ``_id``, else one read each), because many servers ignore
 ``BodyStructure?patient=``.
@@ -44,7 +45,16 @@ from service.fhir.errors import (
     FhirResponseError,
     FhirUnavailableError,
 )
-from service.fhir.source import FHIR_ID, FhirSource, Query, SearchPage, SearchResult, read_search_page, run_query
+from service.fhir.source import (
+    FHIR_ID,
+    FhirSource,
+    MalformedBundleError,
+    Query,
+    SearchPage,
+    SearchResult,
+    read_search_page,
+    run_query,
+)
 
 PATIENT_KEY = "patient"
 SUBJECT_FIELDS = ("subject", "patient")
@@ -53,6 +63,7 @@ SUBJECT_FIELDS = ("subject", "patient")
 LESIONS_KEY = "bodyStructures"
 OBSERVATIONS_KEY = "observations"
 FOCUS_IDS_PER_SEARCH = 50
+DEADLINE_GRACE_SECONDS = 1.0
 # when several fetches fail at once, the error that best tells the caller what to do
 _ERROR_PRIORITY = (FhirAuthError, FhirNotFoundError, FhirUnavailableError, FhirResponseError, FhirError)
 
@@ -65,6 +76,10 @@ class PrefetchMissingError(Exception):
 
 class PatientMismatchError(Exception):
     """A prefetched Patient, or the bundle's Patient, is not the patient in context."""
+
+
+class PrefetchInvalidError(Exception):
+    """A prefetch value is malformed as a container (a Bundle whose ``entry`` is not a list, ...): a 400."""
 
 
 @dataclass
@@ -114,7 +129,10 @@ def plan_prefetch(patient_id: str, templates: Mapping[str, str], prefetch: Mappi
     prefetch = prefetch or {}
     plan = PrefetchPlan()
     for key, template in templates.items():
-        page = _prefetched_page(prefetch[key]) if key in prefetch else None
+        try:
+            page = _prefetched_page(prefetch[key]) if key in prefetch else None
+        except MalformedBundleError as exc:
+            raise PrefetchInvalidError(f"prefetch {key!r} is not a usable searchset Bundle: {exc}") from exc
         if page is None:
             plan.to_fetch[key] = Query.parse(render_template(template, {"patientId": patient_id}))
             continue
@@ -246,7 +264,10 @@ def focus_ids(observations: list[dict]) -> list[str]:
     """The ids of the BodyStructures that the Observations' ``focus`` references name (relative references)."""
     ids = set()
     for obs in observations:
-        for focus in obs.get("focus") or []:
+        focus_list = obs.get("focus")
+        if not isinstance(focus_list, list):
+            continue  # none, or malformed: the mapping reports such an Observation and skips it
+        for focus in focus_list:
             ref = focus.get("reference") if isinstance(focus, dict) else None
             if isinstance(ref, str) and ref.startswith("BodyStructure/"):
                 rid = ref.split("/", 1)[1]
@@ -321,7 +342,9 @@ async def gather_patient_record(
     if source is not None and (plan.to_fetch or plan.to_continue):
         _route_continuations(plan, source, templates, patient_id)
         try:
-            async with asyncio.timeout(deadline_seconds):
+            # A backstop only: an HTTP source bounds each request by what is left of the same deadline with
+            # httpx's own timeouts, and its requests are shielded from this cancellation (service.fhir.client).
+            async with asyncio.timeout(deadline_seconds + DEADLINE_GRACE_SECONDS):
                 collected = await _fetch(plan, source, patient_id, issues)
         except TimeoutError as exc:
             raise FhirUnavailableError(f"the FHIR server did not answer within {deadline_seconds:g} s") from exc

@@ -24,15 +24,16 @@ from service.db import Database
 from service.cds.services import build_services
 from service.demo import demo_resources
 from service.errors import install_error_handlers
+from service.fhir.limits import HTTP_POOL_LIMITS, RequestSlots
 from service.fhir.memory import InMemoryFhirSource
 from service.knowledge import load_knowledge
 from service.main_state import AppState
 from service.observability import install_observability
+from service.observability.readiness import fhir_pool_check
 from service.settings import Settings
 
 log = logging.getLogger("hcc_cds")
 
-HTTP_POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 _startup_frozen = False
 
 
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
         try:
             async with httpx.AsyncClient(limits=HTTP_POOL_LIMITS, follow_redirects=False, trust_env=False) as client:
                 state.http = client
+                state.fhir_slots = RequestSlots(per_origin=settings.fhir_max_concurrent_per_origin)
                 freeze_startup_objects()
                 yield
                 state.http = None
@@ -135,4 +137,5 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
         app.include_router(demo_fhir.router)
     # last: its middleware must be the outermost (request id, access log, metrics)
     install_observability(app, state, log_level=settings.log_level)
+    app.state.observability.readiness.add("fhir_pool", fhir_pool_check(lambda: state.http, lambda: state.fhir_slots))
     return app

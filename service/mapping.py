@@ -213,9 +213,11 @@ def finite_number(value: Any) -> float | None:
 def daily_dose_mg(dosage: dict, entry: CodeEntry) -> float | None:
     """mg per day from one FHIR Dosage: dose (mg, or tablets x the code's mg per tablet) x frequency / period."""
     rates = dosage.get("doseAndRate") or []
-    if not rates:
+    if not rates or not isinstance(rates, list) or not isinstance(rates[0], dict):
         return None
     dose = rates[0].get("doseQuantity") or {}
+    if not isinstance(dose, dict):
+        return None
     value, unit = finite_number(dose.get("value")), dose.get("code") or dose.get("unit")
     if value is None:
         return None
@@ -225,13 +227,18 @@ def daily_dose_mg(dosage: dict, entry: CodeEntry) -> float | None:
         mg = value * entry.mg_per_unit
     else:
         return None
-    repeat = (dosage.get("timing") or {}).get("repeat") or {}
-    frequency = repeat.get("frequency", 1)
-    period = repeat.get("period", 1)
-    per_day = {"d": 1.0, "wk": 7.0, "h": 1 / 24}.get(repeat.get("periodUnit", "d"))
-    if not isinstance(frequency, (int, float)) or not isinstance(period, (int, float)) or not per_day or period <= 0:
+    timing = dosage.get("timing") or {}
+    repeat = (timing.get("repeat") if isinstance(timing, dict) else None) or {}
+    if not isinstance(repeat, dict):
         return None
-    return mg * frequency / (period * per_day)
+    frequency = finite_number(repeat.get("frequency", 1))  # 10**400 is valid JSON but no float
+    period = finite_number(repeat.get("period", 1))
+    unit_name = repeat.get("periodUnit", "d")
+    per_day = {"d": 1.0, "wk": 7.0, "h": 1 / 24}.get(unit_name) if isinstance(unit_name, str) else None
+    if frequency is None or period is None or not per_day or period <= 0:
+        return None
+    daily = mg * frequency / (period * per_day)
+    return daily if math.isfinite(daily) else None
 
 
 @dataclass

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import date
 
+import anyio
+import anyio.to_thread
+
 from rules.assessment import Assessment, assess
+from service.fhir.limits import FhirLimitError
 from service.fhir.source import FhirSource
 from service.gather import PatientRecord, gather_patient_record
 from service.main_state import AppState
 from service.mapping import map_to_snapshot
+
+# what mapping and rules may take beyond what the FHIR requests left of HCC_FHIR_DEADLINE_SECONDS
+ASSESS_GRACE_SECONDS = 2.0
 
 
 def assess_record(state: AppState, record: PatientRecord, as_of: date) -> Assessment:
@@ -26,6 +34,7 @@ async def assess_patient(
     source: FhirSource | None,
     as_of: date,
 ) -> Assessment:
+    started = time.monotonic()
     record = await gather_patient_record(
         patient_id,
         templates,
@@ -33,4 +42,16 @@ async def assess_patient(
         source,
         deadline_seconds=state.settings.fhir_deadline_seconds,
     )
-    return assess_record(state, record, as_of)
+    # Mapping and rules take long for a large record: in a worker thread, so the event loop keeps serving,
+    # and within the call's deadline (a thread cannot be stopped: one past it is abandoned; its work is
+    # bounded by HCC_FHIR_MAX_RESOURCES).
+    deadline = state.settings.fhir_deadline_seconds
+    left = max(deadline - (time.monotonic() - started), 0.0) + ASSESS_GRACE_SECONDS
+    try:
+        with anyio.fail_after(left):
+            return await anyio.to_thread.run_sync(assess_record, state, record, as_of, abandon_on_cancel=True)
+    except TimeoutError:
+        raise FhirLimitError(
+            f"the record ({len(record.resources)} resources) could not be assessed within HCC_FHIR_DEADLINE_SECONDS "
+            f"({deadline:g} s); HCC_FHIR_MAX_RESOURCES ({state.settings.fhir_max_resources}) bounds it"
+        ) from None

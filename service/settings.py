@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     )
     fhir_timeout_seconds: float = Field(default=5.0, gt=0, description="per FHIR request")
     fhir_deadline_seconds: float = Field(default=10.0, gt=0, description="for all FHIR requests of one call")
+    fhir_max_concurrent_per_origin: int = Field(
+        default=40, ge=1, le=90, description="FHIR requests in flight to one origin, per worker (all origins: 90)"
+    )
+    fhir_max_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="bytes of all FHIR answers read for one assessment"
+    )
+    fhir_max_resources: int = Field(
+        default=20_000, gt=0, description="resources of all FHIR answers read for one assessment"
+    )
     trusted_clients: Path | None = None
     public_base_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     database_url: str | None = None

@@ -48,6 +48,10 @@ REST_ERRORS: dict[int | str, dict[str, Any]] = {
     },
     **ERROR_RESPONSES,
     502: {"model": ErrorMessage, "description": "The configured FHIR server failed or refused our credentials"},
+    503: {
+        "model": ErrorMessage,
+        "description": "Too many FHIR requests in flight (HCC_FHIR_MAX_CONCURRENT_PER_ORIGIN); retry after Retry-After",
+    },
 }
 
 

@@ -14,7 +14,7 @@ from service.deps import StateDep
 from service.errors import ApiError, to_api_error
 from service.fhir.allowlist import check_fhir_server
 from service.fhir.errors import FhirError
-from service.gather import PatientMismatchError, PrefetchMissingError
+from service.gather import PatientMismatchError, PrefetchInvalidError, PrefetchMissingError
 from service.main_state import AppState
 from service.pipeline import assess_patient
 from service.render.assessment_json import render_assessment
@@ -33,7 +33,11 @@ HOOK_ERRORS = {
     },
     412: {"model": ErrorMessage, "description": "Data needed is neither prefetched nor fetchable"},
     502: {"model": ErrorMessage, "description": "The FHIR server's answer could not be used"},
-    503: {"model": ErrorMessage, "description": "The FHIR server is down or too slow"},
+    503: {
+        "model": ErrorMessage,
+        "description": "The FHIR server is down or too slow, or too many FHIR requests are in flight "
+        "(HCC_FHIR_MAX_CONCURRENT_PER_ORIGIN; then with Retry-After)",
+    },
 }
 
 
@@ -97,7 +101,7 @@ async def call_service(service_id: str, request: HookRequest, state: StateDep, h
             source=source,
             as_of=state.settings.today(),
         )
-    except (FhirError, PrefetchMissingError, PatientMismatchError) as exc:
+    except (FhirError, PrefetchMissingError, PatientMismatchError, PrefetchInvalidError) as exc:
         raise to_api_error(exc, "hook") from exc
     note_audit(http, rules_version=assessment.versions["rules"])
     if not assessment.has_hcc:

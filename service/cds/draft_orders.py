@@ -25,11 +25,41 @@ class DraftOrders:
     resources: dict[str, dict] = field(default_factory=dict)  # by "Type/id", to build update actions
 
 
-def _codings(resource: dict, key: str) -> list[dict]:
-    concept = resource.get(key)
-    if not isinstance(concept, dict):
+def _list(value: object, where: str) -> list:
+    """A JSON array the order reads; absent is empty; any other type is refused (a 422 naming it)."""
+    if value is None:
         return []
-    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+    if not isinstance(value, list):
+        raise DraftOrdersError(f"{where} must be a list, not {type(value).__name__}")
+    return value
+
+
+def _object(value: object, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DraftOrdersError(f"{where} must be an object, not {type(value).__name__}")
+    return value
+
+
+def _codings(resource: dict, key: str, where: str) -> list[dict]:
+    concept = _object(resource.get(key), f"{where}.{key}")
+    codings = _list(concept.get("coding"), f"{where}.{key}.coding")
+    # a coding whose system or code is not a string names no code (and cannot be looked up)
+    return [c for c in codings if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)]
+
+
+def _dosages(resource: dict, where: str) -> list[dict]:
+    """The order's Dosages, each checked where the dose is read (doseAndRate, timing.repeat)."""
+    dosages = []
+    for i, dosage in enumerate(_list(resource.get("dosageInstruction"), f"{where}.dosageInstruction")):
+        at = f"{where}.dosageInstruction[{i}]"
+        dosage = _object(dosage, at)
+        for j, rate in enumerate(_list(dosage.get("doseAndRate"), f"{at}.doseAndRate")):
+            _object(_object(rate, f"{at}.doseAndRate[{j}]").get("doseQuantity"), f"{at}.doseAndRate[{j}].doseQuantity")
+        _object(_object(dosage.get("timing"), f"{at}.timing").get("repeat"), f"{at}.timing.repeat")
+        dosages.append(dosage)
+    return dosages
 
 
 def read_draft_orders(bundle: object, selections: list[str] | None, k: Knowledge) -> DraftOrders:
@@ -48,16 +78,17 @@ def read_draft_orders(bundle: object, selections: list[str] | None, k: Knowledge
         if wanted is not None and ref not in wanted:
             continue
         found.resources[ref] = resource
+        where = f"context.draftOrders.entry[{i}].resource"
         if resource["resourceType"] == "MedicationRequest":
-            for coding in _codings(resource, "medicationCodeableConcept"):
+            for coding in _codings(resource, "medicationCodeableConcept", where):
                 code = k.lookup(coding.get("system"), coding.get("code"))
                 if code is not None and code.concept == "sorafenib":
-                    doses = [daily_dose_mg(d, code) for d in resource.get("dosageInstruction") or [] if isinstance(d, dict)]
+                    doses = [daily_dose_mg(d, code) for d in _dosages(resource, where)]
                     known = [d for d in doses if d is not None]
                     total = sum(known) if known and len(known) == len(doses) else None
                     found.sorafenib.append(DraftSorafenibOrder(ref, total))
                     break
         elif resource["resourceType"] == "ServiceRequest":
-            if any((c := k.lookup(x.get("system"), x.get("code"))) and c.concept == "tace" for x in _codings(resource, "code")):
+            if any((c := k.lookup(x.get("system"), x.get("code"))) and c.concept == "tace" for x in _codings(resource, "code", where)):
                 found.tace.append(DraftTaceOrder(ref))
     return found

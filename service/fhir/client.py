@@ -2,14 +2,22 @@
 
 One :class:`HttpFhirSource` is one base URL with an optional bearer token. It:
 
-- sends the token only to the base URL's origin: ``next`` links are followed on
-  that origin only (scheme, host and port), up to ``MAX_PAGES`` pages, refusing a
-  link it has already followed (a loop);
+- sends the token only below the base URL: ``next`` links are followed only on
+  its origin (scheme, host and port) and within its path, up to ``MAX_PAGES``
+  pages, refusing a link it has already followed (a loop);
 - never follows redirects (any 3xx is an unusable answer), so the token cannot
   be bounced to another host;
-- bounds every request by ``timeout_seconds`` (connect, send, receive the whole
-  body) and every body by ``MAX_RESPONSE_BYTES``; the overall deadline of one
-  assessment is the caller's (``service.gather``);
+- bounds every request by httpx's own timeouts (connect, send, each read, pool)
+  of ``timeout_seconds`` or what is left of ``deadline_seconds`` (the whole call's),
+  whichever is less, and the whole body by the same bound, checked between
+  chunks. Nothing cancels a request from outside: a request cancelled mid-way
+  can leave httpcore's pool with a connection that never connects (see
+  ``service.fhir.limits``), so the exchange runs shielded from its caller's
+  cancellation and ends by its own timeouts;
+- takes a slot per request from ``slots`` (per origin and in all, below the
+  pool's size; ``service.fhir.limits``) and counts every answer's bytes and every
+  search's resources against the assessment's ``budget``;
+- decodes a large JSON body in a worker thread, not on the event loop;
 - retries a GET answered 429/502/503/504 at most ``MAX_RETRIES`` times, waiting
   what ``Retry-After`` asks (seconds or an HTTP date) or an exponential backoff;
   a server asking for longer than ``MAX_RETRY_AFTER_SECONDS`` is not waited for.
@@ -25,10 +33,11 @@ named by path only.
 from __future__ import annotations
 
 import asyncio
-import time
 import json
 import logging
+import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +45,8 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 
 import httpx
+
+import anyio.to_thread
 
 from service.fhir.allowlist import Origin
 from service.fhir.errors import (
@@ -46,7 +57,8 @@ from service.fhir.errors import (
     FhirServerNotAllowedError,
     FhirUnavailableError,
 )
-from service.fhir.source import FHIR_ID, SearchResult, outcome_texts, read_search_page
+from service.fhir.limits import AssessmentBudget, FhirBusyError, RequestSlots, Slot
+from service.fhir.source import FHIR_ID, MalformedBundleError, SearchResult, outcome_texts, read_search_page
 
 log = logging.getLogger("hcc_cds.fhir")
 
@@ -57,6 +69,9 @@ MAX_RETRIES = 2
 BACKOFF_SECONDS = 0.2
 MAX_RETRY_AFTER_SECONDS = 2.0
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+# a body at least this large is decoded in a worker thread (a smaller one costs less than the hand-over)
+DECODE_IN_THREAD_BYTES = 256 * 1024
+_EXCHANGES: set[asyncio.Task] = set()  # exchanges whose caller was cancelled, running to their own end
 FHIR_JSON = "application/fhir+json"
 REDACTED = "[redacted]"
 
@@ -126,9 +141,12 @@ class HttpFhirSource:
         *,
         token: str | None = None,
         timeout_seconds: float = 5.0,
+        deadline_seconds: float | None = None,
         page_size: int | None = DEFAULT_PAGE_SIZE,
         sleep: Sleep = asyncio.sleep,
         observe: FhirCallObserver | None = None,
+        slots: RequestSlots | None = None,
+        budget: AssessmentBudget | None = None,
     ) -> None:
         self._client = client
         self._observe = observe
@@ -139,9 +157,13 @@ class HttpFhirSource:
         if self._token:
             self._headers["Authorization"] = f"Bearer {self._token}"
         self._timeout_seconds = timeout_seconds
-        self._timeout = httpx.Timeout(timeout_seconds)
+        self._deadline_seconds = deadline_seconds
+        self._deadline_at: float | None = None  # set by the first request: one source serves one call
         self._page_size = page_size
         self._sleep = sleep
+        self._slots = slots
+        self._budget = budget
+        self._origin_key = (self._origin.scheme, self._origin.host, self._origin.port)
 
     def __repr__(self) -> str:
         return f"HttpFhirSource({self._base!r}, token={'set' if self._token else 'none'})"
@@ -161,7 +183,9 @@ class HttpFhirSource:
         answer = await self._get(f"{self._base}/{resource_type}/{resource_id}")
         if answer.status in (404, 410):
             raise FhirNotFoundError(f"{label} not found on the FHIR server ({answer.status})")
-        body = self._decode(answer, f"read of {label}")
+        body = await self._decode(answer, f"read of {label}")
+        if self._budget is not None:
+            self._budget.add_resources(1)
         if body.get("resourceType") != resource_type:
             raise FhirResponseError(f"read of {label} returned a {body.get('resourceType')}")
         if str(body.get("id")) != resource_id:
@@ -189,7 +213,8 @@ class HttpFhirSource:
     # -- paging --------------------------------------------------------------------------------------
 
     def _followable(self, link: str, relative_to: str) -> str:
-        """``link`` made absolute; :class:`FhirResponseError` unless it is on the base URL's origin."""
+        """``link`` made absolute; :class:`FhirResponseError` unless it is below the base URL (its origin,
+        and its path or under it: the token goes nowhere the base URL does not name)."""
         absolute = urljoin(relative_to, link)
         try:
             origin = Origin.parse(absolute, allow_query=True)
@@ -197,6 +222,8 @@ class HttpFhirSource:
             raise FhirResponseError("the FHIR server sent an unusable next link; not followed") from exc
         if not origin.same_origin(self._origin):
             raise FhirResponseError("the FHIR server sent a next link to another origin; not followed")
+        if not origin.within(self._origin):
+            raise FhirResponseError("the FHIR server sent a next link outside its base URL's path; not followed")
         return str(httpx.URL(absolute))
 
     async def _collect_pages(self, url: str, label: str) -> SearchResult:
@@ -209,7 +236,12 @@ class HttpFhirSource:
             if len(visited) >= MAX_PAGES:
                 raise FhirResponseError(f"{label}: more than {MAX_PAGES} pages; the result would be incomplete")
             visited.add(next_url)
-            page = read_search_page(await self._search_page(next_url, label))
+            try:
+                page = read_search_page(await self._search_page(next_url, label))
+            except MalformedBundleError as exc:
+                raise FhirResponseError(f"{label}: the FHIR server sent a malformed Bundle ({exc})") from exc
+            if self._budget is not None:
+                self._budget.add_resources(len(page.resources))
             page.outcomes = [self._redact(text) for text in page.outcomes]
             result.add(page)
             next_url = self._followable(page.next_url, next_url) if page.next_url else None
@@ -219,11 +251,14 @@ class HttpFhirSource:
         answer = await self._get(url)
         if answer.status in (404, 410):
             raise FhirResponseError(f"{label}: the FHIR server does not serve this search ({answer.status})")
-        body = self._decode(answer, label)
+        body = await self._decode(answer, label)
         if body.get("resourceType") == "OperationOutcome":
+            try:
+                texts = outcome_texts(body)
+            except MalformedBundleError:
+                texts = ["(a malformed OperationOutcome)"]
             raise FhirResponseError(
-                f"{label}: the FHIR server answered with an OperationOutcome: "
-                + "; ".join(self._redact(t) for t in outcome_texts(body))
+                f"{label}: the FHIR server answered with an OperationOutcome: " + "; ".join(self._redact(t) for t in texts)
             )
         if body.get("resourceType") != "Bundle":
             raise FhirResponseError(f"{label} returned a {body.get('resourceType')}, not a Bundle")
@@ -237,36 +272,90 @@ class HttpFhirSource:
         while True:
             answer = await self._send(url)
             delay = retry_delay(answer.status, answer.headers.get("Retry-After"), attempt)
-            if delay is None:
+            if delay is None or delay >= self._remaining():
                 return answer
             log.info("FHIR GET %s answered %s; retry %d in %.2f s", self._resource_type_of(url), answer.status, attempt + 1, delay)
             await self._sleep(delay)
             attempt += 1
 
+    # -- the deadline of the whole call ---------------------------------------------------------------
+
+    def _remaining(self) -> float:
+        """Seconds left of the call's deadline (infinite without one); the first request starts the clock."""
+        if self._deadline_seconds is None:
+            return math.inf
+        now = time.monotonic()
+        if self._deadline_at is None:
+            self._deadline_at = now + self._deadline_seconds
+        return self._deadline_at - now
+
+    def _bound(self) -> float:
+        """How long the next request may take: the timeout, or what is left of the deadline if less."""
+        remaining = self._remaining()
+        if remaining <= 0:
+            raise FhirUnavailableError(f"the FHIR server did not answer within {self._deadline_seconds:g} s")
+        return min(self._timeout_seconds, remaining)
+
+    def _late(self, bound: float) -> FhirUnavailableError:
+        if bound < self._timeout_seconds:
+            return FhirUnavailableError(f"the FHIR server did not answer within {self._deadline_seconds:g} s")
+        return FhirUnavailableError(f"the FHIR server did not answer within {self._timeout_seconds:g} s")
+
     async def _send(self, url: str) -> _Answer:
-        """One GET, timed and counted by outcome (``observe``) when the app has metrics."""
-        if self._observe is None:
-            return await self._send_once(url)
-        from service.observability.metrics import fhir_outcome
+        """One GET in its own slot, timed and counted by outcome (``observe``) when the app has metrics.
 
-        started = time.perf_counter()
+        The exchange runs as its own task, shielded: if this call is cancelled (the caller's deadline,
+        a client gone), the request still ends by its own timeouts and frees its connection and slot.
+        """
+        bound = self._bound()
+        slot = await self._slots.acquire(self._origin_key, wait=bound) if self._slots is not None else None
         try:
-            answer = await self._send_once(url)
-        except BaseException as exc:
-            self._observe(fhir_outcome(error=exc), time.perf_counter() - started)
+            bound = self._bound()  # less may be left after the wait for a slot
+        except BaseException:
+            if slot is not None:
+                slot.release()
             raise
-        self._observe(fhir_outcome(status=answer.status), time.perf_counter() - started)
-        return answer
+        exchange = asyncio.get_running_loop().create_task(self._observed(url, bound, slot))
+        _EXCHANGES.add(exchange)
+        exchange.add_done_callback(_exchange_done)
+        return await asyncio.shield(exchange)
 
-    async def _send_once(self, url: str) -> _Answer:
+    async def _observed(self, url: str, bound: float, slot: Slot | None) -> _Answer:
         try:
-            async with asyncio.timeout(self._timeout_seconds):
-                async with self._client.stream(
-                    "GET", url, headers=self._headers, timeout=self._timeout, follow_redirects=False
-                ) as response:
-                    return _Answer(response.status_code, response.headers, await _read_capped(response))
+            if slot is not None:
+                slot.running(bound)
+            if self._observe is None:
+                return await self._send_once(url, bound)
+            from service.observability.metrics import fhir_outcome
+
+            started = time.perf_counter()
+            try:
+                answer = await self._send_once(url, bound)
+            except BaseException as exc:
+                self._observe(fhir_outcome(error=exc), time.perf_counter() - started)
+                raise
+            self._observe(fhir_outcome(status=answer.status), time.perf_counter() - started)
+            return answer
+        finally:
+            if slot is not None:
+                slot.release()
+
+    async def _send_once(self, url: str, bound: float) -> _Answer:
+        """One GET bounded by httpx's timeouts (connect, write, each read, pool) and, between the body's
+        chunks, by ``bound`` in all; never cancelled from outside."""
+        started = time.monotonic()
+        try:
+            async with self._client.stream(
+                "GET", url, headers=self._headers, timeout=httpx.Timeout(bound), follow_redirects=False
+            ) as response:
+                body = await self._read_capped(response, started, bound)
+                return _Answer(response.status_code, response.headers, body)
         except TimeoutError as exc:
-            raise FhirUnavailableError(f"the FHIR server did not answer within {self._timeout_seconds:g} s") from exc
+            raise self._late(bound) from exc
+        except httpx.PoolTimeout as exc:  # the pool was full: our side is busy, not the FHIR server slow
+            raise FhirBusyError(
+                "all of this worker's HTTP connections are in use; try again shortly", retry_after=bound
+            ) from exc
         except httpx.TimeoutException as exc:
             raise FhirUnavailableError(f"the FHIR server timed out ({type(exc).__name__})") from exc
         except httpx.DecodingError as exc:
@@ -278,7 +367,33 @@ class HttpFhirSource:
         except httpx.InvalidURL as exc:
             raise FhirResponseError("the FHIR request URL is invalid") from exc
 
-    def _decode(self, answer: _Answer, label: str) -> dict:
+    async def _read_capped(self, response: httpx.Response, started: float, bound: float) -> bytes:
+        """The body, at most ``MAX_RESPONSE_BYTES`` and what the assessment's budget has left, within ``bound``."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit():
+            self._count_bytes(int(declared), dry_run=True)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise FhirResponseError(f"the FHIR server sent more than {MAX_RESPONSE_BYTES} bytes in one answer")
+            self._count_bytes(len(chunk))
+            chunks.append(chunk)
+            if time.monotonic() - started > bound:
+                raise self._late(bound)
+        return b"".join(chunks)
+
+    def _count_bytes(self, count: int, *, dry_run: bool = False) -> None:
+        if self._budget is None:
+            return
+        if dry_run:
+            if self._budget.bytes_read + count > self._budget.max_bytes:
+                self._budget.add_bytes(count)  # raises, naming the limit
+            return
+        self._budget.add_bytes(count)
+
+    async def _decode(self, answer: _Answer, label: str) -> dict:
         """The JSON resource of a 2xx answer; any other status becomes its FhirError."""
         status = answer.status
         if status in (401, 403):
@@ -292,7 +407,10 @@ class HttpFhirSource:
         if not 200 <= status < 300:
             raise FhirResponseError(f"{label}: unexpected status {status}")
         try:
-            body = json.loads(answer.body)
+            if len(answer.body) >= DECODE_IN_THREAD_BYTES:
+                body = await anyio.to_thread.run_sync(json.loads, answer.body)
+            else:
+                body = json.loads(answer.body)
         except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
             raise FhirResponseError(f"{label}: the FHIR server sent a body that is not JSON") from exc
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
@@ -306,7 +424,10 @@ class HttpFhirSource:
         except (ValueError, RecursionError):
             return ""
         if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
-            texts = outcome_texts(body)
+            try:
+                texts = outcome_texts(body)
+            except MalformedBundleError:
+                return ""
             return ": " + "; ".join(self._redact(t) for t in texts) if texts else ""
         return ""
 
@@ -320,15 +441,11 @@ class HttpFhirSource:
         return text.replace(self._token, REDACTED) if self._token else text
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise FhirResponseError(f"the FHIR server sent more than {MAX_RESPONSE_BYTES} bytes in one answer")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _exchange_done(task: asyncio.Task) -> None:
+    """Forget a finished exchange; retrieve its error (its caller may have gone) so it is not logged as lost."""
+    _EXCHANGES.discard(task)
+    if not task.cancelled():
+        task.exception()
 
 
 def _check_resource_type(resource_type: str) -> None:

@@ -27,6 +27,24 @@ _IGNORED_PARAMETER_WORDS = ("ignored", "unknown search parameter", "not supporte
 _RESOURCE_MODES = (None, "match", "include")
 
 
+class MalformedBundleError(ValueError):
+    """A Bundle or OperationOutcome whose container is of the wrong JSON type (``entry: 5``, ``issue: 5``).
+
+    Whoever reads it decides the answer: a 4xx for what the caller sent (prefetch), a 502 for what a
+    FHIR server sent.
+    """
+
+
+def _list_of(container: dict, key: str, what: str) -> list:
+    """``container[key]`` when it is a list; [] when absent or null; MalformedBundleError otherwise."""
+    value = container.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedBundleError(f"{what}.{key} must be a list, not {type(value).__name__}")
+    return value
+
+
 @dataclass
 class SearchPage:
     """One searchset Bundle: its resources, what the server said, and the ``next`` link."""
@@ -81,26 +99,28 @@ def _says_parameter_ignored(issue: dict, text: str) -> bool:
 
 def outcome_texts(outcome: dict) -> list[str]:
     """The diagnostics of an OperationOutcome's issues (each shortened)."""
-    return [_issue_text(i) for i in outcome.get("issue") or [] if isinstance(i, dict)]
+    return [_issue_text(i) for i in _list_of(outcome, "issue", "OperationOutcome") if isinstance(i, dict)]
 
 
 def next_link(bundle: dict) -> str | None:
     """The Bundle's ``next`` link, if any."""
-    for link in bundle.get("link") or []:
+    for link in _list_of(bundle, "link", "Bundle"):
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"] or None
     return None
 
 
 def read_search_page(bundle: dict) -> SearchPage:
-    """Split a searchset Bundle into resources (modes match/include), outcomes and its ``next`` link."""
+    """Split a searchset Bundle into resources (modes match/include), outcomes and its ``next`` link.
+
+    :class:`MalformedBundleError` when ``entry``, ``link`` or an outcome's ``issue`` is not a list."""
     page = SearchPage(next_url=next_link(bundle))
-    for entry in bundle.get("entry") or []:
+    for entry in _list_of(bundle, "entry", "Bundle"):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             continue
         if resource["resourceType"] == "OperationOutcome":
-            for issue in resource.get("issue") or []:
+            for issue in _list_of(resource, "issue", "OperationOutcome"):
                 if isinstance(issue, dict):
                     text = _issue_text(issue)
                     page.outcomes.append(text)

@@ -1,6 +1,6 @@
 """``GET /readyz``: may this replica take traffic? Checks are injected async callables.
 
-200 ``{"status": "ready", "checks": {"benchmark_tables": "ok", "database": "ok", "migrations": "ok"}}``
+200 ``{"status": "ready", "checks": {"benchmark_tables": "ok", "database": "ok", "fhir_pool": "ok", "migrations": "ok"}}``
 when every check passes; 503 ``{"status": "not ready", "checks": {...}}`` naming each check's result
 (``ok``, ``failed``, ``timeout`` or ``error``) otherwise. Never a 500: a check that raises is
 ``error``, one slower than the timeout is ``timeout``, and any other fault is a 503 too.
@@ -151,3 +151,21 @@ def database_checks(database: Callable[[], DatabaseLike | None]) -> dict[str, Ch
         return db is not None and await db.is_current() is True
 
     return {"database": reachable, "migrations": current}
+
+
+def fhir_pool_check(client: Callable[[], object], slots: Callable[[], object]) -> Check:
+    """``fhir_pool``: fails while the shared HTTP pool holds a connection that will never connect (left by a
+    request cancelled from outside), or a FHIR request runs far past its own timeouts
+    (``service.fhir.limits``). Either would make later FHIR calls wait for the pool and fail."""
+
+    async def check() -> bool:
+        from service.fhir.limits import stuck_connections
+
+        stuck = stuck_connections(client())  # type: ignore[arg-type]
+        current = slots()
+        stalled = current.stalled() if current is not None else 0  # type: ignore[attr-defined]
+        if stuck or stalled:
+            log.warning("FHIR connection pool stuck: %d connection(s) never connecting, %d request(s) stalled", stuck, stalled)
+        return not stuck and not stalled
+
+    return check

@@ -26,7 +26,7 @@ def test_two_replicas_on_one_postgresql_are_ready_and_a_database_behind_head_is_
             for client in (a, b):
                 r = client.get("/readyz")
                 assert r.status_code == 200, r.text
-                assert r.json()["checks"] == {"benchmark_tables": "ok", "database": "ok", "migrations": "ok"}
+                assert r.json()["checks"] == {"benchmark_tables": "ok", "database": "ok", "fhir_pool": "ok", "migrations": "ok"}
             assert first.state.hcc.db.backend == "postgresql"
 
             behind = Database.from_url(empty_url)  # reachable, never migrated

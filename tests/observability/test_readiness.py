@@ -99,7 +99,7 @@ def test_readiness_that_cannot_be_evaluated_is_503_not_500():
 def test_the_installed_app_is_ready_with_tables_database_and_migrations(client):
     r = client.get("/readyz")
     assert r.status_code == 200, r.text
-    assert r.json() == {"status": "ready", "checks": {"benchmark_tables": "ok", "database": "ok", "migrations": "ok"}}
+    assert r.json() == {"status": "ready", "checks": {"benchmark_tables": "ok", "database": "ok", "fhir_pool": "ok", "migrations": "ok"}}
 
 
 def test_the_installed_app_is_not_ready_with_a_database_behind_head(client, app, tmp_path):
@@ -112,7 +112,7 @@ def test_the_installed_app_is_not_ready_with_a_database_behind_head(client, app,
         app.state.hcc.db = original
         client.portal.call(behind.stop)
     assert r.status_code == 503
-    assert r.json()["checks"] == {"benchmark_tables": "ok", "database": "ok", "migrations": "failed"}
+    assert r.json()["checks"] == {"benchmark_tables": "ok", "database": "ok", "fhir_pool": "ok", "migrations": "failed"}
     assert 'hcc_cds_readiness_check_failures_total{check="migrations"} 1.0' in client.get("/metrics").text
 
 

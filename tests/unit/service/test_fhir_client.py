@@ -375,11 +375,26 @@ def test_a_next_link_off_the_base_origin_is_not_followed_and_gets_no_token(next_
     assert recorder.hosts == {"ehr.org"} and len(recorder.requests) == 1
 
 
-def test_a_next_link_on_the_same_origin_but_another_path_is_followed():
+def test_a_next_link_on_the_same_origin_but_outside_the_base_path_is_not_followed():
+    """The token goes only below the base URL: /paging on the same origin is not the FHIR endpoint."""
+    seen = []
+
     def handler(request):
+        seen.append(request.url.path)
         if request.url.path == "/paging":
             return fhir(searchset(obs("o2")))
         return fhir(searchset(obs("o1"), next_url="https://ehr.org/paging?cursor=abc"))
+
+    error, _ = failure(handler, search_observations)
+    assert isinstance(error, FhirResponseError) and "outside its base URL's path" in str(error)
+    assert "/paging" not in seen
+
+
+def test_a_next_link_below_the_base_path_is_followed():
+    def handler(request):
+        if request.url.path == "/fhir/paging":
+            return fhir(searchset(obs("o2")))
+        return fhir(searchset(obs("o1"), next_url="https://ehr.org/fhir/paging?cursor=abc"))
 
     result, _ = run(handler, search_observations)
     assert [r["id"] for r in result.resources] == ["o1", "o2"]
