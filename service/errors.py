@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.fhir.errors import (
     FhirAuthError,
@@ -94,7 +96,8 @@ async def _refusal_before_validation(request: Request) -> JSONResponse | None:
     """In production, an unauthenticated caller gets the bare 401 even when the body is malformed.
 
     FastAPI decodes and validates the body before it solves dependencies, so without this a
-    caller without a token would learn what the route expects from a 422.
+    caller without a token would learn what the route expects from a 422 (or, for a body it cannot
+    decode at all, such as invalid UTF-8 or JSON nested too deep, a 400).
     """
     from service.auth.dependency import UNAUTHORIZED_DETAIL, endpoint_path
     from service.auth.jwt_verifier import AuthenticationError
@@ -127,6 +130,17 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Invalid request: " + "; ".join(problems[:10])}, status_code=422)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own refusals (a body it cannot decode: 400) come after the 401 for a caller without a token."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code != 401:
+        refusal = await _refusal_before_validation(request)
+        if refusal is not None:
+            return refusal
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
