@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     trusted_clients: Path | None = None
     public_base_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     database_url: str | None = None
+    database_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=60,
+        description="longest wait for the database (a lock, a connection, the pool) before a call answers 503",
+    )
     assessment_link_hours: float = Field(default=24.0, gt=0, description="how long a card's assessment page link works")
     cors_origins: str = ""
     max_body_bytes: int = Field(default=1_048_576, gt=0)
