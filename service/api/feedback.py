@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -9,7 +13,7 @@ from pydantic import BaseModel
 
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage
 from service.audit import note_audit
-from service.db import FeedbackItem
+from service.db import AuditEvent, FeedbackItem
 from service.deps import StateDep
 from service.errors import ApiError
 
@@ -112,15 +116,59 @@ class AuditRecord(BaseModel):
 
 class AuditList(BaseModel):
     events: list[AuditRecord]
+    next_cursor: str | None = None
 
 
-@router.get("/api/v1/audit", response_model=AuditList, responses=QUERY_ERROR, summary="The audit trail (who called, when, which patient by reference)")
+AUDIT_PARAMETERS = frozenset({"patient_ref", "since", "limit", "cursor"})
+
+
+def _encode_cursor(event: AuditEvent) -> str:
+    assert event.id is not None
+    raw = json.dumps([event.at.isoformat(), event.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, ident = json.loads(raw)
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None or not isinstance(ident, int) or isinstance(ident, bool):
+            raise ValueError
+        return when, ident
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise ApiError(422, "cursor: not a cursor this service issued (next_cursor of a previous page)") from None
+
+
+@router.get(
+    "/api/v1/audit",
+    response_model=AuditList,
+    responses=QUERY_ERROR,
+    summary="The audit trail (who called, when, which patient by reference), newest first",
+    description=(
+        "Newest first. `limit` events a page; when more are left, `next_cursor` is set: pass it as `cursor` "
+        "for the next page (a keyset cursor: events written meanwhile neither repeat nor skip one). "
+        "`since` keeps events at or after that time (with a time zone). Unknown parameters are refused."
+    ),
+)
 async def audit_trail(
     state: StateDep,
+    request: Request,
     patient_ref: Annotated[str | None, Query(pattern=r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$", description="e.g. Patient/123")] = None,
+    since: Annotated[datetime | None, Query(description="only events at or after this time (RFC 3339, with a time zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> AuditList:
-    events = await state.db.audit.list_events(patient_ref=patient_ref, limit=limit)
+    unknown = sorted(set(request.query_params.keys()) - AUDIT_PARAMETERS)
+    if unknown:
+        raise ApiError(422, f"unknown query parameter(s): {', '.join(unknown)[:200]}; known: {', '.join(sorted(AUDIT_PARAMETERS))}")
+    if since is not None and since.tzinfo is None:
+        raise ApiError(422, "since: give a time zone (e.g. 2026-01-01T00:00:00Z)")
+    after = _decode_cursor(cursor) if cursor is not None else None
+    events = await state.db.audit.list_events(
+        patient_ref=patient_ref, since=since, limit=limit + 1, newest_first=True, after=after
+    )
+    page, more = events[:limit], len(events) > limit
     return AuditList(
         events=[
             AuditRecord(
@@ -135,6 +183,7 @@ async def audit_trail(
                 rules_version=e.rules_version,
                 request_id=e.request_id,
             )
-            for e in events
-        ]
+            for e in page
+        ],
+        next_cursor=_encode_cursor(page[-1]) if more and page else None,
     )

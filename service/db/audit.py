@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, or_, select
 
 from service.db._engine import EngineSource
 from service.db.models import (
@@ -204,19 +204,35 @@ class AuditRepository:
                 wake.set()
 
     async def list_events(
-        self, *, since: datetime | None = None, patient_ref: str | None = None, limit: int = 100
+        self,
+        *,
+        since: datetime | None = None,
+        patient_ref: str | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+        after: tuple[datetime, int] | None = None,
     ) -> list[AuditEvent]:
-        """Events at or after ``since``, optionally for one patient reference, oldest first, at most ``limit``.
+        """Events at or after ``since``, optionally for one patient reference, at most ``limit``.
 
-        Pending events are written first: a process reads its own audit trail.
+        Oldest first, or ``newest_first``. ``after`` is the (``at``, ``id``) of the last event of the
+        previous page (a keyset cursor): the page goes on after it in the same order, however many
+        events are written meanwhile. Pending events are written first: a process reads its own trail.
         """
         await self.flush()
         table = AuditEventRow.__table__
-        query = select(table).order_by(table.c.at, table.c.id).limit(max(1, min(limit, MAX_LIST_LIMIT)))
+        at, ident = table.c.at, table.c.id
+        order = (at.desc(), ident.desc()) if newest_first else (at, ident)
+        query = select(table).order_by(*order).limit(max(1, min(limit, MAX_LIST_LIMIT)))
         if since is not None:
-            query = query.where(table.c.at >= as_utc(since, "since"))
+            query = query.where(at >= as_utc(since, "since"))
         if patient_ref is not None:
             query = query.where(table.c.patient_ref == patient_ref)
+        if after is not None:
+            after_at, after_id = as_utc(after[0], "after"), int(after[1])
+            if newest_first:
+                query = query.where(or_(at < after_at, and_(at == after_at, ident < after_id)))
+            else:
+                query = query.where(or_(at > after_at, and_(at == after_at, ident > after_id)))
         async with self._source.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [AuditEvent(id=row.id, **{name: getattr(row, name) for name in _COLUMNS}) for row in rows]
