@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -83,6 +85,15 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
             log.warning(warning)
         await db.migrate()  # Alembic to head (replicas take turns)
         await db.start()
+        purge = None
+        if settings.purge_interval_minutes > 0:  # expired assessments and jtis (hcc-cds purge does it once)
+            purge = asyncio.get_running_loop().create_task(
+                db.purge_periodically(
+                    timedelta(minutes=settings.purge_interval_minutes),
+                    keep_expired=timedelta(hours=settings.expired_retention_hours),
+                ),
+                name="hcc-cds purge",
+            )
         try:
             async with httpx.AsyncClient(limits=HTTP_POOL_LIMITS, follow_redirects=False, trust_env=False) as client:
                 state.http = client
@@ -90,6 +101,10 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
                 yield
                 state.http = None
         finally:
+            if purge is not None:
+                purge.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purge
             await db.stop()
 
     app = FastAPI(

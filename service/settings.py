@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         description="longest wait for the database (a lock, a connection, the pool) before a call answers 503",
     )
     assessment_link_hours: float = Field(default=24.0, gt=0, description="how long a card's assessment page link works")
+    expired_retention_hours: float = Field(
+        default=24.0, ge=0,
+        description="how long an expired assessment is kept (its page says 'expired') before the purge deletes it",
+    )
+    purge_interval_minutes: float = Field(
+        default=60.0, ge=0,
+        description="how often the service deletes expired assessments and jtis; 0: never (run `hcc-cds purge`)",
+    )
     cors_origins: str = ""
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     log_level: str = "INFO"

@@ -270,9 +270,29 @@ class Database:
             return False
         return current == heads
 
-    async def purge_expired(self, now: datetime | None = None) -> PurgeCounts:
-        """Delete expired stored assessments and jtis."""
+    async def purge_expired(self, now: datetime | None = None, *, keep_expired: timedelta = timedelta(0)) -> PurgeCounts:
+        """Delete stored assessments expired for longer than ``keep_expired`` (until then their page says
+        "expired"; afterwards the id reads as unknown) and the jtis of tokens that have expired."""
         now = now or utcnow()
+        if keep_expired < timedelta(0):
+            raise ValueError("keep_expired must not be negative")
         return PurgeCounts(
-            assessments=await self.assessments.purge_expired(now), jtis=await self.jti.purge_expired(now)
+            assessments=await self.assessments.purge_expired(now - keep_expired), jtis=await self.jti.purge_expired(now)
         )
+
+    async def purge_periodically(self, interval: timedelta, *, keep_expired: timedelta = timedelta(0)) -> None:
+        """:meth:`purge_expired` now and then every ``interval``, until cancelled (the app's lifespan).
+
+        A failed purge is logged (the error's class) and tried again at the next interval. Several
+        replicas purging the same database is harmless: a row is deleted once.
+        """
+        if interval <= timedelta(0):
+            raise ValueError("the purge interval must be positive")
+        while True:
+            try:
+                counts = await self.purge_expired(keep_expired=keep_expired)
+                if counts.assessments or counts.jtis:
+                    log.info("purge: %d expired assessments, %d expired jtis deleted", counts.assessments, counts.jtis)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("purge failed (%s); next try in %.0f s", type(exc).__name__, interval.total_seconds())
+            await anyio.sleep(interval.total_seconds())
