@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage
 from service.audit import note_audit
+from service.auth.dependency import reader_scope, writer_scope
 from service.db import AuditEvent, FeedbackItem
 from service.deps import StateDep
 from service.errors import ApiError
@@ -67,7 +68,7 @@ async def post_feedback(
                 raise ValueError(f"feedback[{i}]: {exc}") from exc
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
-    stored = await state.db.feedback.add_feedback(service_id, items)
+    stored = await state.db.feedback.add_feedback(service_id, items, scope=writer_scope(request))
     return FeedbackStored(stored=stored)
 
 
@@ -78,13 +79,14 @@ QUERY_ERROR = {422: {"model": ErrorMessage, "description": "A query parameter is
     "/api/v1/feedback",
     response_model=FeedbackSummary,
     responses=QUERY_ERROR,
-    summary="Acceptance and override rates per card type",
+    summary="Acceptance and override rates per card type (a CDS client: its own issuer and tenant's)",
 )
 async def feedback_summary(
     state: StateDep,
+    request: Request,
     service_id: Annotated[str | None, Query(max_length=100, description="only this CDS service")] = None,
 ) -> FeedbackSummary:
-    rows = await state.db.feedback.feedback_summary(service_id=service_id)
+    rows = await state.db.feedback.feedback_summary(service_id=service_id, scope=reader_scope(request))
     return FeedbackSummary(
         service_id=service_id,
         topics=[
@@ -148,7 +150,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     description=(
         "Newest first. `limit` events a page; when more are left, `next_cursor` is set: pass it as `cursor` "
         "for the next page (a keyset cursor: events written meanwhile neither repeat nor skip one). "
-        "`since` keeps events at or after that time (with a time zone). Unknown parameters are refused."
+        "`since` keeps events at or after that time (with a time zone). Unknown parameters are refused. "
+        "A CDS-client-role caller reads only the events of its own issuer and tenant; an operator, all."
     ),
 )
 async def audit_trail(
@@ -166,7 +169,8 @@ async def audit_trail(
         raise ApiError(422, "since: give a time zone (e.g. 2026-01-01T00:00:00Z)")
     after = _decode_cursor(cursor) if cursor is not None else None
     events = await state.db.audit.list_events(
-        patient_ref=patient_ref, since=since, limit=limit + 1, newest_first=True, after=after
+        patient_ref=patient_ref, since=since, limit=limit + 1, newest_first=True, after=after,
+        scope=reader_scope(request),
     )
     page, more = events[:limit], len(events) > limit
     return AuditList(

@@ -28,6 +28,8 @@ from sqlalchemy import and_, insert, or_, select
 from service.db._engine import EngineSource
 from service.db.models import (
     ACTOR_LENGTH,
+    ISS_LENGTH,
+    TENANT_LENGTH,
     AUDIT_KINDS,
     HOOK_INSTANCE_LENGTH,
     REQUEST_ID_LENGTH,
@@ -36,7 +38,7 @@ from service.db.models import (
     VERSION_LENGTH,
     AuditEventRow,
 )
-from service.db.types import as_utc, check_length, check_reference, utcnow
+from service.db.types import ClientScope, as_utc, check_length, check_reference, utcnow, where_scope
 
 AuditKind = Literal["hook-call", "rest-call", "page-view", "feedback"]
 assert get_args(AuditKind) == AUDIT_KINDS
@@ -63,6 +65,8 @@ class AuditEvent:
     hook_instance: str | None = None
     rules_version: str | None = None
     request_id: str | None = None
+    issuer: str | None = None  # the authenticated client's iss and tenant (None: demo mode, refused)
+    tenant: str | None = None
     id: int | None = None
 
     def __post_init__(self) -> None:
@@ -78,6 +82,8 @@ class AuditEvent:
         check_length("hook_instance", self.hook_instance, HOOK_INSTANCE_LENGTH)
         check_length("rules_version", self.rules_version, VERSION_LENGTH)
         check_length("request_id", self.request_id, REQUEST_ID_LENGTH)
+        check_length("issuer", self.issuer, ISS_LENGTH)
+        check_length("tenant", self.tenant, TENANT_LENGTH)
 
 
 _COLUMNS = (
@@ -91,6 +97,8 @@ _COLUMNS = (
     "rules_version",
     "outcome",
     "request_id",
+    "issuer",
+    "tenant",
 )
 
 
@@ -211,12 +219,14 @@ class AuditRepository:
         limit: int = 100,
         newest_first: bool = False,
         after: tuple[datetime, int] | None = None,
+        scope: ClientScope | None = None,
     ) -> list[AuditEvent]:
         """Events at or after ``since``, optionally for one patient reference, at most ``limit``.
 
         Oldest first, or ``newest_first``. ``after`` is the (``at``, ``id``) of the last event of the
         previous page (a keyset cursor): the page goes on after it in the same order, however many
-        events are written meanwhile. Pending events are written first: a process reads its own trail.
+        events are written meanwhile. ``scope``: only the events of that client (issuer, tenant).
+        Pending events are written first: a process reads its own trail.
         """
         await self.flush()
         table = AuditEventRow.__table__
@@ -227,6 +237,7 @@ class AuditRepository:
             query = query.where(at >= as_utc(since, "since"))
         if patient_ref is not None:
             query = query.where(table.c.patient_ref == patient_ref)
+        query = where_scope(query, table, scope)
         if after is not None:
             after_at, after_id = as_utc(after[0], "after"), int(after[1])
             if newest_first:
