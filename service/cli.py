@@ -13,6 +13,7 @@ def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from service.main import create_app
+    from service.observability.http_limits import server_options
     from service.observability.server import run
 
     try:
@@ -28,6 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         workers=args.workers,
         timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+        **server_options(settings),
     )
 
 

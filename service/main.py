@@ -128,13 +128,16 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
             expose_headers=["X-Request-ID"],
             max_age=600,
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, read_timeout=settings.body_timeout_seconds)
     app.add_middleware(AuditMiddleware)
     install_error_handlers(app)
     # CDS Hooks and REST routes need a trusted client JWT in production (a no-op in demo mode)
     trusted = [Depends(require_cds_client)]
     refused = {401: {"model": ErrorMessage, "description": "Production mode: no valid client JWT (a bare 401)"}}
-    too_large = {413: {"model": ErrorMessage, "description": "Request body larger than HCC_MAX_BODY_BYTES"}}
+    too_large = {
+        408: {"model": ErrorMessage, "description": "Request body not received within HCC_BODY_TIMEOUT_SECONDS"},
+        413: {"model": ErrorMessage, "description": "Request body larger than HCC_MAX_BODY_BYTES"},
+    }
     # the database (and, in production, the JWT replay store in it) failing: a quick 503 (service.errors)
     db_down = {503: {"model": ErrorMessage, "description": "The service's database is unavailable; retry later"}}
     app.include_router(health.router)

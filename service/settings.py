@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     )
     cors_origins: str = ""
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    body_timeout_seconds: float = Field(default=20.0, gt=0, description="longest time to receive a request body (408)")
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="longest time to receive a request head (408, connection closed)"
+    )
+    max_header_bytes: int = Field(
+        default=65_536, ge=20_000, description="largest request head (request line and headers; a JWT is up to 16 KiB)"
+    )
+    max_connections: int = Field(default=1000, gt=0, description="per worker: beyond, new requests get 503")
     log_level: str = "INFO"
     timezone: str = "UTC"
     clinical_overrides: Path | None = None
