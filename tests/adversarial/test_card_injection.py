@@ -44,8 +44,16 @@ def client():
         yield test_client
 
 
+# every Markdown token type the service's own card wording uses: anything else (a link, an image, raw
+# HTML, a heading, a quote, code, an ordered list, a rule, a line break) can only come from record text
+SERVICE_TOKENS = {"paragraph_open", "paragraph_close", "inline", "text", "bullet_list_open", "bullet_list_close",
+                  "list_item_open", "list_item_close", "strong_open", "strong_close", "em_open", "em_close"}
+
+
 def assert_cards_render_as_text(cards: list[dict]) -> None:
     for card in cards:
+        tokens = {t.type for t in _flat(card.get("detail") or "")}
+        assert tokens <= SERVICE_TOKENS, f"card detail renders {tokens - SERVICE_TOKENS}: {card['detail'][:300]}"
         html = RENDER.render(card.get("detail") or "")
         tags = set(re.findall(r"<\s*([a-zA-Z!][a-zA-Z0-9]*)", html)) - {"p", "ul", "ol", "li", "strong", "em", "code", "h1",
                                                                              "h2", "h3", "br", "hr", "blockquote", "pre"}
