@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -135,10 +135,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, ident = json.loads(raw)
         when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not isinstance(ident, int) or isinstance(ident, bool):
+        if when.tzinfo is None or not isinstance(ident, int) or isinstance(ident, bool) or not 0 <= ident < 2**63:
             raise ValueError
-        return when, ident
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        return when.astimezone(UTC), ident
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise ApiError(422, "cursor: not a cursor this service issued (next_cursor of a previous page)") from None
 
 
@@ -165,8 +165,13 @@ async def audit_trail(
     unknown = sorted(set(request.query_params.keys()) - AUDIT_PARAMETERS)
     if unknown:
         raise ApiError(422, f"unknown query parameter(s): {', '.join(unknown)[:200]}; known: {', '.join(sorted(AUDIT_PARAMETERS))}")
-    if since is not None and since.tzinfo is None:
-        raise ApiError(422, "since: give a time zone (e.g. 2026-01-01T00:00:00Z)")
+    if since is not None:
+        if since.tzinfo is None:
+            raise ApiError(422, "since: give a time zone (e.g. 2026-01-01T00:00:00Z)")
+        try:
+            since = since.astimezone(UTC)
+        except OverflowError:
+            raise ApiError(422, "since: out of range") from None
     after = _decode_cursor(cursor) if cursor is not None else None
     events = await state.db.audit.list_events(
         patient_ref=patient_ref, since=since, limit=limit + 1, newest_first=True, after=after,
