@@ -121,6 +121,8 @@ class AuditList(BaseModel):
     next_cursor: str | None = None
 
 
+# an RFC 3339 date-time with its offset (a bare number is not read as a Unix time, a naive time not as UTC)
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 AUDIT_PARAMETERS = frozenset({"patient_ref", "since", "limit", "cursor"})
 
 
@@ -158,23 +160,28 @@ async def audit_trail(
     state: StateDep,
     request: Request,
     patient_ref: Annotated[str | None, Query(pattern=r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$", description="e.g. Patient/123")] = None,
-    since: Annotated[datetime | None, Query(description="only events at or after this time (RFC 3339, with a time zone)")] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            pattern=RFC3339,
+            description="only events at or after this time (RFC 3339 with a time zone, e.g. 2026-01-01T00:00:00Z)",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> AuditList:
     unknown = sorted(set(request.query_params.keys()) - AUDIT_PARAMETERS)
     if unknown:
         raise ApiError(422, f"unknown query parameter(s): {', '.join(unknown)[:200]}; known: {', '.join(sorted(AUDIT_PARAMETERS))}")
+    since_at = None
     if since is not None:
-        if since.tzinfo is None:
-            raise ApiError(422, "since: give a time zone (e.g. 2026-01-01T00:00:00Z)")
         try:
-            since = since.astimezone(UTC)
-        except OverflowError:
-            raise ApiError(422, "since: out of range") from None
+            since_at = datetime.fromisoformat(since).astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise ApiError(422, "since: not an RFC 3339 date-time with a time zone (e.g. 2026-01-01T00:00:00Z)") from None
     after = _decode_cursor(cursor) if cursor is not None else None
     events = await state.db.audit.list_events(
-        patient_ref=patient_ref, since=since, limit=limit + 1, newest_first=True, after=after,
+        patient_ref=patient_ref, since=since_at, limit=limit + 1, newest_first=True, after=after,
         scope=reader_scope(request),
     )
     page, more = events[:limit], len(events) > limit

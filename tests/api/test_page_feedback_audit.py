@@ -182,7 +182,7 @@ def test_the_audit_trail_is_newest_first_and_pages_with_a_cursor(client):
 
 @pytest.mark.parametrize("params", [{"offset": "10"}, {"order": "asc"}, {"cursor": "not-a-cursor"},
                                     {"cursor": "W10"}, {"since": "2026-01-01T00:00:00"},
-                                    {"since": "0001-01-01T00:00:00+14:00"},
+                                    {"since": "0001-01-01T00:00:00+14:00"}, {"since": "0.5"}, {"since": "2026-13-01T00:00:00Z"},
                                     {"cursor": "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwxMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMF0"},
                                     {"cursor": "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzE0OjAwIiwxXQ"}])
 def test_the_audit_trail_refuses_parameters_it_would_ignore(client, params):
