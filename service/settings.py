@@ -59,9 +59,11 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="longest time to receive a request head (408, connection closed)"
     )
     max_header_bytes: int = Field(
-        default=65_536, ge=20_000, description="largest request head (request line and headers; a JWT is up to 16 KiB)"
+        default=32_768, ge=20_000, description="largest request head (request line and headers; a JWT is up to 16 KiB)"
     )
-    max_connections: int = Field(default=1000, gt=0, description="per worker: beyond, new requests get 503")
+    max_connections: int = Field(
+        default=2048, gt=0, description="per worker: connections (idle ones too) or requests beyond which new requests get 503"
+    )
     log_level: str = "INFO"
     timezone: str = "UTC"
     clinical_overrides: Path | None = None

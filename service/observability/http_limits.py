@@ -6,8 +6,11 @@ uvicorn's own settings cover most of it (:func:`server_options`):
   refused with 400 and the connection closed; nothing beyond it is buffered. It needs the h11
   protocol: uvicorn's default, httptools when installed, has no such limit (eight 64 MB headers
   took the process to 731 MB).
-- ``limit_concurrency`` (``HCC_MAX_CONNECTIONS``): beyond that many connections or requests in a
-  worker, a new request gets 503 instead of exhausting memory or file descriptors.
+- ``limit_concurrency`` (``HCC_MAX_CONNECTIONS``, 2048): beyond that many open connections (idle
+  and slow ones count) or requests in a worker, a new request gets 503 instead of exhausting memory
+  (at most 2048 x 32 KiB of request heads) or file descriptors. Set well above the legitimate load:
+  a client holding more connections than this makes every caller wait for the head deadline to
+  reclaim them; a per-client connection limit belongs to the proxy in front (deploy/).
 - ``timeout_keep_alive``: an idle keep-alive connection is closed after 5 s.
 
 What uvicorn lacks is a deadline for the request head: a connection that sends nothing, or one
