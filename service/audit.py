@@ -50,6 +50,11 @@ def _actor(state: dict, demo: bool) -> str:
     return "demo" if demo else "unauthenticated"
 
 
+def _identity_field(state: dict, name: str) -> str | None:
+    value = getattr(state.get("client_identity"), name, None)
+    return value if isinstance(value, str) else None
+
+
 class AuditMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -94,6 +99,8 @@ class AuditMiddleware:
                     hook_instance=(fields.get("hook_instance") or "")[:100] or None,
                     rules_version=fields.get("rules_version"),
                     request_id=(request_id or "")[:128] or None,
+                    issuer=_identity_field(state, "iss"),
+                    tenant=_identity_field(state, "tenant"),
                 )
             )
         except Exception:  # the audit never fails the call; the failure is logged for operators

@@ -13,6 +13,7 @@ def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from service.main import create_app
+    from service.observability.http_limits import server_options
     from service.observability.server import run
 
     try:
@@ -28,6 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         workers=args.workers,
         timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+        **server_options(settings),
     )
 
 
@@ -35,6 +37,38 @@ def _openapi(args: argparse.Namespace) -> int:
     from service.openapi import openapi_yaml
 
     sys.stdout.write(openapi_yaml())
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    """Delete expired assessments and jtis once (what the service does every HCC_PURGE_INTERVAL_MINUTES)."""
+    import asyncio
+    import json
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.db import Database
+
+    try:
+        settings = Settings()
+        db = Database.from_url(settings.database_url, timeout=settings.database_timeout_seconds)
+    except (SettingsError, ValidationError) as exc:
+        print(f"hcc-cds purge: {exc}", file=sys.stderr)
+        return 2
+
+    async def purge() -> dict[str, int]:
+        async with db:
+            counts = await db.purge_expired(keep_expired=timedelta(hours=settings.expired_retention_hours))
+        return {"assessments": counts.assessments, "jtis": counts.jtis}
+
+    try:
+        counts = asyncio.run(purge())
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"hcc-cds purge: the database failed ({type(exc).__name__}); nothing or part was deleted", file=sys.stderr)
+        return 1
+    print(json.dumps({"deleted": counts}))
     return 0
 
 
@@ -60,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     openapi = commands.add_parser("openapi", help="print the OpenAPI document the app serves (YAML)")
     openapi.set_defaults(func=_openapi)
+    purge = commands.add_parser(
+        "purge",
+        help="delete expired assessments (after HCC_EXPIRED_RETENTION_HOURS) and expired jtis once, then exit",
+    )
+    purge.set_defaults(func=_purge)
     commands.add_parser(
         "demo", help="assess the synthetic study cohort as the service sees it (Table 1); --json: one object a patient"
     )

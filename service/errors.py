@@ -9,11 +9,15 @@ OperationOutcome. Never a 500 for bad input.
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.fhir.errors import (
     FhirAuthError,
@@ -26,6 +30,9 @@ from service.fhir.limits import FhirBusyError
 from service.gather import PatientMismatchError, PrefetchInvalidError, PrefetchMissingError
 
 Surface = Literal["hook", "rest"]
+log = logging.getLogger("hcc_cds.errors")
+DATABASE_UNAVAILABLE = "The service's database is unavailable; nothing was stored. Try again shortly."
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -106,7 +113,8 @@ async def _refusal_before_validation(request: Request) -> JSONResponse | None:
     """In production, an unauthenticated caller gets the bare 401 even when the body is malformed.
 
     FastAPI decodes and validates the body before it solves dependencies, so without this a
-    caller without a token would learn what the route expects from a 422.
+    caller without a token would learn what the route expects from a 422 (or, for a body it cannot
+    decode at all, such as invalid UTF-8 or JSON nested too deep, a 400).
     """
     from service.auth.dependency import UNAUTHORIZED_DETAIL, endpoint_path
     from service.auth.jwt_verifier import AuthenticationError
@@ -124,6 +132,8 @@ async def _refusal_before_validation(request: Request) -> JSONResponse | None:
         )
     except AuthenticationError:
         return JSONResponse({"detail": UNAUTHORIZED_DETAIL}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    except SQLAlchemyError as exc:  # the replay store is in the database
+        return await _database_error(request, exc)
     return None
 
 
@@ -139,6 +149,41 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "Invalid request: " + "; ".join(problems[:10])}, status_code=422)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own refusals (a body it cannot decode: 400) come after the 401 for a caller without a token."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code != 401:
+        refusal = await _refusal_before_validation(request)
+        if refusal is not None:
+            return refusal
+    return await http_exception_handler(request, exc)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database failed (locked past HCC_DATABASE_TIMEOUT_SECONDS, unreachable, a lost connection).
+
+    A quick 503 the caller may retry; the log names the route template and the error's class, never
+    the statement's values (the engines hide them too: ``hide_parameters=True``) nor the message.
+    """
+    route = getattr(request.scope.get("route"), "path", None) or "(unmatched)"
+    orig = getattr(exc, "orig", None)
+    log.error(
+        "database unavailable: %s %s answered 503 (%s%s)",
+        request.method,
+        route,
+        type(exc).__name__,
+        f" from {type(orig).__module__}.{type(orig).__name__}" if orig is not None else "",
+    )
+    metrics = getattr(getattr(request.app.state, "hcc", None), "metrics", None)
+    if metrics is not None:
+        metrics.record_database_error("request")
+    return JSONResponse(
+        {"detail": DATABASE_UNAVAILABLE}, status_code=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)

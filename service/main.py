@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -57,7 +59,11 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     if settings.is_demo:
         demo_source = InMemoryFhirSource(demo_resources(demo_day or settings.today()))
     tables = load_benchmark_tables()
-    db = Database.from_url(settings.database_url, assessment_lifetime=timedelta(hours=settings.assessment_link_hours))
+    db = Database.from_url(
+        settings.database_url,
+        assessment_lifetime=timedelta(hours=settings.assessment_link_hours),
+        timeout=settings.database_timeout_seconds,
+    )
     state = AppState(
         settings=settings,
         knowledge=knowledge,
@@ -80,6 +86,15 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
             log.warning(warning)
         await db.migrate()  # Alembic to head (replicas take turns)
         await db.start()
+        purge = None
+        if settings.purge_interval_minutes > 0:  # expired assessments and jtis (hcc-cds purge does it once)
+            purge = asyncio.get_running_loop().create_task(
+                db.purge_periodically(
+                    timedelta(minutes=settings.purge_interval_minutes),
+                    keep_expired=timedelta(hours=settings.expired_retention_hours),
+                ),
+                name="hcc-cds purge",
+            )
         try:
             async with httpx.AsyncClient(limits=HTTP_POOL_LIMITS, follow_redirects=False, trust_env=False) as client:
                 state.http = client
@@ -88,6 +103,10 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
                 yield
                 state.http = None
         finally:
+            if purge is not None:
+                purge.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purge
             await db.stop()
 
     app = FastAPI(
@@ -111,25 +130,30 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
             expose_headers=["X-Request-ID"],
             max_age=600,
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, read_timeout=settings.body_timeout_seconds)
     app.add_middleware(AuditMiddleware)
     install_error_handlers(app)
     # CDS Hooks and REST routes need a trusted client JWT in production (a no-op in demo mode)
     trusted = [Depends(require_cds_client)]
     refused = {401: {"model": ErrorMessage, "description": "Production mode: no valid client JWT (a bare 401)"}}
-    too_large = {413: {"model": ErrorMessage, "description": "Request body larger than HCC_MAX_BODY_BYTES"}}
+    too_large = {
+        408: {"model": ErrorMessage, "description": "Request body not received within HCC_BODY_TIMEOUT_SECONDS"},
+        413: {"model": ErrorMessage, "description": "Request body larger than HCC_MAX_BODY_BYTES"},
+    }
+    # the database (and, in production, the JWT replay store in it) failing: a quick 503 (service.errors)
+    db_down = {503: {"model": ErrorMessage, "description": "The service's database is unavailable; retry later"}}
     app.include_router(health.router)
-    app.include_router(discovery.router, dependencies=trusted, responses=refused)
-    app.include_router(feedback.router, dependencies=trusted, responses={**refused, **too_large})  # before hooks: /cds-services/{id}/feedback
-    app.include_router(hooks.router, dependencies=trusted, responses={**refused, **too_large})
-    app.include_router(assessments.router, dependencies=trusted, responses={**refused, **too_large})
-    app.include_router(benchmarks.router, dependencies=trusted, responses=refused)
+    app.include_router(discovery.router, dependencies=trusted, responses={**refused, **db_down})
+    app.include_router(feedback.router, dependencies=trusted, responses={**refused, **too_large, **db_down})  # before hooks: /cds-services/{id}/feedback
+    app.include_router(hooks.router, dependencies=trusted, responses={**refused, **too_large, **db_down})
+    app.include_router(assessments.router, dependencies=trusted, responses={**refused, **too_large, **db_down})
+    app.include_router(benchmarks.router, dependencies=trusted, responses={**refused, **db_down})
     state.protected_routes = frozenset(
         id(route)
         for router in (discovery.router, feedback.router, hooks.router, assessments.router, benchmarks.router)
         for route in router.routes
     )
-    app.include_router(page.router)  # authorised by its unguessable, expiring id (a browser sends no JWT)
+    app.include_router(page.router, responses=db_down)  # authorised by its unguessable, expiring id (a browser sends no JWT)
     # The benchmark routes read the shipped tables through benchmarks.get_benchmark_tables (cached for the
     # process; what state.benchmarks holds too). No dependency_overrides here: while any is set, FastAPI
     # re-inspects every dependency of every request (~0.3 ms a call on the hook's hot path).

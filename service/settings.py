@@ -48,9 +48,31 @@ class Settings(BaseSettings):
     trusted_clients: Path | None = None
     public_base_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     database_url: str | None = None
+    database_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=60,
+        description="longest wait for the database (a lock, a connection, the pool) before a call answers 503",
+    )
     assessment_link_hours: float = Field(default=24.0, gt=0, description="how long a card's assessment page link works")
+    expired_retention_hours: float = Field(
+        default=24.0, ge=0,
+        description="how long an expired assessment is kept (its page says 'expired') before the purge deletes it",
+    )
+    purge_interval_minutes: float = Field(
+        default=60.0, ge=0,
+        description="how often the service deletes expired assessments and jtis; 0: never (run `hcc-cds purge`)",
+    )
     cors_origins: str = ""
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    body_timeout_seconds: float = Field(default=20.0, gt=0, description="longest time to receive a request body (408)")
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="longest time to receive a request head (408, connection closed)"
+    )
+    max_header_bytes: int = Field(
+        default=32_768, ge=20_000, description="largest request head (request line and headers; a JWT is up to 16 KiB)"
+    )
+    max_connections: int = Field(
+        default=2048, gt=0, description="per worker: connections (idle ones too) or requests beyond which new requests get 503"
+    )
     log_level: str = "INFO"
     timezone: str = "UTC"
     clinical_overrides: Path | None = None

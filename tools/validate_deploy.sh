@@ -44,4 +44,25 @@ for version in "${K8S_VERSIONS[@]}"; do
   "$VENV/bin/kubernetes-validate" --strict --quiet -k "$version" "${manifests[@]}"
   say "deploy/k8s: ${#manifests[@]} files valid against Kubernetes $version (strict)"
 done
+# --- nginx (the proxy of every example) -----------------------------------------------------------
+# nginx -t parses each configuration (directives, their arguments, the limits); the upstream host names
+# exist only inside compose / Kubernetes, so they are pointed at 127.0.0.1 in a scratch copy.
+if command -v nginx >/dev/null 2>&1; then
+  scratch="$(mktemp -d)"
+  trap 'rm -rf "$scratch"' EXIT
+  cp deploy/nginx.conf "$scratch/compose.conf"
+  "$VENV/bin/python" - "$scratch/k8s.conf" <<'PY'
+import sys, yaml
+docs = yaml.safe_load_all(open("deploy/k8s/proxy.yaml", encoding="utf-8"))
+config = next(d for d in docs if d and d.get("kind") == "ConfigMap")["data"]["nginx.conf"]
+open(sys.argv[1], "w", encoding="utf-8").write(config)
+PY
+  for conf in compose k8s; do
+    sed -i -E 's/^([[:space:]]*server )[A-Za-z0-9.-]+:([0-9]+)/\1127.0.0.1:\2/' "$scratch/$conf.conf"
+    nginx -q -t -p "$scratch" -e stderr -c "$scratch/$conf.conf"
+  done
+  say "deploy/nginx.conf, deploy/k8s/proxy.yaml (nginx.conf): nginx -t passes"
+else
+  say "nginx not installed: the proxy configurations are not parsed (apt-get install nginx-core)"
+fi
 say "all deployment examples are valid"

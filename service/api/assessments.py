@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage, OperationOutcome
 from service.audit import note_audit
+from service.auth.dependency import require_operator
 from service.cds.services import patient_record_templates
 from service.deps import StateDep
 from service.main_state import AppState
@@ -66,13 +67,15 @@ def negotiated(request: Request, assessment_json: dict[str, Any]) -> dict[str, A
     "/patients/{patient_id}/assessment",
     responses={
         **REST_ERRORS,
+        403: {"model": ErrorMessage, "description": "Production mode: the client's role is not operator"},
         404: {
             "model": OperationOutcome,
             "description": "Unknown patient",
             "content": {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}},
         },
     },
-    summary="Assess a patient from the configured FHIR source",
+    summary="Assess a patient from the configured FHIR source (operator-role clients only)",
+    dependencies=[Depends(require_operator)],
 )
 async def patient_assessment(
     patient_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9\-\.]{1,64}$", description="FHIR Patient id")],

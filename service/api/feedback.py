@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -9,7 +13,8 @@ from pydantic import BaseModel
 
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage
 from service.audit import note_audit
-from service.db import FeedbackItem
+from service.auth.dependency import reader_scope, writer_scope
+from service.db import AuditEvent, FeedbackItem
 from service.deps import StateDep
 from service.errors import ApiError
 
@@ -63,7 +68,7 @@ async def post_feedback(
                 raise ValueError(f"feedback[{i}]: {exc}") from exc
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
-    stored = await state.db.feedback.add_feedback(service_id, items)
+    stored = await state.db.feedback.add_feedback(service_id, items, scope=writer_scope(request))
     return FeedbackStored(stored=stored)
 
 
@@ -74,13 +79,14 @@ QUERY_ERROR = {422: {"model": ErrorMessage, "description": "A query parameter is
     "/api/v1/feedback",
     response_model=FeedbackSummary,
     responses=QUERY_ERROR,
-    summary="Acceptance and override rates per card type",
+    summary="Acceptance and override rates per card type (a CDS client: its own issuer and tenant's)",
 )
 async def feedback_summary(
     state: StateDep,
+    request: Request,
     service_id: Annotated[str | None, Query(max_length=100, description="only this CDS service")] = None,
 ) -> FeedbackSummary:
-    rows = await state.db.feedback.feedback_summary(service_id=service_id)
+    rows = await state.db.feedback.feedback_summary(service_id=service_id, scope=reader_scope(request))
     return FeedbackSummary(
         service_id=service_id,
         topics=[
@@ -112,15 +118,73 @@ class AuditRecord(BaseModel):
 
 class AuditList(BaseModel):
     events: list[AuditRecord]
+    next_cursor: str | None = None
 
 
-@router.get("/api/v1/audit", response_model=AuditList, responses=QUERY_ERROR, summary="The audit trail (who called, when, which patient by reference)")
+# an RFC 3339 date-time with its offset (a bare number is not read as a Unix time, a naive time not as UTC)
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+AUDIT_PARAMETERS = frozenset({"patient_ref", "since", "limit", "cursor"})
+
+
+def _encode_cursor(event: AuditEvent) -> str:
+    assert event.id is not None
+    raw = json.dumps([event.at.isoformat(), event.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, ident = json.loads(raw)
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None or not isinstance(ident, int) or isinstance(ident, bool) or not 0 <= ident < 2**63:
+            raise ValueError
+        return when.astimezone(UTC), ident
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise ApiError(422, "cursor: not a cursor this service issued (next_cursor of a previous page)") from None
+
+
+@router.get(
+    "/api/v1/audit",
+    response_model=AuditList,
+    responses=QUERY_ERROR,
+    summary="The audit trail (who called, when, which patient by reference), newest first",
+    description=(
+        "Newest first. `limit` events a page; when more are left, `next_cursor` is set: pass it as `cursor` "
+        "for the next page (a keyset cursor: events written meanwhile neither repeat nor skip one). "
+        "`since` keeps events at or after that time (with a time zone). Unknown parameters are refused. "
+        "A CDS-client-role caller reads only the events of its own issuer and tenant; an operator, all."
+    ),
+)
 async def audit_trail(
     state: StateDep,
+    request: Request,
     patient_ref: Annotated[str | None, Query(pattern=r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$", description="e.g. Patient/123")] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            pattern=RFC3339,
+            description="only events at or after this time (RFC 3339 with a time zone, e.g. 2026-01-01T00:00:00Z)",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> AuditList:
-    events = await state.db.audit.list_events(patient_ref=patient_ref, limit=limit)
+    unknown = sorted(set(request.query_params.keys()) - AUDIT_PARAMETERS)
+    if unknown:
+        raise ApiError(422, f"unknown query parameter(s): {', '.join(unknown)[:200]}; known: {', '.join(sorted(AUDIT_PARAMETERS))}")
+    since_at = None
+    if since is not None:
+        try:
+            since_at = datetime.fromisoformat(since).astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise ApiError(422, "since: not an RFC 3339 date-time with a time zone (e.g. 2026-01-01T00:00:00Z)") from None
+    after = _decode_cursor(cursor) if cursor is not None else None
+    events = await state.db.audit.list_events(
+        patient_ref=patient_ref, since=since_at, limit=limit + 1, newest_first=True, after=after,
+        scope=reader_scope(request),
+    )
+    page, more = events[:limit], len(events) > limit
     return AuditList(
         events=[
             AuditRecord(
@@ -135,6 +199,7 @@ async def audit_trail(
                 rules_version=e.rules_version,
                 request_id=e.request_id,
             )
-            for e in events
-        ]
+            for e in page
+        ],
+        next_cursor=_encode_cursor(page[-1]) if more and page else None,
     )

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from rules.assessment import Assessment
 from rules.orders import review_sorafenib_order, review_tace_order
+from service.auth.dependency import writer_scope
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage
 from service.cds.draft_orders import DraftOrders, DraftOrdersError, read_draft_orders
 from service.audit import note_audit
@@ -114,12 +115,17 @@ async def call_service(service_id: str, request: HookRequest, state: StateDep, h
     if state.metrics is not None:
         state.metrics.observe_cards(service_id, cards)
     if cards:
-        cards = await _store_and_link(assessment, cards, service_id, request.hook_instance, state)
+        cards = await _store_and_link(assessment, cards, service_id, request.hook_instance, state, writer_scope(http))
     return CardsResponse(cards=cards)
 
 
 async def _store_and_link(
-    assessment: Assessment, cards: list[Card], service_id: str, hook_instance: str, state: AppState
+    assessment: Assessment,
+    cards: list[Card],
+    service_id: str,
+    hook_instance: str,
+    state: AppState,
+    scope: tuple[str, str | None] | None = None,
 ) -> list[Card]:
     """Keep this call's assessment behind an unguessable, expiring id; link every card to its page.
 
@@ -148,5 +154,6 @@ async def _store_and_link(
             [c.model_dump(by_alias=True, exclude_none=True) for c in linked],
             assessment_id=stored_id,
             connection=connection,
+            scope=scope,
         )
     return linked

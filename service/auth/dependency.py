@@ -158,5 +158,32 @@ async def require_cds_client(
         raise HTTPException(401, UNAUTHORIZED_DETAIL, headers={"WWW-Authenticate": "Bearer"}) from None
 
 
+def caller(request: Request) -> ClientIdentity:
+    """The authenticated caller of this request (:data:`ANONYMOUS_CLIENT` in demo mode)."""
+    identity = getattr(request.state, "client_identity", None)
+    return identity if isinstance(identity, ClientIdentity) else ANONYMOUS_CLIENT
+
+
+def writer_scope(request: Request) -> tuple[str, str | None] | None:
+    """Who the rows a call writes (feedback, issued cards) belong to: (iss, tenant); ``None`` in demo mode."""
+    identity = caller(request)
+    return None if identity.iss is None else (identity.iss, identity.tenant)
+
+
+def reader_scope(request: Request) -> tuple[str, str | None] | None:
+    """Whose audit events and feedback a call may read: its own (iss, tenant); ``None`` (all) for an operator."""
+    identity = caller(request)
+    return None if identity.is_operator or identity.iss is None else (identity.iss, identity.tenant)
+
+
+OPERATOR_ONLY = "This route is for operator-role clients (role: operator in HCC_TRUSTED_CLIENTS)"
+
+
+def require_operator(request: Request) -> None:
+    """403 unless the caller is an operator (or demo mode's anonymous caller)."""
+    if not caller(request).is_operator:
+        raise HTTPException(403, OPERATOR_ONLY)
+
+
 CdsClientDep = Annotated[ClientIdentity, Depends(require_cds_client)]
 """A route parameter ``client: CdsClientDep`` requires an authenticated CDS client (anonymous in demo mode)."""

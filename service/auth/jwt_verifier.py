@@ -41,6 +41,7 @@ LEEWAY_SECONDS = 60
 MAX_TOKEN_LIFETIME_SECONDS = 3600
 MAX_TOKEN_CHARS = 16_384
 MAX_JTI_CHARS = 255
+MAX_TENANT_CHARS = 200
 
 
 class AuthenticationError(Exception):
@@ -65,10 +66,20 @@ class ClientIdentity:
     sub: str | None = None
     tenant: str | None = None
     jti: str | None = None
+    role: str | None = None  # the trusted client's role ("cds-client" or "operator"); None when anonymous
 
     @property
     def is_anonymous(self) -> bool:
         return self.iss is None
+
+    @property
+    def is_operator(self) -> bool:
+        """Sees every tenant's audit trail and feedback and may use the configured FHIR server.
+
+        The anonymous caller of demo mode (no authentication at all) is an operator; in production only a
+        trusted client configured with ``role: operator``.
+        """
+        return self.is_anonymous or self.role == "operator"
 
 
 ANONYMOUS_CLIENT = ClientIdentity(iss=None)
@@ -202,7 +213,7 @@ class JwtVerifier:
 
         # 5. tenant, jti, sub
         tenant = payload.get("tenant")
-        if tenant is not None and not isinstance(tenant, str):
+        if tenant is not None and (not isinstance(tenant, str) or not tenant or len(tenant) > MAX_TENANT_CHARS):
             raise fail("tenant")
         if client.tenants is not None and tenant not in client.tenants:
             raise fail("tenant")
@@ -243,4 +254,4 @@ class JwtVerifier:
         expires_at = datetime.fromtimestamp(exp + self.leeway, UTC)
         if not await self.jti_store.remember(iss, jti, expires_at):
             raise fail("replay")
-        return ClientIdentity(iss=iss, sub=sub, tenant=tenant, jti=jti)
+        return ClientIdentity(iss=iss, sub=sub, tenant=tenant, jti=jti, role=client.role)

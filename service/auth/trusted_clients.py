@@ -15,6 +15,11 @@ The file is a list of clients (or a mapping with a ``clients`` list); see
     URL only. ``jwks_url`` is not implicitly allowed: list it here if tokens name it.
 ``tenants``
     optional: if set, a token must carry a ``tenant`` claim from this list.
+``role``
+    ``cds-client`` (the default) or ``operator``. A CDS client calls the hooks, posts feedback,
+    assesses posted Bundles and reads the audit trail and feedback rates of its own issuer and
+    tenant only. An operator also reads every issuer's and tenant's, and may assess a patient
+    by id from the configured FHIR server (``HCC_FHIR_BASE_URL``, with ``HCC_FHIR_TOKEN``).
 ``name``
     optional, for people.
 
@@ -27,7 +32,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -77,6 +82,7 @@ class TrustedClient(BaseModel):
     jwks: dict[str, Any] | None = None
     jku: tuple[str, ...] = ()
     tenants: tuple[str, ...] | None = None
+    role: Literal["cds-client", "operator"] = "cds-client"
 
     _inline_keys: dict[str, VerificationKey] = PrivateAttr(default_factory=dict)
 

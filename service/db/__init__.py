@@ -24,6 +24,7 @@ Every timestamp is timezone-aware UTC; naive datetimes are refused.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -77,8 +78,11 @@ __all__ = [
 
 log = logging.getLogger("hcc_cds.db")
 
-SQLITE_BUSY_TIMEOUT_SECONDS = _migrate.SQLITE_BUSY_TIMEOUT_SECONDS
-PG_CONNECT_TIMEOUT_SECONDS = _migrate.PG_CONNECT_TIMEOUT_SECONDS
+SQLITE_BUSY_TIMEOUT_SECONDS = _migrate.SQLITE_BUSY_TIMEOUT_SECONDS  # migrations (start-up) only
+PG_CONNECT_TIMEOUT_SECONDS = _migrate.PG_CONNECT_TIMEOUT_SECONDS  # migrations (start-up) only
+# the service's calls: the longest wait for a lock, a connection or the pool (HCC_DATABASE_TIMEOUT_SECONDS);
+# then the call fails fast (503, service.errors) instead of holding the EHR for SQLite's 30 s
+DEFAULT_TIMEOUT_SECONDS = 3.0
 
 
 class DatabaseNotStartedError(RuntimeError):
@@ -102,8 +106,12 @@ class Database:
         pool_size: int | None = None,
         max_overflow: int | None = None,
         echo: bool = False,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
+        if timeout <= 0:
+            raise ValueError("the database timeout must be positive")
         self._urls = urls
+        self.timeout = timeout
         # SQLite takes one writer at a time, and a connection that finds the file locked sleeps in
         # SQLite's busy handler (1, 2, 5, ... 100 ms steps): under load that starves some calls for
         # seconds. One connection per process queues the process's calls on the pool instead (each
@@ -167,19 +175,26 @@ class Database:
             engine = create_async_engine(
                 self._urls.async_url,
                 echo=self._echo,
+                hide_parameters=True,  # an error's text never carries the values (patient data)
                 pool_size=self._pool_size,
                 max_overflow=self._max_overflow,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                pool_timeout=self.timeout,
+                connect_args={"timeout": self.timeout},  # SQLite's busy timeout: the wait for a lock
             )
             event.listen(engine.sync_engine, "connect", _migrate.sqlite_on_connect)
         else:
             engine = create_async_engine(
                 self._urls.async_url,
                 echo=self._echo,
+                hide_parameters=True,  # an error's text never carries the values (patient data)
                 pool_size=self._pool_size,
                 max_overflow=self._max_overflow,
+                pool_timeout=self.timeout,
                 pool_pre_ping=True,
-                connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
+                connect_args={
+                    "connect_timeout": max(1, math.ceil(self.timeout)),
+                    "options": f"-c lock_timeout={int(self.timeout * 1000)}",
+                },
             )
         self._engine = engine
         self.audit.start()
@@ -255,9 +270,29 @@ class Database:
             return False
         return current == heads
 
-    async def purge_expired(self, now: datetime | None = None) -> PurgeCounts:
-        """Delete expired stored assessments and jtis."""
+    async def purge_expired(self, now: datetime | None = None, *, keep_expired: timedelta = timedelta(0)) -> PurgeCounts:
+        """Delete stored assessments expired for longer than ``keep_expired`` (until then their page says
+        "expired"; afterwards the id reads as unknown) and the jtis of tokens that have expired."""
         now = now or utcnow()
+        if keep_expired < timedelta(0):
+            raise ValueError("keep_expired must not be negative")
         return PurgeCounts(
-            assessments=await self.assessments.purge_expired(now), jtis=await self.jti.purge_expired(now)
+            assessments=await self.assessments.purge_expired(now - keep_expired), jtis=await self.jti.purge_expired(now)
         )
+
+    async def purge_periodically(self, interval: timedelta, *, keep_expired: timedelta = timedelta(0)) -> None:
+        """:meth:`purge_expired` now and then every ``interval``, until cancelled (the app's lifespan).
+
+        A failed purge is logged (the error's class) and tried again at the next interval. Several
+        replicas purging the same database is harmless: a row is deleted once.
+        """
+        if interval <= timedelta(0):
+            raise ValueError("the purge interval must be positive")
+        while True:
+            try:
+                counts = await self.purge_expired(keep_expired=keep_expired)
+                if counts.assessments or counts.jtis:
+                    log.info("purge: %d expired assessments, %d expired jtis deleted", counts.assessments, counts.jtis)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("purge failed (%s); next try in %.0f s", type(exc).__name__, interval.total_seconds())
+            await anyio.sleep(interval.total_seconds())

@@ -157,9 +157,19 @@ class AssessmentRepository:
             cards=row.cards,
         )
 
-    async def purge_expired(self, now: datetime | None = None) -> int:
-        """Delete results whose lifetime is over (their ids then read as unknown); return how many."""
+    async def purge_expired(self, now: datetime | None = None, *, batch: int = 500) -> int:
+        """Delete results whose lifetime is over (their ids then read as unknown); return how many.
+
+        In batches of ``batch`` rows, each its own transaction: a backlog never holds SQLite's write
+        lock for long (the service's calls wait at most HCC_DATABASE_TIMEOUT_SECONDS for it).
+        """
         now = as_utc(now, "now") if now is not None else utcnow()
-        async with self._source.engine.begin() as conn:
-            result = await conn.execute(delete(StoredAssessmentRow).where(StoredAssessmentRow.expires_at <= now))
-        return result.rowcount
+        table = StoredAssessmentRow.__table__
+        deleted = 0
+        while True:
+            doomed = select(table.c.id).where(table.c.expires_at <= now).limit(max(1, batch)).scalar_subquery()
+            async with self._source.engine.begin() as conn:
+                result = await conn.execute(delete(table).where(table.c.id.in_(doomed)))
+            deleted += result.rowcount
+            if result.rowcount < batch:
+                return deleted

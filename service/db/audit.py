@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, or_, select
 
 from service.db._engine import EngineSource
 from service.db.models import (
     ACTOR_LENGTH,
+    ISS_LENGTH,
+    TENANT_LENGTH,
     AUDIT_KINDS,
     HOOK_INSTANCE_LENGTH,
     REQUEST_ID_LENGTH,
@@ -36,7 +38,7 @@ from service.db.models import (
     VERSION_LENGTH,
     AuditEventRow,
 )
-from service.db.types import as_utc, check_length, check_reference, utcnow
+from service.db.types import ClientScope, as_utc, check_length, check_reference, utcnow, where_scope
 
 AuditKind = Literal["hook-call", "rest-call", "page-view", "feedback"]
 assert get_args(AuditKind) == AUDIT_KINDS
@@ -63,6 +65,8 @@ class AuditEvent:
     hook_instance: str | None = None
     rules_version: str | None = None
     request_id: str | None = None
+    issuer: str | None = None  # the authenticated client's iss and tenant (None: demo mode, refused)
+    tenant: str | None = None
     id: int | None = None
 
     def __post_init__(self) -> None:
@@ -78,6 +82,8 @@ class AuditEvent:
         check_length("hook_instance", self.hook_instance, HOOK_INSTANCE_LENGTH)
         check_length("rules_version", self.rules_version, VERSION_LENGTH)
         check_length("request_id", self.request_id, REQUEST_ID_LENGTH)
+        check_length("issuer", self.issuer, ISS_LENGTH)
+        check_length("tenant", self.tenant, TENANT_LENGTH)
 
 
 _COLUMNS = (
@@ -91,6 +97,8 @@ _COLUMNS = (
     "rules_version",
     "outcome",
     "request_id",
+    "issuer",
+    "tenant",
 )
 
 
@@ -183,8 +191,8 @@ class AuditRepository:
         if self._pending:
             try:
                 await self.flush()
-            except Exception:
-                log.exception("audit: %d events could not be written at shutdown", len(self._pending))
+            except Exception as exc:  # noqa: BLE001 - the class only: an error's text can quote the statement
+                log.error("audit: %d events could not be written at shutdown (%s)", len(self._pending), type(exc).__name__)
 
     async def _write_batches(self) -> None:
         wake = self._wake
@@ -204,19 +212,38 @@ class AuditRepository:
                 wake.set()
 
     async def list_events(
-        self, *, since: datetime | None = None, patient_ref: str | None = None, limit: int = 100
+        self,
+        *,
+        since: datetime | None = None,
+        patient_ref: str | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+        after: tuple[datetime, int] | None = None,
+        scope: ClientScope | None = None,
     ) -> list[AuditEvent]:
-        """Events at or after ``since``, optionally for one patient reference, oldest first, at most ``limit``.
+        """Events at or after ``since``, optionally for one patient reference, at most ``limit``.
 
-        Pending events are written first: a process reads its own audit trail.
+        Oldest first, or ``newest_first``. ``after`` is the (``at``, ``id``) of the last event of the
+        previous page (a keyset cursor): the page goes on after it in the same order, however many
+        events are written meanwhile. ``scope``: only the events of that client (issuer, tenant).
+        Pending events are written first: a process reads its own trail.
         """
         await self.flush()
         table = AuditEventRow.__table__
-        query = select(table).order_by(table.c.at, table.c.id).limit(max(1, min(limit, MAX_LIST_LIMIT)))
+        at, ident = table.c.at, table.c.id
+        order = (at.desc(), ident.desc()) if newest_first else (at, ident)
+        query = select(table).order_by(*order).limit(max(1, min(limit, MAX_LIST_LIMIT)))
         if since is not None:
-            query = query.where(table.c.at >= as_utc(since, "since"))
+            query = query.where(at >= as_utc(since, "since"))
         if patient_ref is not None:
             query = query.where(table.c.patient_ref == patient_ref)
+        query = where_scope(query, table, scope)
+        if after is not None:
+            after_at, after_id = as_utc(after[0], "after"), int(after[1])
+            if newest_first:
+                query = query.where(or_(at < after_at, and_(at == after_at, ident < after_id)))
+            else:
+                query = query.where(or_(at > after_at, and_(at == after_at, ident > after_id)))
         async with self._source.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [AuditEvent(id=row.id, **{name: getattr(row, name) for name in _COLUMNS}) for row in rows]

@@ -34,7 +34,7 @@ from service.db.models import (
     CardIssuedRow,
     FeedbackRow,
 )
-from service.db.types import as_utc, check_length, utcnow
+from service.db.types import ClientScope, as_utc, check_length, utcnow, where_scope
 
 Outcome = Literal["accepted", "overridden"]
 MAX_USER_COMMENT = 10_000
@@ -201,6 +201,7 @@ class FeedbackRepository:
         assessment_id: str | None = None,
         now: datetime | None = None,
         connection: AsyncConnection | None = None,
+        scope: ClientScope | None = None,
     ) -> int:
         """Record returned cards (CDS Hooks card JSON or :class:`IssuedCard`); return how many were new.
 
@@ -228,6 +229,8 @@ class FeedbackRepository:
                 "indicator": card.indicator,
                 "assessment_id": assessment_id,
                 "created_at": created,
+                "issuer": scope[0] if scope else None,
+                "tenant": scope[1] if scope else None,
             }
             for card in issued.values()
         ]
@@ -250,8 +253,9 @@ class FeedbackRepository:
         items: Iterable[FeedbackItem | Mapping[str, Any]],
         *,
         now: datetime | None = None,
+        scope: ClientScope | None = None,
     ) -> int:
-        """Store feedback items (parsed, or CDS Hooks JSON, parsed here: ``ValueError`` if invalid).
+        """Store feedback items (``scope``: the client that sent them) (parsed, or CDS Hooks JSON, parsed here: ``ValueError`` if invalid).
 
         All or nothing, in one transaction; returns how many were stored.
         """
@@ -272,6 +276,8 @@ class FeedbackRepository:
                 "override_reason_display": item.override_reason_display,
                 "user_comment": item.user_comment,
                 "outcome_timestamp": item.outcome_timestamp,
+                "issuer": scope[0] if scope else None,
+                "tenant": scope[1] if scope else None,
             }
             for item in parsed
         ]
@@ -280,7 +286,12 @@ class FeedbackRepository:
         return len(rows)
 
     async def list_feedback(
-        self, *, service_id: str | None = None, card_uuid: str | None = None, limit: int = 100
+        self,
+        *,
+        service_id: str | None = None,
+        card_uuid: str | None = None,
+        limit: int = 100,
+        scope: ClientScope | None = None,
     ) -> list[StoredFeedback]:
         """Stored feedback, oldest first, with each card's topic when known."""
         f, c = FeedbackRow.__table__, CardIssuedRow.__table__
@@ -294,6 +305,7 @@ class FeedbackRepository:
             query = query.where(f.c.service_id == service_id)
         if card_uuid is not None:
             query = query.where(f.c.card_uuid == card_uuid)
+        query = where_scope(query, f, scope)
         async with self._source.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
@@ -316,8 +328,12 @@ class FeedbackRepository:
             for row in rows
         ]
 
-    async def feedback_summary(self, service_id: str | None = None) -> list[TopicSummary]:
+    async def feedback_summary(
+        self, service_id: str | None = None, *, scope: ClientScope | None = None
+    ) -> list[TopicSummary]:
         """Per card type (topic code): issued, accepted, overridden, and their rates over issued cards.
+
+        ``scope``: only the cards issued to, and the feedback sent by, that client (issuer, tenant).
 
         Sorted by topic code, the unknown topic (``None``) last.
         """
@@ -331,6 +347,8 @@ class FeedbackRepository:
         if service_id is not None:
             issued_query = issued_query.where(c.c.service_id == service_id)
             outcome_query = outcome_query.where(f.c.service_id == service_id)
+        issued_query = where_scope(issued_query, c, scope)
+        outcome_query = where_scope(outcome_query, f, scope)
         async with self._source.engine.connect() as conn:
             issued_rows = (await conn.execute(issued_query)).all()
             outcome_rows = (await conn.execute(outcome_query)).all()

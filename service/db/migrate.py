@@ -50,10 +50,14 @@ def current_revisions(connection: Connection) -> tuple[str, ...]:
 def sync_engine(url: URL) -> Engine:
     """A short-lived blocking engine for migrations (SQLite: foreign keys on, WAL)."""
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        engine = create_engine(
+            url, poolclass=NullPool, hide_parameters=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+        )
         event.listen(engine, "connect", sqlite_on_connect)
         return engine
-    return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS})
+    return create_engine(
+        url, poolclass=NullPool, hide_parameters=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
+    )
 
 
 def sqlite_on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 (DB-API connection)

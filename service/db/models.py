@@ -49,6 +49,7 @@ ROUTE_LENGTH = 300
 REQUEST_ID_LENGTH = 100
 ISS_LENGTH = 1000
 JTI_LENGTH = 500
+TENANT_LENGTH = 200
 
 # Auto-incrementing 64-bit keys; SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -87,6 +88,7 @@ class CardIssuedRow(Base):
     """A card the service returned: lets feedback (which names only the card's uuid) be counted per topic."""
 
     __tablename__ = "cards_issued"
+    __table_args__ = (Index("ix_cards_issued_issuer_tenant", "issuer", "tenant"),)
 
     card_uuid: Mapped[str] = mapped_column(String(CARD_UUID_LENGTH), primary_key=True)
     service_id: Mapped[str] = mapped_column(String(SERVICE_ID_LENGTH), nullable=False, index=True)
@@ -98,13 +100,19 @@ class CardIssuedRow(Base):
         String(ID_LENGTH), ForeignKey("stored_assessments.id", ondelete="SET NULL"), nullable=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # the CDS client the card was issued to (None: demo mode, or before revision 0002)
+    issuer: Mapped[str | None] = mapped_column(String(ISS_LENGTH), nullable=True)
+    tenant: Mapped[str | None] = mapped_column(String(TENANT_LENGTH), nullable=True)
 
 
 class FeedbackRow(Base):
     """One CDS Hooks 2.0 feedback item (``POST /cds-services/{id}/feedback``)."""
 
     __tablename__ = "feedback"
-    __table_args__ = (CheckConstraint(_in("outcome", FEEDBACK_OUTCOMES), name="outcome"),)
+    __table_args__ = (
+        CheckConstraint(_in("outcome", FEEDBACK_OUTCOMES), name="outcome"),
+        Index("ix_feedback_issuer_tenant", "issuer", "tenant"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
@@ -118,6 +126,8 @@ class FeedbackRow(Base):
     override_reason_display: Mapped[str | None] = mapped_column(String(DISPLAY_LENGTH), nullable=True)
     user_comment: Mapped[str | None] = mapped_column(Text(), nullable=True)
     outcome_timestamp: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    issuer: Mapped[str | None] = mapped_column(String(ISS_LENGTH), nullable=True)
+    tenant: Mapped[str | None] = mapped_column(String(TENANT_LENGTH), nullable=True)
 
 
 class JtiSeenRow(Base):
@@ -137,6 +147,7 @@ class AuditEventRow(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", AUDIT_KINDS), name="kind"),
         Index("ix_audit_events_patient_ref_at", "patient_ref", "at"),
+        Index("ix_audit_events_issuer_tenant_at", "issuer", "tenant", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -150,3 +161,6 @@ class AuditEventRow(Base):
     rules_version: Mapped[str | None] = mapped_column(String(VERSION_LENGTH), nullable=True)
     outcome: Mapped[int] = mapped_column(Integer(), nullable=False)
     request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_LENGTH), nullable=True)
+    # the authenticated client (None: demo mode, a refused call, or before revision 0002)
+    issuer: Mapped[str | None] = mapped_column(String(ISS_LENGTH), nullable=True)
+    tenant: Mapped[str | None] = mapped_column(String(TENANT_LENGTH), nullable=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,3 +79,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+#: whose rows a CDS client may read: its issuer and its tenant (``None``: the client names no tenant)
+ClientScope = tuple[str, str | None]
+
+
+def where_scope(query: Any, table: Any, scope: ClientScope | None) -> Any:
+    """``query`` limited to the rows of ``scope`` (``None``: every row, an operator's view)."""
+    if scope is None:
+        return query
+    issuer, tenant = scope
+    query = query.where(table.c.issuer == issuer)
+    return query.where(table.c.tenant.is_(None) if tenant is None else table.c.tenant == tenant)
+

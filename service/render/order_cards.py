@@ -10,7 +10,7 @@ from rules.knowledge import Knowledge
 from rules.orders import OrderAlert
 from service.cds.models import Action, Card, Coding, Source, Suggestion
 from service.render.cards import SOURCE_LABEL, TOPIC_SYSTEM, versions_line
-from service.render.markdown import neutralise
+from service.render.markdown import escape, escape_all, neutralise
 
 OVERRIDE_SYSTEM = "urn:hcc-cds:override-reason"
 OVERRIDE_REASONS = (
@@ -83,15 +83,16 @@ def render_order_card(
         )
     detail = neutralise("\n".join(
         [
-            f"**{alert.summary}**",
+            f"**{escape(alert.summary)}**",
             "",
-            *(f"- {r}" for r in alert.reasons),
+            *(f"- {r}" for r in escape_all(alert.reasons)),
             "",
-            f"Recommendation for this patient: **{assessment.recommendation.code}** — {assessment.recommendation.summary}",
+            f"Recommendation for this patient: **{escape(assessment.recommendation.code)}** — "
+            f"{escape(assessment.recommendation.summary)}",
             "",
-            f"_Source: {alert.citation}_",
+            f"_Source: {escape(alert.citation)}_",
             "",
-            f"_{assessment.recommendation.context}_",
+            f"_{escape(assessment.recommendation.context)}_",
             "",
             versions_line(assessment),
         ]

@@ -22,8 +22,10 @@ ALG = "ES384"
 
 
 def trusted_clients_file(folder: Path, iss: str, **client: Any) -> Path:
-    """A trusted-clients YAML file with one client ``iss`` whose inline JWKS holds the session's P-384 key."""
-    entry = {"iss": iss, "jwks": {"keys": [public_jwk(keys().ec384, KID, alg=ALG)]}, **client}
+    """A trusted-clients YAML file with one client ``iss`` whose inline JWKS holds the session's P-384 key.
+
+    The client is an operator unless ``role`` says otherwise: the attack matrix reaches every route."""
+    entry = {"iss": iss, "jwks": {"keys": [public_jwk(keys().ec384, KID, alg=ALG)]}, "role": "operator", **client}
     path = folder / "trusted_clients.yaml"
     path.write_text(yaml.safe_dump({"clients": [entry]}))
     return path

@@ -30,15 +30,18 @@ class _ThreadServer(uvicorn.Server):
 
 
 @contextmanager
-def app_in_thread(app, *, port: int | None = None) -> Iterator[str]:  # noqa: ANN001 - an ASGI app
+def app_in_thread(app, *, port: int | None = None, **options) -> Iterator[str]:  # noqa: ANN001, ANN003 - an ASGI app
     """Serve ``app`` with uvicorn on 127.0.0.1 in a background thread; yield its base URL.
+
+    ``options``: more uvicorn settings (e.g. ``service.observability.http_limits.server_options``).
 
     Unlike a subprocess, the app's log records stay in this process, where the adversarial log
     capture (tests/adversarial/conftest.py) scans them.
     """
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, log_level="warning", access_log=False, lifespan="on"
+        app, host="127.0.0.1", port=port, log_config=None, log_level="warning", access_log=False, lifespan="on",
+        **options,
     )
     server = _ThreadServer(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True, name=f"app-{port}")

@@ -245,6 +245,32 @@ def test_a_body_that_is_not_json_without_a_token_is_401_not_422(production):
             assert_bare_401(response, f"malformed JSON on {path}")
 
 
+UNDECODABLE = {  # bodies FastAPI cannot decode at all: it answers 400 before any dependency runs
+    "invalid UTF-8": b'{"hook": "\xff\xfe"}',
+    "UTF-16": "{}".encode("utf-16"),
+    "gzip bytes": b"\x1f\x8b\x08\x00\x00\x00\x00\x00",
+    "nested 100 000 deep": b"[" * 100_000,
+}
+
+
+def test_an_undecodable_body_without_a_token_is_401_not_400(production):
+    """Authentication first: a caller without a token learns nothing from the body's decoding either."""
+    for method, path, _ in SAMPLES.values():
+        if method == "POST":
+            for name, body in UNDECODABLE.items():
+                response = production.post(path, content=body, headers={"content-type": "application/json"})
+                assert_bare_401(response, f"{name} body on {path}")
+
+
+def test_an_undecodable_body_with_a_valid_token_is_still_a_4xx(production):
+    for template, (method, path, _) in SAMPLES.items():
+        if method == "POST":
+            token = register_secret(client_token(good(template)))
+            response = production.post(path, content=b"\xff\xfe", headers={"content-type": "application/json",
+                                                                           "Authorization": f"Bearer {token}"})
+            assert 400 <= response.status_code < 500 and response.status_code != 401, (path, response.text)
+
+
 def test_a_replayed_token_is_refused_on_every_route(production):
     for template, (method, path, _) in SAMPLES.items():
         token = register_secret(client_token(good(template)))

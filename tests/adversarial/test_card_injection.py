@@ -13,7 +13,7 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
@@ -44,8 +44,16 @@ def client():
         yield test_client
 
 
+# every Markdown token type the service's own card wording uses: anything else (a link, an image, raw
+# HTML, a heading, a quote, code, an ordered list, a rule, a line break) can only come from record text
+SERVICE_TOKENS = {"paragraph_open", "paragraph_close", "inline", "text", "bullet_list_open", "bullet_list_close",
+                  "list_item_open", "list_item_close", "strong_open", "strong_close", "em_open", "em_close"}
+
+
 def assert_cards_render_as_text(cards: list[dict]) -> None:
     for card in cards:
+        tokens = {t.type for t in _flat(card.get("detail") or "")}
+        assert tokens <= SERVICE_TOKENS, f"card detail renders {tokens - SERVICE_TOKENS}: {card['detail'][:300]}"
         html = RENDER.render(card.get("detail") or "")
         tags = set(re.findall(r"<\s*([a-zA-Z!][a-zA-Z0-9]*)", html)) - {"p", "ul", "ol", "li", "strong", "em", "code", "h1",
                                                                              "h2", "h3", "br", "hr", "blockquote", "pre"}
@@ -116,3 +124,78 @@ def _get(value, path):  # noqa: ANN001, ANN202
     for step in path:
         value = value[step]
     return value
+
+
+# -- issue 18 item 2: record free text reaching a card through the reasons ---------------------------
+# A not-done TACE's statusReason is quoted in the candidacy and recommendation reasons. With a line
+# break it could open a block of its own: a reference-link definition turning the service's own
+# "[...]" into a live link, a heading forging a verdict, a list, a quote.
+PHISH = ('refused\n[x]: https://evil.example/phish "hospital protocol"\n'
+         "## Sorafenib eligibility (study criteria): eligible\n[see protocol][x]\n> quoted\n1. listed\n---\n")
+NON_TEXT = {"link_open", "image", "html_inline", "html_block", "heading_open", "blockquote_open", "fence",
+            "code_block", "code_inline", "hr", "ordered_list_open", "hardbreak", "softbreak", "table_open", "s_open"}
+RECORD_TEXT = st.text(alphabet=st.sampled_from(list("\n\r\t     <>[]()!\\*_`#&;:/=-+.|~\"'0123456789ahimgrcsptx")),
+                      min_size=1, max_size=60).filter(lambda t: t.strip())
+
+
+def _flat(markdown: str) -> list:
+    tokens = []
+    for token in RENDER.parse(markdown):
+        tokens.append(token)
+        tokens.extend(token.children or ())
+    return tokens
+
+
+def _structure(markdown: str) -> list[tuple[str, str]]:
+    """Every token but the text: what the Markdown makes of the detail, whatever the words."""
+    return [(t.type, t.tag) for t in _flat(markdown) if t.type not in ("text", "inline")]
+
+
+def _shown_text(markdown: str) -> str:
+    return "".join(t.content for t in _flat(markdown) if t.type == "text")
+
+
+def _status_reason_cards(client, text: str) -> list[dict]:
+    patient, resources = record("demo-eligible")
+    resources.append({
+        "resourceType": "Procedure", "id": "hostile-not-done", "status": "not-done",
+        "subject": {"reference": "Patient/demo-eligible"}, "performedDateTime": "2026-05-25",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "441525007"}]},
+        "statusReason": {"text": text},
+    })
+    response = client.post(HOOK, json=patient_view("demo-eligible", prefetch=full_prefetch(resources, patient)))
+    assert response.status_code == 200, response.text
+    return response.json()["cards"]
+
+
+def test_a_status_reason_with_a_link_definition_and_a_heading_renders_as_text(client):
+    [card] = _status_reason_cards(client, PHISH)
+    found = {t.type for t in _flat(card["detail"])} & NON_TEXT
+    assert not found, f"the status reason made {found}: {card['detail']}"
+    assert "href=" not in RENDER.render(card["detail"])
+    # shown as written, on one line
+    assert " ".join(PHISH.split()) in _shown_text(card["detail"])
+
+
+@settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(RECORD_TEXT)
+def test_generated_record_text_in_a_status_reason_adds_no_markdown_token_to_the_card(client, text):
+    """The card's Markdown structure is the same whatever the status reason says; the text is shown as written."""
+    [card] = _status_reason_cards(client, text)
+    [plain] = _status_reason_cards(client, "refused")
+    assert _structure(card["detail"]) == _structure(plain["detail"]), card["detail"]
+    assert " ".join(text.split()) in _shown_text(card["detail"])
+
+
+@settings(max_examples=EXAMPLES * 10, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(RECORD_TEXT | st.text(max_size=80), st.sampled_from(["- ", "", "**Label**: met. ", "_Source: ", "1. "]))
+def test_escaped_text_is_one_text_token_wherever_it_lands_on_a_line(text, prefix):
+    """``escape`` over any text (all of Unicode) at a list item's start, a line's start or mid-line."""
+    from service.render.markdown import escape
+
+    rendered = escape(text)
+    assume(rendered)  # nothing but spaces and control characters: nothing is shown
+    assert "\n" not in rendered and "\r" not in rendered
+    baseline = _structure(prefix + "x" + ("_" if prefix == "_Source: " else ""))
+    assert _structure(prefix + rendered + ("_" if prefix == "_Source: " else "")) == baseline, rendered

@@ -151,3 +151,40 @@ def test_card_sources_link_to_an_about_page_with_the_sources_and_versions(client
     about = client.get("/about")
     assert about.status_code == 200 and "citation unconfirmed" in about.text
     assert "JSH 2010" in about.text and "Codes not confirmed" in about.text
+
+
+def test_the_audit_trail_is_newest_first_and_pages_with_a_cursor(client):
+    """Issue 18 item 11: the trail used to return only ever the oldest events (``since``, ``offset``, ``order`` ignored)."""
+    markers = [f"audit-page-{uuid.uuid4().hex[:8]}-{i}" for i in range(7)]
+    for marker in markers:
+        client.get("/cds-services", headers={"X-Request-ID": marker})
+    first = client.get("/api/v1/audit", params={"limit": 1}).json()
+    assert first["events"][0]["request_id"] == markers[-1]  # the newest call, not the oldest
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/v1/audit", params=params).json()
+        assert len(page["events"]) <= 3
+        seen += page["events"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    ids = [e["request_id"] for e in seen]
+    assert len(ids) == len(set(ids)), "a page repeated an event"
+    assert [m for m in ids if m in markers] == markers[::-1]
+    ats = [datetime.fromisoformat(e["at"]) for e in seen]
+    assert ats == sorted(ats, reverse=True)
+    since = next(e["at"] for e in seen if e["request_id"] == markers[3])
+    recent = client.get("/api/v1/audit", params={"since": since, "limit": 1000}).json()["events"]
+    assert {m for m in markers if m in {e["request_id"] for e in recent}} >= set(markers[3:])
+    assert all(datetime.fromisoformat(e["at"]) >= datetime.fromisoformat(since) for e in recent)
+
+
+@pytest.mark.parametrize("params", [{"offset": "10"}, {"order": "asc"}, {"cursor": "not-a-cursor"},
+                                    {"cursor": "W10"}, {"since": "2026-01-01T00:00:00"},
+                                    {"since": "0001-01-01T00:00:00+14:00"}, {"since": "0.5"}, {"since": "2026-13-01T00:00:00Z"},
+                                    {"cursor": "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwxMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMF0"},
+                                    {"cursor": "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzE0OjAwIiwxXQ"}])
+def test_the_audit_trail_refuses_parameters_it_would_ignore(client, params):
+    r = client.get("/api/v1/audit", params=params)
+    assert r.status_code == 422, r.text

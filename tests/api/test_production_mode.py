@@ -20,7 +20,7 @@ ISS = "https://ehr.example.org"
 @pytest.fixture()
 def production(monkeypatch, tmp_path):
     path = tmp_path / "trusted.yaml"
-    path.write_text(yaml.safe_dump({"clients": [{"iss": ISS, "jwks": {"keys": [public_jwk(keys().ec384, "ec-1", alg="ES384")]}}]}))
+    path.write_text(yaml.safe_dump({"clients": [{"iss": ISS, "role": "operator", "jwks": {"keys": [public_jwk(keys().ec384, "ec-1", alg="ES384")]}}]}))
     for name, value in {
         "HCC_MODE": "production",
         "HCC_TRUSTED_CLIENTS": str(path),

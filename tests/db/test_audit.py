@@ -16,6 +16,7 @@ pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ALLOWED_COLUMNS = {
     "id", "at", "actor", "kind", "route", "service_id", "patient_ref", "hook_instance", "rules_version", "outcome", "request_id",
+    "issuer", "tenant",  # the authenticated client (issue 18 item 8: a CDS client reads only its own)
 }  # fmt: skip
 
 

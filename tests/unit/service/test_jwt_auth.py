@@ -624,11 +624,13 @@ def test_jti_is_remembered_until_exp_plus_leeway(harness):
 
 def test_example_file_loads():
     clients = load_trusted_clients(EXAMPLE_FILE)
-    assert len(clients) == 2
+    assert len(clients) == 3
     ehr = clients.get("https://ehr.example.org")
     assert ehr.jwks_url and ehr.jku == (ehr.jwks_url,) and ehr.tenants == ("hospital-a", "hospital-b")
+    assert ehr.role == "cds-client"
     sandbox = clients.get("https://sandbox.example.net")
-    assert sandbox.inline_keys["ehr-2026-01"].algorithms == {"ES384"}
+    assert sandbox.inline_keys["ehr-2026-01"].algorithms == {"ES384"} and sandbox.role == "cds-client"
+    assert clients.get("https://integration.hospital-a.example.org").role == "operator"
 
 
 def test_json_file_and_clients_mapping_load(tmp_path):
