@@ -201,7 +201,13 @@ def production_checks(settings: Settings) -> None:
             "HCC_FHIR_ALLOWLIST is empty: production needs the comma-separated base URLs a hook's fhirServer may name."
         )
     base = urlsplit(settings.public_base_url)
-    if base.scheme != "https" or not base.hostname or _is_loopback(base.hostname):
+    if base.hostname and _is_loopback(base.hostname):
+        problems.append(
+            f"HCC_PUBLIC_BASE_URL is {settings.public_base_url!r}: a loopback address is not a URL clients can call "
+            "from another machine; production needs the https URL (host name) clients call (each JWT's aud must "
+            "equal it plus the endpoint path)."
+        )
+    elif base.scheme != "https" or not base.hostname:
         problems.append(
             f"HCC_PUBLIC_BASE_URL is {settings.public_base_url!r}: production needs the https URL clients call "
             "(each JWT's aud must equal it plus the endpoint path)."
