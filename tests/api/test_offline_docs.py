@@ -59,6 +59,15 @@ def test_the_docs_pages_and_every_asset_they_reference_come_from_the_app(client,
     assert "/openapi.json" in urls
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_pages_forbid_the_browser_to_load_anything_from_elsewhere(client, page):
+    # ReDoc's footer asks a CDN for its logo whatever the options: the policy keeps the browser from it
+    policy = client.get(page).headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'self'" and directives["img-src"] == "'self' data:"
+    assert all("http" not in value and "*" not in value for value in directives.values())
+
+
 def test_the_swagger_ui_asks_no_public_validator(client):
     assert '"validatorUrl": null' in client.get("/docs").text
 

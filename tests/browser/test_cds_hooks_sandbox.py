@@ -146,7 +146,7 @@ class Session:
 
 @pytest.fixture()
 def session(browser, request) -> Iterator[Session]:
-    s = Session(browser, request.node.name.replace("[", "-").replace("]", "").replace("/", "_"))
+    s = Session(browser, request.node.name.replace("[", "-").replace("]", "").replace("/", "_").replace(" ", "-"))
     yield s
     s.close()
 
@@ -282,6 +282,24 @@ def test_the_card_link_opens_the_assessment_page(session, sandbox_origin, demo):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{session.name}-assessment-page.png"), full_page=True)
     assert session.errors == []
+
+
+@pytest.mark.parametrize(("path", "rendered"), [("/docs", ".swagger-ui .info .title"), ("/redoc", "redoc h1")])
+def test_the_api_docs_render_with_every_other_host_unreachable(session, demo, path, rendered):
+    """Swagger UI and ReDoc load from the app itself: chromium resolves no host but 127.0.0.1."""
+    elsewhere: list[str] = []
+
+    def record(route):  # noqa: ANN001, ANN202 - every request the page really makes
+        if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            return route.continue_()
+        elsewhere.append(route.request.url)
+        return route.abort()
+
+    session.page.route("**/*", record)
+    session.page.goto(f"{demo}{path}")
+    session.page.locator(rendered).filter(has_text="hcc-cds").first.wait_for()
+    session.shot(path.strip("/"))
+    assert elsewhere == [] and session.errors == []
 
 
 # --- production mode over TLS: the sandbox's own JWT ------------------------------------------------------------------
