@@ -121,6 +121,8 @@ class Session:
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.console: list[str] = []  # e.g. "Unable to prefetch data using POST for .../_search"
+        self.page.on("console", lambda m: self.console.append(m.text))
         self.name = name
         self.shots: list[Path] = []
 
@@ -191,6 +193,8 @@ def test_patient_view_cards_render_for_each_demo_patient(session, sandbox_origin
     assert cards.count() == len(summaries)
     session.shot("patient-view")
     assert session.errors == []
+    # the sandbox prefetched by POST [type]/_search from the demo FHIR endpoint, without falling back to GET
+    assert not [m for m in session.console if "Unable to prefetch" in m], session.console
 
 
 def _not_applicable_patient(base: str) -> str | None:
