@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PIP := $(VENV)/bin/pip --disable-pip-version-check
 
-.PHONY: run test lint openapi install install-dev fhir-server bench clean
+.PHONY: run test test-sandbox lint openapi install install-dev fhir-server bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ run: install
 test: install-dev fhir-server
 	$(VENV)/bin/python -m pytest
 
+# the CDS Hooks sandbox (../shared/vendor/cds-hooks-sandbox) in Debian's chromium (also part of `make test`);
+# screenshots in test-artifacts/sandbox/
+test-sandbox: install-dev
+	$(VENV)/bin/python -m pytest -m sandbox tests/browser
+
 lint: install-dev
 	$(VENV)/bin/ruff check service rules tests
 
@@ -46,4 +51,4 @@ openapi: install-dev
 	$(VENV)/bin/hcc-cds openapi > openapi.yaml
 
 clean:
-	rm -rf $(VENV) $(FHIR_VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(FHIR_VENV) .pytest_cache .hypothesis test-artifacts

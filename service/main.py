@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service.api import assessments, benchmarks, demo_fhir, discovery, feedback, health, hooks, page
+from service.api.docs import install_docs
 from service.auth import CdsClientAuth, httpx_jwks_fetcher, require_cds_client
 from service.benchmarks.plots import load_plots
 from service.benchmarks.tables import load_benchmark_tables
@@ -118,6 +119,8 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
             "study's criteria, with reasons, evidence and citations."
         ),
         lifespan=lifespan,
+        docs_url=None,  # install_docs: the same pages with their assets served by the app (no CDN)
+        redoc_url=None,
     )
     app.state.hcc = state
     if settings.cors_origin_list:
@@ -153,6 +156,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
         for router in (discovery.router, feedback.router, hooks.router, assessments.router, benchmarks.router)
         for route in router.routes
     )
+    install_docs(app)
     app.include_router(page.router, responses=db_down)  # authorised by its unguessable, expiring id (a browser sends no JWT)
     # The benchmark routes read the shipped tables through benchmarks.get_benchmark_tables (cached for the
     # process; what state.benchmarks holds too). No dependency_overrides here: while any is set, FastAPI

@@ -210,32 +210,65 @@ def finite_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+# A dose counted in tablets or capsules: UCUM annotations (``{pill}``, ``{tbl}``, ``{tab}``, ``{capsule}`` ...; the
+# CDS Hooks sandbox writes ``{pill}``) or the same word as plain unit text. An annotation carries no UCUM meaning
+# beyond "a count", so its word is compared without case; a count of tablets is read only where the medication's
+# code names its strength (``mg_per_unit`` in the value set, e.g. sorafenib 200 mg tablets).
+_DOSE_UNIT_WORDS = frozenset({
+    "pill", "pills", "tbl", "tab", "tabs", "tablet", "tablets", "cap", "caps", "capsule", "capsules",
+})
+_PERIOD_UNITS_PER_DAY = {"d": 1.0, "wk": 7.0, "h": 1 / 24}
+
+
+def _dose_unit(dose: dict) -> str | None:
+    """``mg``, ``unit`` (a tablet or capsule), or None: the dose's UCUM code, else its unit text."""
+    unit = dose.get("code") or dose.get("unit")
+    if not isinstance(unit, str):
+        return None
+    unit = unit.strip()
+    if unit == "mg":
+        return "mg"
+    word = unit[1:-1] if unit.startswith("{") and unit.endswith("}") else unit
+    return "unit" if word.strip().lower() in _DOSE_UNIT_WORDS else None
+
+
+def _positive(value: Any, default: float | None = None) -> float | None:
+    """A finite number > 0 (``default`` when absent); None for anything else."""
+    if value is None:
+        return default
+    number = finite_number(value)
+    return number if number is not None and number > 0 else None
+
+
 def daily_dose_mg(dosage: dict, entry: CodeEntry) -> float | None:
-    """mg per day from one FHIR Dosage: dose (mg, or tablets x the code's mg per tablet) x frequency / period."""
+    """mg per day from one FHIR Dosage: dose (mg, or tablets/capsules x the code's mg per unit) x frequency / period.
+
+    None when it cannot be read (no dose, a unit other than mg or a tablet/capsule count, a count of a product
+    whose code names no strength, a dose, frequency or period that is not a positive number): the caller says so.
+    """
     rates = dosage.get("doseAndRate") or []
-    if not rates or not isinstance(rates, list) or not isinstance(rates[0], dict):
+    if not isinstance(rates, list) or not rates or not isinstance(rates[0], dict):
         return None
     dose = rates[0].get("doseQuantity") or {}
     if not isinstance(dose, dict):
         return None
-    value, unit = finite_number(dose.get("value")), dose.get("code") or dose.get("unit")
-    if value is None:
+    value, unit = _positive(dose.get("value")), _dose_unit(dose)
+    if value is None or unit is None:
         return None
     if unit == "mg":
         mg = value
-    elif unit in ("{tbl}", "tablet", "tablets", "{tablet}") and entry.mg_per_unit:
+    elif entry.mg_per_unit:
         mg = value * entry.mg_per_unit
     else:
         return None
     timing = dosage.get("timing") or {}
-    repeat = (timing.get("repeat") if isinstance(timing, dict) else None) or {}
+    repeat = timing.get("repeat") or {} if isinstance(timing, dict) else None
     if not isinstance(repeat, dict):
         return None
-    frequency = finite_number(repeat.get("frequency", 1))  # 10**400 is valid JSON but no float
-    period = finite_number(repeat.get("period", 1))
-    unit_name = repeat.get("periodUnit", "d")
-    per_day = {"d": 1.0, "wk": 7.0, "h": 1 / 24}.get(unit_name) if isinstance(unit_name, str) else None
-    if frequency is None or period is None or not per_day or period <= 0:
+    frequency, period = _positive(repeat.get("frequency"), 1.0), _positive(repeat.get("period"), 1.0)
+    period_unit = repeat.get("periodUnit", "d")
+    per_day = _PERIOD_UNITS_PER_DAY.get(period_unit) if isinstance(period_unit, str) else None
+    if frequency is None or period is None or per_day is None:
         return None
     daily = mg * frequency / (period * per_day)
     return daily if math.isfinite(daily) else None

@@ -268,7 +268,8 @@ class KeySource(Protocol):
 
 
 class TrustedClientKeys:
-    """A client's keys: from its token's ``jku`` (if allowlisted), else its inline JWKS, else its ``jwks_url``."""
+    """A client's keys: from its token's ``jku`` (if allowlisted; a key pinned for that URL first), else its
+    inline JWKS, else its ``jwks_url``."""
 
     def __init__(self, cache: JwksCache) -> None:
         self.cache = cache
@@ -277,6 +278,9 @@ class TrustedClientKeys:
         if jku is not None:
             if jku not in client.jku:  # checked by the verifier too; never fetch an unlisted URL
                 return None
+            pinned = client.pinned_key(jku, kid)  # the operator's copy of that URL's key: no fetch
+            if pinned is not None:
+                return pinned
             return await self.cache.get(jku, kid)
         key = client.inline_keys.get(kid)
         if key is not None:

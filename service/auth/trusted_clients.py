@@ -13,6 +13,11 @@ The file is a list of clients (or a mapping with a ``clients`` list); see
     the JWK Set URLs its tokens may name in the ``jku`` header. A token with a
     ``jku`` not in this list is refused; with one in it, the keys come from that
     URL only. ``jwks_url`` is not implicitly allowed: list it here if tokens name it.
+``jku_keys``
+    optional: keys pinned for listed ``jku`` URLs (``{url: {"keys": [...]}}``, each URL also in
+    ``jku``). A token naming that ``jku`` whose ``kid`` is a pinned key is verified with the pinned
+    key, without fetching the URL (a site that cannot reach the client's key URL can still trust it);
+    any other ``kid`` is fetched from the URL as usual.
 ``tenants``
     optional: if set, a token must carry a ``tenant`` claim from this list.
 ``role``
@@ -81,10 +86,12 @@ class TrustedClient(BaseModel):
     jwks_url: str | None = None
     jwks: dict[str, Any] | None = None
     jku: tuple[str, ...] = ()
+    jku_keys: dict[str, dict[str, Any]] = Field(default_factory=dict)
     tenants: tuple[str, ...] | None = None
     role: Literal["cds-client", "operator"] = "cds-client"
 
     _inline_keys: dict[str, VerificationKey] = PrivateAttr(default_factory=dict)
+    _pinned_keys: dict[str, dict[str, VerificationKey]] = PrivateAttr(default_factory=dict)
 
     @field_validator("jwks_url")
     @classmethod
@@ -118,7 +125,25 @@ class TrustedClient(BaseModel):
                 raise ValueError(f"jwks: {exc}") from None
             if not self._inline_keys:
                 raise ValueError('jwks: the "keys" array is empty')
+        self._pinned_keys = self._parse_jku_keys()
         return self
+
+    def _parse_jku_keys(self) -> dict[str, dict[str, VerificationKey]]:
+        pinned: dict[str, dict[str, VerificationKey]] = {}
+        for url, jwks in self.jku_keys.items():
+            if url not in self.jku:
+                raise ValueError(f"jku_keys: {url!r} is not one of this client's jku URLs (list it under 'jku')")
+            try:
+                pinned[url] = parse_jwk_set(jwks, strict=True)
+            except JwkError as exc:
+                raise ValueError(f"jku_keys[{url!r}]: {exc}") from None
+            if not pinned[url]:
+                raise ValueError(f'jku_keys[{url!r}]: the "keys" array is empty')
+        return pinned
+
+    def pinned_key(self, jku: str, kid: str) -> VerificationKey | None:
+        """The key pinned for ``jku`` (a listed URL) under ``kid``, if any."""
+        return self._pinned_keys.get(jku, {}).get(kid) if jku in self.jku else None
 
     @property
     def inline_keys(self) -> dict[str, VerificationKey]:
@@ -207,7 +232,13 @@ def production_checks(settings: Settings) -> None:
             "HCC_FHIR_ALLOWLIST is empty: production needs the comma-separated base URLs a hook's fhirServer may name."
         )
     base = urlsplit(settings.public_base_url)
-    if base.scheme != "https" or not base.hostname or _is_loopback(base.hostname):
+    if base.hostname and _is_loopback(base.hostname):
+        problems.append(
+            f"HCC_PUBLIC_BASE_URL is {settings.public_base_url!r}: a loopback address is not a URL clients can call "
+            "from another machine; production needs the https URL (host name) clients call (each JWT's aud must "
+            "equal it plus the endpoint path)."
+        )
+    elif base.scheme != "https" or not base.hostname:
         problems.append(
             f"HCC_PUBLIC_BASE_URL is {settings.public_base_url!r}: production needs the https URL clients call "
             "(each JWT's aud must equal it plus the endpoint path)."

@@ -52,6 +52,9 @@ class InMemoryFhirSource:
     def patient_ids(self) -> list[str]:
         return sorted(self._store.get("Patient", {}))
 
+    def resource_types(self) -> list[str]:
+        return sorted(self._store)
+
     def all_resources(self) -> list[dict]:
         return [copy.deepcopy(r) for by_id in self._store.values() for r in by_id.values()]
 

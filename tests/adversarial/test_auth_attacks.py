@@ -56,7 +56,7 @@ SAMPLES: dict[str, tuple[str, str, dict | None]] = {
 # probes, the page behind a card's link (its unguessable id is its authorisation), the public "about" page
 # (versions and citations only) and the API documents
 UNPROTECTED = {"/healthz", "/readyz", "/metrics", "/assessments/{assessment_id}", "/about", "/openapi.json", "/docs",
-               "/docs/oauth2-redirect", "/redoc"}
+               "/docs/oauth2-redirect", "/redoc", "/docs/static"}
 
 
 def _body(template: str, fhir_server: str) -> dict | None:
