@@ -20,7 +20,7 @@ from rules.mrecist import MrecistResult, evaluate_mrecist
 from rules.performance_status import PerformanceStatus, performance_status_at
 from rules.recommendation import Recommendation, recommend
 from rules.safety import SafetyNote, safety_notes
-from rules.snapshot import Snapshot
+from rules.snapshot import ConditionFact, Snapshot
 from rules.tace_resistance import TaceResistance, evaluate_tace_resistance
 from rules.timing import condition_present_at
 from rules.treatment import SorafenibHistory, completed_tace, sorafenib_history
@@ -67,7 +67,7 @@ def evaluate_hcc_diagnosis(snapshot: Snapshot, as_of: date) -> Finding:
     if present:
         return finding(
             Status.MET,
-            [f"Active confirmed HCC diagnosis ({c.ref}, {c.onset.isoformat() if c.onset else 'undated'})." for c in present],
+            [f"Active confirmed HCC diagnosis ({c.ref}, {_dated(c)})." for c in present],
             [c.ref for c in present],
             citation=HCC_CITATION,
         )
@@ -83,6 +83,15 @@ def evaluate_hcc_diagnosis(snapshot: Snapshot, as_of: date) -> Finding:
             citation=HCC_CITATION,
         )
     return finding(Status.NOT_MET, ["No HCC diagnosis recorded."], [], citation=HCC_CITATION)
+
+
+def _dated(c: ConditionFact) -> str:
+    """How a condition is dated: its onset, else its recordedDate (PRODUCT.md), else undated."""
+    if c.onset is not None:
+        return f"onset {c.onset.isoformat()}"
+    if c.recorded is not None:
+        return f"recorded {c.recorded.isoformat()}, onset not recorded"
+    return "undated"
 
 
 def _performance(snapshot: Snapshot, anchor: date, k: Knowledge) -> PerformanceStatus:
@@ -108,7 +117,7 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
 
     sessions = completed_tace(snapshot, as_of, inclusive=True)
     first_tace = sessions[0].performed if sessions else None
-    cp_first = evaluate_child_pugh(snapshot, first_tace, k, Notes()) if first_tace else None
+    cp_first = evaluate_child_pugh(snapshot, first_tace, k, Notes(), as_of=as_of) if first_tace else None
     ps_first = _performance(snapshot, first_tace, k) if first_tace else None
     bclc = assess_bclc(
         snapshot,
@@ -159,7 +168,7 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         as_of,
         k,
         notes,
-        child_pugh=evaluate_child_pugh(snapshot, judged_at, k, Notes()) if at_start else child_pugh,
+        child_pugh=evaluate_child_pugh(snapshot, judged_at, k, Notes(), as_of=as_of) if at_start else child_pugh,
         performance=_performance(snapshot, judged_at, k) if at_start else performance,
         bclc_b_at_first_tace=bclc_b_at_first_tace(bclc, cp_first, citation),
         tace_resistance=tace_resistant(resistance.finding),
@@ -185,7 +194,7 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         performance=performance,
     )
     safety = safety_notes(snapshot, as_of, k)
-    events = adverse_events(snapshot, as_of, k)
+    events = adverse_events(snapshot, as_of, k, sorafenib_start=sorafenib.start)
     dose = dose_advice(sorafenib, events, as_of, k) if on_sorafenib else None
     for note in safety:
         notes.warn(note.text)

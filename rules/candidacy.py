@@ -64,6 +64,12 @@ class ExtrahepaticSites:
     sites: dict[str, tuple[str, ...]]  # site -> evidence
     unknown_site: tuple[str, ...]  # metastasis records with no recorded site
     presence_unknown: tuple[str, ...]  # metastasis records whose presence at the date is unknown
+    side_unknown: tuple[str, ...] = ()  # a site without its side ("lung") beside the same with one: maybe the same
+
+    @property
+    def undecided(self) -> int:
+        """Records that may or may not add a site."""
+        return len(self.unknown_site) + len(self.presence_unknown) + len(self.side_unknown)
 
     @property
     def evidence(self) -> tuple[str, ...]:
@@ -77,7 +83,8 @@ def extrahepatic_sites(snapshot: Snapshot, day: date, as_of: date) -> Extrahepat
     """Distinct sites of extrahepatic disease on ``day``: metastasis Conditions by ``site`` and viable lesions by organ.
 
     A lesion counts by its latest measurement on or before ``day`` (viable diameter > 0, organ
-    neither the liver nor unknown).
+    neither the liver nor unknown). A site named without its side ("lung") beside the same site
+    with a side ("right lung") may be that one or the other: its records go to ``side_unknown``.
     """
     sites: dict[str, list[str]] = {}
     unknown_site: list[str] = []
@@ -98,7 +105,11 @@ def extrahepatic_sites(snapshot: Snapshot, day: date, as_of: date) -> Extrahepat
     for _, ref, mm, organ in sorted(latest.values(), key=lambda v: v[1]):
         if organ not in (None, LIVER) and mm > 0:
             sites.setdefault(organ.strip().lower(), []).append(ref)
-    return ExtrahepaticSites({s: tuple(r) for s, r in sites.items()}, tuple(unknown_site), tuple(presence_unknown))
+    side_unknown = [ref for generic in sorted(s for s in sites if any(o.endswith(f" {s}") for o in sites))
+                    for ref in sites.pop(generic)]
+    return ExtrahepaticSites(
+        {s: tuple(r) for s, r in sites.items()}, tuple(unknown_site), tuple(presence_unknown), tuple(side_unknown)
+    )
 
 
 def _viable_liver_tumour(snapshot: Snapshot, as_of: date, max_age: int) -> tuple[bool | None, str, tuple[str, ...]]:
@@ -172,10 +183,12 @@ def evaluate_tace_candidacy(snapshot: Snapshot, as_of: date, k: Knowledge, *, ch
         contraindications.append(
             (f"multiple extrahepatic metastases ({len(spread.sites)} sites: {spread.describe()})", spread.evidence)
         )
-    elif len(spread.sites) + len(spread.unknown_site) + len(spread.presence_unknown) >= minimum:
+    elif len(spread.sites) + spread.undecided >= minimum:
         doubts = []
         if spread.unknown_site:
             doubts.append(f"metastasis with no recorded site: {', '.join(spread.unknown_site)}")
+        if spread.side_unknown:
+            doubts.append(f"metastasis site recorded without its side: {', '.join(spread.side_unknown)}")
         if spread.presence_unknown:
             doubts.append(f"metastasis recorded after {as_of.isoformat()}, presence then unknown: {', '.join(spread.presence_unknown)}")
         if spread.sites:

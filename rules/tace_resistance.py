@@ -20,9 +20,10 @@ spread.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, Mapping
+from typing import Any
 
 from rules.findings import Finding, Status, finding
 from rules.findings import finding as _finding

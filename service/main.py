@@ -16,15 +16,15 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from service.api import assessments, benchmarks, demo_fhir, discovery, feedback, health, hooks, page
 from service.api.docs import install_docs
+from service.api.schemas import ErrorMessage
+from service.audit import AuditMiddleware
 from service.auth import CdsClientAuth, httpx_jwks_fetcher, require_cds_client
 from service.benchmarks.plots import load_plots
 from service.benchmarks.tables import load_benchmark_tables
-from service.api.schemas import ErrorMessage
-from service.audit import AuditMiddleware
 from service.body_limit import BodyLimitMiddleware
 from service.build_info import build_id, package_version
-from service.db import Database
 from service.cds.services import build_services
+from service.db import Database
 from service.demo import demo_resources
 from service.errors import install_error_handlers
 from service.fhir.limits import HTTP_POOL_LIMITS, RequestSlots

@@ -10,8 +10,8 @@ from rules.knowledge import Knowledge
 from service.auth import CdsClientAuth
 from service.benchmarks.plots import PlotFiles
 from service.benchmarks.tables import BenchmarkTables
-from service.db import Database
 from service.cds.services import CdsService
+from service.db import Database
 from service.fhir.client import HttpFhirSource
 from service.fhir.errors import FhirUnavailableError
 from service.fhir.limits import AssessmentBudget, RequestSlots

@@ -13,10 +13,10 @@ from service.audit import note_audit
 from service.auth.dependency import require_operator
 from service.cds.services import patient_record_templates
 from service.deps import StateDep
-from service.main_state import AppState
 from service.errors import ApiError, to_api_error
 from service.fhir.errors import FhirError
 from service.gather import PatientMismatchError, PatientRecord, PrefetchMissingError, restrict_to_patient
+from service.main_state import AppState
 from service.pipeline import assess_patient, assess_record
 from service.render.assessment_json import render_assessment
 from service.render.fhir_output import render_fhir_bundle

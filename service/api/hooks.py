@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 
 from rules.assessment import Assessment
 from rules.orders import review_sorafenib_order, review_tace_order
-from service.auth.dependency import writer_scope
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage
-from service.cds.draft_orders import DraftOrders, DraftOrdersError, read_draft_orders
 from service.audit import note_audit
+from service.auth.dependency import writer_scope
+from service.cds.draft_orders import DraftOrders, DraftOrdersError, read_draft_orders
 from service.cds.models import Card, CardsResponse, HookRequest, Link
 from service.deps import StateDep
 from service.errors import ApiError, to_api_error

@@ -28,13 +28,13 @@ from sqlalchemy import and_, insert, or_, select
 from service.db._engine import EngineSource
 from service.db.models import (
     ACTOR_LENGTH,
-    ISS_LENGTH,
-    TENANT_LENGTH,
     AUDIT_KINDS,
     HOOK_INSTANCE_LENGTH,
+    ISS_LENGTH,
     REQUEST_ID_LENGTH,
     ROUTE_LENGTH,
     SERVICE_ID_LENGTH,
+    TENANT_LENGTH,
     VERSION_LENGTH,
     AuditEventRow,
 )

@@ -44,9 +44,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 
-import httpx
-
 import anyio.to_thread
+import httpx
 
 from service.fhir.allowlist import Origin
 from service.fhir.errors import (

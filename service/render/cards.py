@@ -56,7 +56,7 @@ def _detail(a: Assessment) -> str:
         + (" " + " ".join(escape_all(a.mrecist.reasons)) if a.mrecist else ""),
         f"- **Child-Pugh**: {e(cp.klass or 'unknown')}" + (f" (score {cp.score})" if cp.score is not None else "")
         + f". {' '.join(escape_all(cp.reasons))}",
-        f"- **Performance status**: " + (
+        "- **Performance status**: " + (
             f"ECOG {ps.ecog}" if ps.source == "ecog" else f"Karnofsky {ps.karnofsky}" if ps.source else "unknown"
         ) + f". {' '.join(escape_all(ps.reasons))}",
         f"- **BCLC (2010)**: at the first TACE {e(str(a.bclc.at_first_tace.stage)) if a.bclc.at_first_tace else 'n/a'}, "

@@ -45,7 +45,14 @@ def icd_condition(code: str, onset: str, rid: str, **extra) -> dict:
     return {**f.condition(code, onset, system=ICD, pid=PID, rid=rid), **extra}
 
 
-def new_nodule(today: date, code: str, display: str, mm: float, days_ago: int = 100) -> list[dict]:
+def latest_scan(today: date) -> date:
+    """The demo record's latest lesion imaging (a new nodule is seen on it)."""
+    return max(date.fromisoformat(r["effectiveDateTime"][:10]) for r in base(today)
+               if r["resourceType"] == "Observation" and r.get("focus"))
+
+
+def new_nodule(today: date, code: str, display: str, mm: float, days_ago: int | None = None) -> list[dict]:
+    days_ago = (today - latest_scan(today)).days if days_ago is None else days_ago
     body = {
         "resourceType": "BodyStructure", "id": "demo-eligible-lesion-c", "patient": {"reference": f"Patient/{PID}"},
         "identifier": [{"value": "lesion-c"}],

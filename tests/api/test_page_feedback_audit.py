@@ -50,8 +50,9 @@ def test_the_page_renders_the_stored_result_with_findings_context_and_curves(cli
 
 def test_the_page_needs_no_token_in_production(monkeypatch, tmp_path, settings):
     # a card link opened in a browser carries no JWT: the unguessable id is the authorisation
-    from tests.api.test_production_mode import ISS, PUBLIC, public_jwk, keys
     import yaml
+
+    from tests.api.test_production_mode import ISS, PUBLIC, keys, public_jwk
 
     path = tmp_path / "trusted.yaml"
     path.write_text(yaml.safe_dump({"clients": [{"iss": ISS, "jwks": {"keys": [public_jwk(keys().ec384, "ec-1", alg="ES384")]}}]}))

@@ -250,11 +250,13 @@ def test_on_the_eve_of_sorafenib_the_study_criteria_recommend_the_patients_arm(c
     before the start (a branch thrombus in the generator's bodySite, coded only as SNOMED 17920008)
     (cohort-10, -15, -18) get ``sorafenib-alone``: PRODUCT.md makes any recorded portal-vein thrombosis stop TACE
     candidacy until main-trunk involvement is excluded, unless the site declares branch-only codes.
-    Metastases are counted as distinct sites: until the snapshot carries each metastasis's site,
-    the patients with two metastasis records (the study's "multiple extrahepatic metastases") are
-    ``insufficient-data``, their sites unknown.
+    Metastases are counted as distinct sites, not records (PRODUCT.md). Of the four patients with two
+    metastasis records (the study's "multiple extrahepatic metastases"): both lungs (ICD-10-CM
+    C78.01 + C78.02, cohort-26, -29) are two sites, as the study counted them; two "other specified
+    sites" named only in bodySite text (cohort-30) leave the count unknown (``insufficient-data``);
+    two intra-abdominal lymph-node records (C77.2, cohort-31) are one site, so TACE stays possible.
     """
-    differ, unknown_sites = [], []
+    differ, unknown_sites, one_site = [], [], []
     for pid, snapshot in cohort_snapshots.items():
         start, _ = cohort_dates[pid]
         eve = start - timedelta(days=1)
@@ -273,9 +275,13 @@ def test_on_the_eve_of_sorafenib_the_study_criteria_recommend_the_patients_arm(c
             expected = "insufficient-data"
             unknown_sites.append(pid)
             assert any("no recorded site" in r for r in a.tace_candidacy.finding.reasons)
+        elif expected == MONO and len(spread.sites) == 1 and len(next(iter(spread.sites.values()))) >= 2:
+            expected = COMBO  # several records of one site: not multiple metastatic sites
+            one_site.append(pid)
         assert a.recommendation.code == expected, (pid, a.recommendation.reasons)
     assert differ == ["cohort-10", "cohort-15", "cohort-18"], differ
-    assert set(unknown_sites) <= {"cohort-26", "cohort-29", "cohort-30", "cohort-31"}, unknown_sites
+    assert unknown_sites == ["cohort-30"], unknown_sites
+    assert one_site == ["cohort-31"], one_site
 
 
 def test_reasons_for_sorafenib_alone(cohort_snapshots, cohort_dates):

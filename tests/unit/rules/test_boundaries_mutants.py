@@ -621,7 +621,7 @@ def test_convert_refuses_a_missing_or_unknown_unit(knowledge, unit):
 
 def test_lookup_matches_a_code_prefix_only_in_its_own_system(knowledge):
     assert knowledge.lookup(ICD10, "C78.01") == CodeEntry(
-        concept="extrahepatic_metastasis", system=ICD10, code="C78.01", display="C78.01", site="lung")
+        concept="extrahepatic_metastasis", system=ICD10, code="C78.01", display="C78.01", site="right lung")
     assert knowledge.lookup("http://snomed.info/sct", "C78.01") is None
     assert knowledge.lookup(ICD10, "D78.01") is None
     assert knowledge.lookup(ICD10, "C78.7") is None  # secondary of liver: intrahepatic, an exception to C77-C79

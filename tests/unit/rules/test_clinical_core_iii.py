@@ -219,6 +219,16 @@ def test_a_metastasis_and_a_viable_lesion_of_another_organ_are_two_sites(knowled
     assert candidacy(knowledge, lesions=same, conditions=[metastasis("m1", "lung")]).status is Status.MET
 
 
+def test_both_lungs_are_two_sites_and_a_lung_without_its_side_beside_one_is_unknown(knowledge):
+    both = candidacy(knowledge, conditions=[metastasis("r", "right lung"), metastasis("l", "left lung")])
+    assert both.status is Status.NOT_MET
+    assert "multiple extrahepatic metastases (2 sites: left lung (Condition/l), right lung (Condition/r))" in both.finding.reasons[-1]
+    maybe = candidacy(knowledge, conditions=[metastasis("r", "right lung"), metastasis("u", "lung")])
+    assert maybe.status is Status.UNKNOWN
+    assert "metastasis site recorded without its side: Condition/u; known sites: right lung (Condition/r)" in maybe.finding.reasons[-1]
+    assert candidacy(knowledge, conditions=[metastasis("u", "lung"), metastasis("v", "lung")]).status is Status.MET
+
+
 # -- 6. the recommendation table, rows 1-8 ---------------------------------------------------------------
 
 

@@ -162,8 +162,8 @@ def test_secondary_of_liver_snomed_94381002_is_not_extrahepatic_spread(knowledge
 @pytest.mark.parametrize(
     ("system", "code", "site"),
     [
-        (ICD, "C78.01", "lung"),
-        (ICD, "C78.02", "lung"),
+        (ICD, "C78.01", "right lung"),
+        (ICD, "C78.02", "left lung"),
         (ICD, "C77.2", "lymph node"),
         (ICD, "C79.51", "bone"),
         (ICD, "C79.71", "adrenal gland"),
@@ -187,7 +187,7 @@ def test_a_metastasis_code_without_a_site_takes_the_body_site_else_none(knowledg
     code_wins = {**f.condition("C78.01", DAY, system=ICD, rid="m3"), "bodySite": [where("272673000")]}
     s = snap(with_site, unknown_site, code_wins, knowledge=knowledge)
     assert {c.ref: c.site for c in s.conditions} == {
-        "Condition/m1": "adrenal gland", "Condition/m2": None, "Condition/m3": "lung"}
+        "Condition/m1": "adrenal gland", "Condition/m2": None, "Condition/m3": "right lung"}
 
 
 # -- g (mapping side): coma codes imply severe encephalopathy ------------------------------------------------------
