@@ -121,6 +121,7 @@ class LesionMeasurement:
     when: date
     viable_diameter_mm: float
     ref: str
+    modality: str | None = None  # "CT", "MRI", "US" ... from Observation.method; descriptive only
 
 
 @dataclass(frozen=True)

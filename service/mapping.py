@@ -16,6 +16,7 @@ and ``cancelled`` resources are ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -164,6 +165,27 @@ def _validate(resource: dict) -> str | None:
 def ref_of(resource: dict) -> str:
     return f"{resource.get('resourceType', 'Unknown')}/{resource.get('id', '?')}"
 
+
+
+# Imaging modality of a TumorSize Observation (its ``method``), for display only ("CT 2026-06-15: ...")
+_MODALITY_CODES = {"77477000": "CT", "113091000": "MRI", "16310003": "US", "82918005": "PET"}
+_MODALITY_WORDS = (("tomograph", "CT"), ("magnetic", "MRI"), ("mri", "MRI"), ("ultraso", "US"), ("ct", "CT"))
+
+
+def imaging_modality(method: Any) -> str | None:
+    """"CT", "MRI", "US" or "PET" from an Observation.method, else None (never guessed from elsewhere)."""
+    for coding in _codings(method):
+        if coding.get("code") in _MODALITY_CODES:
+            return _MODALITY_CODES[coding["code"]]
+    texts = [str(c.get("display") or "") for c in _codings(method)]
+    if isinstance(method, dict) and method.get("text"):
+        texts.append(str(method["text"]))
+    for text in texts:
+        words = text.lower()
+        for word, modality in _MODALITY_WORDS:
+            if (word in words.split()) if len(word) <= 3 else (word in words):
+                return modality
+    return None
 
 def _codings(concept: Any) -> list[dict]:
     if not isinstance(concept, dict):
@@ -471,7 +493,7 @@ class _Builder:
             self.issue(obs, f"TumorSize longest dimension in '{unit}' is not a usable length; not used")
             return
         lesion_ref = str(focus[0])
-        self.lesions.append(LesionMeasurement(lesion_ref, None, day, mm, ref))
+        self.lesions.append(LesionMeasurement(lesion_ref, None, day, mm, ref, imaging_modality(obs.get("method"))))
 
     def disease(self, obs: dict, day: date) -> None:
         spec = self.k.concept("disease_status")
@@ -651,7 +673,7 @@ class _Builder:
                         lesion.lesion, f"{problem}: the lesion's organ is unknown (neither intrahepatic nor extrahepatic)"
                     )
             resolved.append(
-                LesionMeasurement(lesion.lesion, organ, lesion.when, lesion.viable_diameter_mm, lesion.ref)
+                dataclasses.replace(lesion, organ=organ)
             )
         self.lesions = resolved
 

@@ -20,6 +20,7 @@ from service.main_state import AppState
 from service.pipeline import assess_patient
 from service.render.assessment_json import render_assessment
 from service.render.cards import render_patient_view_cards
+from service.render.course import page_course
 from service.render.order_cards import render_order_card
 
 router = APIRouter(tags=["cds-hooks"])
@@ -140,6 +141,7 @@ async def _store_and_link(
             service_id=service_id,
             rules_version=assessment.versions["rules"],
             assessment=rendered,
+            page=page_course(assessment, state.knowledge),
             hook_instance=hook_instance[:100],
             connection=connection,
         )

@@ -1,8 +1,11 @@
 """The clinician page a card links to: ``GET /assessments/{assessment_id}``.
 
-It renders the assessment stored when the hook answered (never refetches): the
-recommendation with its context sentence, every finding with its reasons,
-evidence and citation, and the survival curves with the patient's position.
+It renders the assessment stored when the hook answered (never refetches), for a
+tumour board: the decision in words with the facts that decided it and any
+safety warning; the course of the disease as a timeline (drawn from the page
+data stored beside the assessment, :mod:`service.render.course`); the survival
+benchmark with both arms on one plot and its caveats; then every criterion by
+its clinical name with readable evidence (the raw references on demand).
 The unguessable, expiring id is the page's only authorisation (a browser sends
 no JWT); each view is audited. Server-rendered with Jinja2, readable without
 JavaScript, printable.
@@ -19,11 +22,22 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from rules.knowledge import RULES_VERSION
 from service.audit import note_audit
-from service.benchmarks.patient import COHORT_ID, months_between
-from service.benchmarks.plots import svg_with_marker
+from service.benchmarks.patient import COHORT_ID, FRAMING, LANDMARK_MONTHS, months_between
 from service.db import ExpiredAssessment
 from service.deps import StateDep
 from service.main_state import AppState
+from service.render.course import COURSE_FORMAT
+from service.render.page_text import (
+    ATTENTION_CODES,
+    DECISION_TITLES,
+    benchmark_caveats,
+    criterion_name,
+    evidence_lines,
+    outcome,
+    readable,
+)
+from service.render.survival_chart import ARM_IDS, build_survival_chart
+from service.render.timeline import build_timeline
 
 router = APIRouter(tags=["page"])
 
@@ -42,30 +56,56 @@ _TEMPLATES = Environment(
 )
 
 
-def _inline(svg: str) -> str:
-    """The <svg> element alone (no XML declaration or doctype inside HTML)."""
-    return svg[svg.index("<svg"):]
-
-
-def _curves(state: AppState, assessment: dict) -> list[dict]:
-    """SVG curves: the benchmark arm with the patient's position, else both arms for context."""
+def _benchmark_view(state: AppState, assessment: dict) -> dict:
+    """Both arms on one plot (the patient's highlighted, with their position), a table, the caveats."""
+    cohort = state.benchmarks.cohort(COHORT_ID)
+    arms = {arm_id: cohort.arm(arm_id) for arm_id in ARM_IDS if arm_id in cohort.arms}
     bench = assessment.get("benchmark")
-    if bench:
-        files = state.plots[(COHORT_ID, bench["arm"])]
-        arm = state.benchmarks.cohort(COHORT_ID).arm(bench["arm"])
-        start = assessment.get("sorafenib", {}).get("start")
+    patient_arm = bench["arm"] if bench and bench.get("arm") in arms else None
+    month = label = None
+    if patient_arm:
+        start = (assessment.get("sorafenib") or {}).get("start")
         if assessment["recommendation"]["code"] == "on-sorafenib" and start:
             month = months_between(date.fromisoformat(start), date.fromisoformat(assessment["as_of"]))
             label = f"This patient: {month:g} months on sorafenib"
         else:
             month, label = 0.0, "This patient: before sorafenib (month 0)"
-        point = arm.survival_at(month)
-        survival = point.estimate if point and point.estimate is not None else 0.0
-        return [{"title": bench["label"], "svg": _inline(svg_with_marker(files.svg, files.mapping, month, survival, label))}]
-    return [
-        {"title": state.benchmarks.cohort(COHORT_ID).arm(arm_id).label, "svg": _inline(state.plots[(COHORT_ID, arm_id)].svg)}
-        for arm_id in ("sorafenib-plus-tace", "sorafenib-alone")
-    ]
+    chart = build_survival_chart(arms, patient_arm, month, label)
+    rows = []
+    for arm_id, arm in arms.items():
+        median = arm.median_os_months
+        rows.append(
+            {
+                "label": arm.label,
+                "n": arm.n,
+                "mine": arm_id == patient_arm,
+                "median": median,
+                "points": [arm.survival_at(m) for m in LANDMARK_MONTHS],
+            }
+        )
+    cohort_doc = cohort.document.get("cohort", cohort.document)
+    general = list(cohort_doc.get("caveats", []))
+    own = {arm_id: [c for c in arm.document.get("caveats", []) if c not in general] for arm_id, arm in arms.items()}
+    return {
+        "svg": chart.svg,
+        "summary": chart.summary,
+        "rows": rows,
+        "months": LANDMARK_MONTHS,
+        "patient_arm": arms[patient_arm].label if patient_arm else None,
+        "caveats": benchmark_caveats(general, own, patient_arm, FRAMING),
+    }
+
+
+def _decision(assessment: dict) -> dict:
+    rec = assessment["recommendation"]
+    warnings = list(dict.fromkeys([*(assessment.get("warnings") or []), *(n["text"] for n in assessment.get("safety") or [])]))
+    return {
+        "title": DECISION_TITLES.get(rec["code"], rec["summary"]),
+        "attention": rec["code"] in ATTENTION_CODES,
+        "facts": rec.get("reasons", [])[:3],
+        "more_facts": rec.get("reasons", [])[3:],
+        "warnings": warnings,
+    }
 
 
 @router.get("/about", response_class=HTMLResponse, summary="What the service does, its sources and versions (HTML)")
@@ -129,10 +169,19 @@ async def assessment_page(
         return HTMLResponse(html, status_code=410, headers=PAGE_HEADERS)
     note_audit(request, patient_ref=stored.patient_ref, rules_version=stored.rules_version)
     assessment = stored.assessment
+    course = stored.page if stored.page and stored.page.get("format") == COURSE_FORMAT else None
+    evidence = (course or {}).get("evidence", {})
     html = _TEMPLATES.get_template("assessment.html").render(
         a=assessment,
-        curves=_curves(state, assessment),
+        decision=_decision(assessment),
+        timeline=build_timeline(course, assessment.get("mrecist"), assessment["as_of"]),
+        window_days=(course or {}).get("window_days"),
+        benchmark=_benchmark_view(state, assessment),
         created=stored.created_at,
         expires=stored.expires_at,
+        criterion_name=criterion_name,
+        outcome=outcome,
+        lines=lambda refs: evidence_lines(refs, evidence),
+        readable=lambda text: readable(text, evidence),
     )
     return HTMLResponse(html, headers=PAGE_HEADERS)

@@ -46,6 +46,7 @@ class StoredAssessment:
     rules_version: str
     assessment: dict[str, Any]
     cards: list[Any] | None
+    page: dict[str, Any] | None = None  # page-only data beside the assessment JSON (None: stored before it)
 
     expired: ClassVar[Literal[False]] = False
 
@@ -89,6 +90,7 @@ class AssessmentRepository:
         rules_version: str,
         assessment: Mapping[str, Any],
         cards: Sequence[Any] | None = None,
+        page: Mapping[str, Any] | None = None,
         hook_instance: str | None = None,
         now: datetime | None = None,
         lifetime: timedelta | None = None,
@@ -97,7 +99,8 @@ class AssessmentRepository:
         """Store one call's result (JSON-ready: ``model_dump(mode="json")``); return its new random id.
 
         With ``connection`` (e.g. :meth:`Database.autocommit`) the row is written on that connection;
-        otherwise in a transaction of its own.
+        otherwise in a transaction of its own. ``page`` is what only the clinician page draws (JSON-ready),
+        stored beside the assessment so that the assessment JSON stays as the schema says.
         """
         check_reference(patient_ref, "patient_ref")
         check_length("service_id", service_id, SERVICE_ID_LENGTH, required=True)
@@ -118,6 +121,7 @@ class AssessmentRepository:
             "rules_version": rules_version,
             "assessment": dict(assessment),
             "cards": list(cards) if cards is not None else None,
+            "page": dict(page) if page is not None else None,
         }
         async with _in_transaction(self._source, connection) as conn:
             # parameters, not .values(): no SQL expression is built around the (large) assessment JSON
@@ -155,6 +159,7 @@ class AssessmentRepository:
             rules_version=row.rules_version,
             assessment=row.assessment,
             cards=row.cards,
+            page=row.page,
         )
 
     async def purge_expired(self, now: datetime | None = None, *, batch: int = 500) -> int:

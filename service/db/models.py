@@ -82,6 +82,8 @@ class StoredAssessmentRow(Base):
     rules_version: Mapped[str] = mapped_column(String(VERSION_LENGTH), nullable=False)
     assessment: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False)
     cards: Mapped[list[Any] | None] = mapped_column(JsonDoc, nullable=True)
+    # what only the page draws (the course of the disease, readable evidence): not the assessment JSON
+    page: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, nullable=True)
 
 
 class CardIssuedRow(Base):

@@ -41,9 +41,9 @@ def test_the_page_renders_the_stored_result_with_findings_context_and_curves(cli
     html_response = client.get(page_path(call_patient_view(client, settings)))
     assert html_response.status_code == 200 and html_response.headers["content-type"].startswith("text/html")
     html = html_response.text
-    assert "Recommendation: sorafenib-plus-tace" in html
+    assert "Consider sorafenib with continued TACE" in html
     assert "Based on a 2008–2015 retrospective cohort (n=34)." in html
-    assert "TACE resistance (JSH 2010" in html and "Procedure/demo-eligible-tace" in html
+    assert "TACE-resistant (JSH 2010" in html and "Procedure/demo-eligible-tace" in html  # raw refs on demand
     assert '<g id="patient-position"' in html and "<svg" in html
     assert html_response.headers["cache-control"] == "no-store" and "noindex" in html_response.headers["x-robots-tag"]
 
