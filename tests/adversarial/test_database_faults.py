@@ -56,7 +56,9 @@ def _assert_quiet_503(response, started: float, logged: list[str]) -> None:  # n
     assert response.status_code == 503, response.text
     assert response.headers.get("retry-after"), response.headers
     assert "database" in response.json()["detail"]
-    assert elapsed < TIMEOUT + 3, f"the 503 took {elapsed:.1f} s"
+    # not a timing test: the bound only tells the configured 0.5 s wait from SQLite's default 30 s busy
+    # timeout (34 s seen), with room for a loaded shared machine
+    assert elapsed < 15, f"the 503 took {elapsed:.1f} s"
     text = "\n".join(logged)
     assert "parameters" not in text and "INSERT" not in text and "demo-eligible" not in text, text
     assert "OperationalError" in text or "TimeoutError" in text, text
