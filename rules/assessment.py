@@ -25,7 +25,10 @@ from rules.tace_resistance import TaceResistance, evaluate_tace_resistance
 from rules.timing import condition_present_at
 from rules.treatment import SorafenibHistory, completed_tace, sorafenib_history
 
-HCC_CITATION = "hcc-cds PRODUCT.md: HCC diagnosis = active, confirmed Condition (SNOMED 109841003; ICD-10-CM C22.0)"
+HCC_CITATION = (
+    "hcc-cds references: HCC diagnosis rule (the product's own choice): an active, confirmed Condition "
+    "(SNOMED CT 109841003; ICD-10-CM C22.0, as in mCODE STU3)"
+)
 SORAFENIB_CODES = ("sorafenib-plus-tace", "sorafenib-alone", "on-sorafenib")
 
 

@@ -297,11 +297,11 @@ def approximate_equivalent(
         if band is None:
             return None
         text = f"{band[0]}" if band[0] == band[1] else f"{band[0]}-{band[1]}"
-        return f"ECOG {status.ecog} corresponds approximately to Karnofsky {text} (dossier §3.2; not a measured value)."
+        return f"ECOG {status.ecog} corresponds approximately to Karnofsky {text} (Prasad et al., World J Clin Oncol 2018; not a measured value)."
     if status.source == KARNOFSKY and status.karnofsky is not None:
         grades = ecog_range_for_karnofsky(status.karnofsky, criteria)
         if grades is None:
             return None
         text = f"{grades[0]}" if grades[0] == grades[1] else f"{grades[0]}-{grades[1]}"
-        return f"Karnofsky {status.karnofsky} corresponds approximately to ECOG {text} (dossier §3.2; not a measured value)."
+        return f"Karnofsky {status.karnofsky} corresponds approximately to ECOG {text} (Prasad et al., World J Clin Oncol 2018; not a measured value)."
     return None

@@ -14,7 +14,7 @@ import httpx
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service.api import assessments, benchmarks, demo_fhir, discovery, feedback, health, hooks, page
+from service.api import assessments, benchmarks, demo_fhir, discovery, feedback, health, hooks, page, references
 from service.api.docs import install_docs
 from service.api.schemas import ErrorMessage
 from service.audit import AuditMiddleware
@@ -158,6 +158,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     )
     install_docs(app)
     app.include_router(page.router, responses=db_down)  # authorised by its unguessable, expiring id (a browser sends no JWT)
+    app.include_router(references.router)  # the sources every citation names; no patient data, no JWT (as /about)
     # The benchmark routes read the shipped tables through benchmarks.get_benchmark_tables (cached for the
     # process; what state.benchmarks holds too). No dependency_overrides here: while any is set, FastAPI
     # re-inspects every dependency of every request (~0.3 ms a call on the hook's hot path).

@@ -164,7 +164,6 @@ class BenchmarkCitation(_Model):
     status: str
     text: str
     note: str
-    source_file: str
     design: str
     setting: str
     enrolment: str

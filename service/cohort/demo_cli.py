@@ -221,7 +221,7 @@ def render_table(rows: list[CohortRow], today: date) -> str:
         "",
         f"TACE-resistant (JSH 2010) at sorafenib start: {resistant} of {len(rows)}.",
         "Age: the paper's overall mean (54.9) cannot match its own arm means (61.1, 55.2; weighted 57.3): "
-        "dossier §4.1, inconsistency 2. ECOG 2 patients have no Karnofsky score (inconsistency 1).",
+        "source-study inconsistency 2 (hcc-cds references). ECOG 2 patients have no Karnofsky score (inconsistency 1).",
     ]
     return "\n".join(lines) + "\n"
 

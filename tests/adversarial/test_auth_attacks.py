@@ -53,10 +53,10 @@ SAMPLES: dict[str, tuple[str, str, dict | None]] = {
     "/api/v1/benchmarks/{cohort}/{arm}": ("GET", "/api/v1/benchmarks/tace-resistant-hcc/overall", None),
     "/api/v1/benchmarks/{cohort}/{arm}/plot.{fmt}": ("GET", "/api/v1/benchmarks/tace-resistant-hcc/overall/plot.svg", None),
 }
-# probes, the page behind a card's link (its unguessable id is its authorisation), the public "about" page
-# (versions and citations only) and the API documents
-UNPROTECTED = {"/healthz", "/readyz", "/metrics", "/assessments/{assessment_id}", "/about", "/openapi.json", "/docs",
-               "/docs/oauth2-redirect", "/redoc", "/docs/static"}
+# probes, the page behind a card's link (its unguessable id is its authorisation), the public "about" and
+# "references" pages (versions and citations only; cards link to them) and the API documents
+UNPROTECTED = {"/healthz", "/readyz", "/metrics", "/assessments/{assessment_id}", "/about", "/references",
+               "/references.json", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/static"}
 
 
 def _body(template: str, fhir_server: str) -> dict | None:

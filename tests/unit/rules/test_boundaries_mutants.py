@@ -548,7 +548,7 @@ def test_the_reasons_say_which_scale_was_superseded_or_absent():
 def test_a_karnofsky_score_is_given_its_approximate_ecog_grade_for_warnings(kps, text):
     result = status_of(measurement("karnofsky", kps, AS_OF - days(1)))
     assert approximate_equivalent(result, CRITERIA) == (
-        f"Karnofsky {kps} corresponds approximately to {text} (dossier §3.2; not a measured value)."
+        f"Karnofsky {kps} corresponds approximately to {text} (Prasad et al., World J Clin Oncol 2018; not a measured value)."
     )
 
 
@@ -556,7 +556,7 @@ def test_a_karnofsky_score_is_given_its_approximate_ecog_grade_for_warnings(kps,
 def test_an_ecog_grade_is_given_its_approximate_karnofsky_band_for_warnings(ecog, text):
     result = status_of(measurement("ecog", ecog, AS_OF - days(1)))
     assert approximate_equivalent(result, CRITERIA) == (
-        f"ECOG {ecog} corresponds approximately to {text} (dossier §3.2; not a measured value)."
+        f"ECOG {ecog} corresponds approximately to {text} (Prasad et al., World J Clin Oncol 2018; not a measured value)."
     )
 
 
