@@ -38,6 +38,6 @@ def test_two_replicas_on_one_postgresql_are_ready_and_a_database_behind_head_is_
                 first.state.hcc.db = original
                 a.portal.call(behind.stop)
             assert r.status_code == 503
-            assert r.json()["checks"] == {"benchmark_tables": "ok", "database": "ok", "migrations": "failed"}
+            assert r.json()["checks"] == {"benchmark_tables": "ok", "database": "ok", "fhir_pool": "ok", "migrations": "failed"}
             assert sample(a.get("/metrics").text, "hcc_cds_readiness_check_failures_total", check="migrations") == 1
             assert b.get("/readyz").status_code == 200  # the other replica is unaffected
