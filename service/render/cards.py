@@ -75,25 +75,24 @@ _INTERNAL_PREFIX = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+:\s*")  # "child_p
 _PARENS = re.compile(r"\s*\([^()]*\)")
 
 
-def _tidy(text: str) -> str:
-    """Separators and brackets left behind when something was removed from a sentence."""
-    for _ in range(4):
-        before = text
-        text = re.sub(r"\(\s*[,;:]*\s*\)", "", text)  # "()" "(, )"
-        text = re.sub(r"\(\s*[,;]\s*", "(", text)  # "(; tumour vs bland" -> "(tumour vs bland"
-        text = re.sub(r"\s*[,;]\s*\)", ")", text)  # "lung, )" -> "lung)"
-        text = re.sub(r"\s*:\s*([,;.)])", r"\1", text)  # "site: ." -> "site."
-        text = re.sub(r"\s*[,;]\s*([,;.])", r"\1", text)  # ", ," -> ","
-        text = re.sub(r"\s+([,;.:)])", r"\1", text)  # "lung ," -> "lung,"
-        text = re.sub(r"\s{2,}", " ", text).strip()
-        if text == before:
-            break
-    return text.rstrip(",;: ")
+_GAP = "\x00"  # where a reference was: only the separators next to it are tidied, never record text
+_GAP_RULES = (
+    (re.compile(_GAP + r"(?:\s*[,;]\s*" + _GAP + ")+"), _GAP),  # "A/1, B/2" -> one gap
+    (re.compile(r"\s*\(\s*" + _GAP + r"\s*\)"), ""),  # " (A/1)" -> ""
+    (re.compile(r"\(\s*" + _GAP + r"\s*[,;]\s*"), "("),  # "(A/1; tumour" -> "(tumour"
+    (re.compile(r"\s*[,;]\s*" + _GAP + r"\s*\)"), ")"),  # "lung, A/1)" -> "lung)"
+    (re.compile(r"\s*:\s*" + _GAP + r"\s*(?=[).;,]|$)"), ""),  # "site: A/1)" -> "site)"
+    (re.compile(r"\s*[,;]\s*" + _GAP), ""),  # "2026-01-01, A/1" -> "2026-01-01"
+    (re.compile(_GAP + r"\s*[,;]?\s*"), ""),
+)
 
 
 def plain(text: str) -> str:
-    """``text`` without resource references or an internal criterion id in front."""
-    return _tidy(_INTERNAL_PREFIX.sub("", REFERENCE.sub("", text)))
+    """``text`` without resource references or an internal criterion id in front; the rest as written."""
+    text = REFERENCE.sub(_GAP, _INTERNAL_PREFIX.sub("", text))
+    for pattern, replacement in _GAP_RULES:
+        text = pattern.sub(replacement, text)
+    return re.sub(r"\s{2,}", " ", text).strip()
 
 
 def without_parentheses(text: str) -> str:
@@ -101,7 +100,7 @@ def without_parentheses(text: str) -> str:
     while True:
         shorter = _PARENS.sub("", text)
         if shorter == text:
-            return _tidy(plain(text))
+            return plain(text)
         text = shorter
 
 
