@@ -111,6 +111,8 @@ class Card(WireModel):
     selection_behavior: Literal["at-most-one", "any"] | None = None
     override_reasons: list[Coding] | None = Field(default=None, min_length=1)
     links: list[Link] | None = Field(default=None, min_length=1)
+    # CDS Hooks 2.0 extensions on a Card: hcc-cds puts the versions of its rules and data here
+    extension: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _selection_behavior_with_suggestions(self) -> Card:

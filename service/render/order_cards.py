@@ -8,9 +8,19 @@ import uuid
 from rules.assessment import Assessment
 from rules.knowledge import Knowledge
 from rules.orders import OrderAlert
-from service.cds.models import Action, Card, Coding, Source, Suggestion
-from service.render.cards import SOURCE_LABEL, TOPIC_SYSTEM, versions_line
-from service.render.markdown import escape, escape_all, neutralise
+from rules.safety import SafetyNote
+from service.cds.models import Action, Card, Coding, Suggestion
+from service.render.cards import (
+    PLAIN,
+    SAFETY_TOPIC,
+    deciding_facts,
+    detail_markdown,
+    eligibility_fact,
+    plain,
+    safety_warnings,
+    source,
+    versions_extension,
+)
 
 OVERRIDE_SYSTEM = "urn:hcc-cds:override-reason"
 OVERRIDE_REASONS = (
@@ -58,6 +68,69 @@ def _lab_orders(alert: OrderAlert, assessment: Assessment, k: Knowledge) -> list
     return actions
 
 
+ORDER_TOPIC = {
+    "outside-study-criteria": "Sorafenib outside the study's criteria",
+    "criteria-indeterminate": "Study criteria not decidable",
+    "dose-above-label": "Dose above the label",
+    "dose-below-start": "Dose below the study's start",
+    "dose-unreadable": "Dose not readable",
+    "baseline-labs": "Baseline labs missing",
+    "tace-resistant-combination": "TACE-resistant: sorafenib with TACE",
+    "tace-resistant-sorafenib-alone": "TACE-resistant: sorafenib alone",
+    "tace-resistant-no-sorafenib": "TACE-resistant, sorafenib not suggested",
+}
+NOT_SUGGESTED = {  # why sorafenib is not suggested for a TACE-resistant patient, in words
+    "outside-study-criteria": "outside the study's criteria",
+    "insufficient-data": "data to decide is missing",
+    "refer-mdt": "discuss at the tumour board",
+    "on-sorafenib": "already on sorafenib",
+    "not-applicable": "the study's question does not arise",
+}
+RANK = {"info": 0, "warning": 1, "critical": 2}
+TACE_SAFETY = frozenset({"hbv-without-antiviral"})  # safety notes about TACE; the others concern sorafenib
+
+
+def order_summary(alert: OrderAlert, assessment: Assessment) -> str:
+    """The alert's summary; the one naming a recommendation says it in words, not as a code."""
+    code = assessment.recommendation.code
+    if alert.id == "tace-resistant-no-sorafenib":
+        return f"TACE-resistant, but sorafenib is not suggested: {NOT_SUGGESTED.get(code, code.replace('-', ' '))}."
+    return plain(alert.summary)
+
+
+def order_facts(alert: OrderAlert, assessment: Assessment) -> list[str]:
+    """What decided this alert, without resource ids or internal criterion ids."""
+    if alert.id.startswith("tace-resistant"):
+        return deciding_facts(assessment)
+    if alert.id in ("outside-study-criteria", "criteria-indeterminate"):
+        return [eligibility_fact(assessment)]
+    facts = [plain(r) for r in alert.reasons]
+    return [f for f in dict.fromkeys(facts) if f][:3]
+
+
+def relevant_safety_notes(alert: OrderAlert, assessment: Assessment) -> list[SafetyNote]:
+    """The safety notes that bear on the order: hepatitis B before TACE; the others before sorafenib.
+
+    A drug-label contraindication has its own (critical) card, so it is not repeated on the others.
+    """
+    tace_order = alert.id.startswith("tace-")
+    return [
+        n for n in assessment.safety
+        if not n.label_contraindication and (n.id in TACE_SAFETY) == tace_order
+    ]
+
+
+def order_indicator(alert: OrderAlert, notes: list[SafetyNote]) -> str:
+    """The order problem's own indicator; a safety note bearing on the order makes it at least ``warning``.
+
+    ``critical`` stays reserved for drug-label contraindications (``rules.orders`` sets it only for those).
+    """
+    level = alert.indicator
+    if notes and RANK.get(level, 0) < RANK["warning"]:
+        level = "warning"
+    return level
+
+
 def render_order_card(
     alert: OrderAlert, assessment: Assessment, drafts: dict[str, dict], k: Knowledge, public_base_url: str
 ) -> Card:
@@ -81,32 +154,28 @@ def render_order_card(
         suggestions.append(
             Suggestion(label="Order the missing baseline labs", uuid=str(uuid.uuid4()), actions=_lab_orders(alert, assessment, k))
         )
-    detail = neutralise("\n".join(
-        [
-            f"**{escape(alert.summary)}**",
-            "",
-            *(f"- {r}" for r in escape_all(alert.reasons)),
-            "",
-            f"Recommendation for this patient: **{escape(assessment.recommendation.code)}** — "
-            f"{escape(assessment.recommendation.summary)}",
-            "",
-            f"_Source: {escape(alert.citation)}_",
-            "",
-            f"_{escape(assessment.recommendation.context)}_",
-            "",
-            versions_line(assessment),
-        ]
-    ))
+    label_ids = {n.id for n in assessment.safety if n.label_contraindication}
+    notes = relevant_safety_notes(alert, assessment)
+    warnings = safety_warnings(assessment, notes)
+    headline = (
+        "Sorafenib is contraindicated for this patient (drug label)."
+        if alert.id in label_ids
+        else "For this patient: " + PLAIN.get(assessment.recommendation.code, assessment.recommendation.summary)
+    )
+    detail = detail_markdown(
+        headline,
+        order_facts(alert, assessment),
+        warnings,
+        assessment.recommendation.context,
+    )
+    summary = order_summary(alert, assessment)
     return Card(
         uuid=str(uuid.uuid4()),
-        summary=alert.summary if len(alert.summary) < 140 else alert.summary[:138] + "…",
+        summary=summary if len(summary) < 140 else summary[:138] + "…",
         detail=detail,
-        indicator=alert.indicator,
-        source=Source(
-            label=SOURCE_LABEL,
-            url=f"{public_base_url}/about",
-            topic=Coding(system=TOPIC_SYSTEM, code=alert.id, display=alert.id.replace("-", " ")),
-        ),
+        indicator=order_indicator(alert, notes),
+        source=source(public_base_url, alert.id, ORDER_TOPIC.get(alert.id) or SAFETY_TOPIC.get(alert.id) or alert.id.replace("-", " ")),
+        extension=versions_extension(assessment),
         suggestions=suggestions or None,
         selection_behavior="any" if suggestions else None,
         override_reasons=[Coding(system=OVERRIDE_SYSTEM, code=c, display=d) for c, d in OVERRIDE_REASONS]

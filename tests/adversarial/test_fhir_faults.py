@@ -239,7 +239,11 @@ def test_another_patients_resources_in_a_search_are_excluded_and_reported(hook_a
     hook = call_hook(hook_app, proxy.base_url)
     assert hook.status_code == 200
     assert cards_without_data_issues(hook.json()["cards"]) == cards_without_data_issues(direct["raw_cards"])
-    assert "belongs to another patient" in hook.json()["cards"][0]["detail"]
+    # the card stays short (no data-issue list); the data not used is reported on the card's page
+    card = hook.json()["cards"][0]
+    assert "belongs to another patient" not in card["detail"]
+    page = next(link["url"] for link in card["links"] if "/assessments/" in link["url"])
+    assert "belongs to another patient" in hook_app.get("/assessments/" + page.rsplit("/assessments/", 1)[1]).text
     proxy.set("inject", resources=injected, only="Observation")
     rest = call_rest(rest_app)
     assert rest.status_code == 200

@@ -41,7 +41,8 @@ def test_patient_view_with_full_prefetch_returns_one_spec_valid_card(client, set
     card = cards[0]
     assert len(card["summary"]) < 140 and card["indicator"] in ("info", "warning")
     assert card["source"]["label"] and card["uuid"]
-    assert "Child-Pugh" in card["detail"] and "Based on a 2008–2015 retrospective cohort" in card["detail"]
+    assert "TACE-resistant" in card["detail"] and "Based on a 2008–2015 retrospective cohort" in card["detail"]
+    assert card["indicator"] == "warning"  # demo-eligible has hepatitis B without antiviral therapy: a safety note
     assert card["summary"].startswith("TACE-resistant HCC within the study's criteria")
     assert card["source"]["topic"]["code"] == "sorafenib-plus-tace"
 

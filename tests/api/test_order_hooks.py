@@ -129,7 +129,9 @@ def test_outside_the_study_criteria_is_a_warning_with_override_reasons_never_cri
     card = cards["outside-study-criteria"]
     assert card["indicator"] == "warning" and card["overrideReasons"]
     assert all(r["display"] for r in card["overrideReasons"])
-    assert "bilirubin_above_3" in card["detail"]
+    # the failing criteria in clinical words, never the internal criterion ids
+    assert "Bilirubin 3" in card["detail"] and "Child-Pugh C" in card["detail"]
+    assert "bilirubin_above_3" not in card["detail"] and "child\\_pugh" not in card["detail"]
     assert all(c["indicator"] != "critical" for c in cards.values())
 
 
@@ -152,7 +154,8 @@ def test_tace_for_a_resistant_patient_outside_criteria_says_why_sorafenib_is_not
     patient, resources = demo_record("demo-ineligible", settings.today())
     cards = cards_by_topic(order_call(client, "order-sign", "demo-ineligible", [tace_order("demo-ineligible")], resources, patient))
     card = cards["tace-resistant-no-sorafenib"]
-    assert "outside study criteria" in card["summary"] and "Child-Pugh C" in card["detail"]
+    assert "outside the study's criteria" in card["summary"] and "Child-Pugh C" in card["detail"]
+    assert "outside-study-criteria" not in card["summary"] + card["detail"]
 
 
 def test_tace_for_a_patient_who_is_not_resistant_gives_no_card(client, settings):

@@ -146,9 +146,9 @@ def test_feedback_and_audit_survive_an_app_restart(settings):
         assert issued["sorafenib-plus-tace"]["overridden"] >= 1
 
 
-def test_card_sources_link_to_an_about_page_with_the_sources_and_versions(client, settings):
+def test_card_sources_link_to_the_references_page_and_about_lists_sources_and_versions(client, settings):
     card = call_patient_view(client, settings)
-    assert card["source"]["url"] == f"{settings.public_base_url}/about"
+    assert card["source"]["url"] == f"{settings.public_base_url}/references"
     about = client.get("/about")
     assert about.status_code == 200 and "citation unconfirmed" in about.text
     assert "JSH 2010" in about.text and "Codes not confirmed" in about.text

@@ -206,17 +206,12 @@ def _not_applicable_patient(base: str) -> str | None:
     return None
 
 
-NO_CARD_PENDING = "not-applicable still gives a card today: the no-card rule (PRODUCT.md Outputs) is being built (issue 19)"
-
-
-@pytest.mark.xfail(strict=False, reason=NO_CARD_PENDING)
 def test_no_card_for_a_patient_the_service_does_not_apply_to(session, sandbox_origin, demo):
     # none of the three named demo patients is not-applicable: the first such patient of the embedded data
     pid = _not_applicable_patient(demo)
     if pid is None:
         pytest.skip("no embedded demo or cohort patient is not-applicable: nothing to check")
-    if expected_summaries(demo, pid):  # known today: fail fast rather than wait for the browser
-        pytest.xfail(f"{pid}: {NO_CARD_PENDING}")
+    assert expected_summaries(demo, pid) == [], f"{pid}: not-applicable, yet the service answers cards"
     session.open(sandbox_origin, f"{demo}/demo-fhir", pid, f"{demo}/cds-services")
     session.page.get_by_text("No recommendations to display").wait_for()
     assert session.cards().count() == 0

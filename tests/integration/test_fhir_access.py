@@ -290,11 +290,21 @@ def test_a_focus_on_another_patients_lesion_is_excluded_and_reported(
     assert not any(b in resource for resource, _ in issues if resource.startswith("Observation/"))
 
 
-def test_a_hook_card_lists_the_excluded_lesion(client, fhir_server, focus_patients):
-    a, b = focus_patients
+def card_page(client: TestClient, card: dict) -> str:
+    """The text of the assessment page the card links to (where the data not used is listed)."""
+    url = next(link["url"] for link in card["links"] if "/assessments/" in link["url"])
+    page = client.get("/assessments/" + url.rsplit("/assessments/", 1)[1])
+    assert page.status_code == 200
+    return page.text
+
+
+def test_a_hook_for_the_patient_with_the_foreign_lesion_answers_no_card(client, fhir_server, focus_patients):
+    """Patient A has no TACE: not-applicable, so no card (PRODUCT.md Outputs); the excluded lesion is
+    reported in the assessment (previous test) and, for a patient with a card, on the card's page
+    (test_a_broken_resource_in_prefetch_is_skipped_and_listed)."""
+    a, _ = focus_patients
     r = client.post(f"/cds-services/{SERVICE_ID}", json=patient_view(a, fhir_server=fhir_server.base_url))
-    (card,) = r.json()["cards"]
-    assert f"BodyStructure/{b}-lesion: belongs to another patient; excluded" in card["detail"]
+    assert r.status_code == 200 and r.json() == {"cards": []}
 
 
 # -- a resource that fails validation --------------------------------------------------------------
@@ -316,6 +326,7 @@ def test_a_broken_resource_in_prefetch_is_skipped_and_listed(client, settings):
         f"/cds-services/{SERVICE_ID}",
         json=patient_view("demo-eligible", prefetch=full_prefetch([*resources, broken], patient)),
     )
-    (card,) = cards_of(r)
-    assert "Observation/broken-1: fails FHIR R4 validation" in card["detail"]
+    (card,) = r.json()["cards"]
+    assert "Observation/broken-1" not in card["detail"]
+    assert "Observation/broken-1: fails FHIR R4 validation" in card_page(client, card)
     assert card["summary"] == clean[0]["summary"]
