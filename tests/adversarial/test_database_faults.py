@@ -42,9 +42,10 @@ def _hook_body() -> dict:
 @contextmanager
 def _locked(path) -> None:  # noqa: ANN001
     """Another process's write transaction holding SQLite's lock."""
-    holder = sqlite3.connect(path, isolation_level=None, timeout=0)
+    # waits for the service's own last write (the audit of the call before, written after its answer) to end
+    holder = sqlite3.connect(path, isolation_level=None, timeout=30)
+    holder.execute("BEGIN EXCLUSIVE")
     try:
-        holder.execute("BEGIN EXCLUSIVE")
         yield
     finally:
         holder.execute("ROLLBACK")
