@@ -127,7 +127,7 @@ def review_sorafenib_order(assessment: Assessment, draft: DraftSorafenibOrder, k
             alerts.append(
                 OrderAlert(
                     "dose-below-start",
-                    "info",
+                    "warning",  # an order problem (PRODUCT.md Outputs: warning)
                     f"Sorafenib {dose:g} mg/day is below the 400 mg twice-daily start, with no recorded reason.",
                     (
                         f"Ordered {dose:g} mg/day. No prior reduction, Child-Pugh B or grade 2+ adverse event is "
@@ -140,14 +140,14 @@ def review_sorafenib_order(assessment: Assessment, draft: DraftSorafenibOrder, k
             )
     elif dose is None:
         alerts.append(
-            OrderAlert("dose-unreadable", "info", "The sorafenib order's daily dose could not be read; check it.",
-                       ("No dosageInstruction with a dose in mg (or tablets) and a timing.",), dose_citation, draft.ref)
+            OrderAlert("dose-unreadable", "warning", "The sorafenib order's daily dose could not be read; check it.",
+                       ("The order gives no dose in mg (or in tablets of a known strength) with how often to take it.",), dose_citation, draft.ref)
         )
     missing = missing_baseline_labs(assessment, k)
     if missing:
         labels = ", ".join(LAB_LABELS[m] for m in missing)
         alerts.append(
-            OrderAlert("baseline-labs", "info", f"Baseline labs missing before sorafenib: {labels}."[:139],
+            OrderAlert("baseline-labs", "warning", f"Baseline labs missing before sorafenib: {labels}."[:139],
                        (f"Not within {k.threshold('sorafenib_dose', 'baseline_lab_max_age_days'):g} days: {labels}. "
                         "The study monitored these before and during sorafenib.",),
                        dose_citation, draft.ref, order_labs=missing)

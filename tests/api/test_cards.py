@@ -13,14 +13,15 @@ from datetime import timedelta
 import pytest
 
 from rules.assessment import assess
-from rules.orders import DraftSorafenibOrder, DraftTaceOrder, review_sorafenib_order, review_tace_order
+from rules.orders import DraftSorafenibOrder, DraftTaceOrder, OrderAlert, review_sorafenib_order, review_tace_order
 from rules.recommendation import SUMMARIES as RECOMMENDATION_CODES
+from rules.safety import SafetyNote
 from rules.treatment import sorafenib_history
 from service.cohort.demo_cli import snapshot_of
 from service.demo import demo_bundles
 from service.mapping import map_to_snapshot
 from service.render.cards import VERSIONS_EXTENSION, render_patient_view_cards
-from service.render.order_cards import render_order_card
+from service.render.order_cards import order_indicator, render_order_card
 from tests import fhir_factories as f
 from tests.api.hook_requests import SERVICE_ID, full_prefetch, patient_view
 from tests.api.test_order_hooks import cards_by_topic, order_call, sorafenib_order
@@ -239,10 +240,13 @@ def test_order_indicators_info_by_default_warning_for_order_problems_and_safety_
     patient = next(r for r in resources if r["resourceType"] == "Patient")
     plain = assess(map_to_snapshot(patient, [r for r in resources if r is not patient], knowledge), today, knowledge)
     by_id = {c.source.topic.code: c for c in all_cards(plain, knowledge)}
-    assert by_id["dose-below-start"].indicator == "info"
+    assert by_id["dose-below-start"].indicator == "warning"  # order problems
     assert by_id["dose-above-label"].indicator == "warning"
     assert by_id["tace-resistant-combination"].indicator == "warning"
-    # a safety note bearing on the order (pregnancy before sorafenib) makes a dose card a warning
+    # an informational order card stays info; a safety note bearing on the order makes it a warning
+    info = OrderAlert("tace-resistant-no-sorafenib", "info", "TACE-resistant.", (), "c", "MedicationRequest/x")
+    assert order_indicator(info, []) == "info"
+    assert order_indicator(info, [SafetyNote("pregnancy", "Pregnancy recorded.", False, ("Condition/p",), "c")]) == "warning"
     pregnant = resources + [f.condition(PREGNANCY, (today - timedelta(days=30)).isoformat(), pid="demo-eligible", rid="preg-1")]
     a = assess(map_to_snapshot(patient, [r for r in pregnant if r is not patient], knowledge), today, knowledge)
     assert [n.id for n in a.safety] == ["pregnancy"]

@@ -78,7 +78,7 @@ def test_a_reduced_start_without_reason_suggests_400_mg_twice_daily_not_recommen
     patient, resources = eligible
     cards = cards_by_topic(order_call(client, "order-sign", "demo-eligible", [sorafenib_order("demo-eligible", 200)], resources, patient))
     card = cards["dose-below-start"]
-    assert card["indicator"] == "info"
+    assert card["indicator"] == "warning"  # an order problem
     suggestion = card["suggestions"][0]
     assert suggestion["isRecommended"] is False
     update = suggestion["actions"][0]
