@@ -46,6 +46,7 @@ class Timeline:
     rows: list[dict[str, Any]] = field(default_factory=list)  # one per imaging date: the data table
     lesion_labels: list[str] = field(default_factory=list)
     legend: list[dict[str, str]] = field(default_factory=list)
+    windows: list[str] = field(default_factory=list)  # "W1: 92 days after TACE 2024-01-04 (to 2024-04-05)"
 
 
 def _d(text: str) -> date:
@@ -107,12 +108,13 @@ def build_timeline(course: dict[str, Any] | None, mrecist: dict[str, Any] | None
     parts: list[str] = []
     # evaluation windows (behind everything): each outlined, overlaps darker
     for i, (a, b) in enumerate(windows):
+        # a short tag under the band, below the month labels (W1, W2: named under the chart); labels of narrow bands would collide
         parts.append(
             f'<g class="window"><rect x="{x(a):.1f}" y="{TOP:.1f}" width="{x(b) - x(a):.1f}" height="{BOTTOM - TOP:.1f}" '
             f'fill="{WINDOW_FILL}" fill-opacity="0.45"/>'
             f'<line x1="{x(b):.1f}" x2="{x(b):.1f}" y1="{TOP:.1f}" y2="{BOTTOM:.1f}" stroke="#b34700" stroke-width="1.2"/>'
-            f'<text x="{x(b) - 4:.1f}" y="{TOP + 13 + 14 * i:.1f}" text-anchor="end" class="small" fill="#7f2704">'
-            f'{course["window_days"]} d after TACE {a.strftime("%d %b")}</text>'
+            f'<text x="{(x(a) + x(b)) / 2:.1f}" y="{BOTTOM + 34:.1f}" text-anchor="middle" class="small" '
+            f'fill="#7f2704">W{i + 1}</text>'
             f'<title>{course["window_days"]}-day window after TACE {a.isoformat()} (to {b.isoformat()})</title></g>'
         )
     # axes and grid
@@ -230,6 +232,10 @@ def build_timeline(course: dict[str, Any] | None, mrecist: dict[str, Any] | None
         rows=rows,
         lesion_labels=[lesion["label"] for lesion in lesions],
         legend=legend,
+        windows=[
+            f"W{i + 1}: {course['window_days']} days after TACE {a.isoformat()} (to {b.isoformat()})"
+            for i, (a, b) in enumerate(windows)
+        ],
     )
 
 
