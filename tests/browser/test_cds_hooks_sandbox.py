@@ -1,6 +1,6 @@
 """The reference CDS Hooks client (the CDS Hooks sandbox, built, offline) calling hcc-cds in Debian's chromium.
 
-Marker ``sandbox`` (part of ``make test``). It serves ``shared/vendor/cds-hooks-sandbox/build`` beside the
+Marker ``sandbox`` (part of ``make test``). It serves ``tests/vendor/cds-hooks-sandbox/build`` (a copy of ``shared/vendor``; that one is the fallback) beside the
 repository on 127.0.0.1, starts hcc-cds as its own process, drives chromium with Playwright
 (``executable_path``: never Playwright's own browser download) and checks what a clinician sees: patient-view
 cards of the demo patients, Rx View / Rx Sign cards for a sorafenib order without page errors, feedback and a
@@ -37,7 +37,13 @@ from tests.integration.fhir_server import free_port
 from tests.served import served_hcc_cds
 
 REPO = Path(__file__).resolve().parents[2]
-SANDBOX = REPO.parent / "shared" / "vendor" / "cds-hooks-sandbox" / "build"
+# a copy ships with the tests (tests/vendor/cds-hooks-sandbox: Apache-2.0, its README names the commit it was
+# built from), so a clean clone runs this tier; the workspace's shared/vendor copy is the fallback
+SANDBOX = next(
+    (p for p in (REPO / "tests" / "vendor" / "cds-hooks-sandbox" / "build",
+                 REPO.parent / "shared" / "vendor" / "cds-hooks-sandbox" / "build") if p.is_dir()),
+    REPO / "tests" / "vendor" / "cds-hooks-sandbox" / "build",
+)
 ARTIFACTS = REPO / "test-artifacts" / "sandbox"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 IN_CI = os.environ.get("CI") == "true"
