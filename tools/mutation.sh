@@ -140,6 +140,7 @@ EQUIVALENT = {
     "rules.mrecist.x__non_target_growth__mutmut_40",  # now * 1 == now / 1
     "rules.mrecist.x__evaluate_at__mutmut_15",  # the flags are only read for truth
     "rules.mrecist.x__evaluate_at__mutmut_17",  # idem
+    "rules.mrecist.x__evaluate_at__mutmut_30",  # first_seen is built in date, then lesion order: a stable sort keeps it
     "rules.mrecist.x__non_target_rule__mutmut_32",  # non_target_progression_citation is never read
 }
 COMPARISON = re.compile(r"(<=|>=|==|!=|(?<![-=])>|<|\bis\b|\bnot in\b|\bin\b)")

@@ -161,3 +161,25 @@ def test_every_non_target_is_checked_for_growth_whatever_comes_before_it():
     assert result.current.progression == ("non_target_progression",)
     assert any(r.startswith("Non-target lesion BodyStructure/c viable 70 mm on 2026-07-01, up from its smallest 20 mm")
                for r in result.reasons), result.reasons
+
+
+def test_a_lesion_tracked_since_a_session_does_not_hide_a_newer_one():
+    # x first seen on F1 (before the second session): tracked at F2; y first seen on F2 is new since F1
+    table = {BASE: {"a": 40}, F1: {"a": 40, "x": 12}, F2: {"a": 40, "x": 12, "y": 12}}
+    result = evaluate(table, sessions=(START, date(2026, 8, 1)))
+    assert result.category == "PD"
+    assert result.current.new_lesions == ("BodyStructure/y",)
+    assert (
+        "New lesion BodyStructure/y first seen 2026-09-29 (new since the imaging of 2026-07-01, before the latest "
+        "session), viable 12 mm (>= 10 mm): PD."
+    ) in result.reasons
+
+
+@pytest.mark.parametrize(("mm", "category"), [(0, "SD"), (0.5, "PD"), (1, "PD")])
+def test_with_any_viable_size_counting_a_new_extrahepatic_lesion_needs_viable_tumour(mm, category):
+    document = copy.deepcopy(CRITERIA)
+    document["mrecist"]["new_extrahepatic_lesion_min_viable_diameter_mm"] = 0
+    lesions = scans({BASE: {"a": 40}, F1: {"a": 40}}) + [lesion("m", F1, mm, organ="lung")]
+    result = evaluate_mrecist(lesions, treatment_start=START, as_of=AS_OF, criteria=document)
+    assert result.category == category
+    assert ("new_extrahepatic_spread" in result.current.progression) is (category == "PD")
