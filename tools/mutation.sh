@@ -117,6 +117,31 @@ EQUIVALENT = {
     "rules.mrecist.x__evaluate_at__mutmut_161",  # targets are >= 10 mm: a measured baseline sum is > 0
     "rules.mrecist.x__evaluate_at__mutmut_364",  # an SD has a nadir above 0 mm, hence a change from it
     "rules.mrecist.x_evaluate_mrecist__mutmut_59",  # reached only when no imaging is on or before the start
+    # issue 17 (clinical core III): _sentence only sees the fixed progression labels (all longer than 2
+    # characters, "mRECIST ..." upper-case at index 1 and 2, the others lower-case at both)
+    "rules.tace_resistance.x__sentence__mutmut_2",
+    "rules.tace_resistance.x__sentence__mutmut_3",
+    "rules.tace_resistance.x__sentence__mutmut_4",
+    "rules.tace_resistance.x__progression_events__mutmut_14",  # an mRECIST PD always names what made it PD
+    "rules.tace_resistance.x__progression_events__mutmut_15",  # idem
+    "rules.tace_resistance.x__undatable_spread__mutmut_21",  # each label holds "new " once
+    "rules.tace_resistance.x__undatable_spread__mutmut_25",  # idem
+    "rules.tace_resistance.x__viable__mutmut_1",  # every caller passes liver_only
+    "rules.tace_resistance.x_evaluate_jsh_2014__mutmut_55",  # new spread on imaging always has the lesion's readings
+    "rules.tace_resistance.x_evaluate_jsh_2014__mutmut_57",  # idem
+    "rules.treatment.x_completed_tace__mutmut_22",  # a single record replaced by itself with its own `specific`
+    "rules.treatment.x_completed_tace__mutmut_29",  # idem
+    "rules.mrecist.xǁ_Contextǁreference_for__mutmut_5",  # the baseline date is max()'s default anyway
+    "rules.mrecist.x__clinical_progression__mutmut_10",  # a constant key: stable sort of conditions already sorted so
+    "rules.mrecist.x__clinical_progression__mutmut_37",  # imaging is only read for truth: None is as false as False
+    "rules.mrecist.xǁ_Contextǁreference_for__mutmut_10",  # sessions start on or after the baseline: never empty
+    "rules.mrecist.xǁ_Contextǁreference_for__mutmut_12",  # idem
+    "rules.mrecist.x__non_target_growth__mutmut_19",  # the current reading is never below the smallest when it grew
+    "rules.mrecist.x__non_target_growth__mutmut_40",  # now * 1 == now / 1
+    "rules.mrecist.x__evaluate_at__mutmut_15",  # the flags are only read for truth
+    "rules.mrecist.x__evaluate_at__mutmut_17",  # idem
+    "rules.mrecist.x__evaluate_at__mutmut_30",  # first_seen is built in date, then lesion order: a stable sort keeps it
+    "rules.mrecist.x__non_target_rule__mutmut_32",  # non_target_progression_citation is never read
 }
 COMPARISON = re.compile(r"(<=|>=|==|!=|(?<![-=])>|<|\bis\b|\bnot in\b|\bin\b)")
 
