@@ -227,7 +227,11 @@ def test_an_observation_with_focus_5_is_skipped_and_reported(hook_client, proxy)
     proxy.set("inject", resources=[bad], only="/fhir/Observation")
     answer = hook_client.post(HOOK, json=patient_view(PATIENT, fhir_server=proxy.base_url, token=FHIR_TOKEN))
     assert answer.status_code == 200, answer.text
-    assert "focus-five" in json.dumps(answer.json()), "the malformed Observation is not reported"
+    # the card stays short: the data not used is listed on the card's assessment page
+    card = answer.json()["cards"][0]
+    page = next(link["url"] for link in card["links"] if "/assessments/" in link["url"])
+    shown = hook_client.get("/assessments/" + page.rsplit("/assessments/", 1)[1])
+    assert shown.status_code == 200 and "focus-five" in shown.text, "the malformed Observation is not reported"
 
 
 def _sorafenib_order(**dosage_changes) -> dict:

@@ -154,8 +154,18 @@ def test_card_sources_link_to_the_references_page_and_about_lists_sources_and_ve
     assert "JSH 2010" in about.text and "Codes not confirmed" in about.text
 
 
-def test_the_audit_trail_is_newest_first_and_pages_with_a_cursor(client):
+@pytest.fixture()
+def own_trail(settings, tmp_path):
+    """A client on its own database: paging the whole trail of the shared test database (thousands of
+    events by the end of a full run) would write over a thousand newer events of its own."""
+    own = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path}/audit.sqlite3"})
+    with cds_client(create_app(own)) as test_client:
+        yield test_client
+
+
+def test_the_audit_trail_is_newest_first_and_pages_with_a_cursor(own_trail):
     """Issue 18 item 11: the trail used to return only ever the oldest events (``since``, ``offset``, ``order`` ignored)."""
+    client = own_trail
     markers = [f"audit-page-{uuid.uuid4().hex[:8]}-{i}" for i in range(7)]
     for marker in markers:
         client.get("/cds-services", headers={"X-Request-ID": marker})
