@@ -14,11 +14,9 @@ JavaScript, printable.
 from __future__ import annotations
 
 from datetime import date
-from importlib import resources
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from rules.knowledge import RULES_VERSION
 from service.audit import note_audit
@@ -37,6 +35,7 @@ from service.render.page_text import (
     readable,
 )
 from service.render.survival_chart import ARM_IDS, build_survival_chart
+from service.render.templates import TEMPLATES
 from service.render.timeline import build_timeline
 
 router = APIRouter(tags=["page"])
@@ -48,12 +47,7 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
 }
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(str(resources.files("service").joinpath("templates"))),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_TEMPLATES = TEMPLATES
 
 
 def _benchmark_view(state: AppState, assessment: dict) -> dict:

@@ -12,18 +12,17 @@ holds no patient data (cards link to it), as ``/about``.
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict
 
 from service.benchmarks.patient import COHORT_ID
 from service.deps import StateDep
 from service.knowledge import read_data_file
 from service.main_state import AppState
+from service.render.templates import TEMPLATES
 
 router = APIRouter(tags=["references"])
 
@@ -34,12 +33,7 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
     "Vary": "Accept",
 }
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(str(resources.files("service").joinpath("templates"))),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_TEMPLATES = TEMPLATES
 KINDS = ("published", "study", "product-choice")
 
 

@@ -310,6 +310,31 @@ def _peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def _hook_while_polling_healthz(base_url: str, fhir_url: str) -> tuple[httpx.Response, float, list[float]]:
+    """The hook's answer and its duration, and every /healthz latency seen (polled every 50 ms) meanwhile."""
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(base_url=base_url, timeout=30, trust_env=False) as client:
+            while not done.is_set():
+                started = time.monotonic()
+                client.get("/healthz")
+                latencies.append(time.monotonic() - started)
+                time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    started = time.monotonic()
+    try:
+        answer = _hook(base_url, fhir_url)
+    finally:
+        elapsed = time.monotonic() - started
+        done.set()
+        poller.join(30)
+    return answer, elapsed, latencies
+
+
 def test_sixty_thousand_observations_are_refused_within_the_deadline_and_healthz_stays_responsive(proxy, tmp_path):
     """31 MB of Observations in one answer (under the 32 MiB a single answer may hold): refused (502, naming the limit) within the deadline, while
     /healthz answers promptly throughout (the service runs as its own process: nothing of the test's own
@@ -318,26 +343,7 @@ def test_sixty_thousand_observations_are_refused_within_the_deadline_and_healthz
     env = {"HCC_MODE": "demo", "HCC_FHIR_TIMEOUT_SECONDS": "5", "HCC_FHIR_DEADLINE_SECONDS": "10",
            "HCC_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "HCC_LOG_LEVEL": "WARNING"}
     with served_process(env, tmp_path / "serve.log") as served:
-        latencies: list[float] = []
-        done = threading.Event()
-
-        def poll() -> None:
-            with httpx.Client(base_url=served.base_url, timeout=30, trust_env=False) as client:
-                while not done.is_set():
-                    started = time.monotonic()
-                    client.get("/healthz")
-                    latencies.append(time.monotonic() - started)
-                    time.sleep(0.05)
-
-        poller = threading.Thread(target=poll)
-        poller.start()
-        started = time.monotonic()
-        try:
-            answer = _hook(served.base_url, proxy.base_url)
-        finally:
-            elapsed = time.monotonic() - started
-            done.set()
-            poller.join(30)
+        answer, elapsed, latencies = _hook_while_polling_healthz(served.base_url, proxy.base_url)
         peak_mib = _peak_rss_mib(served.process.pid)
         proxy.set("pass")
         print(f"60 000 Observations: answered in {elapsed:.2f} s, /healthz at most {max(latencies):.3f} s, "
@@ -358,26 +364,7 @@ def test_a_large_record_within_the_limits_is_answered_within_the_deadline_and_he
     env = {"HCC_MODE": "demo", "HCC_FHIR_TIMEOUT_SECONDS": "2", "HCC_FHIR_DEADLINE_SECONDS": "2",
            "HCC_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "HCC_LOG_LEVEL": "WARNING"}
     with served_process(env, tmp_path / "serve.log") as served:
-        latencies: list[float] = []
-        done = threading.Event()
-
-        def poll() -> None:
-            with httpx.Client(base_url=served.base_url, timeout=30, trust_env=False) as client:
-                while not done.is_set():
-                    started = time.monotonic()
-                    client.get("/healthz")
-                    latencies.append(time.monotonic() - started)
-                    time.sleep(0.05)
-
-        poller = threading.Thread(target=poll)
-        poller.start()
-        started = time.monotonic()
-        try:
-            answer = _hook(served.base_url, proxy.base_url)
-        finally:
-            elapsed = time.monotonic() - started
-            done.set()
-            poller.join(30)
+        answer, elapsed, latencies = _hook_while_polling_healthz(served.base_url, proxy.base_url)
         proxy.set("pass")
         print(f"8 000 Observations: {answer.status_code} in {elapsed:.2f} s, /healthz at most {max(latencies):.3f} s")
         assert answer.status_code in (200, 502), answer.text
