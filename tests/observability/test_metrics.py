@@ -272,8 +272,10 @@ def test_fhir_requests_are_counted_and_timed_by_outcome(client):
         for line in text.splitlines()
         if line.startswith("hcc_cds_fhir_requests_total{")
     }
-    # the unknown patient's read is not_found; its searches still running then are cancelled
-    assert counted["ok"] >= 1 and counted["not_found"] == 1 and set(counted) <= {"ok", "not_found", "cancelled"}
+    # the unknown patient's read is not_found; its searches still running then are cancelled, or (requests are
+    # shielded and end on httpx's own timeouts, issue 18) finish after the stub server has stopped: unreachable
+    assert counted["ok"] >= 1 and counted["not_found"] == 1
+    assert set(counted) <= {"ok", "not_found", "cancelled", "unreachable"}
     assert sum(counted.values()) >= requests
     assert sample(text, "hcc_cds_fhir_request_duration_seconds_count", outcome="not_found") == 1
     assert "nobody" not in text and SlowFhirServer.PATIENT not in text
