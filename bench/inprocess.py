@@ -8,9 +8,15 @@ is used), the rules, the cards, the stored assessment's JSON and the response JS
 - ``warm``: the same records again (a chart opened again: outcomes kept by content);
 - by resource count (the cohort's 59-100 resources), and synthetic records of 10 to 1 000 Observations;
 - a pyinstrument profile of the cohort, its time split into JSON parsing, request model, gathering,
-  fhir.resources validation, validation keys, mapping, rules and rendering.
+  fhir.resources validation, validation keys, mapping, rules and rendering;
+- a cold run: 2 000 calls in a row, each a cohort patient's record in a version never seen before
+  (``meta.versionId`` new, nothing cleared by hand), in blocks of 200, so that the validation cache
+  fills (50 000 entries, after ~600 calls) and then evicts: the last blocks must cost what the first do.
+
+Every section reports the share of the machine's CPU other processes used while it ran.
 
     python -m bench.inprocess [--rounds 5] [--json out.json] [--profile-html out.html]
+    python -m bench.inprocess --only cold-run [--cold-calls 2000]
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
-from bench.common import Case, cohort_cases, cohort_records, hook_body, summary, write_json
+from bench.common import Case, OtherLoad, cohort_cases, cohort_records, fresh_versions, hook_body, summary, write_json
 from rules.assessment import assess
 from service.cds.models import CardsResponse, HookRequest
 from service.gather import gather_patient_record
@@ -77,7 +83,7 @@ class Pipeline:
         stored = json.dumps(render_assessment(assessment, self.state.knowledge, self.state.benchmarks))
         response = CardsResponse(cards=cards).model_dump_json(by_alias=True, exclude_none=True)
         t6 = clock()
-        assert cards and stored and response
+        assert stored and response  # cards may be empty: a patient the service is not for answers no card
         if stages is not None:
             for name, start, end in (
                 ("json", t0, t1),
@@ -161,6 +167,38 @@ def scaling(pipeline: Pipeline, today: date, rounds: int) -> list[dict]:
     return rows
 
 
+def cold_run(pipeline: Pipeline, cases: list[Case], calls: int = 2_000, block: int = 200) -> dict:
+    """``calls`` cold calls in a row (every resource in a version never seen, the cache left alone), by block.
+
+    The bodies are stamped outside the timed part; the cache is emptied once before the run.
+    """
+    if VALIDATION_CACHE is not None:
+        VALIDATION_CACHE.clear()
+    load = OtherLoad([]).start()
+    blocks = []
+    times: list[float] = []
+    for n in range(calls):
+        body = fresh_versions(cases[n % len(cases)].body, 1_000_000 + n)
+        times.append(pipeline.run(body))
+        if len(times) == block or n == calls - 1:
+            blocks.append(
+                {
+                    "calls": f"{n + 2 - len(times)}-{n + 1}",
+                    **summary(times),
+                    "cache_entries": len(VALIDATION_CACHE) if VALIDATION_CACHE is not None else None,
+                }
+            )
+            times = []
+    first, last = blocks[0]["p50"], blocks[-1]["p50"]
+    return {
+        "calls": calls,
+        "blocks": blocks,
+        "last_over_first_p50": round(last / first, 3) if first else None,
+        "cache_max_entries": getattr(VALIDATION_CACHE, "max_entries", None),
+        "other_processes_cpu": load.share(),
+    }
+
+
 # -- the profile -----------------------------------------------------------------------------------
 
 STICKY = frozenset({"fhir.resources validation", "validation keys and cache", "JSON parsing", "rendering"})
@@ -227,13 +265,16 @@ def profile_split(pipeline: Pipeline, cases: list[Case], *, cold: bool, html: Pa
     }
 
 
-def run(rounds: int = 5, html: Path | None = None) -> dict:
+def run(rounds: int = 5, html: Path | None = None, *, only: str | None = None, cold_calls: int = 2_000) -> dict:
     today = date.today()
     cases = cohort_cases(today)
     pipeline = Pipeline(today)
     gc.collect()
     gc.freeze()  # as the service does after start-up
     try:
+        if only == "cold-run":
+            return {"cold_run": cold_run(pipeline, cases, cold_calls)}
+        load = OtherLoad([]).start()
         warm, warm_stages, by_case = _timed(pipeline, cases, rounds, cold=False)
         cold, cold_stages, cold_by_case = _timed(pipeline, cases, max(1, rounds // 2), cold=True)
         return {
@@ -252,6 +293,8 @@ def run(rounds: int = 5, html: Path | None = None) -> dict:
             "scaling": scaling(pipeline, today, rounds),
             "profile_warm": profile_split(pipeline, cases, cold=False, html=html),
             "profile_cold": profile_split(pipeline, cases, cold=True),
+            "other_processes_cpu": load.share(),
+            "cold_run": cold_run(pipeline, cases, cold_calls),
         }
     finally:
         pipeline.close()
@@ -262,8 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds over the 34 patients")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--profile-html", type=Path, help="write pyinstrument's HTML profile (warm) here")
+    parser.add_argument("--only", choices=["cold-run"], help="run only this section")
+    parser.add_argument("--cold-calls", type=int, default=2_000, help="calls in the cold run (default 2 000)")
     args = parser.parse_args(argv)
-    results = run(args.rounds, args.profile_html)
+    results = run(args.rounds, args.profile_html, only=args.only, cold_calls=args.cold_calls)
     if args.json:
         write_json(args.json, results)
     print(json.dumps(results, indent=2))
