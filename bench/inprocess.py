@@ -45,7 +45,7 @@ try:
 except ImportError:  # a tree from before the validation cache (to compare): every call is cold
     VALIDATION_CACHE = None
 
-OBSERVATION_COUNTS = (10, 30, 100, 300, 1000)
+OBSERVATION_COUNTS = (10, 30, 100, 300, 1_000, 3_000, 10_000)
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 # (code, value, unit): the Child-Pugh labs, in turn
@@ -146,13 +146,21 @@ def synthetic_case(observations: int, today: date) -> Case:
     return Case(patient["id"], len(kept) + len(labs) + 1, observations, body)
 
 
+def _slope(previous: dict | None, p50_ms: float, count: int, key: str) -> float | None:
+    if previous is None:
+        return None
+    return round((p50_ms - previous[key]) * 1000 / (count - previous["observations"]), 1)
+
+
 def scaling(pipeline: Pipeline, today: date, rounds: int) -> list[dict]:
-    rows = []
+    rows: list[dict] = []
     for count in OBSERVATION_COUNTS:
         case = synthetic_case(count, today)
-        reps = max(3, rounds * (20 if count <= 100 else 5))
+        reps = 3 if count >= 3_000 else max(3, rounds * (20 if count <= 100 else 5))
+        load = OtherLoad([]).start()
         cold, _, _ = _timed(pipeline, [case], reps, cold=True)
         warm, _, _ = _timed(pipeline, [case], reps, cold=False)
+        previous = rows[-1] if rows else None
         rows.append(
             {
                 "observations": count,
@@ -162,6 +170,10 @@ def scaling(pipeline: Pipeline, today: date, rounds: int) -> list[dict]:
                 "warm_p50_ms": warm["p50"],
                 "cold_per_observation_us": round(cold["p50"] * 1000 / count, 1),
                 "warm_per_observation_us": round(warm["p50"] * 1000 / count, 1),
+                # what each Observation beyond the previous row's count added (the slope, not the average)
+                "cold_per_extra_observation_us": _slope(previous, cold["p50"], count, "cold_p50_ms"),
+                "warm_per_extra_observation_us": _slope(previous, warm["p50"], count, "warm_p50_ms"),
+                "other_processes_cpu": load.share(),
             }
         )
     return rows
@@ -230,8 +242,12 @@ def _category(frame) -> str | None:  # noqa: ANN001 (a pyinstrument Frame)
 
 
 def profile_split(pipeline: Pipeline, cases: list[Case], *, cold: bool, html: Path | None = None) -> dict:
-    """Where the time goes (pyinstrument, 0.1 ms sampling), as shares of the pipeline's time."""
-    from pyinstrument import Profiler
+    """Where the time goes (pyinstrument, 0.1 ms sampling), as shares of the pipeline's time; empty when
+    pyinstrument is not installed (``pip install -e '.[bench]'``)."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        return {}
 
     for case in cases:
         pipeline.run(case.body)
