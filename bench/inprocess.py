@@ -208,7 +208,28 @@ def cold_run(pipeline: Pipeline, cases: list[Case], calls: int = 2_000, block: i
         "last_over_first_p50": round(last / first, 3) if first else None,
         "cache_max_entries": getattr(VALIDATION_CACHE, "max_entries", None),
         "other_processes_cpu": load.share(),
+        "cache_alone": cache_puts(),
     }
+
+
+def cache_puts(puts: int = 250_000, block: int = 50_000) -> list[dict]:
+    """The validation cache alone (a fresh one, its default bound): µs per get-then-put of a new key, by block of
+    puts; once full, every put evicts. Constant time means the same cost in every block."""
+    import hashlib
+
+    from service.mapping import ValidationCache
+
+    cache = ValidationCache()
+    keys = [hashlib.sha256(str(n).encode()).digest() for n in range(puts)]
+    rows = []
+    for start in range(0, puts, block):
+        t0 = time.perf_counter()
+        for key in keys[start : start + block]:
+            cache.get(key)
+            cache.put(key, None)
+        rows.append({"puts": f"{start + 1}-{start + block}", "us_per_put": round((time.perf_counter() - t0) * 1e6 / block, 2),
+                     "entries": len(cache)})  # fmt: skip
+    return rows
 
 
 # -- the profile -----------------------------------------------------------------------------------

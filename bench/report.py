@@ -87,6 +87,10 @@ def markdown(results: dict) -> str:
                 _row("calls", "p50 ms", "p90 ms", "p99 ms", "cache entries after"), _row("---", "---:", "---:", "---:", "---:")]
         for b in run["blocks"]:
             out.append(_row(b["calls"], _ms(b["p50"]), _ms(b["p90"]), _ms(b["p99"]), b["cache_entries"]))
+        if run.get("cache_alone"):
+            out += ["", "The validation cache alone, µs per get-then-put of a new key (full from put 50 000 on: each put "
+                    "evicts one):", "", _row(*(r["puts"] for r in run["cache_alone"])),
+                    _row(*("---:" for _ in run["cache_alone"])), _row(*(r["us_per_put"] for r in run["cache_alone"]))]
         out.append("")
 
     http = results.get("http")
