@@ -18,7 +18,7 @@ from pathlib import Path
 
 DAY = date(2026, 11, 28)
 VOLATILE = frozenset({"assessment_id", "id", "created_at", "generated_at", "timestamp", "links", "uuid", "url",
-                      "expires_at", "hookInstance"})
+                      "expires_at", "hookInstance", "build"})  # build: the commit the answer came from
 
 
 def _strip(value):
