@@ -17,6 +17,7 @@ Every section reports the share of the machine's CPU other processes used while 
 
     python -m bench.inprocess [--rounds 5] [--json out.json] [--profile-html out.html]
     python -m bench.inprocess --only cold-run [--cold-calls 2000]
+    python -m bench.inprocess --cprofile-cold     # where a cold call's time goes, without pyinstrument
 """
 
 from __future__ import annotations
@@ -302,6 +303,38 @@ def profile_split(pipeline: Pipeline, cases: list[Case], *, cold: bool, html: Pa
     }
 
 
+def cprofile_cold(rounds: int = 2, top: int = 25) -> str:
+    """cProfile of the cohort's cold calls (the validation cache emptied before each): the top functions by
+    cumulative and by own time, as text. The standard library's profiler, for machines without pyinstrument;
+    its own cost inflates many small calls, so read shares, not absolute times."""
+    import cProfile
+    import io
+    import pstats
+
+    today = date.today()
+    cases = cohort_cases(today)
+    pipeline = Pipeline(today)
+    try:
+        for case in cases:
+            pipeline.run(case.body)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(rounds):
+            for case in cases:
+                if VALIDATION_CACHE is not None:
+                    VALIDATION_CACHE.clear()
+                pipeline.run(case.body)
+        profiler.disable()
+    finally:
+        pipeline.close()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    out.write(f"{rounds * len(cases)} cold cohort calls\n")
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
 def run(rounds: int = 5, html: Path | None = None, *, only: str | None = None, cold_calls: int = 2_000) -> dict:
     today = date.today()
     cases = cohort_cases(today)
@@ -343,8 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--profile-html", type=Path, help="write pyinstrument's HTML profile (warm) here")
     parser.add_argument("--only", choices=["cold-run"], help="run only this section")
+    parser.add_argument("--cprofile-cold", action="store_true",
+                        help="only print a cProfile of the cohort's cold calls (no pyinstrument needed)")  # fmt: skip
     parser.add_argument("--cold-calls", type=int, default=2_000, help="calls in the cold run (default 2 000)")
     args = parser.parse_args(argv)
+    if args.cprofile_cold:
+        print(cprofile_cold())
+        return 0
     results = run(args.rounds, args.profile_html, only=args.only, cold_calls=args.cold_calls)
     if args.json:
         write_json(args.json, results)
