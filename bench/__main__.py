@@ -1,4 +1,4 @@
-"""Run the benchmarks of hcc-cds and compare them with the targets of issue 13.
+"""Run the benchmarks of hcc-cds and compare them with the targets of issue 20 (``bench.common.TARGETS``).
 
     python -m bench                      # everything: in-process, HTTP (1 and 2 workers), no prefetch
     python -m bench --quick              # fewer rounds, shorter wrk runs (about 3 minutes)
@@ -32,7 +32,7 @@ def run(sections: list[str], quick: bool, database: str | None) -> dict:
     if "inprocess" in sections:
         from bench import inprocess
 
-        results["inprocess"] = inprocess.run(rounds=2 if quick else 5)
+        results["inprocess"] = inprocess.run(rounds=2 if quick else 5, cold_calls=1_000 if quick else 2_000)
     if "http" in sections:
         from bench import http_load
 
@@ -72,6 +72,19 @@ def verdicts(results: dict, max_busy: float) -> list[dict]:
             TARGETS["service_p50_over_healthz_ms"], busy=busy)  # fmt: skip
         add(f"p99(patient-view), {workers} worker(s), ms", seq["patient_view_warm"]["p99"],
             TARGETS["patient_view_p99_ms"], busy=busy)  # fmt: skip
+        if "cold_service_p50_over_healthz_ms" in seq:
+            cold_busy = seq.get("cold_other_processes_cpu_share", busy)
+            add(f"cold: p50(patient-view) - p50(/healthz), {workers} worker(s), ms",
+                seq["cold_service_p50_over_healthz_ms"], TARGETS["cold_p50_over_healthz_ms"], busy=cold_busy)
+            add(f"cold: p99(patient-view), {workers} worker(s), ms", seq["patient_view_cold"]["p99"],
+                TARGETS["patient_view_p99_ms"], busy=cold_busy)  # fmt: skip
+        rows_by_count = {s["observations"]: s for s in entry.get("scaling") or []}
+        if 1_000 in rows_by_count and 10_000 in rows_by_count:
+            low, high = rows_by_count[1_000], rows_by_count[10_000]
+            slope = round((high["cold"]["p50"] - low["cold"]["p50"]) * 1000 / 9_000, 1)
+            add(f"cold: µs per extra Observation (1 000 -> 10 000), {workers} worker(s)", slope,
+                TARGETS["cold_us_per_extra_observation"],
+                busy=max(low.get("other_processes_cpu_share", 0.0), high.get("other_processes_cpu_share", 0.0)))
         add(f"start-up to {entry['ready_path']} OK, {workers} worker(s), s", entry["ready_seconds"],
             TARGETS["ready_seconds"], busy=busy)  # fmt: skip
         throughput = entry.get("throughput")
@@ -82,6 +95,10 @@ def verdicts(results: dict, max_busy: float) -> list[dict]:
             rows.append({"target": "peak throughput, 2 workers, requests/s (not measured: install wrk)",
                          "value": float("nan"), "limit": TARGETS["peak_rps_2_workers"], "met": False, "busy": 0.0,
                          "quiet": True})  # fmt: skip
+    run = (results.get("inprocess") or {}).get("cold_run")
+    if run:
+        add("2 000 cold calls in-process: last 200's p50 / first 200's", run["last_over_first_p50"],
+            TARGETS["cold_run_growth"], busy=run["other_processes_cpu"])  # fmt: skip
     nofetch = results.get("nofetch")
     if nofetch:
         add("no prefetch: p50 beyond the FHIR server's own time, ms", nofetch["overhead_p50_ms"],

@@ -8,9 +8,16 @@ is used), the rules, the cards, the stored assessment's JSON and the response JS
 - ``warm``: the same records again (a chart opened again: outcomes kept by content);
 - by resource count (the cohort's 59-100 resources), and synthetic records of 10 to 1 000 Observations;
 - a pyinstrument profile of the cohort, its time split into JSON parsing, request model, gathering,
-  fhir.resources validation, validation keys, mapping, rules and rendering.
+  fhir.resources validation, validation keys, mapping, rules and rendering;
+- a cold run: 2 000 calls in a row, each a cohort patient's record in a version never seen before
+  (``meta.versionId`` new, nothing cleared by hand), in blocks of 200, so that the validation cache
+  fills (50 000 entries, after ~600 calls) and then evicts: the last blocks must cost what the first do.
+
+Every section reports the share of the machine's CPU other processes used while it ran.
 
     python -m bench.inprocess [--rounds 5] [--json out.json] [--profile-html out.html]
+    python -m bench.inprocess --only cold-run [--cold-calls 2000]
+    python -m bench.inprocess --cprofile-cold     # where a cold call's time goes, without pyinstrument
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
-from bench.common import Case, cohort_cases, cohort_records, hook_body, summary, write_json
+from bench.common import Case, OtherLoad, cohort_cases, cohort_records, fresh_versions, hook_body, summary, write_json
 from rules.assessment import assess
 from service.cds.models import CardsResponse, HookRequest
 from service.gather import gather_patient_record
@@ -39,7 +46,7 @@ try:
 except ImportError:  # a tree from before the validation cache (to compare): every call is cold
     VALIDATION_CACHE = None
 
-OBSERVATION_COUNTS = (10, 30, 100, 300, 1000)
+OBSERVATION_COUNTS = (10, 30, 100, 300, 1_000, 3_000, 10_000)
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 # (code, value, unit): the Child-Pugh labs, in turn
@@ -77,7 +84,7 @@ class Pipeline:
         stored = json.dumps(render_assessment(assessment, self.state.knowledge, self.state.benchmarks))
         response = CardsResponse(cards=cards).model_dump_json(by_alias=True, exclude_none=True)
         t6 = clock()
-        assert cards and stored and response
+        assert stored and response  # cards may be empty: a patient the service is not for answers no card
         if stages is not None:
             for name, start, end in (
                 ("json", t0, t1),
@@ -140,13 +147,21 @@ def synthetic_case(observations: int, today: date) -> Case:
     return Case(patient["id"], len(kept) + len(labs) + 1, observations, body)
 
 
+def _slope(previous: dict | None, p50_ms: float, count: int, key: str) -> float | None:
+    if previous is None:
+        return None
+    return round((p50_ms - previous[key]) * 1000 / (count - previous["observations"]), 1)
+
+
 def scaling(pipeline: Pipeline, today: date, rounds: int) -> list[dict]:
-    rows = []
+    rows: list[dict] = []
     for count in OBSERVATION_COUNTS:
         case = synthetic_case(count, today)
-        reps = max(3, rounds * (20 if count <= 100 else 5))
+        reps = 3 if count >= 3_000 else max(3, rounds * (20 if count <= 100 else 5))
+        load = OtherLoad([]).start()
         cold, _, _ = _timed(pipeline, [case], reps, cold=True)
         warm, _, _ = _timed(pipeline, [case], reps, cold=False)
+        previous = rows[-1] if rows else None
         rows.append(
             {
                 "observations": count,
@@ -156,8 +171,65 @@ def scaling(pipeline: Pipeline, today: date, rounds: int) -> list[dict]:
                 "warm_p50_ms": warm["p50"],
                 "cold_per_observation_us": round(cold["p50"] * 1000 / count, 1),
                 "warm_per_observation_us": round(warm["p50"] * 1000 / count, 1),
+                # what each Observation beyond the previous row's count added (the slope, not the average)
+                "cold_per_extra_observation_us": _slope(previous, cold["p50"], count, "cold_p50_ms"),
+                "warm_per_extra_observation_us": _slope(previous, warm["p50"], count, "warm_p50_ms"),
+                "other_processes_cpu": load.share(),
             }
         )
+    return rows
+
+
+def cold_run(pipeline: Pipeline, cases: list[Case], calls: int = 2_000, block: int = 200) -> dict:
+    """``calls`` cold calls in a row (every resource in a version never seen, the cache left alone), by block.
+
+    The bodies are stamped outside the timed part; the cache is emptied once before the run.
+    """
+    if VALIDATION_CACHE is not None:
+        VALIDATION_CACHE.clear()
+    load = OtherLoad([]).start()
+    blocks = []
+    times: list[float] = []
+    for n in range(calls):
+        body = fresh_versions(cases[n % len(cases)].body, 1_000_000 + n)
+        times.append(pipeline.run(body))
+        if len(times) == block or n == calls - 1:
+            blocks.append(
+                {
+                    "calls": f"{n + 2 - len(times)}-{n + 1}",
+                    **summary(times),
+                    "cache_entries": len(VALIDATION_CACHE) if VALIDATION_CACHE is not None else None,
+                }
+            )
+            times = []
+    first, last = blocks[0]["p50"], blocks[-1]["p50"]
+    return {
+        "calls": calls,
+        "blocks": blocks,
+        "last_over_first_p50": round(last / first, 3) if first else None,
+        "cache_max_entries": getattr(VALIDATION_CACHE, "max_entries", None),
+        "other_processes_cpu": load.share(),
+        "cache_alone": cache_puts(),
+    }
+
+
+def cache_puts(puts: int = 250_000, block: int = 50_000) -> list[dict]:
+    """The validation cache alone (a fresh one, its default bound): µs per get-then-put of a new key, by block of
+    puts; once full, every put evicts. Constant time means the same cost in every block."""
+    import hashlib
+
+    from service.mapping import ValidationCache
+
+    cache = ValidationCache()
+    keys = [hashlib.sha256(str(n).encode()).digest() for n in range(puts)]
+    rows = []
+    for start in range(0, puts, block):
+        t0 = time.perf_counter()
+        for key in keys[start : start + block]:
+            cache.get(key)
+            cache.put(key, None)
+        rows.append({"puts": f"{start + 1}-{start + block}", "us_per_put": round((time.perf_counter() - t0) * 1e6 / block, 2),
+                     "entries": len(cache)})  # fmt: skip
     return rows
 
 
@@ -192,8 +264,12 @@ def _category(frame) -> str | None:  # noqa: ANN001 (a pyinstrument Frame)
 
 
 def profile_split(pipeline: Pipeline, cases: list[Case], *, cold: bool, html: Path | None = None) -> dict:
-    """Where the time goes (pyinstrument, 0.1 ms sampling), as shares of the pipeline's time."""
-    from pyinstrument import Profiler
+    """Where the time goes (pyinstrument, 0.1 ms sampling), as shares of the pipeline's time; empty when
+    pyinstrument is not installed (``pip install -e '.[bench]'``)."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        return {}
 
     for case in cases:
         pipeline.run(case.body)
@@ -227,13 +303,48 @@ def profile_split(pipeline: Pipeline, cases: list[Case], *, cold: bool, html: Pa
     }
 
 
-def run(rounds: int = 5, html: Path | None = None) -> dict:
+def cprofile_cold(rounds: int = 2, top: int = 25) -> str:
+    """cProfile of the cohort's cold calls (the validation cache emptied before each): the top functions by
+    cumulative and by own time, as text. The standard library's profiler, for machines without pyinstrument;
+    its own cost inflates many small calls, so read shares, not absolute times."""
+    import cProfile
+    import io
+    import pstats
+
+    today = date.today()
+    cases = cohort_cases(today)
+    pipeline = Pipeline(today)
+    try:
+        for case in cases:
+            pipeline.run(case.body)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(rounds):
+            for case in cases:
+                if VALIDATION_CACHE is not None:
+                    VALIDATION_CACHE.clear()
+                pipeline.run(case.body)
+        profiler.disable()
+    finally:
+        pipeline.close()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    out.write(f"{rounds * len(cases)} cold cohort calls\n")
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def run(rounds: int = 5, html: Path | None = None, *, only: str | None = None, cold_calls: int = 2_000) -> dict:
     today = date.today()
     cases = cohort_cases(today)
     pipeline = Pipeline(today)
     gc.collect()
     gc.freeze()  # as the service does after start-up
     try:
+        if only == "cold-run":
+            return {"cold_run": cold_run(pipeline, cases, cold_calls)}
+        load = OtherLoad([]).start()
         warm, warm_stages, by_case = _timed(pipeline, cases, rounds, cold=False)
         cold, cold_stages, cold_by_case = _timed(pipeline, cases, max(1, rounds // 2), cold=True)
         return {
@@ -252,6 +363,8 @@ def run(rounds: int = 5, html: Path | None = None) -> dict:
             "scaling": scaling(pipeline, today, rounds),
             "profile_warm": profile_split(pipeline, cases, cold=False, html=html),
             "profile_cold": profile_split(pipeline, cases, cold=True),
+            "other_processes_cpu": load.share(),
+            "cold_run": cold_run(pipeline, cases, cold_calls),
         }
     finally:
         pipeline.close()
@@ -262,8 +375,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds over the 34 patients")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--profile-html", type=Path, help="write pyinstrument's HTML profile (warm) here")
+    parser.add_argument("--only", choices=["cold-run"], help="run only this section")
+    parser.add_argument("--cprofile-cold", action="store_true",
+                        help="only print a cProfile of the cohort's cold calls (no pyinstrument needed)")  # fmt: skip
+    parser.add_argument("--cold-calls", type=int, default=2_000, help="calls in the cold run (default 2 000)")
     args = parser.parse_args(argv)
-    results = run(args.rounds, args.profile_html)
+    if args.cprofile_cold:
+        print(cprofile_cold())
+        return 0
+    results = run(args.rounds, args.profile_html, only=args.only, cold_calls=args.cold_calls)
     if args.json:
         write_json(args.json, results)
     print(json.dumps(results, indent=2))

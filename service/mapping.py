@@ -22,6 +22,7 @@ import importlib
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -86,11 +87,17 @@ class ValidationCache:
     whose JSON holds ``null`` is keyed from the standard library's output instead, which keeps them
     apart; one orjson cannot write at all (a huge integer, a lone surrogate) is likewise keyed from
     the standard library, and one that neither can write is validated every time.
+
+    The entries sit in an ``OrderedDict`` (least recently used first): a hit moves its entry to the
+    end and a full cache drops the first one with ``popitem(last=False)``, both constant time. (A
+    plain dict emptied from the front, ``del d[next(iter(d))]``, must skip every slot deleted since
+    its last resize: with the cache full, each put cost more than the one before, 4 µs to 180 µs
+    over 200 000 puts.)
     """
 
     def __init__(self, max_entries: int = VALIDATION_CACHE_ENTRIES) -> None:
         self.max_entries = max_entries
-        self._outcomes: dict[bytes, str | None] = {}
+        self._outcomes: OrderedDict[bytes, str | None] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -114,15 +121,15 @@ class ValidationCache:
                 self.misses += 1
                 return False, None
             self.hits += 1
-            outcome = self._outcomes.pop(key)
-            self._outcomes[key] = outcome  # most recently used last
-            return True, outcome
+            self._outcomes.move_to_end(key)  # most recently used last
+            return True, self._outcomes[key]
 
     def put(self, key: bytes, outcome: str | None) -> None:
         with self._lock:
             self._outcomes[key] = outcome
+            self._outcomes.move_to_end(key)  # a put of a known key refreshes it too
             while len(self._outcomes) > self.max_entries:
-                del self._outcomes[next(iter(self._outcomes))]
+                self._outcomes.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
@@ -131,6 +138,11 @@ class ValidationCache:
 
     def __len__(self) -> int:
         return len(self._outcomes)
+
+    def keys(self) -> list[bytes]:
+        """The cached keys, least recently used first (the next to go first)."""
+        with self._lock:
+            return list(self._outcomes)
 
 
 VALIDATION_CACHE = ValidationCache()

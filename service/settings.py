@@ -18,6 +18,14 @@ DEFAULT_PORT = 8080
 DEMO_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+# The default request-body limit, from record sizes (``python -m bench.record_sizes``): a patient-view call
+# with full prefetch built like the demo FHIR endpoint's answers takes ~616 bytes an Observation in compact
+# JSON: 1 000 Observations 0.62 MB, 5 000 (a long HCC history with years of labs) 3.1 MB, 10 000 6.2 MB
+# (5.9 MiB). 8 MiB admits that 10 000-Observation record with a third to spare (~13 600 Observations) and
+# bounds what one request can make a worker hold (the parsed body of a 6 MB record is ~40 MB of objects).
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
 class SettingsError(ValueError):
     """The configuration cannot be used; the message says what to change."""
 
@@ -62,7 +70,9 @@ class Settings(BaseSettings):
         description="how often the service deletes expired assessments and jtis; 0: never (run `hcc-cds purge`)",
     )
     cors_origins: str = ""
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES, gt=0, description="largest request body accepted (larger: 413)"
+    )
     body_timeout_seconds: float = Field(default=20.0, gt=0, description="longest time to receive a request body (408)")
     header_timeout_seconds: float = Field(
         default=10.0, gt=0, description="longest time to receive a request head (408, connection closed)"

@@ -28,14 +28,16 @@ class ServedApp:
 
 
 @contextmanager
-def served_hcc_cds(env: dict[str, str] | None = None, *, port: int | None = None) -> Iterator[ServedApp]:
-    """Start the installed ``hcc-cds serve`` on 127.0.0.1, wait for /healthz, stop it afterwards."""
+def served_hcc_cds(
+    env: dict[str, str] | None = None, *, port: int | None = None, args: tuple[str, ...] = ()
+) -> Iterator[ServedApp]:
+    """Start the installed ``hcc-cds serve`` (plus ``args``) on 127.0.0.1, wait for /healthz, stop it afterwards."""
     port = port or free_port()
     exe = Path(sys.executable).with_name("hcc-cds")
     # the server's output goes to a file: a pipe nobody reads fills up and blocks the server
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [str(exe), "serve", "--port", str(port)],
+        [str(exe), "serve", "--port", str(port), *args],
         env={**os.environ, **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -72,12 +72,24 @@ def test_a_lying_content_length_is_refused_not_a_crash(small_limit):
     assert answer.startswith(b"HTTP/1.1 4"), answer[:200]
 
 
-def test_the_default_limit_refuses_a_two_megabyte_bundle():
-    app = create_app(demo_settings())
-    with TestClient(app) as client:
-        response = client.post("/api/v1/assessments", content=_padding(2 * 1024 * 1024),
-                               headers={"content-type": "application/json"})
-    assert response.status_code == 413
+def test_the_default_limit_admits_a_ten_thousand_observation_record_and_not_one_byte_more():
+    """The default HCC_MAX_BODY_BYTES (8 MiB) is chosen from record sizes: a patient-view call whose prefetch holds
+    10 000 Observations built like the demo endpoint's (6.2 MB) is assessed, padded to exactly the limit; one byte
+    more is 413."""
+    from bench.record_sizes import body_with_observations
+    from service.settings import DEFAULT_MAX_BODY_BYTES, Settings
+
+    assert Settings.model_fields["max_body_bytes"].default == DEFAULT_MAX_BODY_BYTES == 8 * 1024 * 1024
+    body = body_with_observations(10_000)
+    assert 6_000_000 < len(body) < DEFAULT_MAX_BODY_BYTES
+    at_limit = body + b" " * (DEFAULT_MAX_BODY_BYTES - len(body))  # whitespace after the JSON value is still JSON
+    headers = {"content-type": "application/json"}
+    with TestClient(create_app(demo_settings())) as client:
+        over = client.post(f"/cds-services/{SERVICE_ID}", content=at_limit + b" ", headers=headers)
+        assert over.status_code == 413 and "HCC_MAX_BODY_BYTES" in over.json()["detail"]
+        response = client.post(f"/cds-services/{SERVICE_ID}", content=at_limit, headers=headers)
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["cards"], "the demo-eligible patient gets its card"
 
 
 def test_the_413_is_documented(small_limit):

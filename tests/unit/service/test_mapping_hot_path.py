@@ -166,3 +166,46 @@ def test_the_cache_is_bounded_least_recently_used_first_out():
     assert len(cache) == 2
     assert cache.get(b) == (False, None)
     assert cache.get(a) == (True, None) and cache.get(c) == (True, None)
+
+
+def test_eviction_keeps_the_bound_and_least_recently_used_order_against_a_model():
+    """Random gets and puts (hits, misses, re-puts of known keys) against a list kept in LRU order by hand:
+    after every step the cache holds exactly the model's keys, in the model's order, never more than the bound."""
+    import random
+
+    bound = 7
+    cache = ValidationCache(max_entries=bound)
+    model: list[bytes] = []  # least recently used first
+    outcomes: dict[bytes, str | None] = {}
+    rng = random.Random(20)
+    keys = [ValidationCache.key({"resourceType": "Observation", "id": f"o{i}"}) for i in range(20)]
+    for step in range(2_000):
+        key = rng.choice(keys)
+        if rng.random() < 0.5:
+            known, outcome = cache.get(key)
+            assert known == (key in model), step
+            if known:
+                assert outcome == outcomes[key]
+                model.remove(key)
+                model.append(key)
+        else:
+            outcome = None if rng.random() < 0.5 else f"bad {step}"
+            cache.put(key, outcome)
+            outcomes[key] = outcome
+            if key in model:
+                model.remove(key)
+            model.append(key)
+            del model[:-bound]
+        assert cache.keys() == model, step
+        assert len(cache) <= bound
+
+
+def test_a_full_cache_evicts_one_entry_a_put_oldest_first():
+    cache = ValidationCache(max_entries=1_000)
+    keys = [ValidationCache.key({"resourceType": "Patient", "id": str(i)}) for i in range(5_000)]
+    for n, key in enumerate(keys):
+        cache.put(key, None)
+        assert len(cache) == min(n + 1, 1_000)
+    assert cache.keys() == keys[-1_000:]
+    assert cache.get(keys[3_999]) == (False, None) and cache.get(keys[4_000]) == (True, None)
+    assert cache.keys()[-1] == keys[4_000]
