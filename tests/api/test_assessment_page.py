@@ -100,3 +100,39 @@ def test_a_page_without_stored_course_data_still_renders(client, settings, monke
     monkeypatch.setattr(hooks, "page_course", lambda *a, **k: None)
     r = client.get(page_path(call_patient_view(client, settings)))
     assert r.status_code == 200 and 'id="timeline-chart"' in r.text and 'class="target-sum"' in r.text
+
+
+def _luminance(hex_colour: str) -> float:
+    h = hex_colour.lstrip("#")
+    h = "".join(c * 2 for c in h) if len(h) == 3 else h
+    channels = [int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2.x contrast ratio of two sRGB colours."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def test_contrast_helper_matches_known_wcag_ratios():
+    assert round(contrast("#000000", "#ffffff"), 1) == 21.0
+    assert round(contrast("#767676", "#ffffff"), 2) == 4.54  # the lightest grey that passes AA on white
+
+
+def test_every_text_colour_meets_wcag_aa_on_the_page_backgrounds(page):
+    """Text colours (the page's CSS variables for text, every <text> fill in the charts) against every background
+    the page puts text on: at least 4.5:1 (WCAG 2.1 AA, normal text)."""
+    variables = dict(re.findall(r"--([a-z]+):\s*(#[0-9a-fA-F]{3,6})", page))
+    text_colours = {name: variables[name] for name in ("ink", "muted", "blue", "good", "bad", "unknown")}
+    backgrounds = set(re.findall(r"background:\s*(#[0-9a-fA-F]{3,6})", page)) | {"#ffffff"}
+    svg_fills = set(re.findall(r'<text[^>]*\sfill="(#[0-9a-fA-F]{6})"', page))
+    assert svg_fills, "the charts' text colours were not found"
+    failing = [
+        (name, colour, bg, round(contrast(colour, bg), 2))
+        for name, colour in [*text_colours.items(), *(("svg text", c) for c in svg_fills)]
+        for bg in backgrounds
+        if contrast(colour, bg) < 4.5
+    ]
+    assert not failing, failing
