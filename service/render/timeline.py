@@ -157,6 +157,9 @@ def build_timeline(course: dict[str, Any] | None, mrecist: dict[str, Any] | None
         )
     # lesions
     legend: list[dict[str, str]] = []
+    label_at = _end_label_positions(
+        [(x(_d(les["readings"][-1]["date"])) + 6, y(float(les["readings"][-1]["mm"])) + 4) for les in lesions]
+    )
     for i, lesion in enumerate(lesions):
         colour, dash = LESION_STYLES[i % len(LESION_STYLES)]
         pts = [(_d(r["date"]), float(r["mm"])) for r in lesion["readings"]]
@@ -172,7 +175,7 @@ def build_timeline(course: dict[str, Any] | None, mrecist: dict[str, Any] | None
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(
             f'<g class="lesion"><path d="{path}" fill="none" stroke="{colour}" stroke-width="1.8"{dash_attr}/>{dots}'
-            f'<text x="{x(pts[-1][0]) + 6:.1f}" y="{y(pts[-1][1]) + 4:.1f}" class="small" fill="{colour}">'
+            f'<text x="{label_at[i][0]:.1f}" y="{label_at[i][1]:.1f}" class="small" fill="{colour}">'
             f"{escape(lesion['label'])}</text></g>"
         )
     # target sum, categories, baseline and nadir
@@ -237,6 +240,17 @@ def build_timeline(course: dict[str, Any] | None, mrecist: dict[str, Any] | None
             for i, (a, b) in enumerate(windows)
         ],
     )
+
+
+def _end_label_positions(wanted: list[tuple[float, float]], gap: float = 11.0) -> list[tuple[float, float]]:
+    """Each lesion's end label where it was wanted, moved up until it is ``gap`` px clear of the labels
+    already placed near the same x (several lesions ending at one size, e.g. all 0 mm at a CR)."""
+    placed: list[tuple[float, float]] = []
+    for lx, ly in wanted:
+        while any(abs(lx - px) < 14 and abs(ly - py) < gap for px, py in placed):
+            ly -= gap
+        placed.append((lx, ly))
+    return placed
 
 
 def _nice_step(y_max: float) -> float:
