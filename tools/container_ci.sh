@@ -287,7 +287,7 @@ EOF
   path="$(python3 -c 'import re, sys; print(re.search(r"http://127\.0\.0\.1:8080(/cds-services/[^\s]+)", open(sys.argv[1]).read()).group(1))' "$ROOT/README.md")"
   code="$(http POST "$path" "$WORK/patient-view.json")"
   [[ "$code" == 200 ]] || fail "POST $path: HTTP $code: $(head -c 600 "$WORK/body")"
-  summary="$(expect_json "len(j['cards']) >= 1 and 0 < len(j['cards'][0]['summary']) < 140 and j['cards'][0]['source']['topic']['code'] == 'sorafenib-plus-tace' and '+$BUILD_COMMIT' in j['cards'][0]['detail'] and j['cards'][0]['summary']")"
+  summary="$(expect_json "len(j['cards']) >= 1 and 0 < len(j['cards'][0]['summary']) < 140 and j['cards'][0]['source']['topic']['code'] == 'sorafenib-plus-tace' and j['cards'][0]['extension']['hcc-cds-versions']['build'].endswith('+$BUILD_COMMIT') and j['cards'][0]['summary']")"
   log "ok   POST $path (README sample, patient-view): 200, card: \"$summary\""
   # the card's link to its clinician page, absolute under HCC_PUBLIC_BASE_URL (the published port)
   CARD_PAGE="$(expect_json "[l['url'] for l in j['cards'][0].get('links', []) if '/assessments/' in l['url']][0]")"
