@@ -56,14 +56,19 @@ def served_hcc_cds(
             time.sleep(0.2)
         yield app
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         app.output = _read(log)
         log.close()
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a served process; kill it when it has not ended within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _read(log) -> str:

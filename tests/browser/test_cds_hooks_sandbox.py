@@ -34,7 +34,7 @@ import pytest
 
 from tests.api.hook_requests import SERVICE_ID, patient_view
 from tests.integration.fhir_server import free_port
-from tests.served import served_hcc_cds
+from tests.served import served_hcc_cds, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 # a copy ships with the tests (tests/vendor/cds-hooks-sandbox: Apache-2.0, its README names the commit it was
@@ -357,12 +357,7 @@ def _served_over_tls(env: dict[str, str], port: int, cert: Path, key: Path) -> I
             time.sleep(0.2)
         yield f"https://{TEST_HOST}:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 
