@@ -14,24 +14,8 @@ import pytest
 
 from rules.knowledge import KnowledgeError
 from rules.mrecist import MrecistCriteria, evaluate_mrecist, mrecist_timeline
-from tests.unit.rules.factories import condition, lesion, response_criteria
-
-CRITERIA = response_criteria()
-START = date(2026, 5, 5)
-BASE = date(2026, 5, 2)
-F1 = date(2026, 7, 1)
-F2 = date(2026, 9, 29)
-AS_OF = date(2026, 12, 1)
-
-
-def scans(table, organs=None):
-    organs = organs or {}
-    return [lesion(n, d, mm, organ=organs.get(n, "liver")) for d, sizes in table.items() for n, mm in sizes.items()]
-
-
-def evaluate(table, *, conditions=(), as_of=AS_OF, criteria=CRITERIA, sessions=()):
-    return evaluate_mrecist(scans(table), treatment_start=START, as_of=as_of, criteria=criteria,
-                            conditions=conditions, new_since_sessions=sessions)
+from tests.unit.rules.factories import condition, lesion
+from tests.unit.rules.test_mrecist_core3 import AS_OF, BASE, CRITERIA, F1, F2, START, evaluate, scans
 
 
 def with_non_target_rule(**changes):
