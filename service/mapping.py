@@ -455,10 +455,11 @@ class _Builder:
             self.issue(obs, f"{concept}: {problem}")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
+        spec = self.k.concept(concept)
         unit = q.get("code") if q.get("system") == UCUM and q.get("code") else q.get("code") or q.get("unit")
         recorded = f"{q['value']:g} {unit}" if unit else f"{q['value']:g} (no unit)"
-        if not unit and self.k.concept(concept).get("unitless"):
-            unit = str(self.k.concept(concept).get("unit", "1"))  # dimensionless (INR): no unit is the unit 1
+        if not unit and spec.get("unitless"):
+            unit = str(spec.get("unit", "1"))  # dimensionless (INR): no unit is the unit 1
             recorded = f"{q['value']:g}"
         if not unit:
             problem = "value has no unit"
@@ -467,7 +468,7 @@ class _Builder:
             return
         converted = self.k.convert(concept, value, str(unit))
         if converted is None:
-            problem = f"unit '{unit}' cannot be converted to {self.k.concept(concept).get('unit')}"
+            problem = f"unit '{unit}' cannot be converted to {spec.get('unit')}"
             self.issue(obs, f"{concept}: {problem}; not used")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
@@ -476,8 +477,7 @@ class _Builder:
             self.issue(obs, f"{concept}: {problem}; not used")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
-        canonical = str(self.k.concept(concept).get("unit", unit))
-        self.measurements.append(Measurement(concept, converted, canonical, day, ref, recorded))
+        self.measurements.append(Measurement(concept, converted, str(spec.get("unit", unit)), day, ref, recorded))
 
     def score(self, obs: dict, concept: str, day: date) -> None:
         ref = ref_of(obs)

@@ -344,16 +344,19 @@ def decode_problem(resource: dict) -> str | None:
     except msgspec.ValidationError as exc:
         return str(exc)
     checks = TOP_LEVEL[rtype]
+    keys = resource.keys()
     for prefix, names in checks.choices:
-        present = names.intersection(resource)
+        present = keys & names
         if len(present) > 1:
             return _one_of_problem(prefix, present)
         if not present and prefix in checks.required_choices:
             return f"{prefix}[x] is required"
     for name in checks.dates:
-        problem = _date_problem(name, resource.get(name))
-        if problem:
-            return f"{problem} - at `$.{name}`"
+        value = resource.get(name)
+        if value is not None and len(value) >= 10:  # a string: the struct checked its pattern
+            problem = _date_problem(name, value)
+            if problem:
+                return f"{problem} - at `$.{name}`"
     return None
 
 
