@@ -10,8 +10,11 @@ group ``mrecist``):
   (sorafenib start, or the first TACE of a series). A lesion first seen after
   baseline is **new**; it counts as progression when its viable diameter has
   reached 10 mm. A new lesion outside the liver is new extrahepatic spread
-  (``new_extrahepatic_lesion_min_viable_diameter_mm``, 0: any viable size).
-  A new lesion below 10 mm is equivocal: not PD, but it rules out CR.
+  when it reaches ``new_extrahepatic_lesion_min_viable_diameter_mm``.
+  A smaller new lesion still viable is equivocal: not PD, but it rules out CR.
+  With treatment sessions (a TACE series), what is new at a date is judged
+  since the imaging before the latest session before it; a lesion seen by then
+  is tracked as a non-target.
 * **Targets** = lesions viable >= 10 mm at baseline, at most 2 per organ and 5
   in total, largest first, ties by lesion identifier; an unrecorded organ is
   its own group ``"unknown"``.
@@ -19,16 +22,18 @@ group ``mrecist``):
   vascular invasion is new (a portal-vein tumour thrombus with onset after
   baseline), extrahepatic spread is new (a metastasis with onset after
   baseline, or a new lesion outside the liver), unequivocal non-target
-  progression is *recorded* (only through ``non_target_progression``: this
-  module never infers it from sizes, to stay conservative), or the sum of the
+  progression (recorded through ``non_target_progression``, or by the
+  configurable size rule of the ``non_target_progression`` criteria: >= 1.5x
+  the lesion's smallest viable diameter since baseline and >= 10 mm larger; a
+  smaller rise is reported, not counted), or the sum of the
   targets measured is >= 20% above the nadir; else NE when a target lacks a
   measurement on that date; else CR when every target is 0 mm; PR when the sum
   is >= 30% below baseline; SD otherwise.
 * **Nadir** = the smallest sum from baseline on, over the dates before the one
-  evaluated (baseline included). When a target is missing, the sum of the
-  targets measured is compared with the nadir of the *same* targets (dates on
-  which one of them was not measured are skipped), so growth of the measured
-  targets is still PD, and otherwise the result is NE. A nadir of 0 mm makes any
+  evaluated (baseline included), of the full target sum (dates on which a
+  target was not measured are skipped). When a target is missing, the sum of
+  the targets measured is compared with that nadir (RECIST 1.1 practice): PD
+  when already >= 20% above it, otherwise NE. A nadir of 0 mm makes any
   reappearance PD. There is no 5 mm absolute minimum (dossier §3.3: mRECIST
   gives none).
 * **Overall response** by the dossier's table (:func:`overall_response`):
@@ -37,7 +42,18 @@ group ``mrecist``):
   at baseline and a portal-vein thrombus or metastasis present at baseline.
 * ``category`` is None without a baseline, without follow-up imaging, or
   without a measurable target at baseline (unless PD by a new lesion, new
-  invasion or spread, or recorded non-target progression).
+  invasion or spread, or non-target progression).
+
+The evaluation at one follow-up date (:func:`_evaluate_at`) is one function per
+step, in this order: new lesions (:func:`_new_lesions`), new thrombus or
+metastasis (:func:`_new_conditions_step`), non-target progression
+(:func:`_recorded_progression_step`, :func:`_non_target_growth_step`), target
+sums and nadir (:func:`_target_sums`), target response
+(:func:`_target_response`), non-target response (:func:`_non_target_response`),
+overall response (:func:`overall_response`), and the explanation of a category
+(:func:`_pd_context`, :func:`_explanation`). :func:`evaluate_mrecist` chooses the
+baseline and its targets (:func:`_choose_baseline`, :func:`_choose_targets`) and
+builds the timeline (:func:`_timeline`).
 
 Thresholds compare exact rationals (a diameter is read as the decimal it
 prints as), so exactly +20% from the nadir is PD and exactly -30% from baseline
@@ -442,6 +458,8 @@ def _counts(condition: ConditionFact) -> bool:
 
 @dataclass(frozen=True)
 class _Context:
+    """What every follow-up date's evaluation reads (built once by :func:`_context`)."""
+
     crit: MrecistCriteria
     studies: dict[date, dict[str, Reading]]
     baseline: Baseline
@@ -461,47 +479,6 @@ class _Context:
             return self.baseline.date
         imaging = [d for d in self.studies if self.baseline.date <= d <= before[-1]]
         return max(imaging, default=self.baseline.date)
-
-
-def _sum_of(study: dict[str, Reading], lesions: Iterable[str]) -> Fraction:
-    return sum((study[lesion].diameter_mm for lesion in lesions), Fraction(0))
-
-
-_Growth = tuple[str, Fraction, Fraction, date]  # lesion, smallest since baseline, now, date of the smallest
-
-
-def _non_target_growth(
-    day: date, ctx: _Context, tracked: tuple[str, ...]
-) -> tuple[list[_Growth], list[_Growth], list[str]]:
-    """Non-target lesions at ``day``: (unequivocal growth, smaller rises to confirm, every lesion's sizes).
-
-    Non-targets are the lesions known at baseline that are not targets (beyond the target limits,
-    viable but < 10 mm, or not viable) and the lesions tracked since an earlier session. A lesion's
-    reference is its smallest viable diameter from baseline up to the study before ``day``.
-    """
-    crit, base = ctx.crit, ctx.baseline
-    grown: list[_Growth] = []
-    possible: list[_Growth] = []
-    sizes: list[str] = []
-    for lesion in (*ctx.known_non_targets, *tracked):
-        readings = [ctx.studies[d][lesion] for d in sorted(ctx.studies) if base.date <= d <= day and lesion in ctx.studies[d]]
-        if not readings:
-            continue
-        sizes.append(f"{lesion} " + ", ".join(f"{_mm(r.diameter_mm)} mm ({r.when.isoformat()})" for r in readings))
-        prior = [r for r in readings if r.when < day]
-        if readings[-1].when != day or not prior:
-            continue
-        now = readings[-1].diameter_mm
-        smallest = min(prior, key=lambda r: (r.diameter_mm, r.when))
-        if now <= smallest.diameter_mm:
-            continue
-        entry = (lesion, smallest.diameter_mm, now, smallest.when)
-        unequivocal = (
-            now * 1 >= smallest.diameter_mm * crit.non_target_progression_min_ratio
-            and now - smallest.diameter_mm >= crit.non_target_progression_min_increase_mm
-        )
-        (grown if unequivocal and crit.non_target_progression_enabled else possible).append(entry)
-    return grown, possible, sizes
 
 
 @dataclass(frozen=True)
@@ -674,6 +651,43 @@ def _recorded_progression_step(day: date, ctx: _Context) -> _Step:
     )
 
 
+_Growth = tuple[str, Fraction, Fraction, date]  # lesion, smallest since baseline, now, date of the smallest
+
+
+def _non_target_growth(
+    day: date, ctx: _Context, tracked: tuple[str, ...]
+) -> tuple[list[_Growth], list[_Growth], list[str]]:
+    """Non-target lesions at ``day``: (unequivocal growth, smaller rises to confirm, every lesion's sizes).
+
+    Non-targets are the lesions known at baseline that are not targets (beyond the target limits,
+    viable but < 10 mm, or not viable) and the lesions tracked since an earlier session. A lesion's
+    reference is its smallest viable diameter from baseline up to the study before ``day``.
+    """
+    crit, base = ctx.crit, ctx.baseline
+    grown: list[_Growth] = []
+    possible: list[_Growth] = []
+    sizes: list[str] = []
+    for lesion in (*ctx.known_non_targets, *tracked):
+        readings = [ctx.studies[d][lesion] for d in sorted(ctx.studies) if base.date <= d <= day and lesion in ctx.studies[d]]
+        if not readings:
+            continue
+        sizes.append(f"{lesion} " + ", ".join(f"{_mm(r.diameter_mm)} mm ({r.when.isoformat()})" for r in readings))
+        prior = [r for r in readings if r.when < day]
+        if readings[-1].when != day or not prior:
+            continue
+        now = readings[-1].diameter_mm
+        smallest = min(prior, key=lambda r: (r.diameter_mm, r.when))
+        if now <= smallest.diameter_mm:
+            continue
+        entry = (lesion, smallest.diameter_mm, now, smallest.when)
+        unequivocal = (
+            now * 1 >= smallest.diameter_mm * crit.non_target_progression_min_ratio
+            and now - smallest.diameter_mm >= crit.non_target_progression_min_increase_mm
+        )
+        (grown if unequivocal and crit.non_target_progression_enabled else possible).append(entry)
+    return grown, possible, sizes
+
+
 def _non_target_growth_step(day: date, ctx: _Context, tracked: tuple[str, ...]) -> _Step:
     """Unequivocal growth of a non-target lesion (PD), smaller rises (to confirm), and every non-target's sizes."""
     crit, study = ctx.crit, ctx.studies[day]
@@ -755,6 +769,10 @@ class _Targets:
             f"Sum over the {len(self.measured)} of {len(self.measured) + len(self.missing)} targets measured on "
             f"{day.isoformat()} ({', '.join(self.missing)} not measured), against the nadir of the full target sum."
         )
+
+
+def _sum_of(study: dict[str, Reading], lesions: Iterable[str]) -> Fraction:
+    return sum((study[lesion].diameter_mm for lesion in lesions), Fraction(0))
 
 
 def _nadir(day: date, ctx: _Context) -> SumAt:
@@ -935,8 +953,9 @@ def _pd_context(day: date, targets: _Targets, progression: tuple[str, ...]) -> l
     ]
 
 
-def _complete_target_response_reason(day: date, category: str | None, non_targets: _NonTargets,
-                                     equivocal: tuple[str, ...]) -> str:
+def _complete_target_response_reason(
+    day: date, category: str | None, non_targets: _NonTargets, equivocal: tuple[str, ...]
+) -> str:
     """Every target at 0 mm: CR, or PR while non-target tumour persists, a new lesion is equivocal, or a
     non-target was not assessed."""
     if category == CR:
@@ -1194,6 +1213,44 @@ def _timeline(ctx: _Context, as_of: date) -> tuple[TimepointEvaluation, ...]:
     return timeline
 
 
+def _clinical_progression(conditions: list[ConditionFact], ctx: _Context) -> TimepointEvaluation:
+    """PD at the onset of the latest new thrombus or metastasis recorded after the latest sized imaging."""
+    day = max(c.onset for c in conditions if c.onset is not None)
+    progression: list[str] = []
+    reasons: list[str] = []
+    for c in sorted(conditions, key=lambda c: (c.onset or date.min, c.ref)):
+        key, what = (
+            ("new_vascular_invasion", "new vascular invasion") if c.concept == PVTT
+            else ("new_extrahepatic_spread", "new extrahepatic spread")
+        )
+        if key not in progression:
+            progression.append(key)
+        assert c.onset is not None
+        reasons.append(
+            f"{CONDITION_LABELS[c.concept].capitalize()} {c.ref} with onset {c.onset.isoformat()}, after the latest "
+            f"sized imaging and after baseline {ctx.baseline.date.isoformat()}: {what} (PD from that date)."
+        )
+    return TimepointEvaluation(
+        date=day,
+        category=PD,
+        target_response=None,
+        non_target_response=None,
+        sum_mm=None,
+        targets_measured=(),
+        targets_missing=(),
+        baseline_sum_mm=None,
+        nadir=None,
+        change_from_baseline_pct=None,
+        change_from_nadir_pct=None,
+        new_lesions=(),
+        new_lesions_below_threshold=(),
+        progression=tuple(progression),
+        reasons=tuple(reasons),
+        evidence=tuple(c.ref for c in conditions),
+        imaging=False,
+    )
+
+
 def _no_category(
     reasons: list[str],
     notes: list[str],
@@ -1268,44 +1325,6 @@ def evaluate_mrecist(
         citation=crit.citation,
         as_of=as_of,
         treatment_start=treatment_start,
-    )
-
-
-def _clinical_progression(conditions: list[ConditionFact], ctx: _Context) -> TimepointEvaluation:
-    """PD at the onset of the latest new thrombus or metastasis recorded after the latest sized imaging."""
-    day = max(c.onset for c in conditions if c.onset is not None)
-    progression: list[str] = []
-    reasons: list[str] = []
-    for c in sorted(conditions, key=lambda c: (c.onset or date.min, c.ref)):
-        key, what = (
-            ("new_vascular_invasion", "new vascular invasion") if c.concept == PVTT
-            else ("new_extrahepatic_spread", "new extrahepatic spread")
-        )
-        if key not in progression:
-            progression.append(key)
-        assert c.onset is not None
-        reasons.append(
-            f"{CONDITION_LABELS[c.concept].capitalize()} {c.ref} with onset {c.onset.isoformat()}, after the latest "
-            f"sized imaging and after baseline {ctx.baseline.date.isoformat()}: {what} (PD from that date)."
-        )
-    return TimepointEvaluation(
-        date=day,
-        category=PD,
-        target_response=None,
-        non_target_response=None,
-        sum_mm=None,
-        targets_measured=(),
-        targets_missing=(),
-        baseline_sum_mm=None,
-        nadir=None,
-        change_from_baseline_pct=None,
-        change_from_nadir_pct=None,
-        new_lesions=(),
-        new_lesions_below_threshold=(),
-        progression=tuple(progression),
-        reasons=tuple(reasons),
-        evidence=tuple(c.ref for c in conditions),
-        imaging=False,
     )
 
 
