@@ -156,6 +156,7 @@ class _Series:
 
 
 def _series(snapshot: Snapshot, as_of: date, k: Knowledge, sorafenib_start: date | None) -> _Series:
+    """The completed sessions before sorafenib start (up to ``as_of`` without it), records of one date merged."""
     group = "tace_resistance"
     citation = k.citation(group)
     needed = int(k.threshold(group, "min_consecutive_sessions"))
