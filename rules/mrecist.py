@@ -63,6 +63,7 @@ is PR. Percentages in the output are rounded to one decimal, half away from zero
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -95,7 +96,14 @@ def _exact(value: float | int | Fraction) -> Fraction:
         return value
     if isinstance(value, int):
         return Fraction(value)
-    return Fraction(repr(float(value)))
+    return _decimal_fraction(float(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decimal_fraction(value: float) -> Fraction:
+    """``Fraction(repr(value))``, kept: parsing the text is most of what mRECIST's arithmetic costs, and a
+    record's diameters repeat (each is read at every follow-up date)."""
+    return Fraction(repr(value))
 
 
 @dataclass(frozen=True)
