@@ -101,8 +101,8 @@ def _performance(snapshot: Snapshot, anchor: date, k: Knowledge) -> PerformanceS
     return performance_status_at(
         snapshot,
         anchor,
-        max_age_days=int(k.threshold("freshness", "performance_status_max_age_days")),
-        criteria=k.thresholds["performance_status"],
+        max_age_days=k.criteria.freshness.performance_status_max_age_days,
+        criteria=k.criteria.performance_status,
     )
 
 
@@ -130,7 +130,7 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         ecog_at_first_tace=ps_first.ecog if ps_first else None,
         child_pugh_now=child_pugh.klass,
         ecog_now=performance.ecog,
-        criteria=k.thresholds,
+        criteria=k.criteria.bclc,
         evidence_at_first_tace=(cp_first.evidence if cp_first else ()) + (ps_first.evidence if ps_first else ()),
         evidence_now=child_pugh.evidence + performance.evidence,
     )
@@ -162,7 +162,7 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
         mrecist = None
         mrecist_note = "No TACE or sorafenib recorded: no treatment to measure a response against."
 
-    citation = k.citation("sorafenib_eligibility")
+    citation = k.criteria.sorafenib_eligibility.citation
     # on or past sorafenib: the study's criteria are judged at the sorafenib start (PRODUCT.md)
     judged_at = sorafenib.start or as_of
     at_start = judged_at != as_of
@@ -217,7 +217,7 @@ def assess(snapshot: Snapshot, as_of: date, k: Knowledge, *, build: str = "unkno
                 "progression that the measurements do not show."
             )
     if recommendation.code == "sorafenib-plus-tace" or on_combination:
-        notes.warn(str(k.thresholds["recommendation"]["combination_warning"]))
+        notes.warn(k.criteria.recommendation.combination_warning)
     return Assessment(
         patient_id=snapshot.patient.id,
         as_of=as_of,

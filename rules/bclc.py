@@ -41,12 +41,10 @@ from datetime import date
 from fractions import Fraction
 from typing import Any
 
-from rules.knowledge import KnowledgeError
+from rules.criteria import BclcCriteria
 from rules.snapshot import ConditionFact, LesionMeasurement, Snapshot
 from rules.timing import condition_presence, condition_present_at, days_before
 
-CRITERIA_GROUP = "bclc_2010"
-NOTE_GROUP = "bclc_2022"
 PVTT = "portal_vein_tumour_thrombus"
 METASTASIS = "extrahepatic_metastasis"
 CHILD_PUGH_CLASSES = ("A", "B", "C")
@@ -70,52 +68,6 @@ def _usable_mm(value: float | None) -> Fraction | None:
 
 def _mm(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
-
-
-@dataclass(frozen=True)
-class BclcCriteria:
-    """BCLC 2010 cut-offs (``response_criteria.json``, group ``bclc_2010``) and the 2022 note."""
-
-    citation: str
-    very_early_single_nodule_below_mm: Fraction
-    early_max_nodules: int
-    early_multiple_nodules_max_diameter_mm: Fraction
-    very_early_max_ecog: int
-    early_intermediate_max_ecog: int
-    advanced_max_ecog: int
-    liver_organ: str
-    note_2022: str
-    citation_2022: str
-    # imaging at most this many days before the staging date (thresholds.json, freshness)
-    imaging_max_age_days: int = 90
-    # site-declared concepts of portal-vein thrombus confined to a branch: vascular invasion too
-    branch_thrombus_concepts: tuple[str, ...] = ()
-
-    @classmethod
-    def from_dict(cls, document: Mapping[str, Any]) -> BclcCriteria:
-        """Build from the merged knowledge document: ``response_criteria.json``'s groups ``bclc_2010`` and
-        ``bclc_2022`` with ``thresholds.json``'s ``freshness`` (required: ``imaging_max_age_days``) and
-        ``tace_candidacy`` (optional: ``portal_vein_branch_only_concepts``)."""
-        try:
-            group = document[CRITERIA_GROUP]
-            note = document.get(NOTE_GROUP, {})
-            candidacy = document.get("tace_candidacy", {}) or {}
-            return cls(
-                citation=str(group["citation"]),
-                very_early_single_nodule_below_mm=_exact(group["very_early_single_nodule_below_mm"]),
-                early_max_nodules=int(group["early_max_nodules"]),
-                early_multiple_nodules_max_diameter_mm=_exact(group["early_multiple_nodules_max_diameter_mm"]),
-                very_early_max_ecog=int(group["very_early_max_ecog"]),
-                early_intermediate_max_ecog=int(group["early_intermediate_max_ecog"]),
-                advanced_max_ecog=int(group["advanced_max_ecog"]),
-                liver_organ=str(group["liver_organ"]),
-                note_2022=str(note.get("note", "")),
-                citation_2022=str(note.get("citation", "")),
-                imaging_max_age_days=int(document["freshness"]["imaging_max_age_days"]),
-                branch_thrombus_concepts=tuple(str(c) for c in candidacy.get("portal_vein_branch_only_concepts", []) or []),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise KnowledgeError(f"response criteria: malformed '{CRITERIA_GROUP}' group ({exc!r})") from exc
 
 
 def _criteria(criteria: Mapping[str, Any] | BclcCriteria) -> BclcCriteria:

@@ -82,33 +82,33 @@ class ChildPugh:
 
 
 def class_for_score(score: int, k: Knowledge) -> str:
-    if score <= k.threshold("child_pugh", "class_a_max_score"):
+    if score <= k.criteria.child_pugh.class_a_max_score:
         return "A"
-    if score <= k.threshold("child_pugh", "class_b_max_score"):
+    if score <= k.criteria.child_pugh.class_b_max_score:
         return "B"
     return "C"
 
 
 def bilirubin_points(mg_dl: float, k: Knowledge) -> int:
-    if mg_dl < k.threshold("child_pugh", "bilirubin_mg_dl_two_points_from"):
+    if mg_dl < k.criteria.child_pugh.bilirubin_mg_dl_two_points_from:
         return 1
-    if mg_dl <= k.threshold("child_pugh", "bilirubin_mg_dl_three_points_above"):
+    if mg_dl <= k.criteria.child_pugh.bilirubin_mg_dl_three_points_above:
         return 2
     return 3
 
 
 def albumin_points(g_dl: float, k: Knowledge) -> int:
-    if g_dl > k.threshold("child_pugh", "albumin_g_dl_one_point_above"):
+    if g_dl > k.criteria.child_pugh.albumin_g_dl_one_point_above:
         return 1
-    if g_dl >= k.threshold("child_pugh", "albumin_g_dl_three_points_below"):
+    if g_dl >= k.criteria.child_pugh.albumin_g_dl_three_points_below:
         return 2
     return 3
 
 
 def inr_points(inr: float, k: Knowledge) -> int:
-    if inr < k.threshold("child_pugh", "inr_two_points_from"):
+    if inr < k.criteria.child_pugh.inr_two_points_from:
         return 1
-    if inr <= k.threshold("child_pugh", "inr_three_points_above"):
+    if inr <= k.criteria.child_pugh.inr_three_points_above:
         return 2
     return 3
 
@@ -121,7 +121,7 @@ def _fmt(value: float) -> str:
 
 
 def _score_lab(snapshot: Snapshot, item: str, anchor: date, k: Knowledge, reasons: list[str]) -> ItemScore:
-    max_age = int(k.threshold("freshness", "lab_max_age_days"))
+    max_age = k.criteria.freshness.lab_max_age_days
     series = snapshot.series(item)
     used = latest_within(series, anchor, max_age)
     label = ITEM_LABELS[item]
@@ -263,5 +263,5 @@ def evaluate_child_pugh(
         points=points,
         reasons=tuple(reasons),
         cautions=tuple(_cautions(snapshot, anchor, points)),
-        citation=k.citation("child_pugh"),
+        citation=k.criteria.child_pugh.citation,
     )

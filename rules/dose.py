@@ -45,8 +45,8 @@ class DoseAdvice:
 
 
 def level_name(mg_per_day: float | None, k: Knowledge) -> tuple[int | None, str | None]:
-    levels = [float(x) for x in k.thresholds["sorafenib_dose"]["levels_mg_per_day"]]
-    names = k.thresholds["sorafenib_dose"]["level_names"]
+    levels = [float(x) for x in k.criteria.sorafenib_dose.levels_mg_per_day]
+    names = k.criteria.sorafenib_dose.level_names
     if mg_per_day is None:
         return None, None
     for i, mg in enumerate(levels):
@@ -65,10 +65,10 @@ def current_dose(history: SorafenibHistory, as_of: date) -> tuple[float | None, 
 
 
 def dose_advice(history: SorafenibHistory, events: tuple[AdverseEvent, ...], as_of: date, k: Knowledge) -> DoseAdvice:
-    g = k.thresholds["sorafenib_dose"]
-    citation = k.citation("sorafenib_dose")
-    interrupt_from = int(g["interrupt_from_grade"])
-    names = g["level_names"]
+    g = k.criteria.sorafenib_dose
+    citation = g.citation
+    interrupt_from = g.interrupt_from_grade
+    names = g.level_names
     mg, evidence = current_dose(history, as_of)
     index, name = level_name(mg, k)
     reasons: list[str] = []

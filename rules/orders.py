@@ -67,15 +67,15 @@ def _fresh(assessment: Assessment, concept: str, as_of: date, max_age: int) -> b
 
 
 def missing_baseline_labs(assessment: Assessment, k: Knowledge) -> tuple[str, ...]:
-    g = k.thresholds["sorafenib_dose"]
-    max_age = int(g["baseline_lab_max_age_days"])
-    return tuple(c for c in g["baseline_labs"] if not _fresh(assessment, c, assessment.as_of, max_age))
+    g = k.criteria.sorafenib_dose
+    max_age = g.baseline_lab_max_age_days
+    return tuple(c for c in g.baseline_labs if not _fresh(assessment, c, assessment.as_of, max_age))
 
 
 def reduced_dose_reasons(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> list[str]:
     """Recorded reasons for a dose below the full 800 mg/day."""
     reasons = []
-    full = float(k.threshold("sorafenib_dose", "max_mg_per_day"))
+    full = float(k.criteria.sorafenib_dose.max_mg_per_day)
     earlier = [
         m for m in assessment.sorafenib.records
         if m.ref != draft.ref and m.daily_dose_mg is not None and m.daily_dose_mg < full
@@ -84,7 +84,7 @@ def reduced_dose_reasons(assessment: Assessment, draft: DraftSorafenibOrder, k: 
         reasons.append(f"a prior dose reduction ({earlier[0].ref})")
     if assessment.child_pugh.klass == "B":
         reasons.append("Child-Pugh B")
-    min_grade = int(k.threshold("sorafenib_dose", "reduction_reason_min_grade"))
+    min_grade = k.criteria.sorafenib_dose.reduction_reason_min_grade
     for event in assessment.adverse_events:
         if event.grade is not None and event.grade >= min_grade:
             reasons.append(f"{event.term} grade {event.grade}")
@@ -93,7 +93,7 @@ def reduced_dose_reasons(assessment: Assessment, draft: DraftSorafenibOrder, k: 
 
 def review_sorafenib_order(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> list[OrderAlert]:
     alerts: list[OrderAlert] = []
-    dose_citation = k.citation("sorafenib_dose")
+    dose_citation = k.criteria.sorafenib_dose.citation
     for note in assessment.safety:
         if note.label_contraindication:
             alerts.append(OrderAlert(note.id, "critical", note.text, (note.text, *note.evidence), note.citation, draft.ref))
@@ -111,9 +111,9 @@ def review_sorafenib_order(assessment: Assessment, draft: DraftSorafenibOrder, k
         )
         alerts.append(
             OrderAlert("outside-study-criteria" if elig.status == "ineligible" else "criteria-indeterminate", "warning",
-                       summary, tuple(failing), k.citation("sorafenib_eligibility"), draft.ref, override=True)
+                       summary, tuple(failing), k.criteria.sorafenib_eligibility.citation, draft.ref, override=True)
         )
-    full = float(k.threshold("sorafenib_dose", "max_mg_per_day"))
+    full = float(k.criteria.sorafenib_dose.max_mg_per_day)
     dose = draft.daily_dose_mg
     if dose is not None and dose > full:
         alerts.append(
@@ -148,7 +148,7 @@ def review_sorafenib_order(assessment: Assessment, draft: DraftSorafenibOrder, k
         labels = ", ".join(LAB_LABELS[m] for m in missing)
         alerts.append(
             OrderAlert("baseline-labs", "warning", f"Baseline labs missing before sorafenib: {labels}."[:139],
-                       (f"Not within {k.threshold('sorafenib_dose', 'baseline_lab_max_age_days'):g} days: {labels}. "
+                       (f"Not within {k.criteria.sorafenib_dose.baseline_lab_max_age_days:g} days: {labels}. "
                         "The study monitored these before and during sorafenib.",),
                        dose_citation, draft.ref, order_labs=missing)
         )
@@ -161,7 +161,7 @@ def review_tace_order(assessment: Assessment, draft: DraftTaceOrder, k: Knowledg
     rec = assessment.recommendation
     citation = rec.citation
     if rec.code == "sorafenib-plus-tace":
-        warning = str(k.thresholds["recommendation"]["combination_warning"])
+        warning = k.criteria.recommendation.combination_warning
         return [OrderAlert("tace-resistant-combination", "warning",
                            "TACE-resistant: the study added sorafenib to further TACE (biloma risk 13.6%).",
                            (*rec.reasons, warning), citation, draft.ref)]

@@ -23,48 +23,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rules.knowledge import KnowledgeError
+from rules.criteria import PerformanceStatusCriteria
 from rules.snapshot import Measurement, Snapshot
 from rules.timing import days_before
 
-CRITERIA_GROUP = "performance_status"
 ECOG = "ecog"
 KARNOFSKY = "karnofsky"
 SCALE_LABELS = {ECOG: "ECOG", KARNOFSKY: "Karnofsky"}
-
-
-@dataclass(frozen=True)
-class PerformanceStatusCriteria:
-    """Valid ranges of both scales and their approximate correspondence, with the source."""
-
-    citation: str
-    ecog_min: int
-    ecog_max: int
-    karnofsky_min: int
-    karnofsky_max: int
-    karnofsky_range_by_ecog: tuple[tuple[int, int, int], ...]  # (ecog, karnofsky_min, karnofsky_max)
-
-    @classmethod
-    def from_dict(cls, document: Mapping[str, Any]) -> PerformanceStatusCriteria:
-        """Build from ``response_criteria.json`` (the whole document or its ``performance_status`` group)."""
-        group = document.get(CRITERIA_GROUP, document)
-        try:
-            table = tuple(
-                sorted(
-                    (int(ecog), int(band["min"]), int(band["max"]))
-                    for ecog, band in group["karnofsky_range_by_ecog"].items()
-                )
-            )
-            return cls(
-                citation=str(group["citation"]),
-                ecog_min=int(group["ecog_min"]),
-                ecog_max=int(group["ecog_max"]),
-                karnofsky_min=int(group["karnofsky_min"]),
-                karnofsky_max=int(group["karnofsky_max"]),
-                karnofsky_range_by_ecog=table,
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise KnowledgeError(f"response criteria: malformed '{CRITERIA_GROUP}' group ({exc!r})") from exc
 
 
 def _criteria(criteria: Mapping[str, Any] | PerformanceStatusCriteria) -> PerformanceStatusCriteria:

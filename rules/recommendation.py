@@ -96,9 +96,8 @@ def recommend(
     performance: PerformanceStatus,
 ) -> Recommendation:
     """The decision table. ``tace_sessions_recorded``: *completed* TACE sessions by ``as_of`` (only those count)."""
-    g = "recommendation"
-    context = str(k.thresholds[g]["context"])
-    citation = k.citation(g)
+    context = k.criteria.recommendation.context
+    citation = k.criteria.recommendation.citation
 
     def rec(code: str, *reasons: str) -> Recommendation:
         return Recommendation(code, SUMMARIES[code], tuple(r for r in reasons if r), context, citation)
@@ -133,18 +132,18 @@ def recommend(
     resistance = tace_resistance.status
     if resistance is Status.NOT_MET:
         spread, spread_unknown = _invasion_or_spread(snapshot, as_of, k)
-        ecog_max = int(k.threshold(g, "continue_tace_max_ecog"))
+        ecog_max = k.criteria.recommendation.continue_tace_max_ecog
         ps_known = performance.source is not None
         ecog_ok = performance.ecog is not None and performance.ecog <= ecog_max
         if performance.source == "karnofsky" and performance.karnofsky is not None:
             # conservatively, the top of the limit's band (ECOG 1 = Karnofsky 70-80, dossier §3.2): 70 may be ECOG 2
-            band = karnofsky_range_for_ecog(ecog_max, k.thresholds["performance_status"])
+            band = karnofsky_range_for_ecog(ecog_max, k.criteria.performance_status)
             ecog_ok = band is not None and performance.karnofsky >= band[1]
         base = ["TACE resistance not met (JSH 2010)."] + list(tace_resistance.reasons)
         if candidacy.status is Status.MET and not spread and not spread_unknown and ps_known and ecog_ok:
             return rec("continue-tace", *base, "TACE candidacy met; no vascular invasion or extrahepatic spread; performance status allows TACE.")
         if candidacy.status is Status.UNKNOWN or not ps_known or spread_unknown:
-            window = int(k.threshold("freshness", "performance_status_max_age_days"))
+            window = k.criteria.freshness.performance_status_max_age_days
             missing = [] if ps_known else [f"no performance status within {window} days"]
             if candidacy.status is Status.UNKNOWN:
                 missing.append("TACE candidacy unknown: " + " ".join(candidacy.reasons))

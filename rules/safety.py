@@ -32,7 +32,7 @@ class SafetyNote:
 
 
 def safety_notes(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[SafetyNote, ...]:
-    citation = k.citation("safety")
+    citation = k.criteria.safety.citation
     notes: list[SafetyNote] = []
     allergies = [a for a in snapshot.allergies if a.concept == "sorafenib" and a.clinical_status not in INACTIVE_ALLERGY]
     if allergies:
