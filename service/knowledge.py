@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from rules.knowledge import Knowledge, KnowledgeError, OverridesError
+from rules import Knowledge, KnowledgeError, OverridesError
 from service.settings import SettingsError
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from rules.assessment import Assessment
-from rules.knowledge import Knowledge
+from rules import Assessment, Knowledge
 from service.benchmarks.patient import patient_benchmark
 from service.benchmarks.tables import BenchmarkTables
 
