@@ -92,7 +92,8 @@ class TumourBurden:
         if self.nodules == 0:
             return f"no viable tumour on imaging of {self.imaging_date.isoformat()}"
         count = "a single nodule" if self.nodules == 1 else f"{self.nodules} nodules"
-        return f"{count}, largest {_mm(self.largest_mm)} mm viable, on imaging of {self.imaging_date.isoformat()}"
+        largest = _mm(self.largest_mm) if self.largest_mm is not None else "?"
+        return f"{count}, largest {largest} mm viable, on imaging of {self.imaging_date.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ class BclcStage:
     citation: str
     forced: bool = False  # decided by Child-Pugh C / ECOG > 2 / invasion whatever the missing inputs
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "stage": self.stage,
             "reasons": list(self.reasons),
@@ -554,7 +555,7 @@ class BclcAssessment:
     note: str
     citation: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The schema's ``bclc`` object (``at_first_tace``, ``current``, ``tumour_extent_stage``, ``reasons``) plus extras."""
         return {
             "at_first_tace": self.at_first_tace.stage if self.at_first_tace else None,

@@ -104,7 +104,7 @@ def extrahepatic_sites(snapshot: Snapshot, day: date, as_of: date) -> Extrahepat
         if m.when <= day and (m.lesion not in latest or (m.when, m.ref) > latest[m.lesion][:2]):
             latest[m.lesion] = (m.when, m.ref, m.viable_diameter_mm, m.organ)
     for _, ref, mm, organ in sorted(latest.values(), key=lambda v: v[1]):
-        if organ not in (None, LIVER) and mm > 0:
+        if organ is not None and organ != LIVER and mm > 0:
             sites.setdefault(organ.strip().lower(), []).append(ref)
     side_unknown = [ref for generic in sorted(s for s in sites if any(o.endswith(f" {s}") for o in sites))
                     for ref in sites.pop(generic)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from itertools import product
+from typing import Any
 
 from rules.findings import Notes
 from rules.knowledge import Knowledge
@@ -45,8 +46,8 @@ class ItemScore:
     evidence: str | None = None
     date: date | None = None
 
-    def as_dict(self) -> dict:
-        data: dict = {"points": self.points, "value": self.value}
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"points": self.points, "value": self.value}
         if self.evidence:
             data["evidence"] = self.evidence
         if self.date:
@@ -68,7 +69,7 @@ class ChildPugh:
     def evidence(self) -> tuple[str, ...]:
         return tuple(i.evidence for i in self.points.values() if i.evidence)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "date": self.anchor.isoformat(),
             "score": self.score,
@@ -232,13 +233,13 @@ def evaluate_child_pugh(
     score: int | None
     klass: str | None
     if not missing:
-        score = sum(known)  # type: ignore[arg-type]
+        score = sum(known)
         klass = class_for_score(score, k)
         reasons.insert(0, f"Score {score} ({klass}): " + ", ".join(
             f"{ITEM_LABELS[n]} {p.points}" for n, p in points.items()
         ) + ".")
     else:
-        base = sum(known)  # type: ignore[arg-type]
+        base = sum(known)
         classes = {class_for_score(base + sum(combo), k) for combo in product((1, 2, 3), repeat=len(missing))}
         missing_text = ", ".join(ITEM_LABELS[m] for m in missing)
         score = None

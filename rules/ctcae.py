@@ -16,8 +16,10 @@ Cut-offs and windows: ``rules/data/thresholds.json``, group ``ctcae``.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from rules.knowledge import Knowledge
 from rules.snapshot import BloodPressure, Snapshot
@@ -33,7 +35,7 @@ class AdverseEvent:
     reason: str
     # the grade of the same term before sorafenib started (None: no sorafenib start given, or not gradable then)
     baseline_grade: int | None = None
-    baseline_date: date | None = None
+    baseline_date: datetime.date | None = None
     baseline_evidence: tuple[str, ...] = ()
 
     @property
@@ -43,8 +45,8 @@ class AdverseEvent:
             return False
         return self.baseline_grade is None or self.grade > self.baseline_grade
 
-    def as_dict(self) -> dict:
-        data: dict = {"term": self.term, "grade": self.grade}
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"term": self.term, "grade": self.grade}
         if self.date:  # the schema's date is a string when present
             data["date"] = self.date.isoformat()
         data.update(evidence=list(self.evidence), reason=self.reason)

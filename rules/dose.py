@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from rules.ctcae import AdverseEvent
 from rules.knowledge import Knowledge
@@ -32,7 +33,7 @@ class DoseAdvice:
     evidence: tuple[str, ...]
     citation: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "current_mg_per_day": self.current_mg_per_day,
             "level": self.level,

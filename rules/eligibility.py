@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from rules.bclc import BclcAssessment
 from rules.child_pugh import ChildPugh
@@ -41,7 +42,7 @@ class Eligibility:
     to_confirm: tuple[str, ...]
     warnings: tuple[str, ...]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "criteria": [c.as_dict() for c in self.criteria],
@@ -282,7 +283,7 @@ def evaluate_eligibility(
     citation = k.criteria.sorafenib_eligibility.citation
     warnings: list[str] = []
     day = judged_at or as_of
-    criteria = (
+    criteria: tuple[Finding, ...] = (
         _age(snapshot, day, k, citation),
         bclc_b_at_first_tace,
         tace_resistance,

@@ -374,9 +374,10 @@ class Knowledge:
 
     def concept(self, name: str) -> dict[str, Any]:
         try:
-            return self.value_sets["concepts"][name]
+            spec: dict[str, Any] = self.value_sets["concepts"][name]
         except KeyError as exc:
             raise KnowledgeError(f"unknown concept {name!r}") from exc
+        return spec
 
     def codes_of(self, concept: str) -> tuple[CodeEntry, ...]:
         found = self._codes_of.get(concept)

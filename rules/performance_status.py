@@ -60,7 +60,7 @@ class PerformanceStatus:
     def known(self) -> bool:
         return self.source is not None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The schema's ``performance_status`` object, plus source, reasons, evidence and citation."""
         return {
             "ecog": self.ecog,

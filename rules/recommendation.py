@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from rules.candidacy import METASTASIS, PVTT, branch_only_concepts, thrombus_words
 from rules.findings import Finding, Status
@@ -49,7 +50,7 @@ class Recommendation:
     context: str
     citation: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
             "summary": self.summary,

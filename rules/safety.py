@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from rules.knowledge import Knowledge
 from rules.snapshot import Snapshot
@@ -21,7 +22,7 @@ class SafetyNote:
     evidence: tuple[str, ...]
     citation: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "text": self.text,
