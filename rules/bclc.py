@@ -306,14 +306,6 @@ class BclcStage:
     citation: str
     forced: bool = False  # decided by Child-Pugh C / ECOG > 2 / invasion whatever the missing inputs
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "reasons": list(self.reasons),
-            "evidence": list(self.evidence),
-            "citation": self.citation,
-        }
-
 
 def burden_stage(tumour: TumourBurden, crit: BclcCriteria) -> str | None:
     """0 / A / B from tumour burden alone (2010 table), None when no viable nodule."""
@@ -554,21 +546,6 @@ class BclcAssessment:
     assumptions: tuple[str, ...]
     note: str
     citation: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """The schema's ``bclc`` object (``at_first_tace``, ``current``, ``tumour_extent_stage``, ``reasons``) plus extras."""
-        return {
-            "at_first_tace": self.at_first_tace.stage if self.at_first_tace else None,
-            "current": self.current.stage,
-            "tumour_extent_stage": self.tumour_extent.stage,
-            "tumour_extent_stage_at_first_tace": (
-                self.tumour_extent_at_first_tace.stage if self.tumour_extent_at_first_tace else None
-            ),
-            "reasons": list(self.reasons),
-            "evidence": list(self.evidence),
-            "note": self.note,
-            "citation": self.citation,
-        }
 
 
 def _facts_sentence(facts: StagingFacts) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from itertools import product
-from typing import Any
 
 from rules.findings import Notes
 from rules.knowledge import Knowledge
@@ -46,14 +45,6 @@ class ItemScore:
     evidence: str | None = None
     date: date | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"points": self.points, "value": self.value}
-        if self.evidence:
-            data["evidence"] = self.evidence
-        if self.date:
-            data["date"] = self.date.isoformat()
-        return data
-
 
 @dataclass(frozen=True)
 class ChildPugh:
@@ -68,18 +59,6 @@ class ChildPugh:
     @property
     def evidence(self) -> tuple[str, ...]:
         return tuple(i.evidence for i in self.points.values() if i.evidence)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "date": self.anchor.isoformat(),
-            "score": self.score,
-            "class": self.klass,
-            "points": {name: item.as_dict() for name, item in self.points.items()},
-            "reasons": list(self.reasons),
-            "cautions": list(self.cautions),
-            "evidence": list(self.evidence),
-            "citation": self.citation,
-        }
 
 
 def class_for_score(score: int, k: Knowledge) -> str:

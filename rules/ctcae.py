@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
 
 from rules.knowledge import Knowledge
 from rules.snapshot import BloodPressure, Snapshot
@@ -44,19 +43,6 @@ class AdverseEvent:
         if self.grade is None:
             return False
         return self.baseline_grade is None or self.grade > self.baseline_grade
-
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"term": self.term, "grade": self.grade}
-        if self.date:  # the schema's date is a string when present
-            data["date"] = self.date.isoformat()
-        data.update(evidence=list(self.evidence), reason=self.reason)
-        if self.baseline_grade is not None:
-            data["baseline"] = {
-                "grade": self.baseline_grade,
-                "date": self.baseline_date.isoformat() if self.baseline_date else None,
-                "evidence": list(self.baseline_evidence),
-            }
-        return data
 
 
 def platelet_grade(platelets: float, k: Knowledge) -> int:

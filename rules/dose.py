@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from rules.ctcae import AdverseEvent
 from rules.knowledge import Knowledge
@@ -32,17 +31,6 @@ class DoseAdvice:
     reasons: tuple[str, ...]
     evidence: tuple[str, ...]
     citation: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "current_mg_per_day": self.current_mg_per_day,
-            "level": self.level,
-            "next_step": self.next_step,
-            "next_level": self.next_level,
-            "reasons": list(self.reasons),
-            "evidence": list(self.evidence),
-            "citation": self.citation,
-        }
 
 
 def level_name(mg_per_day: float | None, k: Knowledge) -> tuple[int | None, str | None]:

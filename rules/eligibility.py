@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
 
 from rules.bclc import BclcAssessment
 from rules.child_pugh import ChildPugh
@@ -41,14 +40,6 @@ class Eligibility:
     criteria: tuple[Finding, ...]
     to_confirm: tuple[str, ...]
     warnings: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "criteria": [c.as_dict() for c in self.criteria],
-            "to_confirm": list(self.to_confirm),
-            "warnings": list(self.warnings),
-        }
 
 
 def _age(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> Finding:

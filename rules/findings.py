@@ -75,9 +75,6 @@ class DataIssue:
     resource: str
     problem: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"resource": self.resource, "problem": self.problem}
-
 
 @dataclass
 class Notes:

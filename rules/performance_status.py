@@ -60,18 +60,6 @@ class PerformanceStatus:
     def known(self) -> bool:
         return self.source is not None
 
-    def as_dict(self) -> dict[str, Any]:
-        """The schema's ``performance_status`` object, plus source, reasons, evidence and citation."""
-        return {
-            "ecog": self.ecog,
-            "karnofsky": self.karnofsky,
-            "date": self.date.isoformat() if self.date else None,
-            "source": self.source,
-            "reasons": list(self.reasons),
-            "evidence": list(self.evidence),
-            "citation": self.citation,
-        }
-
 
 def _as_score(m: Measurement, low: int, high: int) -> int | None:
     """The score as an integer within the scale's range, or None."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from rules.candidacy import METASTASIS, PVTT, branch_only_concepts, thrombus_words
 from rules.findings import Finding, Status
@@ -49,15 +48,6 @@ class Recommendation:
     reasons: tuple[str, ...]
     context: str
     citation: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "summary": self.summary,
-            "reasons": list(self.reasons),
-            "context": self.context,
-            "citation": self.citation,
-        }
 
 
 def _invasion_or_spread(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[list[str], list[str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from rules.knowledge import Knowledge
 from rules.snapshot import Snapshot
@@ -21,15 +20,6 @@ class SafetyNote:
     label_contraindication: bool  # only these may make a card critical
     evidence: tuple[str, ...]
     citation: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "text": self.text,
-            "label_contraindication": self.label_contraindication,
-            "evidence": list(self.evidence),
-            "citation": self.citation,
-        }
 
 
 def safety_notes(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[SafetyNote, ...]:
