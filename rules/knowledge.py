@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rules.criteria import (
@@ -34,7 +34,7 @@ from rules.criteria import (
     validate_thresholds,
 )
 
-__all__ = ["RULES_VERSION", "CodeEntry", "Knowledge", "KnowledgeError", "Override", "OverridesError"]
+__all__ = ["RULES_VERSION", "CodeEntry", "Coding", "Knowledge", "KnowledgeError", "Override", "OverridesError", "ValueSet"]
 
 RULES_VERSION = "0.2.0"
 
@@ -89,6 +89,68 @@ class Override:
         if self.old is None:
             return f"{self.path}: added {self.new}"
         return f"{self.path}: {self.old} -> {self.new}"
+
+
+@dataclass(frozen=True)
+class Coding:
+    """A code the mapping reads inside a resource (a component, a trend's system)."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    """One concept of ``value_sets.json`` (after the site's overrides), typed: what the mapping reads.
+
+    ``units``: unit -> (multiply by, divide by), exactly one of the two set; ``range``: the valid
+    (low, high) of a scored value (ECOG 0-5).
+    """
+
+    name: str
+    resource: str
+    codes: tuple[CodeEntry, ...]
+    unit: str | None = None
+    units: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    unitless: bool = False
+    value: str | None = None
+    range: tuple[float, float] | None = None
+    component: Coding | None = None
+    components: dict[str, Coding] = field(default_factory=dict)
+    terms: dict[str, str] = field(default_factory=dict)
+    trends: dict[str, str] = field(default_factory=dict)
+    trend_system: str | None = None
+    note: str | None = None
+
+
+def _coding(spec: Mapping[str, Any]) -> Coding:
+    return Coding(str(spec["system"]), str(spec["code"]), spec.get("display"))
+
+
+def _value_set(name: str, spec: Mapping[str, Any], codes: tuple[CodeEntry, ...]) -> ValueSet:
+    """The typed view of a concept already checked against :data:`CONCEPT_SCHEMA`."""
+    units: dict[str, tuple[float | None, float | None]] = {
+        str(unit): ((float(rule), None) if not isinstance(rule, Mapping) else (None, float(rule["divide_by"])))
+        for unit, rule in (spec.get("units") or {}).items()
+    }
+    low_high = spec.get("range")
+    return ValueSet(
+        name=name,
+        resource=str(spec["resource"]),
+        codes=codes,
+        unit=spec.get("unit"),
+        units=units,
+        unitless=bool(spec.get("unitless", False)),
+        value=spec.get("value"),
+        range=(low_high[0], low_high[1]) if low_high else None,
+        component=_coding(spec["component"]) if "component" in spec else None,
+        components={k: _coding(v) for k, v in (spec.get("components") or {}).items()},
+        terms=dict(spec.get("terms") or {}),
+        trends=dict(spec.get("trends") or {}),
+        trend_system=spec.get("trend_system"),
+        note=spec.get("note"),
+    )
 
 
 # -- value-set schema --------------------------------------------------------------------------------
@@ -317,6 +379,9 @@ class Knowledge:
         # answers of codes_of / concepts_for_resource: the value sets do not change after this point
         self._codes_of: dict[str, tuple[CodeEntry, ...]] = {}
         self._concepts_for: dict[str, tuple[str, ...]] = {}
+        self._value_sets: dict[str, ValueSet] = {
+            name: _value_set(name, spec, self.codes_of(name)) for name, spec in self.value_sets["concepts"].items()
+        }
 
     def _index_concept(self, concept: str, spec: Mapping[str, Any]) -> None:
         for c in spec.get("codes", []):
@@ -372,7 +437,15 @@ class Knowledge:
                 return CodeEntry(concept=p.concept, system=system, code=code, display=code, site=p.site)
         return None
 
+    def value_set(self, name: str) -> ValueSet:
+        """A concept of the value sets, typed (``k.value_set("inr").unitless``)."""
+        try:
+            return self._value_sets[name]
+        except KeyError as exc:
+            raise KnowledgeError(f"unknown concept {name!r}") from exc
+
     def concept(self, name: str) -> dict[str, Any]:
+        """A concept as the value-set document writes it (``service.mapping`` reads these; :meth:`value_set` is typed)."""
         try:
             spec: dict[str, Any] = self.value_sets["concepts"][name]
         except KeyError as exc:

@@ -185,3 +185,28 @@ def test_a_partial_document_is_checked_and_its_typed_criteria_name_what_is_missi
         partial.criteria  # noqa: B018
     with pytest.raises(KnowledgeError, match="lack the groups"):
         Knowledge(load_data("value_sets.json"), load_data("thresholds.json"), require_complete=True)
+
+
+# -- value sets, typed ----------------------------------------------------------------------------------------
+
+
+def test_each_concept_is_a_typed_value_set_matching_its_document(knowledge):
+    for name, spec in knowledge.value_sets["concepts"].items():
+        typed = knowledge.value_set(name)
+        assert (typed.name, typed.resource, typed.unit) == (name, spec["resource"], spec.get("unit"))
+        assert typed.codes == knowledge.codes_of(name)
+    inr = knowledge.value_set("inr")
+    assert inr.unitless and inr.units["{INR}"] == (1.0, None)
+    assert knowledge.value_set("bilirubin").units["umol/L"] == (None, 17.1)
+    assert knowledge.value_set("ecog").range == (0, 5)
+    assert knowledge.value_set("blood_pressure").components["systolic"].code == "8480-6"
+
+
+def test_a_site_code_joins_the_typed_value_set(knowledge):
+    overrides = {"value_sets": {"concepts": {"hcc": {"codes": [{"system": "urn:x", "code": "H"}]}}}}
+    assert ("urn:x", "H") in {(c.system, c.code) for c in site(knowledge, overrides).value_set("hcc").codes}
+
+
+def test_an_unknown_concept_is_named(knowledge):
+    with pytest.raises(KnowledgeError, match="unknown concept 'hccc'"):
+        knowledge.value_set("hccc")
