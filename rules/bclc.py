@@ -41,12 +41,10 @@ from datetime import date
 from fractions import Fraction
 from typing import Any
 
-from rules.knowledge import KnowledgeError
+from rules.criteria import BclcCriteria
 from rules.snapshot import ConditionFact, LesionMeasurement, Snapshot
 from rules.timing import condition_presence, condition_present_at, days_before
 
-CRITERIA_GROUP = "bclc_2010"
-NOTE_GROUP = "bclc_2022"
 PVTT = "portal_vein_tumour_thrombus"
 METASTASIS = "extrahepatic_metastasis"
 CHILD_PUGH_CLASSES = ("A", "B", "C")
@@ -72,52 +70,6 @@ def _mm(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
 
 
-@dataclass(frozen=True)
-class BclcCriteria:
-    """BCLC 2010 cut-offs (``response_criteria.json``, group ``bclc_2010``) and the 2022 note."""
-
-    citation: str
-    very_early_single_nodule_below_mm: Fraction
-    early_max_nodules: int
-    early_multiple_nodules_max_diameter_mm: Fraction
-    very_early_max_ecog: int
-    early_intermediate_max_ecog: int
-    advanced_max_ecog: int
-    liver_organ: str
-    note_2022: str
-    citation_2022: str
-    # imaging at most this many days before the staging date (thresholds.json, freshness)
-    imaging_max_age_days: int = 90
-    # site-declared concepts of portal-vein thrombus confined to a branch: vascular invasion too
-    branch_thrombus_concepts: tuple[str, ...] = ()
-
-    @classmethod
-    def from_dict(cls, document: Mapping[str, Any]) -> BclcCriteria:
-        """Build from the merged knowledge document: ``response_criteria.json``'s groups ``bclc_2010`` and
-        ``bclc_2022`` with ``thresholds.json``'s ``freshness`` (required: ``imaging_max_age_days``) and
-        ``tace_candidacy`` (optional: ``portal_vein_branch_only_concepts``)."""
-        try:
-            group = document[CRITERIA_GROUP]
-            note = document.get(NOTE_GROUP, {})
-            candidacy = document.get("tace_candidacy", {}) or {}
-            return cls(
-                citation=str(group["citation"]),
-                very_early_single_nodule_below_mm=_exact(group["very_early_single_nodule_below_mm"]),
-                early_max_nodules=int(group["early_max_nodules"]),
-                early_multiple_nodules_max_diameter_mm=_exact(group["early_multiple_nodules_max_diameter_mm"]),
-                very_early_max_ecog=int(group["very_early_max_ecog"]),
-                early_intermediate_max_ecog=int(group["early_intermediate_max_ecog"]),
-                advanced_max_ecog=int(group["advanced_max_ecog"]),
-                liver_organ=str(group["liver_organ"]),
-                note_2022=str(note.get("note", "")),
-                citation_2022=str(note.get("citation", "")),
-                imaging_max_age_days=int(document["freshness"]["imaging_max_age_days"]),
-                branch_thrombus_concepts=tuple(str(c) for c in candidacy.get("portal_vein_branch_only_concepts", []) or []),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise KnowledgeError(f"response criteria: malformed '{CRITERIA_GROUP}' group ({exc!r})") from exc
-
-
 def _criteria(criteria: Mapping[str, Any] | BclcCriteria) -> BclcCriteria:
     return criteria if isinstance(criteria, BclcCriteria) else BclcCriteria.from_dict(criteria)
 
@@ -140,7 +92,8 @@ class TumourBurden:
         if self.nodules == 0:
             return f"no viable tumour on imaging of {self.imaging_date.isoformat()}"
         count = "a single nodule" if self.nodules == 1 else f"{self.nodules} nodules"
-        return f"{count}, largest {_mm(self.largest_mm)} mm viable, on imaging of {self.imaging_date.isoformat()}"
+        largest = _mm(self.largest_mm) if self.largest_mm is not None else "?"
+        return f"{count}, largest {largest} mm viable, on imaging of {self.imaging_date.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -245,6 +198,72 @@ def _bland(conditions: tuple[ConditionFact, ...]) -> str:
     return ": tumour vs bland thrombus to confirm" if any(not c.specific for c in conditions) else ""
 
 
+def _recent_tumour(
+    snapshot: Snapshot, day: date, crit: BclcCriteria, reasons: list[str], evidence: list[str]
+) -> tuple[TumourBurden | None, date | None]:
+    """Tumour burden from imaging at most ``imaging_max_age_days`` before ``day``: (burden, the stale imaging date)."""
+    tumour = tumour_burden_at(snapshot.lesions, day, crit)
+    if tumour is None:
+        reasons.append(f"No tumour imaging on or before {day.isoformat()}.")
+        return None, None
+    if tumour.imaging_date < days_before(day, crit.imaging_max_age_days):
+        stale = tumour.imaging_date
+        reasons.append(
+            f"Latest tumour imaging ({stale.isoformat()}) is {(day - stale).days} days before {day.isoformat()}, "
+            f"more than {crit.imaging_max_age_days}: tumour burden unknown."
+        )
+        return None, stale
+    evidence.extend(tumour.evidence)
+    if tumour.unknown_site_nodules:
+        reasons.append(f"{tumour.unknown_site_nodules} viable lesion(s) with no recorded site counted as liver nodules.")
+    return tumour, None
+
+
+def _vascular_invasion(
+    snapshot: Snapshot, day: date, as_of: date, crit: BclcCriteria, reasons: list[str], evidence: list[str]
+) -> bool | None:
+    """Portal-vein tumour thrombus on ``day`` (a site's branch-only concepts too); None when its presence is unknown."""
+    pvtt, pvtt_unknown = _presence_at(snapshot.conditions, (PVTT, *crit.branch_thrombus_concepts), day, as_of)
+    if pvtt:
+        reasons.append(f"Portal-vein tumour thrombus present ({', '.join(c.ref for c in pvtt)}){_bland(pvtt)}.")
+        evidence.extend(c.ref for c in pvtt)
+    elif pvtt_unknown:
+        reasons.append(
+            f"Portal-vein thrombus on {day.isoformat()} unknown, onset missing ({_undated_words(pvtt_unknown, day)})"
+            f"{_bland(pvtt_unknown)}."
+        )
+        evidence.extend(c.ref for c in pvtt_unknown)
+    return True if pvtt else (None if pvtt_unknown else False)
+
+
+def _extrahepatic_spread(
+    snapshot: Snapshot, day: date, as_of: date, crit: BclcCriteria, reasons: list[str], evidence: list[str]
+) -> bool | None:
+    """A metastasis Condition or a viable lesion outside the liver on ``day``; None when a metastasis's presence is unknown."""
+    metastases, metastases_unknown = _presence_at(snapshot.conditions, (METASTASIS,), day, as_of)
+    extrahepatic_lesions: tuple[LesionMeasurement, ...] = ()
+    found = latest_imaging(snapshot.lesions, day)
+    if found is not None:
+        extrahepatic_lesions = tuple(
+            m for m in found[1] if m.organ not in (None, crit.liver_organ) and (_usable_mm(m.viable_diameter_mm) or 0) > 0
+        )
+    if metastases:
+        reasons.append(f"Extrahepatic metastasis present ({', '.join(c.ref for c in metastases)}).")
+        evidence.extend(c.ref for c in metastases)
+    if found is not None and extrahepatic_lesions:
+        sites = ", ".join(f"{m.organ} ({m.ref})" for m in extrahepatic_lesions)
+        reasons.append(f"Viable lesion outside the liver on imaging of {found[0].isoformat()}: {sites}.")
+        evidence.extend(m.ref for m in extrahepatic_lesions)
+    spread: bool | None = bool(metastases or extrahepatic_lesions)
+    if not spread and metastases_unknown:
+        spread = None
+        reasons.append(
+            f"Extrahepatic metastasis on {day.isoformat()} unknown, onset missing ({_undated_words(metastases_unknown, day)})."
+        )
+        evidence.extend(c.ref for c in metastases_unknown)
+    return spread
+
+
 def staging_facts_at(
     snapshot: Snapshot, day: date, criteria: Mapping[str, Any] | BclcCriteria, *, as_of: date | None = None
 ) -> StagingFacts:
@@ -258,59 +277,10 @@ def staging_facts_at(
     as_of = day if as_of is None else as_of
     reasons: list[str] = []
     evidence: list[str] = []
-    assumptions: list[str] = []
-    tumour = tumour_burden_at(snapshot.lesions, day, crit)
-    stale: date | None = None
-    if tumour is None:
-        reasons.append(f"No tumour imaging on or before {day.isoformat()}.")
-    elif tumour.imaging_date < days_before(day, crit.imaging_max_age_days):
-        stale = tumour.imaging_date
-        reasons.append(
-            f"Latest tumour imaging ({stale.isoformat()}) is {(day - stale).days} days before {day.isoformat()}, "
-            f"more than {crit.imaging_max_age_days}: tumour burden unknown."
-        )
-        tumour = None
-    else:
-        evidence.extend(tumour.evidence)
-        if tumour.unknown_site_nodules:
-            reasons.append(
-                f"{tumour.unknown_site_nodules} viable lesion(s) with no recorded site counted as liver nodules."
-            )
-
-    pvtt, pvtt_unknown = _presence_at(snapshot.conditions, (PVTT, *crit.branch_thrombus_concepts), day, as_of)
-    metastases, metastases_unknown = _presence_at(snapshot.conditions, (METASTASIS,), day, as_of)
-    extrahepatic_lesions: tuple[LesionMeasurement, ...] = ()
-    found = latest_imaging(snapshot.lesions, day)
-    if found is not None:
-        extrahepatic_lesions = tuple(
-            m for m in found[1] if m.organ not in (None, crit.liver_organ) and (_usable_mm(m.viable_diameter_mm) or 0) > 0
-        )
-    if pvtt:
-        reasons.append(f"Portal-vein tumour thrombus present ({', '.join(c.ref for c in pvtt)}){_bland(pvtt)}.")
-        evidence.extend(c.ref for c in pvtt)
-    elif pvtt_unknown:
-        reasons.append(
-            f"Portal-vein thrombus on {day.isoformat()} unknown, onset missing ({_undated_words(pvtt_unknown, day)})"
-            f"{_bland(pvtt_unknown)}."
-        )
-        evidence.extend(c.ref for c in pvtt_unknown)
-    if metastases:
-        reasons.append(f"Extrahepatic metastasis present ({', '.join(c.ref for c in metastases)}).")
-        evidence.extend(c.ref for c in metastases)
-    if extrahepatic_lesions:
-        sites = ", ".join(f"{m.organ} ({m.ref})" for m in extrahepatic_lesions)
-        reasons.append(f"Viable lesion outside the liver on imaging of {found[0].isoformat()}: {sites}.")
-        evidence.extend(m.ref for m in extrahepatic_lesions)
-    spread: bool | None = bool(metastases or extrahepatic_lesions)
-    if not spread and metastases_unknown:
-        spread = None
-        reasons.append(
-            f"Extrahepatic metastasis on {day.isoformat()} unknown, onset missing ({_undated_words(metastases_unknown, day)})."
-        )
-        evidence.extend(c.ref for c in metastases_unknown)
-    invasion: bool | None = True if pvtt else (None if pvtt_unknown else False)
-    if invasion is False or spread is False:
-        assumptions.append(ABSENT_UNLESS_RECORDED)
+    tumour, stale = _recent_tumour(snapshot, day, crit, reasons, evidence)
+    invasion = _vascular_invasion(snapshot, day, as_of, crit, reasons, evidence)
+    spread = _extrahepatic_spread(snapshot, day, as_of, crit, reasons, evidence)
+    assumptions = [ABSENT_UNLESS_RECORDED] if invasion is False or spread is False else []
     return StagingFacts(
         day=day,
         tumour=tumour,
@@ -335,14 +305,6 @@ class BclcStage:
     evidence: tuple[str, ...]
     citation: str
     forced: bool = False  # decided by Child-Pugh C / ECOG > 2 / invasion whatever the missing inputs
-
-    def as_dict(self) -> dict:
-        return {
-            "stage": self.stage,
-            "reasons": list(self.reasons),
-            "evidence": list(self.evidence),
-            "citation": self.citation,
-        }
 
 
 def burden_stage(tumour: TumourBurden, crit: BclcCriteria) -> str | None:
@@ -428,6 +390,83 @@ def tumour_extent_stage(
     )
 
 
+@dataclass(frozen=True)
+class _StageInputs:
+    """The inputs of a BCLC 2010 stage, with the words the reasons use."""
+
+    tumour: TumourBurden | None
+    vascular_invasion: bool | None
+    extrahepatic_spread: bool | None
+    cp: str | None  # A / B / C, None when unknown
+    ecog: int | None
+    tumour_unknown: str
+
+    @property
+    def cp_text(self) -> str:
+        return f"Child-Pugh {self.cp}" if self.cp else "Child-Pugh class unknown"
+
+    @property
+    def ecog_text(self) -> str:
+        return f"ECOG {self.ecog}" if self.ecog is not None else "ECOG unknown"
+
+    @property
+    def invasion(self) -> list[str]:
+        return [w for w, flag in (("portal invasion", self.vascular_invasion), ("extrahepatic spread", self.extrahepatic_spread)) if flag]
+
+
+_Decision = tuple[str | None, str, bool]  # (stage, reason, forced)
+
+
+def _stage_d(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
+    """Child-Pugh C or ECOG > 2: D whatever else is missing."""
+    if i.cp == "C":
+        return "D", f"Child-Pugh C makes it D ({i.ecog_text}).", True
+    if i.ecog is not None and i.ecog > crit.advanced_max_ecog:
+        return "D", f"ECOG {i.ecog} (> {crit.advanced_max_ecog}) makes it D ({i.cp_text}).", True
+    return None
+
+
+def _not_staged_missing(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
+    """Child-Pugh class or ECOG missing: not staged, with what it could be."""
+    missing = [label for label, gap in (("Child-Pugh class", i.cp is None), ("ECOG", i.ecog is None)) if gap]
+    if not missing:
+        return None
+    could_be = "C or D" if i.invasion or (i.ecog is not None and i.ecog > crit.early_intermediate_max_ecog) else "0 to D"
+    known = ", ".join(x for x in (" and ".join(i.invasion), i.cp_text if i.cp else "", i.ecog_text if i.ecog is not None else "") if x)
+    return None, f"Not staged: {' and '.join(missing)} missing, so it could be {could_be}" + (f" ({known})." if known else "."), False
+
+
+def _stage_c(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
+    """Portal invasion or extrahepatic spread (forced), or ECOG 1-2: C; invasion or spread unknown: not staged."""
+    if i.invasion:
+        return "C", f"{' and '.join(i.invasion).capitalize()} with {i.cp_text} and {i.ecog_text} make it C.", True
+    doubt = _unknown_invasion(i.vascular_invasion, i.extrahepatic_spread)
+    if i.ecog is not None and i.ecog > crit.early_intermediate_max_ecog:
+        spread_words = f"{doubt} unknown" if doubt else "no invasion or spread"
+        return "C", f"{i.ecog_text} makes it C under the 2010 scheme ({i.cp_text}, {spread_words}).", False
+    if doubt:
+        return None, f"Not staged: {doubt} at this date unknown (onset missing), so it could be C ({i.cp_text}, {i.ecog_text}).", False
+    return None
+
+
+def _stage_by_burden(i: _StageInputs, crit: BclcCriteria) -> _Decision:
+    """ECOG 0, Child-Pugh A-B, no invasion or spread: 0 / A / B by tumour burden (0 also needs Child-Pugh A)."""
+    if i.tumour is None:
+        return None, f"Not staged: {i.tumour_unknown} ({i.cp_text}, {i.ecog_text}, no invasion or spread).", False
+    by_burden = burden_stage(i.tumour, crit)
+    if by_burden is None:
+        return None, f"Not staged: no viable tumour on the latest imaging ({i.cp_text}, {i.ecog_text}).", False
+    if by_burden == "0" and (i.cp != "A" or (i.ecog or 0) > crit.very_early_max_ecog):
+        return (
+            "A",
+            f"Single nodule < {_mm(crit.very_early_single_nodule_below_mm)} mm with {i.cp_text} and {i.ecog_text}: "
+            "A (stage 0 needs Child-Pugh A and ECOG 0).",
+            False,
+        )
+    words = _burden_words(by_burden, i.tumour, crit).capitalize()
+    return by_burden, f"{words}, no invasion or spread, {i.ecog_text}, {i.cp_text}: {by_burden}.", False
+
+
 def bclc_2010_stage(
     *,
     tumour: TumourBurden | None,
@@ -447,52 +486,11 @@ def bclc_2010_stage(
     Child-Pugh A; a single nodule < 2 cm with Child-Pugh B is A).
     """
     crit = _criteria(criteria)
-    ev = tuple(dict.fromkeys(evidence))
     cp = child_pugh_class if child_pugh_class in CHILD_PUGH_CLASSES else None
-    cp_text = f"Child-Pugh {cp}" if cp else "Child-Pugh class unknown"
-    ecog_text = f"ECOG {ecog}" if ecog is not None else "ECOG unknown"
-
-    def stage(value: str | None, reason: str, forced: bool = False) -> BclcStage:
-        return BclcStage(value, (reason,), ev, crit.citation, forced=forced)
-
-    if cp == "C":
-        return stage("D", f"Child-Pugh C makes it D ({ecog_text}).", forced=True)
-    if ecog is not None and ecog > crit.advanced_max_ecog:
-        return stage("D", f"ECOG {ecog} (> {crit.advanced_max_ecog}) makes it D ({cp_text}).", forced=True)
-
-    invasion = [
-        w for w, flag in (("portal invasion", vascular_invasion), ("extrahepatic spread", extrahepatic_spread)) if flag
-    ]
-    missing = [label for label, gap in (("Child-Pugh class", cp is None), ("ECOG", ecog is None)) if gap]
-    if missing:
-        could_be = "C or D" if invasion or (ecog is not None and ecog > crit.early_intermediate_max_ecog) else "0 to D"
-        known = ", ".join(x for x in (" and ".join(invasion), cp_text if cp else "", ecog_text if ecog is not None else "") if x)
-        return stage(None, f"Not staged: {' and '.join(missing)} missing, so it could be {could_be}" + (f" ({known})." if known else "."))
-
-    if invasion:
-        return stage("C", f"{' and '.join(invasion).capitalize()} with {cp_text} and {ecog_text} make it C.", forced=True)
-    doubt = _unknown_invasion(vascular_invasion, extrahepatic_spread)
-    if ecog > crit.early_intermediate_max_ecog:
-        spread_words = f"{doubt} unknown" if doubt else "no invasion or spread"
-        return stage("C", f"{ecog_text} makes it C under the 2010 scheme ({cp_text}, {spread_words}).")
-    if doubt:
-        return stage(None, f"Not staged: {doubt} at this date unknown (onset missing), so it could be C ({cp_text}, {ecog_text}).")
-
-    if tumour is None:
-        return stage(None, f"Not staged: {tumour_unknown} ({cp_text}, {ecog_text}, no invasion or spread).")
-    by_burden = burden_stage(tumour, crit)
-    if by_burden is None:
-        return stage(None, f"Not staged: no viable tumour on the latest imaging ({cp_text}, {ecog_text}).")
-    if by_burden == "0" and (cp != "A" or ecog > crit.very_early_max_ecog):
-        return stage(
-            "A",
-            f"Single nodule < {_mm(crit.very_early_single_nodule_below_mm)} mm with {cp_text} and {ecog_text}: "
-            "A (stage 0 needs Child-Pugh A and ECOG 0).",
-        )
-    return stage(
-        by_burden,
-        f"{_burden_words(by_burden, tumour, crit).capitalize()}, no invasion or spread, {ecog_text}, {cp_text}: {by_burden}.",
-    )
+    inputs = _StageInputs(tumour, vascular_invasion, extrahepatic_spread, cp, ecog, tumour_unknown)
+    decided = _stage_d(inputs, crit) or _not_staged_missing(inputs, crit) or _stage_c(inputs, crit) or _stage_by_burden(inputs, crit)
+    stage, reason, forced = decided
+    return BclcStage(stage, (reason,), tuple(dict.fromkeys(evidence)), crit.citation, forced=forced)
 
 
 def bclc_at(
@@ -549,21 +547,6 @@ class BclcAssessment:
     note: str
     citation: str
 
-    def as_dict(self) -> dict:
-        """The schema's ``bclc`` object (``at_first_tace``, ``current``, ``tumour_extent_stage``, ``reasons``) plus extras."""
-        return {
-            "at_first_tace": self.at_first_tace.stage if self.at_first_tace else None,
-            "current": self.current.stage,
-            "tumour_extent_stage": self.tumour_extent.stage,
-            "tumour_extent_stage_at_first_tace": (
-                self.tumour_extent_at_first_tace.stage if self.tumour_extent_at_first_tace else None
-            ),
-            "reasons": list(self.reasons),
-            "evidence": list(self.evidence),
-            "note": self.note,
-            "citation": self.citation,
-        }
-
 
 def _facts_sentence(facts: StagingFacts) -> str:
     def words(flag: bool | None, what: str) -> str:
@@ -573,6 +556,51 @@ def _facts_sentence(facts: StagingFacts) -> str:
     parts.append(words(facts.vascular_invasion, "portal invasion"))
     parts.append(words(facts.extrahepatic_spread, "extrahepatic spread"))
     return "; ".join(parts)
+
+
+def _staged_at_first_tace(
+    snapshot: Snapshot,
+    as_of: date,
+    first_tace: date | None,
+    child_pugh_class: str | None,
+    ecog: int | None,
+    crit: BclcCriteria,
+    supporting_evidence: Iterable[str],
+    reasons: list[str],
+    evidence: list[str],
+    assumptions: list[str],
+) -> tuple[BclcStage | None, BclcStage | None]:
+    """BCLC 2010 and tumour extent at the first TACE (None, None without one), its reasons added."""
+    if first_tace is None:
+        reasons.append("At the first TACE: not staged, no TACE recorded.")
+        return None, None
+    at_first, extent_first, facts = bclc_at(
+        snapshot,
+        first_tace,
+        child_pugh_class=child_pugh_class,
+        ecog=ecog,
+        criteria=crit,
+        supporting_evidence=supporting_evidence,
+        as_of=as_of,
+    )
+    reasons.append(f"At the first TACE ({first_tace.isoformat()}): {at_first.stage or 'not staged'}. {' '.join(at_first.reasons)}")
+    reasons.append(f"Findings at the first TACE: {_facts_sentence(facts)}.")
+    reasons.extend(facts.reasons)
+    evidence.extend(at_first.evidence)
+    assumptions.extend(facts.assumptions)
+    return at_first, extent_first
+
+
+def _reasons_now(as_of: date, current: BclcStage, extent: BclcStage, facts: StagingFacts) -> list[str]:
+    """The reasons of the stage at ``as_of``, and how tumour extent alone (the study's Table 1) stages it."""
+    reasons = [f"Now ({as_of.isoformat()}): {current.stage or 'not staged'}. {' '.join(current.reasons)}"]
+    reasons.append(f"Findings now: {_facts_sentence(facts)}.")
+    reasons.extend(facts.reasons)
+    if extent.stage != current.stage:
+        reasons.append(f"How the study's Table 1 staged (tumour extent only): {' '.join(extent.reasons)}")
+    else:
+        reasons.append(f"Tumour extent (how the study's Table 1 staged) is also {extent.stage or 'not staged'}.")
+    return reasons
 
 
 def assess_bclc(
@@ -596,27 +624,10 @@ def assess_bclc(
     reasons: list[str] = []
     evidence: list[str] = []
     assumptions: list[str] = []
-
-    at_first: BclcStage | None = None
-    extent_first: BclcStage | None = None
-    if first_tace is None:
-        reasons.append("At the first TACE: not staged, no TACE recorded.")
-    else:
-        at_first, extent_first, facts = bclc_at(
-            snapshot,
-            first_tace,
-            child_pugh_class=child_pugh_at_first_tace,
-            ecog=ecog_at_first_tace,
-            criteria=crit,
-            supporting_evidence=evidence_at_first_tace,
-            as_of=as_of,
-        )
-        reasons.append(f"At the first TACE ({first_tace.isoformat()}): {at_first.stage or 'not staged'}. {' '.join(at_first.reasons)}")
-        reasons.append(f"Findings at the first TACE: {_facts_sentence(facts)}.")
-        reasons.extend(facts.reasons)
-        evidence.extend(at_first.evidence)
-        assumptions.extend(facts.assumptions)
-
+    at_first, extent_first = _staged_at_first_tace(
+        snapshot, as_of, first_tace, child_pugh_at_first_tace, ecog_at_first_tace, crit, evidence_at_first_tace,
+        reasons, evidence, assumptions,
+    )
     current, extent, facts_now = bclc_at(
         snapshot,
         as_of,
@@ -625,13 +636,7 @@ def assess_bclc(
         criteria=crit,
         supporting_evidence=evidence_now,
     )
-    reasons.append(f"Now ({as_of.isoformat()}): {current.stage or 'not staged'}. {' '.join(current.reasons)}")
-    reasons.append(f"Findings now: {_facts_sentence(facts_now)}.")
-    reasons.extend(facts_now.reasons)
-    if extent.stage != current.stage:
-        reasons.append(f"How the study's Table 1 staged (tumour extent only): {' '.join(extent.reasons)}")
-    else:
-        reasons.append(f"Tumour extent (how the study's Table 1 staged) is also {extent.stage or 'not staged'}.")
+    reasons.extend(_reasons_now(as_of, current, extent, facts_now))
     reasons.append(crit.note_2022)
     evidence.extend(current.evidence)
     assumptions.extend(facts_now.assumptions)

@@ -17,13 +17,14 @@ the window make it ``unknown``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from rules.child_pugh import ChildPugh
+from rules.criteria import TaceCandidacyCriteria
 from rules.findings import Finding, Status, finding
 from rules.knowledge import Knowledge
-from rules.snapshot import ConditionFact, Snapshot
+from rules.snapshot import ConditionFact, LesionMeasurement, Snapshot
 from rules.timing import condition_presence, days_before, latest_within
 from rules.treatment import tace_not_done
 
@@ -46,7 +47,7 @@ class Candidacy:
 
 def branch_only_concepts(k: Knowledge) -> tuple[str, ...]:
     """Condition concepts a site declared to be portal-vein thrombus confined to a branch."""
-    return tuple(str(c) for c in k.thresholds["tace_candidacy"].get("portal_vein_branch_only_concepts") or ())
+    return k.criteria.tace_candidacy.portal_vein_branch_only_concepts
 
 
 def thrombus_words(conditions: list[ConditionFact] | tuple[ConditionFact, ...]) -> str:
@@ -103,7 +104,7 @@ def extrahepatic_sites(snapshot: Snapshot, day: date, as_of: date) -> Extrahepat
         if m.when <= day and (m.lesion not in latest or (m.when, m.ref) > latest[m.lesion][:2]):
             latest[m.lesion] = (m.when, m.ref, m.viable_diameter_mm, m.organ)
     for _, ref, mm, organ in sorted(latest.values(), key=lambda v: v[1]):
-        if organ not in (None, LIVER) and mm > 0:
+        if organ is not None and organ != LIVER and mm > 0:
             sites.setdefault(organ.strip().lower(), []).append(ref)
     side_unknown = [ref for generic in sorted(s for s in sites if any(o.endswith(f" {s}") for o in sites))
                     for ref in sites.pop(generic)]
@@ -130,6 +131,13 @@ def _viable_liver_tumour(snapshot: Snapshot, as_of: date, max_age: int) -> tuple
             "whether viable liver tumour remains is unknown (new imaging needed).",
             evidence,
         )
+    return _viable_on(latest, at_latest, evidence, outside_note)
+
+
+def _viable_on(
+    latest: date, at_latest: list[LesionMeasurement], evidence: tuple[str, ...], outside_note: str
+) -> tuple[bool | None, str, tuple[str, ...]]:
+    """Whether the latest (recent) imaging shows viable liver tumour; a viable lesion of unknown organ leaves it unknown."""
     liver_sum = sum(m.viable_diameter_mm for m in at_latest if m.organ == LIVER)
     unknown_organ = [m for m in at_latest if m.organ is None and m.viable_diameter_mm > 0]
     if liver_sum > 0:
@@ -154,47 +162,60 @@ def _viable_liver_tumour(snapshot: Snapshot, as_of: date, max_age: int) -> tuple
     )
 
 
-def evaluate_tace_candidacy(snapshot: Snapshot, as_of: date, k: Knowledge, *, child_pugh: ChildPugh) -> Candidacy:
-    g = "tace_candidacy"
-    citation = k.citation(g)
-    contraindications: list[tuple[str, tuple[str, ...]]] = []
-    unknowns: list[str] = []
-    to_confirm: list[str] = []
+@dataclass
+class _Contraindications:
+    """What the checks found, in the order PRODUCT.md lists the contraindications."""
 
-    viable, viable_text, viable_evidence = _viable_liver_tumour(
-        snapshot, as_of, int(k.threshold("freshness", "imaging_max_age_days"))
-    )
+    present: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (words, evidence)
+    unknown: list[str] = field(default_factory=list)
+    to_confirm: list[str] = field(default_factory=list)
 
-    if child_pugh.klass == k.threshold(g, "child_pugh_class_excluded"):
-        contraindications.append((f"Child-Pugh {child_pugh.klass}", child_pugh.evidence))
+
+def _check_child_pugh(child_pugh: ChildPugh, crit: TaceCandidacyCriteria, found: _Contraindications) -> None:
+    """Child-Pugh C (``child_pugh_class_excluded``) is a contraindication; an unknown class cannot exclude it."""
+    if child_pugh.klass == crit.child_pugh_class_excluded:
+        found.present.append((f"Child-Pugh {child_pugh.klass}", child_pugh.evidence))
     elif child_pugh.klass is None:
-        unknowns.append("Child-Pugh class unknown")
+        found.unknown.append("Child-Pugh class unknown")
 
-    limit = float(k.threshold(g, "bilirubin_mg_dl_max"))
-    bili = latest_within(snapshot.series("bilirubin"), as_of, int(k.threshold("freshness", "lab_max_age_days")))
+
+def _check_bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, found: _Contraindications) -> None:
+    """Bilirubin above ``bilirubin_mg_dl_max`` (3 mg/dL) within the lab freshness window."""
+    limit = float(k.criteria.tace_candidacy.bilirubin_mg_dl_max)
+    bili = latest_within(snapshot.series("bilirubin"), as_of, k.criteria.freshness.lab_max_age_days)
     if bili is None:
-        unknowns.append("no bilirubin within the freshness window")
+        found.unknown.append("no bilirubin within the freshness window")
     elif bili.value > limit:
-        contraindications.append((f"bilirubin {bili.value:g} mg/dL > {limit:g}", (bili.ref,)))
+        found.present.append((f"bilirubin {bili.value:g} mg/dL > {limit:g}", (bili.ref,)))
 
-    minimum = int(k.threshold(g, "multiple_extrahepatic_metastases_min"))
+
+def _spread_doubts(spread: ExtrahepaticSites, as_of: date) -> list[str]:
+    doubts = []
+    if spread.unknown_site:
+        doubts.append(f"metastasis with no recorded site: {', '.join(spread.unknown_site)}")
+    if spread.side_unknown:
+        doubts.append(f"metastasis site recorded without its side: {', '.join(spread.side_unknown)}")
+    if spread.presence_unknown:
+        doubts.append(f"metastasis recorded after {as_of.isoformat()}, presence then unknown: {', '.join(spread.presence_unknown)}")
+    if spread.sites:
+        doubts.append(f"known sites: {spread.describe()}")
+    return doubts
+
+
+def _check_metastases(snapshot: Snapshot, as_of: date, minimum: int, found: _Contraindications) -> None:
+    """Multiple extrahepatic metastases: at least ``minimum`` distinct sites (not records)."""
     spread = extrahepatic_sites(snapshot, as_of, as_of)
     if len(spread.sites) >= minimum:
-        contraindications.append(
+        found.present.append(
             (f"multiple extrahepatic metastases ({len(spread.sites)} sites: {spread.describe()})", spread.evidence)
         )
     elif len(spread.sites) + spread.undecided >= minimum:
-        doubts = []
-        if spread.unknown_site:
-            doubts.append(f"metastasis with no recorded site: {', '.join(spread.unknown_site)}")
-        if spread.side_unknown:
-            doubts.append(f"metastasis site recorded without its side: {', '.join(spread.side_unknown)}")
-        if spread.presence_unknown:
-            doubts.append(f"metastasis recorded after {as_of.isoformat()}, presence then unknown: {', '.join(spread.presence_unknown)}")
-        if spread.sites:
-            doubts.append(f"known sites: {spread.describe()}")
-        unknowns.append(f"whether extrahepatic metastases involve {minimum} or more distinct sites ({'; '.join(doubts)})")
+        doubts = _spread_doubts(spread, as_of)
+        found.unknown.append(f"whether extrahepatic metastases involve {minimum} or more distinct sites ({'; '.join(doubts)})")
 
+
+def _check_tace_not_done(snapshot: Snapshot, as_of: date, found: _Contraindications) -> None:
+    """A TACE not done (refused, technically impossible) after the last completed session."""
     last_done = max((p.performed for p in snapshot.procedures_of("tace") if p.status == "completed" and p.performed), default=None)
     for p in tace_not_done(snapshot, as_of):
         when = p.performed
@@ -202,52 +223,73 @@ def evaluate_tace_candidacy(snapshot: Snapshot, as_of: date, k: Knowledge, *, ch
             reason = p.status_reason or "no reason recorded"
             dated = when.isoformat() if when else "undated"
             after = f", after the last completed session ({last_done.isoformat()})" if last_done and when else ""
-            contraindications.append((f"TACE not done ({reason}; {dated}{after})", (p.ref,)))
+            found.present.append((f"TACE not done ({reason}; {dated}{after})", (p.ref,)))
 
-    branch_only = set(branch_only_concepts(k))
-    present_pvt: list[ConditionFact] = []
-    branch_pvt: list[ConditionFact] = []
-    unknown_pvt: list[ConditionFact] = []
+
+def _portal_vein_thrombi(
+    snapshot: Snapshot, as_of: date, branch_only: set[str]
+) -> tuple[list[ConditionFact], list[ConditionFact], list[ConditionFact]]:
+    """Portal-vein thrombosis records at ``as_of``: (present, site-declared branch-only, presence unknown)."""
+    present: list[ConditionFact] = []
+    branch: list[ConditionFact] = []
+    unknown: list[ConditionFact] = []
     for concept in (PVTT, *sorted(branch_only - {PVTT})):
         for c in sorted(snapshot.conditions_of(concept), key=lambda c: c.ref):
-            present = condition_presence(c, as_of, as_of)
-            if present is None:
-                unknown_pvt.append(c)
-            elif present:
-                (branch_pvt if concept in branch_only else present_pvt).append(c)
-    if present_pvt:
-        contraindications.append(
-            (f"portal-vein thrombosis ({thrombus_words(present_pvt)}): {MAIN_TRUNK_TO_CONFIRM}", tuple(c.ref for c in present_pvt))
+            presence = condition_presence(c, as_of, as_of)
+            if presence is None:
+                unknown.append(c)
+            elif presence:
+                (branch if concept in branch_only else present).append(c)
+    return present, branch, unknown
+
+
+def _check_portal_vein(snapshot: Snapshot, as_of: date, k: Knowledge, found: _Contraindications) -> None:
+    """Any recorded portal-vein thrombosis stops candidacy until main-trunk involvement is excluded."""
+    present, branch, unknown = _portal_vein_thrombi(snapshot, as_of, set(branch_only_concepts(k)))
+    if present:
+        found.present.append(
+            (f"portal-vein thrombosis ({thrombus_words(present)}): {MAIN_TRUNK_TO_CONFIRM}", tuple(c.ref for c in present))
         )
-        to_confirm.append(
+        found.to_confirm.append(
             "Portal-vein thrombosis recorded: confirm whether it involves the main portal trunk (a TACE contraindication)"
-            + (f"; {BLAND_TO_CONFIRM}." if any(not c.specific for c in present_pvt) else ".")
+            + (f"; {BLAND_TO_CONFIRM}." if any(not c.specific for c in present) else ".")
         )
-    if branch_pvt:
-        to_confirm.append(
-            f"Portal-vein thrombus recorded as confined to a branch ({thrombus_words(branch_pvt)}): not a TACE "
+    if branch:
+        found.to_confirm.append(
+            f"Portal-vein thrombus recorded as confined to a branch ({thrombus_words(branch)}): not a TACE "
             "contraindication by the site's codes; confirm the main trunk is free."
         )
-    if unknown_pvt:
-        unknowns.append(f"whether the portal-vein thrombosis recorded after {as_of.isoformat()} was present ({thrombus_words(unknown_pvt)})")
+    if unknown:
+        found.unknown.append(f"whether the portal-vein thrombosis recorded after {as_of.isoformat()} was present ({thrombus_words(unknown)})")
 
-    evidence = tuple(dict.fromkeys(viable_evidence + tuple(e for _, ev in contraindications for e in ev)))
-    if contraindications:
-        return Candidacy(
-            finding(
-                Status.NOT_MET,
-                [viable_text] + ["TACE contraindicated: " + "; ".join(text for text, _ in contraindications) + "."],
-                evidence,
-                citation=citation,
-            ),
-            tuple(to_confirm),
-        )
+
+def _decide(
+    viable: bool | None, viable_text: str, evidence: tuple[str, ...], found: _Contraindications, citation: str
+) -> Candidacy:
+    """Not met on a contraindication or no viable liver tumour; unknown when either cannot be told; else met."""
+    to_confirm = tuple(found.to_confirm)
+    if found.present:
+        reasons = [viable_text, "TACE contraindicated: " + "; ".join(words for words, _ in found.present) + "."]
+        return Candidacy(finding(Status.NOT_MET, reasons, evidence, citation=citation), to_confirm)
     if viable is False:
-        return Candidacy(finding(Status.NOT_MET, [viable_text], evidence, citation=citation), tuple(to_confirm))
-    if viable is None or unknowns:
-        reasons = [viable_text] + ([f"Cannot exclude a contraindication: {', '.join(unknowns)}."] if unknowns else [])
-        return Candidacy(finding(Status.UNKNOWN, reasons, evidence, citation=citation), tuple(to_confirm))
+        return Candidacy(finding(Status.NOT_MET, [viable_text], evidence, citation=citation), to_confirm)
+    if viable is None or found.unknown:
+        reasons = [viable_text] + ([f"Cannot exclude a contraindication: {', '.join(found.unknown)}."] if found.unknown else [])
+        return Candidacy(finding(Status.UNKNOWN, reasons, evidence, citation=citation), to_confirm)
     return Candidacy(
-        finding(Status.MET, [viable_text, "No TACE contraindication recorded."], evidence, citation=citation),
-        tuple(to_confirm),
+        finding(Status.MET, [viable_text, "No TACE contraindication recorded."], evidence, citation=citation), to_confirm
     )
+
+
+def evaluate_tace_candidacy(snapshot: Snapshot, as_of: date, k: Knowledge, *, child_pugh: ChildPugh) -> Candidacy:
+    """TACE candidacy at ``as_of``: viable liver tumour on recent imaging, then each contraindication in turn."""
+    crit = k.criteria.tace_candidacy
+    viable, viable_text, viable_evidence = _viable_liver_tumour(snapshot, as_of, k.criteria.freshness.imaging_max_age_days)
+    found = _Contraindications()
+    _check_child_pugh(child_pugh, crit, found)
+    _check_bilirubin(snapshot, as_of, k, found)
+    _check_metastases(snapshot, as_of, crit.multiple_extrahepatic_metastases_min, found)
+    _check_tace_not_done(snapshot, as_of, found)
+    _check_portal_vein(snapshot, as_of, k, found)
+    evidence = tuple(dict.fromkeys(viable_evidence + tuple(e for _, ev in found.present for e in ev)))
+    return _decide(viable, viable_text, evidence, found, crit.citation)

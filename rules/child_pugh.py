@@ -45,14 +45,6 @@ class ItemScore:
     evidence: str | None = None
     date: date | None = None
 
-    def as_dict(self) -> dict:
-        data: dict = {"points": self.points, "value": self.value}
-        if self.evidence:
-            data["evidence"] = self.evidence
-        if self.date:
-            data["date"] = self.date.isoformat()
-        return data
-
 
 @dataclass(frozen=True)
 class ChildPugh:
@@ -68,47 +60,35 @@ class ChildPugh:
     def evidence(self) -> tuple[str, ...]:
         return tuple(i.evidence for i in self.points.values() if i.evidence)
 
-    def as_dict(self) -> dict:
-        return {
-            "date": self.anchor.isoformat(),
-            "score": self.score,
-            "class": self.klass,
-            "points": {name: item.as_dict() for name, item in self.points.items()},
-            "reasons": list(self.reasons),
-            "cautions": list(self.cautions),
-            "evidence": list(self.evidence),
-            "citation": self.citation,
-        }
-
 
 def class_for_score(score: int, k: Knowledge) -> str:
-    if score <= k.threshold("child_pugh", "class_a_max_score"):
+    if score <= k.criteria.child_pugh.class_a_max_score:
         return "A"
-    if score <= k.threshold("child_pugh", "class_b_max_score"):
+    if score <= k.criteria.child_pugh.class_b_max_score:
         return "B"
     return "C"
 
 
 def bilirubin_points(mg_dl: float, k: Knowledge) -> int:
-    if mg_dl < k.threshold("child_pugh", "bilirubin_mg_dl_two_points_from"):
+    if mg_dl < k.criteria.child_pugh.bilirubin_mg_dl_two_points_from:
         return 1
-    if mg_dl <= k.threshold("child_pugh", "bilirubin_mg_dl_three_points_above"):
+    if mg_dl <= k.criteria.child_pugh.bilirubin_mg_dl_three_points_above:
         return 2
     return 3
 
 
 def albumin_points(g_dl: float, k: Knowledge) -> int:
-    if g_dl > k.threshold("child_pugh", "albumin_g_dl_one_point_above"):
+    if g_dl > k.criteria.child_pugh.albumin_g_dl_one_point_above:
         return 1
-    if g_dl >= k.threshold("child_pugh", "albumin_g_dl_three_points_below"):
+    if g_dl >= k.criteria.child_pugh.albumin_g_dl_three_points_below:
         return 2
     return 3
 
 
 def inr_points(inr: float, k: Knowledge) -> int:
-    if inr < k.threshold("child_pugh", "inr_two_points_from"):
+    if inr < k.criteria.child_pugh.inr_two_points_from:
         return 1
-    if inr <= k.threshold("child_pugh", "inr_three_points_above"):
+    if inr <= k.criteria.child_pugh.inr_three_points_above:
         return 2
     return 3
 
@@ -121,7 +101,7 @@ def _fmt(value: float) -> str:
 
 
 def _score_lab(snapshot: Snapshot, item: str, anchor: date, k: Knowledge, reasons: list[str]) -> ItemScore:
-    max_age = int(k.threshold("freshness", "lab_max_age_days"))
+    max_age = k.criteria.freshness.lab_max_age_days
     series = snapshot.series(item)
     used = latest_within(series, anchor, max_age)
     label = ITEM_LABELS[item]
@@ -232,13 +212,13 @@ def evaluate_child_pugh(
     score: int | None
     klass: str | None
     if not missing:
-        score = sum(known)  # type: ignore[arg-type]
+        score = sum(known)
         klass = class_for_score(score, k)
         reasons.insert(0, f"Score {score} ({klass}): " + ", ".join(
             f"{ITEM_LABELS[n]} {p.points}" for n, p in points.items()
         ) + ".")
     else:
-        base = sum(known)  # type: ignore[arg-type]
+        base = sum(known)
         classes = {class_for_score(base + sum(combo), k) for combo in product((1, 2, 3), repeat=len(missing))}
         missing_text = ", ".join(ITEM_LABELS[m] for m in missing)
         score = None
@@ -263,5 +243,5 @@ def evaluate_child_pugh(
         points=points,
         reasons=tuple(reasons),
         cautions=tuple(_cautions(snapshot, anchor, points)),
-        citation=k.citation("child_pugh"),
+        citation=k.criteria.child_pugh.citation,
     )

@@ -16,6 +16,7 @@ Cut-offs and windows: ``rules/data/thresholds.json``, group ``ctcae``.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -33,7 +34,7 @@ class AdverseEvent:
     reason: str
     # the grade of the same term before sorafenib started (None: no sorafenib start given, or not gradable then)
     baseline_grade: int | None = None
-    baseline_date: date | None = None
+    baseline_date: datetime.date | None = None
     baseline_evidence: tuple[str, ...] = ()
 
     @property
@@ -43,41 +44,19 @@ class AdverseEvent:
             return False
         return self.baseline_grade is None or self.grade > self.baseline_grade
 
-    def as_dict(self) -> dict:
-        data: dict = {"term": self.term, "grade": self.grade}
-        if self.date:  # the schema's date is a string when present
-            data["date"] = self.date.isoformat()
-        data.update(evidence=list(self.evidence), reason=self.reason)
-        if self.baseline_grade is not None:
-            data["baseline"] = {
-                "grade": self.baseline_grade,
-                "date": self.baseline_date.isoformat() if self.baseline_date else None,
-                "evidence": list(self.baseline_evidence),
-            }
-        return data
-
 
 def platelet_grade(platelets: float, k: Knowledge) -> int:
     """CTCAE v4.0 'platelet count decreased' grade for a count in 10^9/L (0: not decreased)."""
-    g = "ctcae"
-    if platelets < k.threshold(g, "platelets_grade_4_below"):
-        return 4
-    if platelets < k.threshold(g, "platelets_grade_3_below"):
-        return 3
-    if platelets < k.threshold(g, "platelets_grade_2_below"):
-        return 2
-    if platelets < k.threshold(g, "platelets_grade_1_below"):
-        return 1
+    for grade, below in k.criteria.ctcae.platelets_below:
+        if platelets < below:
+            return grade
     return 0
 
 
 def reading_grade(reading: BloodPressure, k: Knowledge) -> int:
     """The hypertension grade one reading reaches (the higher of systolic and diastolic)."""
-    g = "ctcae"
     grade = 0
-    for level in (1, 2, 3):
-        sys_from = k.threshold(g, f"systolic_grade_{level}_from")
-        dia_from = k.threshold(g, f"diastolic_grade_{level}_from")
+    for level, sys_from, dia_from in k.criteria.ctcae.hypertension_from:
         if (reading.systolic is not None and reading.systolic >= sys_from) or (
             reading.diastolic is not None and reading.diastolic >= dia_from
         ):
@@ -92,7 +71,7 @@ def _fmt(r: BloodPressure) -> str:
 
 
 def thrombocytopenia(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
-    window = int(k.threshold("freshness", "lab_max_age_days"))
+    window = k.criteria.freshness.lab_max_age_days
     recent = [m for m in snapshot.series("platelets") if days_before(as_of, window) <= m.when <= as_of]
     if not recent:
         return AdverseEvent("thrombocytopenia", None, None, (), f"No platelet count within {window} days.")
@@ -108,8 +87,8 @@ def thrombocytopenia(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEv
 
 
 def hypertension(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
-    window = int(k.threshold("ctcae", "readings_max_age_days"))
-    needed = int(k.threshold("ctcae", "hypertension_min_readings"))
+    window = k.criteria.ctcae.readings_max_age_days
+    needed = k.criteria.ctcae.hypertension_min_readings
     readings = sorted(
         (r for r in snapshot.blood_pressures if days_before(as_of, window) <= r.when <= as_of),
         key=lambda r: (r.when, r.ref),
@@ -136,7 +115,7 @@ def hypertension(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
 
 
 def clinician_graded(snapshot: Snapshot, as_of: date, k: Knowledge) -> list[AdverseEvent]:
-    window = int(k.threshold("ctcae", "graded_event_max_age_days"))
+    window = k.criteria.ctcae.graded_event_max_age_days
     latest: dict[str, AdverseEvent] = {}
     for ev in sorted(snapshot.graded_events, key=lambda e: (e.when, e.ref)):
         if days_before(as_of, window) <= ev.when <= as_of:

@@ -32,21 +32,10 @@ class DoseAdvice:
     evidence: tuple[str, ...]
     citation: str
 
-    def as_dict(self) -> dict:
-        return {
-            "current_mg_per_day": self.current_mg_per_day,
-            "level": self.level,
-            "next_step": self.next_step,
-            "next_level": self.next_level,
-            "reasons": list(self.reasons),
-            "evidence": list(self.evidence),
-            "citation": self.citation,
-        }
-
 
 def level_name(mg_per_day: float | None, k: Knowledge) -> tuple[int | None, str | None]:
-    levels = [float(x) for x in k.thresholds["sorafenib_dose"]["levels_mg_per_day"]]
-    names = k.thresholds["sorafenib_dose"]["level_names"]
+    levels = [float(x) for x in k.criteria.sorafenib_dose.levels_mg_per_day]
+    names = k.criteria.sorafenib_dose.level_names
     if mg_per_day is None:
         return None, None
     for i, mg in enumerate(levels):
@@ -64,28 +53,48 @@ def current_dose(history: SorafenibHistory, as_of: date) -> tuple[float | None, 
     return latest.daily_dose_mg, (latest.ref,)
 
 
+def _level_reason(mg: float | None, name: str | None, names: tuple[str, ...]) -> str:
+    if mg is None:
+        return "The current sorafenib dose is not recorded in a form that gives mg per day."
+    if name is None:
+        return f"Current dose {mg:g} mg/day is not one of the study's levels ({', '.join(names)})."
+    return f"Current dose {mg:g} mg/day: {name}."
+
+
+def _interrupt(
+    severe: list[AdverseEvent], mg: float | None, index: int | None, name: str | None, names: tuple[str, ...],
+    reasons: list[str], evidence: tuple[str, ...], citation: str,
+) -> DoseAdvice:
+    """A grade 3-4 event beyond its baseline: interrupt, then resume one level lower (stop below the lowest)."""
+    worst = ", ".join(f"{e.term} grade {e.grade}" for e in severe)
+    if index is None:
+        return DoseAdvice(mg, name, "interrupt-then-reduce", None,
+                          tuple(reasons + [f"{worst}: interrupt; the next level cannot be named from this dose."]),
+                          evidence, citation)
+    if index + 1 >= len(names):
+        return DoseAdvice(mg, name, "stop", None,
+                          tuple(reasons + [f"{worst} at the lowest level: the study had no further step; stop."]),
+                          evidence, citation)
+    nxt = str(names[index + 1])
+    return DoseAdvice(mg, name, "interrupt-then-reduce", nxt,
+                      tuple(reasons + [f"{worst}: interrupt until grade 1 or less, then resume at {nxt}."]),
+                      evidence, citation)
+
+
 def dose_advice(history: SorafenibHistory, events: tuple[AdverseEvent, ...], as_of: date, k: Knowledge) -> DoseAdvice:
-    g = k.thresholds["sorafenib_dose"]
-    citation = k.citation("sorafenib_dose")
-    interrupt_from = int(g["interrupt_from_grade"])
-    names = g["level_names"]
+    """The study's next dose step: a label stop first, then interruption on grade 3-4 beyond baseline, else continue."""
+    g = k.criteria.sorafenib_dose
+    citation = g.citation
+    names = g.level_names
     mg, evidence = current_dose(history, as_of)
     index, name = level_name(mg, k)
-    reasons: list[str] = []
-    if mg is None:
-        reasons.append("The current sorafenib dose is not recorded in a form that gives mg per day.")
-    elif name is None:
-        reasons.append(f"Current dose {mg:g} mg/day is not one of the study's levels ({', '.join(names)}).")
-    else:
-        reasons.append(f"Current dose {mg:g} mg/day: {name}.")
+    reasons = [_level_reason(mg, name, names)]
     graded = [e for e in events if e.grade is not None]
     ev_refs = tuple(r for e in graded for r in e.evidence)
-    stop = [e for e in graded if e.term == "hypertension" and e.grade == 4]
-    if stop:
+    if any(e.term == "hypertension" and e.grade == 4 for e in graded):
         return DoseAdvice(mg, name, "stop", None, tuple(reasons + ["Grade 4 hypertension: the label stops sorafenib."]),
                           evidence + ev_refs, citation)
-    at_grade = [e for e in graded if e.grade >= interrupt_from]
-    severe = [e for e in at_grade if e.worse_than_baseline]
+    at_grade = [e for e in graded if (e.grade or 0) >= g.interrupt_from_grade]
     reasons.append(f"Label events that stop the drug and are not graded here: {LABEL_STOP_NOT_ASSESSED}.")
     for e in at_grade:
         if not e.worse_than_baseline:
@@ -93,20 +102,9 @@ def dose_advice(history: SorafenibHistory, events: tuple[AdverseEvent, ...], as_
                 f"{e.term} grade {e.grade} was already grade {e.baseline_grade} before sorafenib: not a reason to "
                 "interrupt unless it worsens beyond that baseline."
             )
+    severe = [e for e in at_grade if e.worse_than_baseline]
     if severe:
-        worst = ", ".join(f"{e.term} grade {e.grade}" for e in severe)
-        if index is None:
-            return DoseAdvice(mg, name, "interrupt-then-reduce", None,
-                              tuple(reasons + [f"{worst}: interrupt; the next level cannot be named from this dose."]),
-                              evidence + ev_refs, citation)
-        if index + 1 >= len(names):
-            return DoseAdvice(mg, name, "stop", None,
-                              tuple(reasons + [f"{worst} at the lowest level: the study had no further step; stop."]),
-                              evidence + ev_refs, citation)
-        nxt = str(names[index + 1])
-        return DoseAdvice(mg, name, "interrupt-then-reduce", nxt,
-                          tuple(reasons + [f"{worst}: interrupt until grade 1 or less, then resume at {nxt}."]),
-                          evidence + ev_refs, citation)
+        return _interrupt(severe, mg, index, name, names, reasons, evidence + ev_refs, citation)
     if mg is None:
         return DoseAdvice(mg, name, "unknown", None, tuple(reasons), evidence, citation)
     last = "No grade 3-4 adverse event beyond its baseline: continue." if at_grade else "No grade 3-4 adverse event: continue."

@@ -41,17 +41,9 @@ class Eligibility:
     to_confirm: tuple[str, ...]
     warnings: tuple[str, ...]
 
-    def as_dict(self) -> dict:
-        return {
-            "status": self.status,
-            "criteria": [c.as_dict() for c in self.criteria],
-            "to_confirm": list(self.to_confirm),
-            "warnings": list(self.warnings),
-        }
-
 
 def _age(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> Finding:
-    minimum = int(k.threshold("sorafenib_eligibility", "min_age_years"))
+    minimum = k.criteria.sorafenib_eligibility.min_age_years
     ref = snapshot.patient.ref
     if snapshot.patient.birth_date is None:
         return finding(Status.UNKNOWN, ["No birth date recorded."], [ref], citation=citation, id="age", kind="inclusion")
@@ -120,8 +112,8 @@ def _prior_surgery(snapshot: Snapshot, as_of: date, notes: Notes, citation: str)
 
 
 def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: list[str]) -> Finding:
-    kps_cut = int(k.threshold("sorafenib_eligibility", "karnofsky_excluded_at_or_below"))
-    ecog_cut = int(k.threshold("sorafenib_eligibility", "ecog_excluded_from"))
+    kps_cut = k.criteria.sorafenib_eligibility.karnofsky_excluded_at_or_below
+    ecog_cut = k.criteria.sorafenib_eligibility.ecog_excluded_from
     fid, kind = "karnofsky_above_70", "exclusion"
     if ps.source == "karnofsky" and ps.karnofsky is not None:
         if ps.karnofsky <= kps_cut:
@@ -138,7 +130,7 @@ def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: l
                 kind=kind,
             )
         if ps.ecog >= 1:
-            kps_range = karnofsky_range_for_ecog(ps.ecog, k.thresholds["performance_status"])
+            kps_range = karnofsky_range_for_ecog(ps.ecog, k.criteria.performance_status)
             if kps_range is None:
                 band = "an unknown Karnofsky score"
             elif kps_range[1] <= kps_cut:
@@ -166,8 +158,8 @@ def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: l
 
 
 def _bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> Finding:
-    limit = k.threshold("sorafenib_eligibility", "bilirubin_mg_dl_max")
-    max_age = int(k.threshold("freshness", "lab_max_age_days"))
+    limit = k.criteria.sorafenib_eligibility.bilirubin_mg_dl_max
+    max_age = k.criteria.freshness.lab_max_age_days
     fid, kind = "bilirubin_above_3", "exclusion"
     series = snapshot.series("bilirubin")
     used = latest_within(series, as_of, max_age)
@@ -279,10 +271,10 @@ def evaluate_eligibility(
     ``child_pugh`` and ``performance`` computed at that date: the study judged its criteria then.
     Age, prior surgery and bilirubin are judged here at that date.
     """
-    citation = k.citation("sorafenib_eligibility")
+    citation = k.criteria.sorafenib_eligibility.citation
     warnings: list[str] = []
     day = judged_at or as_of
-    criteria = (
+    criteria: tuple[Finding, ...] = (
         _age(snapshot, day, k, citation),
         bclc_b_at_first_tace,
         tace_resistance,

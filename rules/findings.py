@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 
 class Status(str, Enum):
@@ -32,8 +33,8 @@ class Finding:
     id: str | None = None
     kind: str | None = None  # "inclusion" / "exclusion" for eligibility criteria
 
-    def as_dict(self) -> dict:
-        data: dict = {}
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
         if self.id is not None:
             data["id"] = self.id
         if self.kind is not None:
@@ -73,9 +74,6 @@ class DataIssue:
 
     resource: str
     problem: str
-
-    def as_dict(self) -> dict:
-        return {"resource": self.resource, "problem": self.problem}
 
 
 @dataclass

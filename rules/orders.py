@@ -67,15 +67,15 @@ def _fresh(assessment: Assessment, concept: str, as_of: date, max_age: int) -> b
 
 
 def missing_baseline_labs(assessment: Assessment, k: Knowledge) -> tuple[str, ...]:
-    g = k.thresholds["sorafenib_dose"]
-    max_age = int(g["baseline_lab_max_age_days"])
-    return tuple(c for c in g["baseline_labs"] if not _fresh(assessment, c, assessment.as_of, max_age))
+    g = k.criteria.sorafenib_dose
+    max_age = g.baseline_lab_max_age_days
+    return tuple(c for c in g.baseline_labs if not _fresh(assessment, c, assessment.as_of, max_age))
 
 
 def reduced_dose_reasons(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> list[str]:
     """Recorded reasons for a dose below the full 800 mg/day."""
     reasons = []
-    full = float(k.threshold("sorafenib_dose", "max_mg_per_day"))
+    full = float(k.criteria.sorafenib_dose.max_mg_per_day)
     earlier = [
         m for m in assessment.sorafenib.records
         if m.ref != draft.ref and m.daily_dose_mg is not None and m.daily_dose_mg < full
@@ -84,75 +84,101 @@ def reduced_dose_reasons(assessment: Assessment, draft: DraftSorafenibOrder, k: 
         reasons.append(f"a prior dose reduction ({earlier[0].ref})")
     if assessment.child_pugh.klass == "B":
         reasons.append("Child-Pugh B")
-    min_grade = int(k.threshold("sorafenib_dose", "reduction_reason_min_grade"))
+    min_grade = k.criteria.sorafenib_dose.reduction_reason_min_grade
     for event in assessment.adverse_events:
         if event.grade is not None and event.grade >= min_grade:
             reasons.append(f"{event.term} grade {event.grade}")
     return reasons
 
 
-def review_sorafenib_order(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> list[OrderAlert]:
-    alerts: list[OrderAlert] = []
-    dose_citation = k.citation("sorafenib_dose")
-    for note in assessment.safety:
-        if note.label_contraindication:
-            alerts.append(OrderAlert(note.id, "critical", note.text, (note.text, *note.evidence), note.citation, draft.ref))
+def _label_contraindications(assessment: Assessment, draft: DraftSorafenibOrder) -> list[OrderAlert]:
+    """A drug-label contraindication (sorafenib hypersensitivity): ``critical``."""
+    return [
+        OrderAlert(note.id, "critical", note.text, (note.text, *note.evidence), note.citation, draft.ref)
+        for note in assessment.safety
+        if note.label_contraindication
+    ]
+
+
+def _study_criteria(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> list[OrderAlert]:
+    """Outside the study's criteria, or not decidable: a ``warning`` with override reasons (not a contraindication)."""
     elig = assessment.sorafenib_eligibility
-    if elig.status != "eligible":
-        failing = [
-            f"{c.id}: {' '.join(c.reasons)}"
-            for c in elig.criteria
-            if (c.kind == "inclusion" and c.status is not Status.MET) or (c.kind == "exclusion" and c.status is not Status.NOT_MET)
-        ]
-        summary = (
-            "Sorafenib ordered outside the study's criteria: see reasons (not a contraindication)."
-            if elig.status == "ineligible"
-            else "Sorafenib ordered: the study's criteria cannot be confirmed from the record."
-        )
-        alerts.append(
-            OrderAlert("outside-study-criteria" if elig.status == "ineligible" else "criteria-indeterminate", "warning",
-                       summary, tuple(failing), k.citation("sorafenib_eligibility"), draft.ref, override=True)
-        )
-    full = float(k.threshold("sorafenib_dose", "max_mg_per_day"))
+    if elig.status == "eligible":
+        return []
+    failing = [
+        f"{c.id}: {' '.join(c.reasons)}"
+        for c in elig.criteria
+        if (c.kind == "inclusion" and c.status is not Status.MET) or (c.kind == "exclusion" and c.status is not Status.NOT_MET)
+    ]
+    summary = (
+        "Sorafenib ordered outside the study's criteria: see reasons (not a contraindication)."
+        if elig.status == "ineligible"
+        else "Sorafenib ordered: the study's criteria cannot be confirmed from the record."
+    )
+    return [
+        OrderAlert("outside-study-criteria" if elig.status == "ineligible" else "criteria-indeterminate", "warning",
+                   summary, tuple(failing), k.criteria.sorafenib_eligibility.citation, draft.ref, override=True)
+    ]
+
+
+def _dose(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> list[OrderAlert]:
+    """Above 800 mg/day, below the start with no recorded reason, or unreadable."""
+    full = float(k.criteria.sorafenib_dose.max_mg_per_day)
+    dose_citation = k.criteria.sorafenib_dose.citation
     dose = draft.daily_dose_mg
     if dose is not None and dose > full:
-        alerts.append(
+        return [
             OrderAlert("dose-above-label", "warning", f"Sorafenib {dose:g} mg/day exceeds the 800 mg/day label dose.",
                        (f"Ordered {dose:g} mg/day; the label and the study start at 400 mg twice daily.",), dose_citation,
                        draft.ref, override=True)
-        )
-    elif dose is not None and dose < full:
-        recorded = reduced_dose_reasons(assessment, draft, k)
-        if not recorded:
-            alerts.append(
-                OrderAlert(
-                    "dose-below-start",
-                    "warning",  # an order problem (PRODUCT.md Outputs: warning)
-                    f"Sorafenib {dose:g} mg/day is below the 400 mg twice-daily start, with no recorded reason.",
-                    (
-                        f"Ordered {dose:g} mg/day. No prior reduction, Child-Pugh B or grade 2+ adverse event is "
-                        "recorded; the study started every patient at 800 mg/day.",
-                    ),
-                    dose_citation,
-                    draft.ref,
-                    set_daily_dose_mg=full,
-                )
+        ]
+    if dose is not None and dose < full:
+        if reduced_dose_reasons(assessment, draft, k):
+            return []
+        return [
+            OrderAlert(
+                "dose-below-start",
+                "warning",  # an order problem (PRODUCT.md Outputs: warning)
+                f"Sorafenib {dose:g} mg/day is below the 400 mg twice-daily start, with no recorded reason.",
+                (
+                    f"Ordered {dose:g} mg/day. No prior reduction, Child-Pugh B or grade 2+ adverse event is "
+                    "recorded; the study started every patient at 800 mg/day.",
+                ),
+                dose_citation,
+                draft.ref,
+                set_daily_dose_mg=full,
             )
-    elif dose is None:
-        alerts.append(
+        ]
+    if dose is None:
+        return [
             OrderAlert("dose-unreadable", "warning", "The sorafenib order's daily dose could not be read; check it.",
                        ("The order gives no dose in mg (or in tablets of a known strength) with how often to take it.",), dose_citation, draft.ref)
-        )
+        ]
+    return []
+
+
+def _baseline_labs(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> list[OrderAlert]:
+    """Baseline labs missing within the window: a suggestion creating the lab orders."""
     missing = missing_baseline_labs(assessment, k)
-    if missing:
-        labels = ", ".join(LAB_LABELS[m] for m in missing)
-        alerts.append(
-            OrderAlert("baseline-labs", "warning", f"Baseline labs missing before sorafenib: {labels}."[:139],
-                       (f"Not within {k.threshold('sorafenib_dose', 'baseline_lab_max_age_days'):g} days: {labels}. "
-                        "The study monitored these before and during sorafenib.",),
-                       dose_citation, draft.ref, order_labs=missing)
-        )
-    return alerts
+    if not missing:
+        return []
+    labels = ", ".join(LAB_LABELS[m] for m in missing)
+    return [
+        OrderAlert("baseline-labs", "warning", f"Baseline labs missing before sorafenib: {labels}."[:139],
+                   (f"Not within {k.criteria.sorafenib_dose.baseline_lab_max_age_days:g} days: {labels}. "
+                    "The study monitored these before and during sorafenib.",),
+                   k.criteria.sorafenib_dose.citation, draft.ref, order_labs=missing)
+    ]
+
+
+def review_sorafenib_order(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> list[OrderAlert]:
+    """The alerts of a sorafenib order, in order: label contraindications, study criteria, dose, baseline labs."""
+    return [
+        *_label_contraindications(assessment, draft),
+        *_study_criteria(assessment, draft, k),
+        *_dose(assessment, draft, k),
+        *_baseline_labs(assessment, draft, k),
+    ]
 
 
 def review_tace_order(assessment: Assessment, draft: DraftTaceOrder, k: Knowledge) -> list[OrderAlert]:
@@ -161,7 +187,7 @@ def review_tace_order(assessment: Assessment, draft: DraftTaceOrder, k: Knowledg
     rec = assessment.recommendation
     citation = rec.citation
     if rec.code == "sorafenib-plus-tace":
-        warning = str(k.thresholds["recommendation"]["combination_warning"])
+        warning = k.criteria.recommendation.combination_warning
         return [OrderAlert("tace-resistant-combination", "warning",
                            "TACE-resistant: the study added sorafenib to further TACE (biloma risk 13.6%).",
                            (*rec.reasons, warning), citation, draft.ref)]

@@ -23,48 +23,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rules.knowledge import KnowledgeError
+from rules.criteria import PerformanceStatusCriteria
 from rules.snapshot import Measurement, Snapshot
 from rules.timing import days_before
 
-CRITERIA_GROUP = "performance_status"
 ECOG = "ecog"
 KARNOFSKY = "karnofsky"
 SCALE_LABELS = {ECOG: "ECOG", KARNOFSKY: "Karnofsky"}
-
-
-@dataclass(frozen=True)
-class PerformanceStatusCriteria:
-    """Valid ranges of both scales and their approximate correspondence, with the source."""
-
-    citation: str
-    ecog_min: int
-    ecog_max: int
-    karnofsky_min: int
-    karnofsky_max: int
-    karnofsky_range_by_ecog: tuple[tuple[int, int, int], ...]  # (ecog, karnofsky_min, karnofsky_max)
-
-    @classmethod
-    def from_dict(cls, document: Mapping[str, Any]) -> PerformanceStatusCriteria:
-        """Build from ``response_criteria.json`` (the whole document or its ``performance_status`` group)."""
-        group = document.get(CRITERIA_GROUP, document)
-        try:
-            table = tuple(
-                sorted(
-                    (int(ecog), int(band["min"]), int(band["max"]))
-                    for ecog, band in group["karnofsky_range_by_ecog"].items()
-                )
-            )
-            return cls(
-                citation=str(group["citation"]),
-                ecog_min=int(group["ecog_min"]),
-                ecog_max=int(group["ecog_max"]),
-                karnofsky_min=int(group["karnofsky_min"]),
-                karnofsky_max=int(group["karnofsky_max"]),
-                karnofsky_range_by_ecog=table,
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise KnowledgeError(f"response criteria: malformed '{CRITERIA_GROUP}' group ({exc!r})") from exc
 
 
 def _criteria(criteria: Mapping[str, Any] | PerformanceStatusCriteria) -> PerformanceStatusCriteria:
@@ -94,18 +59,6 @@ class PerformanceStatus:
     @property
     def known(self) -> bool:
         return self.source is not None
-
-    def as_dict(self) -> dict:
-        """The schema's ``performance_status`` object, plus source, reasons, evidence and citation."""
-        return {
-            "ecog": self.ecog,
-            "karnofsky": self.karnofsky,
-            "date": self.date.isoformat() if self.date else None,
-            "source": self.source,
-            "reasons": list(self.reasons),
-            "evidence": list(self.evidence),
-            "citation": self.citation,
-        }
 
 
 def _as_score(m: Measurement, low: int, high: int) -> int | None:
@@ -152,6 +105,73 @@ def _latest_before(series: list[tuple[Measurement, int]], anchor: date) -> tuple
     return max(usable, key=lambda item: (item[0].when, item[0].ref)) if usable else None
 
 
+Scored = tuple[Measurement, int]
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What counts at ``anchor``: the latest valid ECOG and Karnofsky in the window, and how to word it."""
+
+    anchor: date
+    ecog: Scored | None
+    kps: Scored | None
+    window: str  # "within 90 days before 2026-11-28"
+    notes: tuple[str, ...]  # unusable values, reported after the deciding reason
+    citation: str
+    max_age_days: int
+
+    def status(self, *, ecog: int | None, karnofsky: int | None, when: date | None, source: str | None,
+               evidence: tuple[str, ...], reasons: list[str]) -> PerformanceStatus:
+        return PerformanceStatus(
+            anchor=self.anchor, ecog=ecog, karnofsky=karnofsky, date=when, source=source, evidence=evidence,
+            reasons=(*reasons, *self.notes), citation=self.citation, max_age_days=self.max_age_days,
+        )
+
+
+def _none_counts(found: _Found, ecogs: list[Scored], kpss: list[Scored]) -> PerformanceStatus:
+    """No score in the window: say which older ones there are."""
+    latest = []
+    for concept, series in ((ECOG, ecogs), (KARNOFSKY, kpss)):
+        old = _latest_before(series, found.anchor)
+        if old is not None:
+            latest.append(f"latest {SCALE_LABELS[concept]} {old[0].when.isoformat()}")
+    if latest:
+        reason = f"No ECOG or Karnofsky {found.window} ({', '.join(latest)})."
+    else:
+        reason = f"No ECOG or Karnofsky recorded on or before {found.anchor.isoformat()}."
+    return found.status(ecog=None, karnofsky=None, when=None, source=None, evidence=(), reasons=[reason])
+
+
+def _same_day(found: _Found, ecog: Scored, kps: Scored) -> PerformanceStatus:
+    """Both on the same day: both reported, Karnofsky (the study's criterion) named the source."""
+    reason = (
+        f"ECOG {ecog[1]} and Karnofsky {kps[1]} on {ecog[0].when.isoformat()} ({found.window}); "
+        "both recorded the same day, Karnofsky (the study's criterion) is named the source."
+    )
+    return found.status(ecog=ecog[1], karnofsky=kps[1], when=ecog[0].when, source=KARNOFSKY,
+                        evidence=(kps[0].ref, ecog[0].ref), reasons=[reason])
+
+
+def _ecog_decides(found: _Found, ecog: Scored, kps: Scored | None) -> PerformanceStatus:
+    m, score = ecog
+    reasons = [f"ECOG {score} on {m.when.isoformat()} ({found.window})."]
+    if kps is not None:
+        reasons.append(f"An older Karnofsky {kps[1]} on {kps[0].when.isoformat()} is superseded; Karnofsky is not reported.")
+    else:
+        reasons.append("No Karnofsky in the window; none is inferred from ECOG.")
+    return found.status(ecog=score, karnofsky=None, when=m.when, source=ECOG, evidence=(m.ref,), reasons=reasons)
+
+
+def _karnofsky_decides(found: _Found, kps: Scored, ecog: Scored | None) -> PerformanceStatus:
+    m, score = kps
+    reasons = [f"Karnofsky {score} on {m.when.isoformat()} ({found.window})."]
+    if ecog is not None:
+        reasons.append(f"An older ECOG {ecog[1]} on {ecog[0].when.isoformat()} is superseded; ECOG is not reported.")
+    else:
+        reasons.append("No ECOG in the window; none is inferred from Karnofsky.")
+    return found.status(ecog=None, karnofsky=score, when=m.when, source=KARNOFSKY, evidence=(m.ref,), reasons=reasons)
+
+
 def performance_status_at(
     snapshot: Snapshot,
     anchor: date,
@@ -171,84 +191,15 @@ def performance_status_at(
     ecog = _latest_within(ecogs, anchor, max_age_days)
     kps = _latest_within(kpss, anchor, max_age_days)
     window = f"within {max_age_days} days before {anchor.isoformat()}"
-
+    found = _Found(anchor, ecog, kps, window, tuple(notes), crit.citation, max_age_days)
     if ecog is None and kps is None:
-        latest = []
-        for concept, series in ((ECOG, ecogs), (KARNOFSKY, kpss)):
-            old = _latest_before(series, anchor)
-            if old is not None:
-                latest.append(f"latest {SCALE_LABELS[concept]} {old[0].when.isoformat()}")
-        if latest:
-            reason = f"No ECOG or Karnofsky {window} ({', '.join(latest)})."
-        else:
-            reason = f"No ECOG or Karnofsky recorded on or before {anchor.isoformat()}."
-        return PerformanceStatus(
-            anchor=anchor,
-            ecog=None,
-            karnofsky=None,
-            date=None,
-            source=None,
-            evidence=(),
-            reasons=(reason, *notes),
-            citation=crit.citation,
-            max_age_days=max_age_days,
-        )
-
-    ecog_date = ecog[0].when if ecog else None
-    kps_date = kps[0].when if kps else None
-    if ecog is not None and kps is not None and ecog_date == kps_date:
-        reason = (
-            f"ECOG {ecog[1]} and Karnofsky {kps[1]} on {ecog_date.isoformat()} ({window}); "
-            "both recorded the same day, Karnofsky (the study's criterion) is named the source."
-        )
-        return PerformanceStatus(
-            anchor=anchor,
-            ecog=ecog[1],
-            karnofsky=kps[1],
-            date=ecog_date,
-            source=KARNOFSKY,
-            evidence=(kps[0].ref, ecog[0].ref),
-            reasons=(reason, *notes),
-            citation=crit.citation,
-            max_age_days=max_age_days,
-        )
-
-    if kps is None or (ecog is not None and ecog_date > kps_date):
-        m, score = ecog  # type: ignore[misc]
-        reasons = [f"ECOG {score} on {m.when.isoformat()} ({window})."]
-        if kps is not None:
-            reasons.append(f"An older Karnofsky {kps[1]} on {kps_date.isoformat()} is superseded; Karnofsky is not reported.")
-        else:
-            reasons.append("No Karnofsky in the window; none is inferred from ECOG.")
-        return PerformanceStatus(
-            anchor=anchor,
-            ecog=score,
-            karnofsky=None,
-            date=m.when,
-            source=ECOG,
-            evidence=(m.ref,),
-            reasons=(*reasons, *notes),
-            citation=crit.citation,
-            max_age_days=max_age_days,
-        )
-
-    m, score = kps
-    reasons = [f"Karnofsky {score} on {m.when.isoformat()} ({window})."]
-    if ecog is not None:
-        reasons.append(f"An older ECOG {ecog[1]} on {ecog_date.isoformat()} is superseded; ECOG is not reported.")
-    else:
-        reasons.append("No ECOG in the window; none is inferred from Karnofsky.")
-    return PerformanceStatus(
-        anchor=anchor,
-        ecog=None,
-        karnofsky=score,
-        date=m.when,
-        source=KARNOFSKY,
-        evidence=(m.ref,),
-        reasons=(*reasons, *notes),
-        citation=crit.citation,
-        max_age_days=max_age_days,
-    )
+        return _none_counts(found, ecogs, kpss)
+    if ecog is not None and kps is not None and ecog[0].when == kps[0].when:
+        return _same_day(found, ecog, kps)
+    if ecog is not None and (kps is None or ecog[0].when > kps[0].when):
+        return _ecog_decides(found, ecog, kps)
+    assert kps is not None  # neither is None here, or only ecog is
+    return _karnofsky_decides(found, kps, ecog)
 
 
 def karnofsky_range_for_ecog(

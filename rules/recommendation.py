@@ -49,15 +49,6 @@ class Recommendation:
     context: str
     citation: str
 
-    def as_dict(self) -> dict:
-        return {
-            "code": self.code,
-            "summary": self.summary,
-            "reasons": list(self.reasons),
-            "context": self.context,
-            "citation": self.citation,
-        }
-
 
 def _invasion_or_spread(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[list[str], list[str]]:
     """Vascular invasion and extrahepatic spread at ``as_of``: (present, unknown), each in words."""
@@ -81,46 +72,39 @@ def _invasion_or_spread(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[
     return found, unknown
 
 
-def recommend(
-    snapshot: Snapshot,
-    as_of: date,
-    k: Knowledge,
-    *,
-    has_hcc: Finding,
-    tace_sessions_recorded: int,
-    on_sorafenib: bool,
-    tace_resistance: Finding,
-    eligibility_status: str,
-    eligibility_reasons: list[str],
-    candidacy: Finding,
-    performance: PerformanceStatus,
-) -> Recommendation:
-    """The decision table. ``tace_sessions_recorded``: *completed* TACE sessions by ``as_of`` (only those count)."""
-    g = "recommendation"
-    context = str(k.thresholds[g]["context"])
-    citation = k.citation(g)
+@dataclass(frozen=True)
+class _Make:
+    """Builds a recommendation with the guideline context and citation every one carries."""
 
-    def rec(code: str, *reasons: str) -> Recommendation:
-        return Recommendation(code, SUMMARIES[code], tuple(r for r in reasons if r), context, citation)
+    context: str
+    citation: str
 
+    def __call__(self, code: str, *reasons: str) -> Recommendation:
+        return Recommendation(code, SUMMARIES[code], tuple(r for r in reasons if r), self.context, self.citation)
+
+
+def _row_1_not_applicable(snapshot: Snapshot, as_of: date, has_hcc: Finding, rec: _Make) -> Recommendation | None:
+    """1. deceased on or before the assessment date (a death recorded later did not stop an earlier assessment),
+    or no active confirmed HCC."""
     patient = snapshot.patient
-    # 1. deceased on or before the assessment date (a death recorded later did not stop an earlier assessment)
     if patient.deceased and (patient.deceased_date is None or patient.deceased_date <= as_of):
         when = f" ({patient.deceased_date.isoformat()})" if patient.deceased_date else ""
         return rec("not-applicable", f"The patient is recorded as deceased{when}.")
     if has_hcc.status is not Status.MET:
         return rec("not-applicable", "No active, confirmed HCC diagnosis.", *has_hcc.reasons)
-    # 2. on sorafenib now
+    return None
+
+
+def _rows_2_to_4(snapshot: Snapshot, as_of: date, on_sorafenib: bool, tace_sessions: int, rec: _Make) -> Recommendation | None:
+    """2. on sorafenib now; 3. no completed TACE session; 4. an earlier sorafenib course that has ended."""
     if on_sorafenib:
         return rec("on-sorafenib", "Sorafenib is recorded as current: response, toxicity and survival information apply.")
-    # 3. no completed TACE session
-    if tace_sessions_recorded == 0:
+    if tace_sessions == 0:
         return rec(
             "not-applicable",
             "No completed TACE session recorded (planned, in-progress or not-done sessions do not count): "
             "the study concerns HCC after TACE.",
         )
-    # 4. an earlier sorafenib course that has ended
     ended = ended_sorafenib_courses(snapshot, as_of)
     if ended:
         return rec(
@@ -128,47 +112,60 @@ def recommend(
             "Sorafenib was given before and has ended: the study's question (starting sorafenib) no longer arises as such.",
             *(course.describe() for course in ended),
         )
+    return None
 
-    # 5. not TACE-resistant
-    resistance = tace_resistance.status
-    if resistance is Status.NOT_MET:
-        spread, spread_unknown = _invasion_or_spread(snapshot, as_of, k)
-        ecog_max = int(k.threshold(g, "continue_tace_max_ecog"))
-        ps_known = performance.source is not None
-        ecog_ok = performance.ecog is not None and performance.ecog <= ecog_max
-        if performance.source == "karnofsky" and performance.karnofsky is not None:
-            # conservatively, the top of the limit's band (ECOG 1 = Karnofsky 70-80, dossier §3.2): 70 may be ECOG 2
-            band = karnofsky_range_for_ecog(ecog_max, k.thresholds["performance_status"])
-            ecog_ok = band is not None and performance.karnofsky >= band[1]
-        base = ["TACE resistance not met (JSH 2010)."] + list(tace_resistance.reasons)
-        if candidacy.status is Status.MET and not spread and not spread_unknown and ps_known and ecog_ok:
-            return rec("continue-tace", *base, "TACE candidacy met; no vascular invasion or extrahepatic spread; performance status allows TACE.")
-        if candidacy.status is Status.UNKNOWN or not ps_known or spread_unknown:
-            window = int(k.threshold("freshness", "performance_status_max_age_days"))
-            missing = [] if ps_known else [f"no performance status within {window} days"]
-            if candidacy.status is Status.UNKNOWN:
-                missing.append("TACE candidacy unknown: " + " ".join(candidacy.reasons))
-            if spread_unknown:
-                missing.append("Unknown: " + "; ".join(spread_unknown) + ".")
-            return rec("insufficient-data", *base, *missing)
-        why = []
-        if candidacy.status is Status.NOT_MET:
-            why.append("TACE candidacy not met: " + " ".join(candidacy.reasons))
-        if spread:
-            why.append("Present: " + "; ".join(spread) + ".")
-        if not ecog_ok:
-            why.append(f"Performance status beyond ECOG {ecog_max}: " + " ".join(performance.reasons))
-        return rec("refer-mdt", *base, *why)
-    # 6. definitely outside the study's criteria
+
+def _performance_allows_tace(performance: PerformanceStatus, k: Knowledge) -> bool:
+    """ECOG at most ``continue_tace_max_ecog``; a Karnofsky score must reach the top of that grade's band."""
+    ecog_max = k.criteria.recommendation.continue_tace_max_ecog
+    if performance.source == "karnofsky" and performance.karnofsky is not None:
+        # conservatively, the top of the limit's band (ECOG 1 = Karnofsky 70-80, dossier §3.2): 70 may be ECOG 2
+        band = karnofsky_range_for_ecog(ecog_max, k.criteria.performance_status)
+        return band is not None and performance.karnofsky >= band[1]
+    return performance.ecog is not None and performance.ecog <= ecog_max
+
+
+def _row_5_not_resistant(
+    snapshot: Snapshot, as_of: date, k: Knowledge, tace_resistance: Finding, candidacy: Finding,
+    performance: PerformanceStatus, rec: _Make,
+) -> Recommendation:
+    """5. not TACE-resistant: continue TACE when it is possible and nothing argues against it."""
+    spread, spread_unknown = _invasion_or_spread(snapshot, as_of, k)
+    ps_known = performance.source is not None
+    ecog_ok = _performance_allows_tace(performance, k)
+    base = ["TACE resistance not met (JSH 2010)."] + list(tace_resistance.reasons)
+    if candidacy.status is Status.MET and not spread and not spread_unknown and ps_known and ecog_ok:
+        return rec("continue-tace", *base, "TACE candidacy met; no vascular invasion or extrahepatic spread; performance status allows TACE.")
+    if candidacy.status is Status.UNKNOWN or not ps_known or spread_unknown:
+        window = k.criteria.freshness.performance_status_max_age_days
+        missing = [] if ps_known else [f"no performance status within {window} days"]
+        if candidacy.status is Status.UNKNOWN:
+            missing.append("TACE candidacy unknown: " + " ".join(candidacy.reasons))
+        if spread_unknown:
+            missing.append("Unknown: " + "; ".join(spread_unknown) + ".")
+        return rec("insufficient-data", *base, *missing)
+    why = []
+    if candidacy.status is Status.NOT_MET:
+        why.append("TACE candidacy not met: " + " ".join(candidacy.reasons))
+    if spread:
+        why.append("Present: " + "; ".join(spread) + ".")
+    if not ecog_ok:
+        ecog_max = k.criteria.recommendation.continue_tace_max_ecog
+        why.append(f"Performance status beyond ECOG {ecog_max}: " + " ".join(performance.reasons))
+    return rec("refer-mdt", *base, *why)
+
+
+def _rows_6_to_8(
+    resistance: Finding, eligibility_status: str, eligibility_reasons: list[str], candidacy: Finding, rec: _Make
+) -> Recommendation:
+    """6. outside the study's criteria; 7. resistance unknown or eligibility indeterminate; 8. the arm, by candidacy."""
     if eligibility_status == "ineligible":
-        resistance_words = "TACE resistance met." if resistance is Status.MET else "TACE resistance unknown."
+        resistance_words = "TACE resistance met." if resistance.status is Status.MET else "TACE resistance unknown."
         return rec("outside-study-criteria", resistance_words, *eligibility_reasons)
-    # 7. resistance unknown or eligibility indeterminate
-    if resistance is Status.UNKNOWN:
-        return rec("insufficient-data", "TACE resistance unknown.", *tace_resistance.reasons)
+    if resistance.status is Status.UNKNOWN:
+        return rec("insufficient-data", "TACE resistance unknown.", *resistance.reasons)
     if eligibility_status == "indeterminate":
         return rec("insufficient-data", "TACE resistance met; eligibility indeterminate.", *eligibility_reasons)
-    # 8. the arm, from TACE candidacy
     if candidacy.status is Status.MET:
         return rec("sorafenib-plus-tace", "TACE resistance met.", "Eligible by the study's criteria.", "TACE still possible: " + " ".join(candidacy.reasons))
     if candidacy.status is Status.NOT_MET:
@@ -183,3 +180,29 @@ def recommend(
         "TACE resistance met; eligible by the study's criteria.",
         "TACE candidacy unknown, so neither arm can be chosen: " + " ".join(candidacy.reasons),
     )
+
+
+def recommend(
+    snapshot: Snapshot,
+    as_of: date,
+    k: Knowledge,
+    *,
+    has_hcc: Finding,
+    tace_sessions_recorded: int,
+    on_sorafenib: bool,
+    tace_resistance: Finding,
+    eligibility_status: str,
+    eligibility_reasons: list[str],
+    candidacy: Finding,
+    performance: PerformanceStatus,
+) -> Recommendation:
+    """The decision table, first match wins. ``tace_sessions_recorded``: *completed* TACE sessions by ``as_of``."""
+    rec = _Make(k.criteria.recommendation.context, k.criteria.recommendation.citation)
+    early = _row_1_not_applicable(snapshot, as_of, has_hcc, rec) or _rows_2_to_4(
+        snapshot, as_of, on_sorafenib, tace_sessions_recorded, rec
+    )
+    if early is not None:
+        return early
+    if tace_resistance.status is Status.NOT_MET:
+        return _row_5_not_resistant(snapshot, as_of, k, tace_resistance, candidacy, performance, rec)
+    return _rows_6_to_8(tace_resistance, eligibility_status, eligibility_reasons, candidacy, rec)

@@ -21,18 +21,9 @@ class SafetyNote:
     evidence: tuple[str, ...]
     citation: str
 
-    def as_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "text": self.text,
-            "label_contraindication": self.label_contraindication,
-            "evidence": list(self.evidence),
-            "citation": self.citation,
-        }
-
 
 def safety_notes(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[SafetyNote, ...]:
-    citation = k.citation("safety")
+    citation = k.criteria.safety.citation
     notes: list[SafetyNote] = []
     allergies = [a for a in snapshot.allergies if a.concept == "sorafenib" and a.clinical_status not in INACTIVE_ALLERGY]
     if allergies:

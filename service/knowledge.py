@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from rules.knowledge import Knowledge, KnowledgeError
+from rules import Knowledge, KnowledgeError, OverridesError
 from service.settings import SettingsError
 
 
@@ -50,6 +50,10 @@ def load_knowledge(overrides_path: Path | None = None) -> Knowledge:
             clinical_thresholds(),
             overrides=overrides,
             overrides_sha256=digest,
+            overrides_source=str(overrides_path),
+            require_complete=True,
         )
-    except KnowledgeError as exc:
+    except OverridesError as exc:
         raise SettingsError(f"HCC_CLINICAL_OVERRIDES: {exc}") from exc
+    except KnowledgeError as exc:  # the shipped rules/data documents themselves
+        raise SettingsError(f"clinical knowledge (rules/data): {exc}") from exc

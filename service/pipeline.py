@@ -9,7 +9,7 @@ from datetime import date
 import anyio
 import anyio.to_thread
 
-from rules.assessment import Assessment, assess
+from rules import Assessment, assess
 from service.fhir.limits import FhirLimitError
 from service.fhir.source import FhirSource
 from service.gather import PatientRecord, gather_patient_record

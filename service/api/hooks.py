@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from rules.assessment import Assessment
-from rules.orders import review_sorafenib_order, review_tace_order
+from rules import Assessment, review_sorafenib_order, review_tace_order
 from service.api.fast_json import FastJsonRoute
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage
 from service.audit import note_audit

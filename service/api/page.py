@@ -18,7 +18,7 @@ from datetime import date
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 
-from rules.knowledge import RULES_VERSION
+from rules import RULES_VERSION
 from service.audit import note_audit
 from service.benchmarks.patient import COHORT_ID, FRAMING, LANDMARK_MONTHS, months_between
 from service.db import ExpiredAssessment

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rules.knowledge import Knowledge
-from rules.orders import DraftSorafenibOrder, DraftTaceOrder
+from rules import DraftSorafenibOrder, DraftTaceOrder, Knowledge
 from service.mapping import daily_dose_mg
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rules.knowledge import Knowledge
+from rules import Knowledge
 from service.cds.models import ServiceDescription
 from service.fhir.source import token_value
 

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from rules.assessment import Assessment
-from rules.knowledge import Knowledge
+from rules import Assessment, Knowledge
 from service.benchmarks.patient import patient_benchmark
 from service.benchmarks.tables import BenchmarkTables
+from service.render.clinical_json import (
+    adverse_event_json,
+    bclc_json,
+    child_pugh_json,
+    data_issue_json,
+    dose_json,
+    eligibility_json,
+    performance_status_json,
+    recommendation_json,
+    safety_note_json,
+)
 
 
 def _mrecist(assessment: Assessment) -> dict:
@@ -27,16 +37,16 @@ def _mrecist(assessment: Assessment) -> dict:
 
 def render_assessment(assessment: Assessment, k: Knowledge, tables: BenchmarkTables) -> dict:
     """The REST answer for one patient."""
-    eligibility = assessment.sorafenib_eligibility.as_dict()
+    eligibility = eligibility_json(assessment.sorafenib_eligibility)
     eligibility["to_confirm"] = list(dict.fromkeys(eligibility["to_confirm"] + list(assessment.tace_candidacy.to_confirm)))
-    child_pugh = assessment.child_pugh.as_dict()
-    child_pugh["at_first_tace"] = assessment.child_pugh_at_first_tace.as_dict() if assessment.child_pugh_at_first_tace else None
+    child_pugh = child_pugh_json(assessment.child_pugh)
+    child_pugh["at_first_tace"] = child_pugh_json(assessment.child_pugh_at_first_tace) if assessment.child_pugh_at_first_tace else None
     return {
         "patient_id": assessment.patient_id,
         "as_of": assessment.as_of.isoformat(),
         "versions": dict(assessment.versions),
         "overrides": [o.describe() for o in k.overrides],
-        "data_issues": [i.as_dict() for i in assessment.data_issues],
+        "data_issues": [data_issue_json(i) for i in assessment.data_issues],
         "assumptions": list(assessment.assumptions),
         "hcc_diagnosis": assessment.hcc_diagnosis.as_dict(),
         "sorafenib": {
@@ -45,16 +55,16 @@ def render_assessment(assessment: Assessment, k: Knowledge, tables: BenchmarkTab
             "evidence": list(assessment.sorafenib.evidence),
         },
         "child_pugh": child_pugh,
-        "performance_status": assessment.performance_status.as_dict(),
-        "bclc": assessment.bclc.as_dict(),
+        "performance_status": performance_status_json(assessment.performance_status),
+        "bclc": bclc_json(assessment.bclc),
         "tace_resistance": assessment.tace_resistance.as_dict(),
         "mrecist": _mrecist(assessment),
         "sorafenib_eligibility": eligibility,
         "tace_candidacy": assessment.tace_candidacy.finding.as_dict(),
-        "recommendation": assessment.recommendation.as_dict(),
-        "safety": [n.as_dict() for n in assessment.safety],
-        "adverse_events": [e.as_dict() for e in assessment.adverse_events],
-        "dose": assessment.dose.as_dict() if assessment.dose else None,
+        "recommendation": recommendation_json(assessment.recommendation),
+        "safety": [safety_note_json(n) for n in assessment.safety],
+        "adverse_events": [adverse_event_json(e) for e in assessment.adverse_events],
+        "dose": dose_json(assessment.dose) if assessment.dose else None,
         "warnings": list(assessment.warnings),
         "benchmark": patient_benchmark(assessment, tables),
     }

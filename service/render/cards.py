@@ -23,9 +23,7 @@ import re
 import uuid
 from collections.abc import Iterable
 
-from rules.assessment import Assessment
-from rules.findings import Status
-from rules.safety import SafetyNote
+from rules import Assessment, SafetyNote, Status
 from service.cds.models import Card, Coding, Source
 from service.render.markdown import escape, neutralise
 

@@ -15,9 +15,7 @@ import string
 from datetime import date
 from typing import Any
 
-from rules.assessment import Assessment
-from rules.knowledge import Knowledge
-from rules.treatment import completed_tace
+from rules import Assessment, Knowledge, completed_tace
 
 COURSE_FORMAT = 1
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import copy
 import uuid
 
-from rules.assessment import Assessment
-from rules.knowledge import Knowledge
-from rules.orders import OrderAlert
-from rules.safety import SafetyNote
+from rules import Assessment, Knowledge, OrderAlert, SafetyNote
 from service.cds.models import Action, Card, Coding, Suggestion
 from service.render.cards import (
     PLAIN,

@@ -25,6 +25,7 @@ from service.cohort import generate
 from service.cohort.demo_cli import ARMS, arm_of, assess_cohort, main, summary
 from service.cohort.load import COHORT_PATIENT_IDS
 from service.knowledge import read_data_file
+from service.render.clinical_json import eligibility_json
 
 COMBO, MONO = ARMS
 COHORT_DIR = Path(generate.__file__).resolve().parents[1] / "demo" / "data" / "cohort"
@@ -262,7 +263,7 @@ def test_on_the_eve_of_sorafenib_the_study_criteria_recommend_the_patients_arm(c
         eve = start - timedelta(days=1)
         alive = dataclasses.replace(snapshot, patient=dataclasses.replace(snapshot.patient, deceased=None, deceased_date=None))
         a = assess(alive, eve, knowledge)
-        assert a.sorafenib_eligibility.status == "eligible", (pid, a.sorafenib_eligibility.as_dict())
+        assert a.sorafenib_eligibility.status == "eligible", (pid, eligibility_json(a.sorafenib_eligibility))
         expected = arm_of(snapshot, start)
         thrombus = [c for c in snapshot.conditions_of("portal_vein_tumour_thrombus") if condition_presence(c, eve, eve)]
         if expected == COMBO and thrombus:

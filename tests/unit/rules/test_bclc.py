@@ -17,6 +17,7 @@ from rules.bclc import (
     tumour_burden_at,
     tumour_extent_stage,
 )
+from service.render.clinical_json import bclc_json
 from tests.unit.rules.factories import condition, lesion, make_snapshot, response_criteria
 
 CRITERIA = response_criteria()
@@ -229,7 +230,7 @@ def test_the_bclc_object_stages_at_the_first_tace_and_now_with_the_tumour_extent
         criteria=CRITERIA,
         evidence_now=["Observation/ecog-1"],
     )
-    data = result.as_dict()
+    data = bclc_json(result)
     assert (data["at_first_tace"], data["current"], data["tumour_extent_stage"]) == ("B", "C", "B")
     assert data["tumour_extent_stage_at_first_tace"] == "B"
     assert data["reasons"][0].startswith("At the first TACE (2026-01-10): B.")
@@ -252,8 +253,8 @@ def test_without_a_tace_the_first_tace_stage_is_null():
         ecog_now=0,
         criteria=CRITERIA,
     )
-    assert result.as_dict()["at_first_tace"] is None
-    assert result.as_dict()["current"] == "0"
+    assert bclc_json(result)["at_first_tace"] is None
+    assert bclc_json(result)["current"] == "0"
     assert "At the first TACE: not staged, no TACE recorded." in result.reasons
 
 

@@ -23,6 +23,7 @@ from rules.bclc import (
     tumour_extent_stage,
 )
 from rules.knowledge import KnowledgeError
+from service.render.clinical_json import bclc_json, bclc_stage_json
 from tests.unit.rules.factories import condition, lesion, make_snapshot, response_criteria
 
 CRITERIA = response_criteria()
@@ -263,16 +264,16 @@ def test_the_assessment_at_the_first_tace_stages_that_day_with_its_own_evidence(
     assert "Observation/cp-first" in result.at_first_tace.evidence and "Observation/cp-first" in result.evidence
     assert "Observation/cp-now" in result.current.evidence
     assert result.citation == CRITERIA["bclc_2010"]["citation"]
-    assert result.as_dict()["at_first_tace"] == "A"
+    assert bclc_json(result)["at_first_tace"] == "A"
 
 
 def test_without_a_tace_there_is_no_stage_at_the_first_tace_and_the_dicts_say_so():
     result = assessment(0)
     assert result.at_first_tace is None and result.tumour_extent_at_first_tace is None
-    data = result.as_dict()
+    data = bclc_json(result)
     assert (data["at_first_tace"], data["current"], data["tumour_extent_stage"], data["tumour_extent_stage_at_first_tace"]) == (
         None, "A", "A", None)
     assert data["reasons"] == list(result.reasons) and data["evidence"] == list(result.evidence)
     assert (data["note"], data["citation"]) == (result.note, result.citation) and data["note"]
-    assert result.current.as_dict() == {"stage": "A", "reasons": list(result.current.reasons),
+    assert bclc_stage_json(result.current) == {"stage": "A", "reasons": list(result.current.reasons),
                                         "evidence": list(result.current.evidence), "citation": result.current.citation}

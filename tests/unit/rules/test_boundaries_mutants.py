@@ -27,6 +27,7 @@ from rules.performance_status import (
     performance_status_at,
 )
 from rules.timing import condition_present_at, latest_before, latest_within, medication_active_at
+from service.render.clinical_json import child_pugh_json, eligibility_json
 from tests.unit.rules.factories import (
     condition,
     make_snapshot,
@@ -174,7 +175,7 @@ def test_of_several_ungraded_conditions_the_first_by_reference_is_cited(knowledg
 
 def test_the_child_pugh_dict_gives_the_score_class_points_and_evidence(knowledge):
     snap = make_snapshot(measurements=normal_labs(), conditions=[condition("ascites", onset=AS_OF - days(5), severity="mild", ref="Condition/asc")])
-    data = child_pugh(snap, knowledge).as_dict()
+    data = child_pugh_json(child_pugh(snap, knowledge))
     assert (data["date"], data["score"], data["class"]) == ("2026-11-28", 6, "A")
     assert data["points"]["bilirubin"] == {"points": 1, "value": "1 mg/dL", "evidence": "Observation/bilirubin-20261128-1.0",
                                            "date": "2026-11-28"}
@@ -454,7 +455,7 @@ def test_bclc_b_at_the_first_tace_cites_the_child_pugh_lab_evidence_too(knowledg
 
 def test_the_eligibility_dict_lists_criteria_confirmations_and_warnings(knowledge):
     result = eligibility(knowledge, performance=ps(source="ecog", ecog=1))
-    data = result.as_dict()
+    data = eligibility_json(result)
     assert data["to_confirm"] == list(TO_CONFIRM) and data["warnings"] == list(result.warnings) and data["warnings"]
     assert [c["kind"] for c in data["criteria"]] == list(EXPECTED_KINDS.values())
 

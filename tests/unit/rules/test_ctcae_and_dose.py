@@ -10,6 +10,7 @@ from rules.ctcae import AdverseEvent, adverse_events, hypertension, platelet_gra
 from rules.dose import dose_advice
 from rules.snapshot import BloodPressure, GradedEvent
 from rules.treatment import sorafenib_history
+from service.render.clinical_json import adverse_event_json
 from tests.unit.rules.factories import make_snapshot, measurement, medication
 
 AS_OF = date(2026, 11, 28)
@@ -120,7 +121,7 @@ def test_the_baseline_is_reported_with_the_event(knowledge):
     snap = platelets_snapshot(45, 45)
     event = next(e for e in adverse_events(snap, AS_OF, knowledge, sorafenib_start=START) if e.term == "thrombocytopenia")
     assert (event.grade, event.baseline_grade, event.baseline_date) == (3, 3, START)
-    assert event.as_dict()["baseline"]["grade"] == 3 and "before sorafenib" in event.reason
+    assert adverse_event_json(event)["baseline"]["grade"] == 3 and "before sorafenib" in event.reason
     advice = advice_for(snap, knowledge)
     assert any("already grade 3 before sorafenib" in r for r in advice.reasons)
 

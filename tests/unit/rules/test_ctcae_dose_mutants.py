@@ -11,6 +11,7 @@ from rules.ctcae import adverse_events, clinician_graded, hypertension
 from rules.dose import current_dose, dose_advice, level_name
 from rules.snapshot import BloodPressure, GradedEvent
 from rules.treatment import sorafenib_history
+from service.render.clinical_json import adverse_event_json
 from tests.unit.rules.factories import make_snapshot, measurement, medication
 
 AS_OF = date(2026, 11, 28)
@@ -136,7 +137,7 @@ def test_no_platelet_count_is_an_ungraded_event_with_a_reason(knowledge):
     event = adverse_events(make_snapshot(), AS_OF, knowledge)[0]
     assert (event.term, event.grade, event.evidence, event.reason) == (
         "thrombocytopenia", None, (), "No platelet count within 30 days.")
-    assert event.as_dict() == {"term": "thrombocytopenia", "grade": None, "evidence": [], "reason": event.reason}
+    assert adverse_event_json(event) == {"term": "thrombocytopenia", "grade": None, "evidence": [], "reason": event.reason}
 
 
 # -- dose --------------------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from rules.performance_status import (
     karnofsky_range_for_ecog,
     performance_status_at,
 )
+from service.render.clinical_json import performance_status_json
 from tests.unit.rules.factories import make_snapshot, measurement, response_criteria, thresholds, unusable
 
 ANCHOR = date(2026, 11, 28)
@@ -60,7 +61,7 @@ def test_a_more_recent_karnofsky_decides_and_ecog_is_reported_as_null():
     )
     assert (ps.source, ps.karnofsky, ps.ecog, ps.date) == ("karnofsky", 80, None, date(2026, 11, 20))
     assert ps.evidence == ("Observation/karnofsky-20261120-80",)
-    assert ps.as_dict()["ecog"] is None
+    assert performance_status_json(ps)["ecog"] is None
 
 
 def test_a_more_recent_ecog_decides_and_karnofsky_is_reported_as_null():
@@ -69,7 +70,7 @@ def test_a_more_recent_ecog_decides_and_karnofsky_is_reported_as_null():
         measurement("ecog", 1, date(2026, 11, 23)),
     )
     assert (ps.source, ps.ecog, ps.karnofsky, ps.date) == ("ecog", 1, None, date(2026, 11, 23))
-    assert ps.as_dict() == {
+    assert performance_status_json(ps) == {
         "ecog": 1,
         "karnofsky": None,
         "date": "2026-11-23",
@@ -113,7 +114,7 @@ def test_no_score_at_all_is_unknown_with_a_reason():
     ps = status_of()
     assert (ps.ecog, ps.karnofsky, ps.date, ps.source) == (None, None, None, None)
     assert ps.reasons == ("No ECOG or Karnofsky recorded on or before 2026-11-28.",)
-    assert ps.as_dict()["date"] is None
+    assert performance_status_json(ps)["date"] is None
     assert ps.citation
 
 

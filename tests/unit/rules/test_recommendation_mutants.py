@@ -13,6 +13,7 @@ import pytest
 from rules.findings import Finding, Status, finding
 from rules.performance_status import PerformanceStatus
 from rules.recommendation import SUMMARIES, recommend
+from service.render.clinical_json import recommendation_json
 from tests.unit.rules.factories import condition, lesion, make_snapshot, patient
 
 AS_OF = date(2026, 11, 28)
@@ -55,7 +56,7 @@ def test_every_recommendation_carries_its_summary_the_context_and_the_citation(k
     assert rec.context == knowledge.thresholds["recommendation"]["context"]
     assert rec.citation == knowledge.citation("recommendation")
     assert rec.reasons == ("TACE resistance met.", "Eligible by the study's criteria.", "TACE still possible: candidacy reason")
-    assert rec.as_dict() == {"code": rec.code, "summary": rec.summary, "reasons": list(rec.reasons),
+    assert recommendation_json(rec) == {"code": rec.code, "summary": rec.summary, "reasons": list(rec.reasons),
                              "context": rec.context, "citation": rec.citation}
 
 
