@@ -34,8 +34,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import jwt
 
-from service.auth.keys import ALLOWED_ALGORITHMS, KeySource
-from service.auth.trusted_clients import TrustedClients
+from service.auth.keys import ALLOWED_ALGORITHMS
+from service.auth.trusted_clients import KeySource, TrustedClients
 
 LEEWAY_SECONDS = 60
 MAX_TOKEN_LIFETIME_SECONDS = 3600
