@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "benchmarks",
-        help="build the cohort benchmark tables (--build) or print published vs reconstructed figures (--report)",
+        help="print the published vs reconstructed survival figures (--report; the tables are built offline)",
     )
     return parser
 

@@ -1,6 +1,6 @@
 """The built benchmark tables, loaded at start-up: plain JSON into frozen dataclasses.
 
-The tables are built offline by :mod:`service.benchmarks.build` (``hcc-cds benchmarks --build``)
+The tables are built offline by :mod:`offline.benchmarks.build` (``python -m offline.benchmarks --build``)
 and shipped as package data, ``rules/data/benchmarks/<cohort>.tables.json``. Loading them needs
 only the standard library: this module must never import lifelines, numpy, pandas or matplotlib
 (a test checks it in a fresh interpreter), so serving benchmarks costs no scientific stack and no
