@@ -56,9 +56,10 @@ from service.fhir.errors import (
     FhirServerNotAllowedError,
     FhirUnavailableError,
 )
+from service.fhir.ids import FHIR_ID
 from service.fhir.limits import AssessmentBudget, FhirBusyError, RequestSlots, Slot
 from service.fhir.outcomes import fhir_outcome
-from service.fhir.source import FHIR_ID, MalformedBundleError, SearchResult, outcome_texts, read_search_page
+from service.fhir.source import MalformedBundleError, SearchResult, outcome_texts, read_search_page
 
 log = logging.getLogger("hcc_cds.fhir")
 
