@@ -114,43 +114,10 @@ class FeedbackItem:
         outcome = item.get("outcome")
         if outcome not in FEEDBACK_OUTCOMES:
             raise ValueError("feedback item: 'outcome' must be 'accepted' or 'overridden'")
-        timestamp = item.get("outcomeTimestamp")
-        if not isinstance(timestamp, str):
-            raise ValueError("feedback item: 'outcomeTimestamp' is required")
-        try:
-            when = datetime.fromisoformat(timestamp)
-        except ValueError:
-            raise ValueError("feedback item: 'outcomeTimestamp' is not an RFC 3339 date-time") from None
-        if when.tzinfo is None:
-            raise ValueError("feedback item: 'outcomeTimestamp' must carry a time zone (RFC 3339)")
-        raw_suggestions = item.get("acceptedSuggestions")
-        if raw_suggestions is None:
-            if outcome == "accepted":
-                raise ValueError("feedback item: 'acceptedSuggestions' is required when the outcome is accepted")
-            raw_suggestions = []
-        if not isinstance(raw_suggestions, list):
-            raise ValueError("feedback item: 'acceptedSuggestions' must be an array")
-        suggestions = []
-        for suggestion in raw_suggestions:
-            if not isinstance(suggestion, Mapping) or not isinstance(suggestion.get("id"), str):
-                raise ValueError("feedback item: each accepted suggestion must be an object with an 'id'")
-            suggestions.append(suggestion["id"])
-        override = item.get("overrideReason") or {}
-        if not isinstance(override, Mapping):
-            raise ValueError("feedback item: 'overrideReason' must be an object")
-        reason = override.get("reason") or {}
-        if not isinstance(reason, Mapping):
-            raise ValueError("feedback item: 'overrideReason.reason' must be a Coding")
-        comment = override.get("userComment")
-        values = {
-            "code": reason.get("code"),
-            "system": reason.get("system"),
-            "display": reason.get("display"),
-            "userComment": comment,
-        }
-        for name, value in values.items():
-            if value is not None and not isinstance(value, str):
-                raise ValueError(f"feedback item: overrideReason {name} must be a string")
+        when = _outcome_timestamp(item.get("outcomeTimestamp"))
+        suggestions = _accepted_suggestions(item.get("acceptedSuggestions"), outcome)
+        values = _override_reason(item.get("overrideReason") or {})
+        comment = values["userComment"]
         return cls(
             card_uuid=card,
             outcome=outcome,
@@ -161,6 +128,54 @@ class FeedbackItem:
             override_reason_display=values["display"],
             user_comment=comment,
         )
+
+
+def _outcome_timestamp(timestamp: object) -> datetime:
+    """``outcomeTimestamp``: an RFC 3339 date-time with an offset."""
+    if not isinstance(timestamp, str):
+        raise ValueError("feedback item: 'outcomeTimestamp' is required")
+    try:
+        when = datetime.fromisoformat(timestamp)
+    except ValueError:
+        raise ValueError("feedback item: 'outcomeTimestamp' is not an RFC 3339 date-time") from None
+    if when.tzinfo is None:
+        raise ValueError("feedback item: 'outcomeTimestamp' must carry a time zone (RFC 3339)")
+    return when
+
+
+def _accepted_suggestions(raw_suggestions: object, outcome: object) -> list[str]:
+    """The ids of ``acceptedSuggestions`` (required when the outcome is accepted)."""
+    if raw_suggestions is None:
+        if outcome == "accepted":
+            raise ValueError("feedback item: 'acceptedSuggestions' is required when the outcome is accepted")
+        raw_suggestions = []
+    if not isinstance(raw_suggestions, list):
+        raise ValueError("feedback item: 'acceptedSuggestions' must be an array")
+    suggestions = []
+    for suggestion in raw_suggestions:
+        if not isinstance(suggestion, Mapping) or not isinstance(suggestion.get("id"), str):
+            raise ValueError("feedback item: each accepted suggestion must be an object with an 'id'")
+        suggestions.append(suggestion["id"])
+    return suggestions
+
+
+def _override_reason(override: object) -> dict[str, str | None]:
+    """``overrideReason``: its reason Coding's code, system and display, and the user's comment (each a string)."""
+    if not isinstance(override, Mapping):
+        raise ValueError("feedback item: 'overrideReason' must be an object")
+    reason = override.get("reason") or {}
+    if not isinstance(reason, Mapping):
+        raise ValueError("feedback item: 'overrideReason.reason' must be a Coding")
+    values = {
+        "code": reason.get("code"),
+        "system": reason.get("system"),
+        "display": reason.get("display"),
+        "userComment": override.get("userComment"),
+    }
+    for name, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"feedback item: overrideReason {name} must be a string")
+    return values
 
 
 @dataclass(frozen=True, slots=True)
