@@ -73,7 +73,7 @@ async def post_feedback(
     return FeedbackStored(stored=stored)
 
 
-QUERY_ERROR = {422: {"model": ErrorMessage, "description": "A query parameter is malformed"}}
+QUERY_ERROR: dict[int | str, dict[str, Any]] = {422: {"model": ErrorMessage, "description": "A query parameter is malformed"}}
 
 
 @router.get(

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import distinct, func, insert, select
+from sqlalchemy import Table, distinct, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,7 +56,9 @@ class IssuedCard:
         uuid = card.get("uuid")
         if not uuid:
             return None
-        source = card.get("source") if isinstance(card.get("source"), Mapping) else {}
+        source = card.get("source")
+        if not isinstance(source, Mapping):
+            source = {}
         topic = source.get("topic") or {}  # CDS Hooks: the card type is card.source.topic
         return cls(
             uuid=str(uuid),
@@ -251,11 +253,12 @@ class FeedbackRepository:
         ]
         engine = self._source.engine
         dialect_insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        table = cast(Table, CardIssuedRow.__table__)
         statement = (
-            dialect_insert(CardIssuedRow.__table__)
+            dialect_insert(table)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["card_uuid"])
-            .returning(CardIssuedRow.__table__.c.card_uuid)
+            .returning(table.c.card_uuid)
         )
         if connection is not None:
             return len((await connection.execute(statement)).all())
@@ -369,9 +372,9 @@ class FeedbackRepository:
             outcome_rows = (await conn.execute(outcome_query)).all()
         counts: dict[str | None, dict[str, int]] = {}
         for topic, count in issued_rows:
-            counts.setdefault(topic, {"issued": 0, "accepted": 0, "overridden": 0})["issued"] = count
+            counts.setdefault(cast("str | None", topic), {"issued": 0, "accepted": 0, "overridden": 0})["issued"] = cast(int, count)
         for topic, outcome, count in outcome_rows:
-            counts.setdefault(topic, {"issued": 0, "accepted": 0, "overridden": 0})[outcome] = count
+            counts.setdefault(cast("str | None", topic), {"issued": 0, "accepted": 0, "overridden": 0})[cast(str, outcome)] = cast(int, count)
 
         def rate(part: int, whole: int) -> float | None:
             return part / whole if whole else None

@@ -84,7 +84,9 @@ def token_value(system: str, code: str) -> str:
 
 
 def _issue_text(issue: dict) -> str:
-    details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
+    details = issue.get("details")
+    if not isinstance(details, dict):
+        details = {}
     text = issue.get("diagnostics") or details.get("text") or issue.get("code") or "no details"
     return str(text)[:MAX_OUTCOME_CHARS]
 

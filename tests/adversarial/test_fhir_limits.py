@@ -105,9 +105,9 @@ def test_readyz_reports_a_stuck_fhir_connection_pool(sekmet):
         http = app.state.hcc.http
 
         async def leak() -> None:
-            pool = http._transport._pool  # noqa: SLF001 - reproduce httpcore's state exactly
+            pool = http._transport._pool
             connection = pool.create_connection(httpcore.URL(sekmet.base_url).origin)
-            pool._connections.append(connection)  # noqa: SLF001
+            pool._connections.append(connection)
 
         client.portal.call(leak)
         ready = client.get("/readyz")
