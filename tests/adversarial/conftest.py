@@ -218,5 +218,5 @@ class NetworkGuard:
 
 def guard_network(app) -> NetworkGuard:
     guard = NetworkGuard()
-    app.state.hcc.http.event_hooks["request"].append(guard)
+    app.state.hcc.fhir.client.event_hooks["request"].append(guard)
     return guard

@@ -102,7 +102,7 @@ def test_readyz_reports_a_stuck_fhir_connection_pool(sekmet):
     app = create_app(demo_settings())
     with TestClient(app) as client:
         assert client.get("/readyz").json()["checks"]["fhir_pool"] == "ok"
-        http = app.state.hcc.http
+        http = app.state.hcc.fhir.client
 
         async def leak() -> None:
             pool = http._transport._pool
