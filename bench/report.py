@@ -43,6 +43,11 @@ def markdown(results: dict) -> str:
             _row("---", "---:", "---:", "---:", "---:"),
             _row("warm (record seen before)", *(_ms(inproc["warm"][k]) for k in ("p50", "p90", "p99", "max"))),
             _row("cold (first sight)", *(_ms(inproc["cold"][k]) for k in ("p50", "p90", "p99", "max"))),
+            *(
+                _row(f"strict mode, {kind}", *(_ms(inproc["strict"][kind][k]) for k in ("p50", "p90", "p99", "max")))
+                for kind in ("warm", "cold")
+                if "strict" in inproc
+            ),
             "",
             _row("stage, p50 ms", "warm", "cold"),
             _row("---", "---:", "---:"),

@@ -10,8 +10,11 @@ group ``mrecist``):
   (sorafenib start, or the first TACE of a series). A lesion first seen after
   baseline is **new**; it counts as progression when its viable diameter has
   reached 10 mm. A new lesion outside the liver is new extrahepatic spread
-  (``new_extrahepatic_lesion_min_viable_diameter_mm``, 0: any viable size).
-  A new lesion below 10 mm is equivocal: not PD, but it rules out CR.
+  when it reaches ``new_extrahepatic_lesion_min_viable_diameter_mm``.
+  A smaller new lesion still viable is equivocal: not PD, but it rules out CR.
+  With treatment sessions (a TACE series), what is new at a date is judged
+  since the imaging before the latest session before it; a lesion seen by then
+  is tracked as a non-target.
 * **Targets** = lesions viable >= 10 mm at baseline, at most 2 per organ and 5
   in total, largest first, ties by lesion identifier; an unrecorded organ is
   its own group ``"unknown"``.
@@ -19,16 +22,18 @@ group ``mrecist``):
   vascular invasion is new (a portal-vein tumour thrombus with onset after
   baseline), extrahepatic spread is new (a metastasis with onset after
   baseline, or a new lesion outside the liver), unequivocal non-target
-  progression is *recorded* (only through ``non_target_progression``: this
-  module never infers it from sizes, to stay conservative), or the sum of the
+  progression (recorded through ``non_target_progression``, or by the
+  configurable size rule of the ``non_target_progression`` criteria: >= 1.5x
+  the lesion's smallest viable diameter since baseline and >= 10 mm larger; a
+  smaller rise is reported, not counted), or the sum of the
   targets measured is >= 20% above the nadir; else NE when a target lacks a
   measurement on that date; else CR when every target is 0 mm; PR when the sum
   is >= 30% below baseline; SD otherwise.
 * **Nadir** = the smallest sum from baseline on, over the dates before the one
-  evaluated (baseline included). When a target is missing, the sum of the
-  targets measured is compared with the nadir of the *same* targets (dates on
-  which one of them was not measured are skipped), so growth of the measured
-  targets is still PD, and otherwise the result is NE. A nadir of 0 mm makes any
+  evaluated (baseline included), of the full target sum (dates on which a
+  target was not measured are skipped). When a target is missing, the sum of
+  the targets measured is compared with that nadir (RECIST 1.1 practice): PD
+  when already >= 20% above it, otherwise NE. A nadir of 0 mm makes any
   reappearance PD. There is no 5 mm absolute minimum (dossier §3.3: mRECIST
   gives none).
 * **Overall response** by the dossier's table (:func:`overall_response`):
@@ -37,7 +42,18 @@ group ``mrecist``):
   at baseline and a portal-vein thrombus or metastasis present at baseline.
 * ``category`` is None without a baseline, without follow-up imaging, or
   without a measurable target at baseline (unless PD by a new lesion, new
-  invasion or spread, or recorded non-target progression).
+  invasion or spread, or non-target progression).
+
+The evaluation at one follow-up date (:func:`_evaluate_at`) is one function per
+step, in this order: new lesions (:func:`_new_lesions`), new thrombus or
+metastasis (:func:`_new_conditions_step`), non-target progression
+(:func:`_recorded_progression_step`, :func:`_non_target_growth_step`), target
+sums and nadir (:func:`_target_sums`), target response
+(:func:`_target_response`), non-target response (:func:`_non_target_response`),
+overall response (:func:`overall_response`), and the explanation of a category
+(:func:`_pd_context`, :func:`_explanation`). :func:`evaluate_mrecist` chooses the
+baseline and its targets (:func:`_choose_baseline`, :func:`_choose_targets`) and
+builds the timeline (:func:`_timeline`).
 
 Thresholds compare exact rationals (a diameter is read as the decimal it
 prints as), so exactly +20% from the nadir is PD and exactly -30% from baseline
@@ -46,6 +62,8 @@ is PR. Percentages in the output are rounded to one decimal, half away from zero
 
 from __future__ import annotations
 
+import datetime
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -78,7 +96,14 @@ def _exact(value: float | int | Fraction) -> Fraction:
         return value
     if isinstance(value, int):
         return Fraction(value)
-    return Fraction(repr(float(value)))
+    return _decimal_fraction(float(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decimal_fraction(value: float) -> Fraction:
+    """``Fraction(repr(value))``, kept: parsing the text is most of what mRECIST's arithmetic costs, and a
+    record's diameters repeat (each is read at every follow-up date)."""
+    return Fraction(repr(value))
 
 
 @dataclass(frozen=True)
@@ -203,7 +228,7 @@ class Target:
     diameter_mm: Fraction
     ref: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"lesion": self.lesion, "diameter_mm": _mm_number(self.diameter_mm), "organ": self.organ}
 
 
@@ -214,7 +239,7 @@ class SumAt:
     date: date
     sum_mm: Fraction
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"date": self.date.isoformat(), "sum_mm": _mm_number(self.sum_mm)}
 
 
@@ -223,13 +248,13 @@ class Baseline:
     """The baseline study: its date, the targets chosen and their sum."""
 
     date: date
-    treatment_start: date
+    treatment_start: datetime.date  # ``date`` here would name the field above
     targets: tuple[Target, ...]
     sum_mm: Fraction
     non_targets: tuple[str, ...]  # lesions viable at baseline that are not targets
     evidence: tuple[str, ...]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "date": self.date.isoformat(),
             "sum_mm": _mm_number(self.sum_mm),
@@ -260,7 +285,7 @@ class TimepointEvaluation:
     evidence: tuple[str, ...]
     imaging: bool = True  # False: PD from a thrombus or metastasis recorded after the latest sized imaging
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "date": self.date.isoformat(),
             "sum_mm": _mm_number(self.sum_mm) if self.sum_mm is not None else None,
@@ -305,7 +330,7 @@ class MrecistResult:
         """The earliest follow-up evaluated PD, if any."""
         return next((t for t in self.timeline if t.category == PD), None)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The schema's ``mrecist`` object, plus responses by component, evidence, timeline and citation."""
         cur = self.current
         return {
@@ -441,6 +466,8 @@ def _counts(condition: ConditionFact) -> bool:
 
 @dataclass(frozen=True)
 class _Context:
+    """What every follow-up date's evaluation reads (built once by :func:`_context`)."""
+
     crit: MrecistCriteria
     studies: dict[date, dict[str, Reading]]
     baseline: Baseline
@@ -462,8 +489,174 @@ class _Context:
         return max(imaging, default=self.baseline.date)
 
 
-def _sum_of(study: dict[str, Reading], lesions: Iterable[str]) -> Fraction:
-    return sum((study[lesion].diameter_mm for lesion in lesions), Fraction(0))
+@dataclass(frozen=True)
+class _Step:
+    """What one step of a time point's evaluation found: kinds of progression, the reasons for PD, the other
+    reasons, and the evidence, each in the order the step met them."""
+
+    progression: tuple[str, ...] = ()
+    pd_reasons: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+
+
+def _merge(steps: tuple[_Step, ...]) -> _Step:
+    """The steps' findings in step order (a kind of progression found twice is listed once)."""
+    return _Step(
+        progression=tuple(dict.fromkeys(kind for step in steps for kind in step.progression)),
+        pd_reasons=tuple(reason for step in steps for reason in step.pd_reasons),
+        reasons=tuple(reason for step in steps for reason in step.reasons),
+        evidence=tuple(ref for step in steps for ref in step.evidence),
+    )
+
+
+# -- step: new lesions ------------------------------------------------------------------
+
+
+def _tracked_lesions(reference: date, ctx: _Context) -> tuple[str, ...]:
+    """Lesions first seen after baseline but by the reference imaging: tracked as non-targets, not new."""
+    return tuple(
+        lesion for lesion, first_seen in sorted(ctx.first_seen_after_baseline.items()) if first_seen <= reference
+    )
+
+
+@dataclass(frozen=True)
+class _NewLesion:
+    """One new lesion at a follow-up: ``kind`` is ``"new_extrahepatic_spread"`` or ``"new_lesion"`` when it
+    counts as progression, ``"equivocal"`` when viable but below the limit."""
+
+    lesion: str
+    kind: str
+    reason: str
+    evidence: tuple[str, ...]
+
+
+def _classify_new_lesion(
+    lesion: str, first_seen: date, readings: list[Reading], organ: str | None, crit: MrecistCriteria, since: str
+) -> _NewLesion | None:
+    """Outside the liver, a largest viable diameter at the extrahepatic limit is new extrahepatic spread; else
+    (any organ) one at the new-lesion limit (10 mm) is a new lesion; else a lesion still viable on the date is
+    equivocal; None otherwise (no viable tumour)."""
+    largest = max(r.diameter_mm for r in readings)
+    latest = readings[-1]
+    outside_liver = organ is not None and organ != crit.liver_organ
+    if outside_liver and largest > 0 and largest >= crit.new_extrahepatic_lesion_min_viable_diameter_mm:
+        return _NewLesion(
+            lesion,
+            "new_extrahepatic_spread",
+            f"New lesion {lesion} outside the liver ({organ}), first seen {first_seen.isoformat()}{since}, "
+            f"viable {_mm(largest)} mm: new extrahepatic spread (PD).",
+            tuple(r.ref for r in readings),
+        )
+    if largest >= crit.new_lesion_min_viable_diameter_mm and largest > 0:
+        where = "" if organ == crit.liver_organ else (f" ({organ})" if organ else " (organ unknown)")
+        return _NewLesion(
+            lesion,
+            "new_lesion",
+            f"New lesion {lesion}{where} first seen {first_seen.isoformat()}{since}, viable {_mm(largest)} mm "
+            f"(>= {_mm(crit.new_lesion_min_viable_diameter_mm)} mm): PD.",
+            tuple(r.ref for r in readings),
+        )
+    if latest.diameter_mm > 0:
+        where = f" outside the liver ({organ})" if outside_liver else ""
+        limit = (
+            crit.new_extrahepatic_lesion_min_viable_diameter_mm
+            if outside_liver
+            else crit.new_lesion_min_viable_diameter_mm
+        )
+        return _NewLesion(
+            lesion,
+            "equivocal",
+            f"New lesion {lesion}{where} first seen {first_seen.isoformat()}, viable {_mm(latest.diameter_mm)} mm "
+            f"(< {_mm(limit)} mm): equivocal, not PD; it rules out CR.",
+            (latest.ref,),
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class _NewLesions:
+    """The new lesions at one follow-up date, oldest first."""
+
+    found: tuple[_NewLesion, ...]
+
+    @property
+    def counting(self) -> tuple[str, ...]:
+        return tuple(n.lesion for n in self.found if n.kind != "equivocal")
+
+    @property
+    def equivocal(self) -> tuple[str, ...]:
+        return tuple(n.lesion for n in self.found if n.kind == "equivocal")
+
+    def step(self) -> _Step:
+        kinds = {n.kind for n in self.found}
+        return _Step(
+            progression=tuple(k for k in ("new_lesion", "new_extrahepatic_spread") if k in kinds),
+            pd_reasons=tuple(n.reason for n in self.found if n.kind != "equivocal"),
+            reasons=tuple(n.reason for n in self.found if n.kind == "equivocal"),
+            evidence=tuple(ref for n in self.found for ref in n.evidence),
+        )
+
+
+def _new_lesions(day: date, reference: date, ctx: _Context) -> _NewLesions:
+    """The lesions first seen after the reference imaging and up to ``day``, oldest first, classified."""
+    since = (
+        ""
+        if reference == ctx.baseline.date
+        else f" (new since the imaging of {reference.isoformat()}, before the latest session)"
+    )
+    found: list[_NewLesion] = []
+    for lesion, first_seen in sorted(ctx.first_seen_after_baseline.items(), key=lambda kv: (kv[1], kv[0])):
+        if first_seen > day or first_seen <= reference:
+            continue
+        readings = [ctx.studies[d][lesion] for d in ctx.follow_ups if d <= day and lesion in ctx.studies[d]]
+        new = _classify_new_lesion(lesion, first_seen, readings, ctx.organ_of.get(lesion), ctx.crit, since)
+        if new is not None:
+            found.append(new)
+    return _NewLesions(tuple(found))
+
+
+# -- step: new vascular invasion or extrahepatic spread recorded as Conditions ------------------
+
+_NEW_CONDITION_KINDS = (
+    (PVTT, "new_vascular_invasion", "new vascular invasion"),
+    (METASTASIS, "new_extrahepatic_spread", "new extrahepatic spread"),
+)
+
+
+def _new_conditions_step(day: date, reference: date, ctx: _Context) -> _Step:
+    """A thrombus or metastasis with onset after the reference imaging and up to ``day``: PD."""
+    after = "baseline" if reference == ctx.baseline.date else "the imaging of"
+    progression: list[str] = []
+    pd_reasons: list[str] = []
+    evidence: list[str] = []
+    for concept, key, what in _NEW_CONDITION_KINDS:
+        new = [
+            (c, c.onset) for c in ctx.conditions
+            if c.concept == concept and c.onset is not None and reference < c.onset <= day
+        ]
+        for c, onset in new:
+            evidence.append(c.ref)
+            pd_reasons.append(
+                f"{CONDITION_LABELS[concept].capitalize()} {c.ref} with onset {onset.isoformat()}, "
+                f"after {after} {reference.isoformat()}: {what} (PD)."
+            )
+        if new:
+            progression.append(key)
+    return _Step(progression=tuple(progression), pd_reasons=tuple(pd_reasons), evidence=tuple(evidence))
+
+
+# -- step: non-target progression -------------------------------------------------------------
+
+
+def _recorded_progression_step(day: date, ctx: _Context) -> _Step:
+    """Unequivocal non-target progression recorded after baseline and up to ``day``: PD."""
+    recorded = [p for p in ctx.non_target_progression if ctx.baseline.date < p.when <= day]
+    return _Step(
+        progression=("non_target_progression",) if recorded else (),
+        pd_reasons=tuple(f"Recorded on {p.when.isoformat()} ({p.ref}): {p.description} (PD)." for p in recorded),
+        evidence=tuple(p.ref for p in recorded),
+    )
 
 
 _Growth = tuple[str, Fraction, Fraction, date]  # lesion, smallest since baseline, now, date of the smallest
@@ -503,377 +696,448 @@ def _non_target_growth(
     return grown, possible, sizes
 
 
-def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
-    crit, base = ctx.crit, ctx.baseline
-    study = ctx.studies[day]
-    reasons: list[str] = []
-    evidence: list[str] = []
-    progression: list[str] = []
-    pd_reasons: list[str] = []
-
-    # new lesions: first seen after the reference imaging (the baseline, or the imaging before the latest
-    # session), up to this date; those seen after baseline but by the reference are tracked as non-targets
-    reference = ctx.reference_for(day)
-    tracked = tuple(
-        lesion for lesion, first_seen in sorted(ctx.first_seen_after_baseline.items()) if first_seen <= reference
-    )
-    counting: list[str] = []
-    equivocal: list[str] = []
-    new_extrahepatic = False
-    new_intrahepatic = False
-    since = "" if reference == base.date else f" (new since the imaging of {reference.isoformat()}, before the latest session)"
-    for lesion, first_seen in sorted(ctx.first_seen_after_baseline.items(), key=lambda kv: (kv[1], kv[0])):
-        if first_seen > day or first_seen <= reference:
-            continue
-        readings = [ctx.studies[d][lesion] for d in ctx.follow_ups if d <= day and lesion in ctx.studies[d]]
-        largest = max(r.diameter_mm for r in readings)
-        latest = readings[-1]
-        organ = ctx.organ_of.get(lesion)
-        outside_liver = organ is not None and organ != crit.liver_organ
-        if outside_liver and largest > 0 and largest >= crit.new_extrahepatic_lesion_min_viable_diameter_mm:
-            counting.append(lesion)
-            new_extrahepatic = True
-            evidence.extend(r.ref for r in readings)
-            pd_reasons.append(
-                f"New lesion {lesion} outside the liver ({organ}), first seen {first_seen.isoformat()}{since}, "
-                f"viable {_mm(largest)} mm: new extrahepatic spread (PD)."
-            )
-        elif largest >= crit.new_lesion_min_viable_diameter_mm and largest > 0:
-            counting.append(lesion)
-            new_intrahepatic = True
-            evidence.extend(r.ref for r in readings)
-            where = "" if organ == crit.liver_organ else (f" ({organ})" if organ else " (organ unknown)")
-            pd_reasons.append(
-                f"New lesion {lesion}{where} first seen {first_seen.isoformat()}{since}, viable {_mm(largest)} mm "
-                f"(>= {_mm(crit.new_lesion_min_viable_diameter_mm)} mm): PD."
-            )
-        elif latest.diameter_mm > 0:
-            equivocal.append(lesion)
-            evidence.append(latest.ref)
-            where = f" outside the liver ({organ})" if outside_liver else ""
-            limit = crit.new_extrahepatic_lesion_min_viable_diameter_mm if outside_liver else crit.new_lesion_min_viable_diameter_mm
-            reasons.append(
-                f"New lesion {lesion}{where} first seen {first_seen.isoformat()}, viable {_mm(latest.diameter_mm)} mm "
-                f"(< {_mm(limit)} mm): equivocal, not PD; it rules out CR."
-            )
-    if new_intrahepatic:
-        progression.append("new_lesion")
-    if new_extrahepatic:
-        progression.append("new_extrahepatic_spread")
-
-    # new vascular invasion / extrahepatic spread recorded as Conditions
-    for concept, key, what in (
-        (PVTT, "new_vascular_invasion", "new vascular invasion"),
-        (METASTASIS, "new_extrahepatic_spread", "new extrahepatic spread"),
-    ):
-        new = [
-            c for c in ctx.conditions
-            if c.concept == concept and c.onset is not None and reference < c.onset <= day
-        ]
-        for c in new:
-            evidence.append(c.ref)
-            pd_reasons.append(
-                f"{CONDITION_LABELS[concept].capitalize()} {c.ref} with onset {c.onset.isoformat()}, "
-                f"after {'baseline' if reference == base.date else 'the imaging of'} {reference.isoformat()}: {what} (PD)."
-            )
-        if new and key not in progression:
-            progression.append(key)
-
-    # recorded unequivocal non-target progression
-    recorded = [p for p in ctx.non_target_progression if base.date < p.when <= day]
-    for p in recorded:
-        evidence.append(p.ref)
-        pd_reasons.append(f"Recorded on {p.when.isoformat()} ({p.ref}): {p.description} (PD).")
+def _non_target_growth_step(day: date, ctx: _Context, tracked: tuple[str, ...]) -> _Step:
+    """Unequivocal growth of a non-target lesion (PD), smaller rises (to confirm), and every non-target's sizes."""
+    crit, study = ctx.crit, ctx.studies[day]
     grown, possible, sizes = _non_target_growth(day, ctx, tracked)
-    for lesion, smallest, now, when_smallest in grown:
-        evidence.append(study[lesion].ref)
-        pd_reasons.append(
-            f"Non-target lesion {lesion} viable {_mm(now)} mm on {day.isoformat()}, up from its smallest "
-            f"{_mm(smallest)} mm ({when_smallest.isoformat()}): unequivocal non-target progression (PD; "
-            f">= {_mm(crit.non_target_progression_min_ratio)}x and >= {_mm(crit.non_target_progression_min_increase_mm)} mm larger, "
-            "or regrowth to >= 10 mm after 0)."
-        )
-    for lesion, smallest, now, when_smallest in possible:
-        evidence.append(study[lesion].ref)
-        reasons.append(
-            f"Non-target lesion {lesion} viable {_mm(now)} mm on {day.isoformat()}, up from {_mm(smallest)} mm "
-            f"({when_smallest.isoformat()}): possible progression to confirm (below the unequivocal rule; "
-            "the category is not changed)."
-        )
+    pd_reasons = tuple(
+        f"Non-target lesion {lesion} viable {_mm(now)} mm on {day.isoformat()}, up from its smallest "
+        f"{_mm(smallest)} mm ({when_smallest.isoformat()}): unequivocal non-target progression (PD; "
+        f">= {_mm(crit.non_target_progression_min_ratio)}x and "
+        f">= {_mm(crit.non_target_progression_min_increase_mm)} mm larger, "
+        "or regrowth to >= 10 mm after 0)."
+        for lesion, smallest, now, when_smallest in grown
+    )
+    reasons = [
+        f"Non-target lesion {lesion} viable {_mm(now)} mm on {day.isoformat()}, up from {_mm(smallest)} mm "
+        f"({when_smallest.isoformat()}): possible progression to confirm (below the unequivocal rule; "
+        "the category is not changed)."
+        for lesion, smallest, now, when_smallest in possible
+    ]
     if sizes:
         reasons.append("Non-target lesions (viable diameters since baseline): " + "; ".join(sizes) + ".")
-    if recorded or grown:
-        progression.append("non_target_progression")
-
-    # targets
-    targets = base.targets
-    measured = tuple(t.lesion for t in targets if t.lesion in study)
-    missing = tuple(t.lesion for t in targets if t.lesion not in study)
-    current_sum: Fraction | None = _sum_of(study, measured) if measured else None
-    baseline_sum: Fraction | None = (
-        sum((t.diameter_mm for t in targets if t.lesion in measured), Fraction(0)) if measured else None
-    )
-    nadir: SumAt | None = None
-    if measured:
-        # the nadir is always of the full target sum (RECIST 1.1 practice): with a target not measured,
-        # the measured sum can only show PD by already being >= 20% above it
-        all_targets = tuple(t.lesion for t in targets)
-        evidence.extend(study[lesion].ref for lesion in measured)
-        candidates = [SumAt(base.date, base.sum_mm)]
-        for d in ctx.follow_ups:
-            if d >= day:
-                break
-            earlier = ctx.studies[d]
-            if all(lesion in earlier for lesion in all_targets):
-                candidates.append(SumAt(d, _sum_of(earlier, all_targets)))
-        nadir = min(candidates, key=lambda s: (s.sum_mm, s.date))
-        if nadir.date != base.date:
-            evidence.extend(ctx.studies[nadir.date][lesion].ref for lesion in all_targets)
-    subset_note = (
-        f"Sum over the {len(measured)} of {len(targets)} targets measured on {day.isoformat()} "
-        f"({', '.join(missing)} not measured), against the nadir of the full target sum."
-        if missing and measured
-        else None
+    return _Step(
+        progression=("non_target_progression",) if grown else (),
+        pd_reasons=pd_reasons,
+        reasons=tuple(reasons),
+        evidence=tuple(study[lesion].ref for lesion, *_ in (*grown, *possible)),
     )
 
-    change_from_baseline: Fraction | None = None
-    change_from_nadir: Fraction | None = None
-    if current_sum is not None and baseline_sum:
-        change_from_baseline = (current_sum - baseline_sum) * 100 / baseline_sum
-    if current_sum is not None and nadir is not None and nadir.sum_mm > 0:
-        change_from_nadir = (current_sum - nadir.sum_mm) * 100 / nadir.sum_mm
 
-    increase = crit.progression_increase_from_nadir_pct
-    decrease = crit.partial_response_decrease_from_baseline_pct
-    sum_progression = (
-        current_sum is not None
-        and nadir is not None
-        and current_sum > nadir.sum_mm
-        and current_sum * 100 >= nadir.sum_mm * (100 + increase)
-    )
-    target_response: str | None
-    if not targets:
-        target_response = None
-    elif sum_progression:
-        target_response = PD
-        progression.append("target_sum")
-        if nadir.sum_mm == 0:
-            pd_reasons.append(
-                f"Sum of viable target diameters {_mm(current_sum)} mm after a nadir of 0 mm "
-                f"({nadir.date.isoformat()}): viable tumour reappeared (PD)."
-            )
-        else:
-            pd_reasons.append(
-                f"Sum of viable diameters {_mm(current_sum)} mm is {_pct_text(change_from_nadir)} above the nadir "
-                f"of {_mm(nadir.sum_mm)} mm ({nadir.date.isoformat()}) (PD at >={_mm(increase)}%)."
-            )
-    elif missing:
-        target_response = NE
-        if measured and change_from_nadir is not None:
-            growth = (
-                f"; the {len(measured)} measured sum to {_mm(current_sum)} mm, {_pct(change_from_nadir):+.1f}% from "
-                f"the nadir of the full sum, {_mm(nadir.sum_mm)} mm ({nadir.date.isoformat()}), short of PD (>=+{_mm(increase)}%)"
-            )
-        elif measured:
-            growth = f"; the {len(measured)} measured sum to {_mm(current_sum)} mm, not above the nadir of 0 mm"
-        else:
-            growth = "; no target measured"
-        reasons.append(
-            f"Target(s) {', '.join(missing)} not measured on {day.isoformat()}: not evaluable (NE){growth}."
+# -- step: target sums and nadir ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """The sums when at least one target is measured on the date."""
+
+    current: Fraction  # sum of the targets measured on the date
+    baseline: Fraction  # baseline sum of the same targets
+    nadir: SumAt  # nadir of the full target sum, dates before this one
+    change_from_baseline: Fraction | None  # %; None when the baseline sum is 0
+    change_from_nadir: Fraction | None  # %; None when the nadir is 0 mm
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """The targets on one follow-up date: which were measured, and their sums (None: none measured)."""
+
+    measured: tuple[str, ...]
+    missing: tuple[str, ...]
+    sums: _Sums | None
+    evidence: tuple[str, ...]
+
+    @property
+    def current_sum(self) -> Fraction | None:
+        return self.sums.current if self.sums else None
+
+    @property
+    def baseline_sum(self) -> Fraction | None:
+        return self.sums.baseline if self.sums else None
+
+    @property
+    def nadir(self) -> SumAt | None:
+        return self.sums.nadir if self.sums else None
+
+    @property
+    def change_from_baseline_pct(self) -> float | None:
+        change = self.sums.change_from_baseline if self.sums else None
+        return _pct(change) if change is not None else None
+
+    @property
+    def change_from_nadir_pct(self) -> float | None:
+        change = self.sums.change_from_nadir if self.sums else None
+        return _pct(change) if change is not None else None
+
+    def subset_note(self, day: date) -> str | None:
+        """Said of a PD found on the sum of some of the targets."""
+        if not (self.missing and self.measured):
+            return None
+        return (
+            f"Sum over the {len(self.measured)} of {len(self.measured) + len(self.missing)} targets measured on "
+            f"{day.isoformat()} ({', '.join(self.missing)} not measured), against the nadir of the full target sum."
         )
-    elif current_sum == 0:
-        target_response = CR
-    elif current_sum * 100 <= baseline_sum * (100 - decrease):
-        target_response = PR
-    else:
-        target_response = SD
 
-    # non-target tumour
-    pre_existing = [
-        c for c in ctx.conditions
-        if (c.onset is None or c.onset <= base.date) and condition_present_at(c, base.date)
-    ]
-    persisting_conditions = [c for c in pre_existing if condition_present_at(c, day)]
-    viable_known = [
+
+def _sum_of(study: dict[str, Reading], lesions: Iterable[str]) -> Fraction:
+    return sum((study[lesion].diameter_mm for lesion in lesions), Fraction(0))
+
+
+def _nadir(day: date, ctx: _Context) -> SumAt:
+    """The smallest full target sum from baseline on, over the dates before ``day`` on which every target was
+    measured (RECIST 1.1 practice: with a target not measured, the measured sum can only show PD by already
+    being >= 20% above it); ties by the earliest date."""
+    base = ctx.baseline
+    all_targets = tuple(t.lesion for t in base.targets)
+    candidates = [SumAt(base.date, base.sum_mm)]
+    for d in ctx.follow_ups:
+        if d >= day:
+            break
+        earlier = ctx.studies[d]
+        if all(lesion in earlier for lesion in all_targets):
+            candidates.append(SumAt(d, _sum_of(earlier, all_targets)))
+    return min(candidates, key=lambda s: (s.sum_mm, s.date))
+
+
+def _change_pct(value: Fraction, reference: Fraction) -> Fraction:
+    return (value - reference) * 100 / reference
+
+
+def _target_sums(day: date, ctx: _Context) -> _Targets:
+    base, study = ctx.baseline, ctx.studies[day]
+    measured = tuple(t.lesion for t in base.targets if t.lesion in study)
+    missing = tuple(t.lesion for t in base.targets if t.lesion not in study)
+    if not measured:
+        return _Targets(measured, missing, None, ())
+    current = _sum_of(study, measured)
+    baseline = sum((t.diameter_mm for t in base.targets if t.lesion in measured), Fraction(0))
+    nadir = _nadir(day, ctx)
+    evidence = [study[lesion].ref for lesion in measured]
+    if nadir.date != base.date:
+        evidence.extend(ctx.studies[nadir.date][t.lesion].ref for t in base.targets)
+    sums = _Sums(
+        current=current,
+        baseline=baseline,
+        nadir=nadir,
+        change_from_baseline=_change_pct(current, baseline) if baseline else None,
+        change_from_nadir=_change_pct(current, nadir.sum_mm) if nadir.sum_mm > 0 else None,
+    )
+    return _Targets(measured, missing, sums, tuple(evidence))
+
+
+# -- step: target response ----------------------------------------------------------------------
+
+
+def _is_sum_progression(sums: _Sums, crit: MrecistCriteria) -> bool:
+    """The sum of the targets measured is above the nadir and >= 20% above it (any sum above a nadir of 0)."""
+    return sums.current > sums.nadir.sum_mm and (
+        sums.current * 100 >= sums.nadir.sum_mm * (100 + crit.progression_increase_from_nadir_pct)
+    )
+
+
+def _sum_progression_reason(sums: _Sums, crit: MrecistCriteria) -> str:
+    nadir = sums.nadir
+    if sums.change_from_nadir is None:
+        return (
+            f"Sum of viable target diameters {_mm(sums.current)} mm after a nadir of 0 mm "
+            f"({nadir.date.isoformat()}): viable tumour reappeared (PD)."
+        )
+    return (
+        f"Sum of viable diameters {_mm(sums.current)} mm is {_pct_text(sums.change_from_nadir)} above the nadir "
+        f"of {_mm(nadir.sum_mm)} mm ({nadir.date.isoformat()}) (PD at >={_mm(crit.progression_increase_from_nadir_pct)}%)."
+    )
+
+
+def _missing_targets_reason(day: date, targets: _Targets, crit: MrecistCriteria) -> str:
+    sums, measured = targets.sums, targets.measured
+    if sums is not None and sums.change_from_nadir is not None:
+        growth = (
+            f"; the {len(measured)} measured sum to {_mm(sums.current)} mm, {_pct(sums.change_from_nadir):+.1f}% "
+            f"from the nadir of the full sum, {_mm(sums.nadir.sum_mm)} mm ({sums.nadir.date.isoformat()}), "
+            f"short of PD (>=+{_mm(crit.progression_increase_from_nadir_pct)}%)"
+        )
+    elif sums is not None:
+        growth = f"; the {len(measured)} measured sum to {_mm(sums.current)} mm, not above the nadir of 0 mm"
+    else:
+        growth = "; no target measured"
+    return f"Target(s) {', '.join(targets.missing)} not measured on {day.isoformat()}: not evaluable (NE){growth}."
+
+
+def _target_response(day: date, targets: _Targets, ctx: _Context) -> tuple[str | None, _Step]:
+    """PD on the sum against the nadir; else NE when a target is missing; else CR (all 0 mm), PR (>= 30% below
+    baseline) or SD. None without a target."""
+    crit, sums = ctx.crit, targets.sums
+    if not ctx.baseline.targets:
+        return None, _Step()
+    if sums is not None and _is_sum_progression(sums, crit):
+        return PD, _Step(progression=("target_sum",), pd_reasons=(_sum_progression_reason(sums, crit),))
+    if sums is None or targets.missing:
+        return NE, _Step(reasons=(_missing_targets_reason(day, targets, crit),))
+    if sums.current == 0:
+        return CR, _Step()
+    if sums.current * 100 <= sums.baseline * (100 - crit.partial_response_decrease_from_baseline_pct):
+        return PR, _Step()
+    return SD, _Step()
+
+
+# -- step: non-target response ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _NonTargets:
+    """Non-target tumour on one follow-up date and the non-target response."""
+
+    response: str | None  # CR / non-CR/non-PD / PD / NE / None (no non-target tumour)
+    viable: tuple[str, ...]  # non-target lesions viable on the date
+    persisting: tuple[ConditionFact, ...]  # thrombi or metastases present at baseline and still present
+    unassessed: tuple[str, ...]  # baseline non-targets not measured on the date
+    evidence: tuple[str, ...]
+
+
+def _present_at_baseline(ctx: _Context) -> tuple[ConditionFact, ...]:
+    """Thrombi and metastases that are non-target tumour: onset by baseline (or none), present at baseline."""
+    base_day = ctx.baseline.date
+    return tuple(
+        c for c in ctx.conditions if (c.onset is None or c.onset <= base_day) and condition_present_at(c, base_day)
+    )
+
+
+def _non_target_category(
+    progressed: bool, tumour_left: bool, tumour_at_baseline: bool, unassessed: tuple[str, ...]
+) -> str | None:
+    """PD on non-target progression; non-CR/non-PD while non-target tumour is left (or a new lesion is
+    equivocal); None without non-target tumour at baseline; NE when a baseline non-target was not assessed;
+    else CR."""
+    if progressed:
+        return PD
+    if tumour_left:
+        return NON_CR_NON_PD
+    if not tumour_at_baseline:
+        return None
+    if unassessed:
+        return NE
+    return CR
+
+
+def _non_target_response(
+    day: date, ctx: _Context, tracked: tuple[str, ...], progressed: bool, equivocal: tuple[str, ...]
+) -> _NonTargets:
+    base, study = ctx.baseline, ctx.studies[day]
+    pre_existing = _present_at_baseline(ctx)
+    persisting = tuple(c for c in pre_existing if condition_present_at(c, day))
+    viable = tuple(
         lesion for lesion in (*ctx.known_non_targets, *tracked) if lesion in study and study[lesion].diameter_mm > 0
-    ]
-    unassessed = [lesion for lesion in base.non_targets if lesion not in study]
-    non_target_response: str | None
-    if recorded or grown:
-        non_target_response = PD
-    elif viable_known or persisting_conditions or equivocal:
-        non_target_response = NON_CR_NON_PD
-    elif not base.non_targets and not pre_existing:
-        non_target_response = None
-    elif unassessed:
-        non_target_response = NE
-    else:
-        non_target_response = CR
-    evidence.extend(study[lesion].ref for lesion in viable_known)
-    evidence.extend(c.ref for c in persisting_conditions)
-
-    new_lesion = bool(counting) or any(
-        key in progression for key in ("new_vascular_invasion", "new_extrahepatic_spread")
     )
-    category = overall_response(target_response, non_target_response, new_lesion)
+    unassessed = tuple(lesion for lesion in base.non_targets if lesion not in study)
+    response = _non_target_category(
+        progressed,
+        tumour_left=bool(viable or persisting or equivocal),
+        tumour_at_baseline=bool(base.non_targets or pre_existing),
+        unassessed=unassessed,
+    )
+    evidence = (*(study[lesion].ref for lesion in viable), *(c.ref for c in persisting))
+    return _NonTargets(response, viable, persisting, unassessed, evidence)
 
-    # explain the category
-    if category == PD:
-        context: list[str] = []
-        if "target_sum" in progression and subset_note:
-            context.append(subset_note)
-        elif "target_sum" not in progression and current_sum is not None and baseline_sum:
-            context.append(
-                f"Targets measured on {day.isoformat()}: sum {_mm(current_sum)} mm, "
-                f"{_pct(change_from_baseline):+.1f}% from baseline {_mm(baseline_sum)} mm"
-                + (
-                    f", {_pct(change_from_nadir):+.1f}% from the nadir of {_mm(nadir.sum_mm)} mm."
-                    if change_from_nadir is not None
-                    else "."
-                )
-            )
-        reasons = pd_reasons + context + reasons
-    elif not targets:
-        reasons.append(
+
+# -- step: explain the category -----------------------------------------------------------------
+
+
+def _pd_context(day: date, targets: _Targets, progression: tuple[str, ...]) -> list[str]:
+    """Beside a PD: on the sum of some targets, that it is; on something else, where the targets stand."""
+    sums = targets.sums
+    if "target_sum" in progression:
+        note = targets.subset_note(day)
+        return [note] if note else []
+    if sums is None or sums.change_from_baseline is None:
+        return []
+    from_nadir = (
+        f", {_pct(sums.change_from_nadir):+.1f}% from the nadir of {_mm(sums.nadir.sum_mm)} mm."
+        if sums.change_from_nadir is not None
+        else "."
+    )
+    return [
+        f"Targets measured on {day.isoformat()}: sum {_mm(sums.current)} mm, "
+        f"{_pct(sums.change_from_baseline):+.1f}% from baseline {_mm(sums.baseline)} mm" + from_nadir
+    ]
+
+
+def _complete_target_response_reason(
+    day: date, category: str | None, non_targets: _NonTargets, equivocal: tuple[str, ...]
+) -> str:
+    """Every target at 0 mm: CR, or PR while non-target tumour persists, a new lesion is equivocal, or a
+    non-target was not assessed."""
+    if category == CR:
+        return (
+            f"Every target lesion has no viable tumour (0 mm) on {day.isoformat()}, no new lesion"
+            + (" and no viable non-target tumour" if non_targets.response == CR else "")
+            + ": CR."
+        )
+    why = []
+    if non_targets.viable:
+        why.append(f"non-target lesion(s) still viable ({', '.join(non_targets.viable)})")
+    if non_targets.persisting:
+        why.append(
+            "non-target "
+            + ", ".join(f"{CONDITION_LABELS[c.concept]} ({c.ref})" for c in non_targets.persisting)
+            + " still present"
+        )
+    if equivocal:
+        why.append(f"an equivocal new lesion ({', '.join(equivocal)})")
+    if non_targets.response == NE:
+        why.append(f"non-target lesion(s) not assessed ({', '.join(non_targets.unassessed)})")
+    return (
+        f"Every target lesion is at 0 mm on {day.isoformat()}, but {'; '.join(why)}: "
+        "PR by the overall-response table (CR needs all of them gone)."
+    )
+
+
+def _partial_response_reason(sums: _Sums, crit: MrecistCriteria) -> str:
+    change = _change_pct(sums.current, sums.baseline)
+    return (
+        f"Sum of viable diameters {_mm(sums.current)} mm is {_pct_text(change)} below baseline "
+        f"{_mm(sums.baseline)} mm (PR at >={_mm(crit.partial_response_decrease_from_baseline_pct)}% decrease)."
+    )
+
+
+def _stable_disease_reason(sums: _Sums, crit: MrecistCriteria) -> str:
+    nadir, change_from_nadir = sums.nadir, sums.change_from_nadir
+    from_nadir = (
+        f"{_pct_text(change_from_nadir)} {'above' if change_from_nadir >= 0 else 'below'} the nadir "
+        f"of {_mm(nadir.sum_mm)} mm ({nadir.date.isoformat()})"
+        if change_from_nadir is not None
+        else f"at the nadir of {_mm(nadir.sum_mm)} mm"
+    )
+    change = _change_pct(sums.current, sums.baseline)
+    direction = "above" if change >= 0 else "below"
+    return (
+        f"Sum of viable diameters {_mm(sums.current)} mm is {_pct_text(change)} {direction} "
+        f"baseline {_mm(sums.baseline)} mm and {from_nadir}: "
+        f"neither PR (>={_mm(crit.partial_response_decrease_from_baseline_pct)}% decrease) "
+        f"nor PD (>={_mm(crit.progression_increase_from_nadir_pct)}% increase), SD."
+    )
+
+
+def _explanation(
+    day: date,
+    category: str | None,
+    target_response: str | None,
+    targets: _Targets,
+    non_targets: _NonTargets,
+    equivocal: tuple[str, ...],
+    ctx: _Context,
+) -> list[str]:
+    """The reason for a category other than PD (PD is explained by what made it)."""
+    crit, sums = ctx.crit, targets.sums
+    if not ctx.baseline.targets:
+        return [
             f"No measurable target lesion (>= {_mm(crit.target_min_viable_diameter_mm)} mm viable) at baseline "
-            f"{base.date.isoformat()}, and no progression: no mRECIST category."
-        )
-    elif category == NE:
-        pass  # said above
-    elif target_response == CR:
-        if category == CR:
-            reasons.append(
-                f"Every target lesion has no viable tumour (0 mm) on {day.isoformat()}, no new lesion"
-                + (" and no viable non-target tumour" if non_target_response == CR else "")
-                + ": CR."
-            )
-        else:
-            why = []
-            if viable_known:
-                why.append(f"non-target lesion(s) still viable ({', '.join(viable_known)})")
-            if persisting_conditions:
-                why.append(
-                    "non-target " + ", ".join(f"{CONDITION_LABELS[c.concept]} ({c.ref})" for c in persisting_conditions)
-                    + " still present"
-                )
-            if equivocal:
-                why.append(f"an equivocal new lesion ({', '.join(equivocal)})")
-            if non_target_response == NE:
-                why.append(f"non-target lesion(s) not assessed ({', '.join(unassessed)})")
-            reasons.append(
-                f"Every target lesion is at 0 mm on {day.isoformat()}, but {'; '.join(why)}: "
-                "PR by the overall-response table (CR needs all of them gone)."
-            )
-    elif target_response == PR:
-        reasons.append(
-            f"Sum of viable diameters {_mm(current_sum)} mm is {_pct_text(change_from_baseline)} below baseline "
-            f"{_mm(baseline_sum)} mm (PR at >={_mm(decrease)}% decrease)."
-        )
-    elif target_response == SD:
-        from_nadir = (
-            f"{_pct_text(change_from_nadir)} {'above' if change_from_nadir >= 0 else 'below'} the nadir "
-            f"of {_mm(nadir.sum_mm)} mm ({nadir.date.isoformat()})"
-            if change_from_nadir is not None
-            else f"at the nadir of {_mm(nadir.sum_mm)} mm"
-        )
-        direction = "above" if change_from_baseline >= 0 else "below"
-        reasons.append(
-            f"Sum of viable diameters {_mm(current_sum)} mm is {_pct_text(change_from_baseline)} {direction} "
-            f"baseline {_mm(baseline_sum)} mm and {from_nadir}: neither PR (>={_mm(decrease)}% decrease) "
-            f"nor PD (>={_mm(increase)}% increase), SD."
-        )
+            f"{ctx.baseline.date.isoformat()}, and no progression: no mRECIST category."
+        ]
+    if category == NE or sums is None:
+        return []  # said with the missing targets
+    if target_response == CR:
+        return [_complete_target_response_reason(day, category, non_targets, equivocal)]
+    if target_response == PR:
+        return [_partial_response_reason(sums, crit)]
+    if target_response == SD:
+        return [_stable_disease_reason(sums, crit)]
+    return []
 
+
+# -- one follow-up date -------------------------------------------------------------------------
+
+
+def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
+    """mRECIST at one follow-up date, step by step in PRODUCT.md's order."""
+    reference = ctx.reference_for(day)
+    tracked = _tracked_lesions(reference, ctx)
+    new_lesions = _new_lesions(day, reference, ctx)
+    recorded = _recorded_progression_step(day, ctx)
+    growth = _non_target_growth_step(day, ctx, tracked)
+    targets = _target_sums(day, ctx)
+    target_response, sum_step = _target_response(day, targets, ctx)
+    found = _merge((
+        new_lesions.step(),
+        _new_conditions_step(day, reference, ctx),
+        recorded,
+        growth,
+        _Step(evidence=targets.evidence),
+        sum_step,
+    ))
+    non_target_progression = bool(recorded.progression or growth.progression)
+    non_targets = _non_target_response(day, ctx, tracked, non_target_progression, new_lesions.equivocal)
+    new_lesion = bool(new_lesions.counting) or any(
+        kind in found.progression for kind in ("new_vascular_invasion", "new_extrahepatic_spread")
+    )
+    category = overall_response(target_response, non_targets.response, new_lesion)
+    if category == PD:
+        reasons = [*found.pd_reasons, *_pd_context(day, targets, found.progression), *found.reasons]
+    else:
+        explained = _explanation(day, category, target_response, targets, non_targets, new_lesions.equivocal, ctx)
+        reasons = [*found.reasons, *explained]
     return TimepointEvaluation(
         date=day,
         category=category,
         target_response=target_response,
-        non_target_response=non_target_response,
-        sum_mm=current_sum,
-        targets_measured=measured,
-        targets_missing=missing,
-        baseline_sum_mm=baseline_sum,
-        nadir=nadir,
-        change_from_baseline_pct=_pct(change_from_baseline) if change_from_baseline is not None else None,
-        change_from_nadir_pct=_pct(change_from_nadir) if change_from_nadir is not None else None,
-        new_lesions=tuple(counting),
-        new_lesions_below_threshold=tuple(equivocal),
-        progression=tuple(progression),
+        non_target_response=non_targets.response,
+        sum_mm=targets.current_sum,
+        targets_measured=targets.measured,
+        targets_missing=targets.missing,
+        baseline_sum_mm=targets.baseline_sum,
+        nadir=targets.nadir,
+        change_from_baseline_pct=targets.change_from_baseline_pct,
+        change_from_nadir_pct=targets.change_from_nadir_pct,
+        new_lesions=new_lesions.counting,
+        new_lesions_below_threshold=new_lesions.equivocal,
+        progression=found.progression,
         reasons=tuple(dict.fromkeys(reasons)),
-        evidence=tuple(dict.fromkeys(evidence)),
+        evidence=tuple(dict.fromkeys([*found.evidence, *non_targets.evidence])),
     )
 
 
-def evaluate_mrecist(
-    lesions: Iterable[LesionMeasurement],
-    *,
-    treatment_start: date,
-    as_of: date,
-    criteria: Mapping[str, Any] | MrecistCriteria,
-    conditions: Iterable[ConditionFact] = (),
-    non_target_progression: Iterable[RecordedProgression] = (),
-    new_since_sessions: Iterable[date] = (),
-) -> MrecistResult:
-    """mRECIST at the latest follow-up imaging on or before ``as_of``, and at every follow-up before it.
+# -- the whole evaluation -----------------------------------------------------------------------
 
-    ``new_since_sessions``: the dates of a treatment's sessions (a TACE series). Progression after a
-    session is judged on what is new since the imaging before that session: a lesion already seen
-    then is tracked as a non-target, not new again. Without sessions, new means new since baseline.
 
-    ``lesions``: viable-diameter measurements (``snapshot.lesions``); ``conditions``:
-    the snapshot's conditions (portal-vein tumour thrombus and extrahepatic
-    metastases are used, others ignored); ``non_target_progression``:
-    radiologist-recorded unequivocal non-target progression. Imaging after
-    ``as_of`` is ignored. Never raises on clinical data: a missing baseline,
-    follow-up or target gives ``category`` None with reasons.
-    """
-    crit = _criteria(criteria)
-    notes: list[str] = []
-    lesions = tuple(lesions)
-    studies = _valid_readings(lesions, as_of, notes)
-    relevant_conditions = tuple(
+def _relevant_conditions(conditions: Iterable[ConditionFact]) -> tuple[ConditionFact, ...]:
+    """Portal-vein tumour thrombi and extrahepatic metastases that count (not refuted or entered in error)."""
+    return tuple(
         sorted(
             (c for c in conditions if c.concept in (PVTT, METASTASIS) and _counts(c)),
             key=lambda c: (c.onset or date.min, c.ref),
         )
     )
-    progression_records = tuple(sorted(non_target_progression, key=lambda p: (p.when, p.ref)))
 
-    def empty(reasons: list[str], baseline: Baseline | None = None, evidence: tuple[str, ...] = ()) -> MrecistResult:
-        return MrecistResult(
-            category=None,
-            baseline=baseline,
-            current=None,
-            timeline=(),
-            reasons=tuple(dict.fromkeys([*reasons, *notes])),
-            evidence=evidence,
-            citation=crit.citation,
-            as_of=as_of,
-            treatment_start=treatment_start,
-        )
 
-    reference_day = min(treatment_start, as_of)
-    before = [d for d in studies if d <= reference_day]
-    if not before:
-        later = sorted(d for d in studies if d > reference_day)
-        tail = f" (first imaging {later[0].isoformat()}, after it)" if later else ""
-        return empty([f"No baseline: no tumour imaging on or before the treatment start {treatment_start.isoformat()}{tail}."])
+def _no_baseline_reason(studies: Mapping[date, object], reference_day: date, treatment_start: date) -> str:
+    later = sorted(d for d in studies if d > reference_day)
+    tail = f" (first imaging {later[0].isoformat()}, after it)" if later else ""
+    return f"No baseline: no tumour imaging on or before the treatment start {treatment_start.isoformat()}{tail}."
 
-    base_day = max(before)
+
+def _choose_baseline(
+    studies: dict[date, dict[str, Reading]], base_day: date, treatment_start: date, crit: MrecistCriteria
+) -> Baseline:
+    """The baseline study: its targets (see :func:`_choose_targets`) and the non-targets viable at baseline."""
     base_study = studies[base_day]
     targets = _choose_targets(base_study.values(), crit)
     target_ids = {t.lesion for t in targets}
-    non_targets = tuple(
-        sorted(lesion for lesion, r in base_study.items() if lesion not in target_ids and r.diameter_mm > 0)
-    )
-    known = {lesion for d, study in studies.items() if d <= base_day for lesion in study}
-    baseline = Baseline(
+    return Baseline(
         date=base_day,
         treatment_start=treatment_start,
         targets=targets,
         sum_mm=sum((t.diameter_mm for t in targets), Fraction(0)),
-        non_targets=non_targets,
+        non_targets=tuple(
+            sorted(lesion for lesion, r in base_study.items() if lesion not in target_ids and r.diameter_mm > 0)
+        ),
         evidence=tuple(t.ref for t in targets),
     )
+
+
+def _baseline_reasons(
+    baseline: Baseline, crit: MrecistCriteria, as_of: date, conditions: tuple[ConditionFact, ...]
+) -> list[str]:
+    """The baseline and its targets; a treatment start after ``as_of``; thrombi or metastases without onset."""
+    base_day, treatment_start, targets = baseline.date, baseline.treatment_start, baseline.targets
     reasons: list[str] = []
     if targets:
         listed = ", ".join(f"{t.lesion} {_mm(t.diameter_mm)} mm" for t in targets)
@@ -888,8 +1152,10 @@ def evaluate_mrecist(
             f"(>= {_mm(crit.target_min_viable_diameter_mm)} mm viable)."
         )
     if treatment_start > as_of:
-        reasons.append(f"The treatment start {treatment_start.isoformat()} is after the assessment date {as_of.isoformat()}.")
-    for c in relevant_conditions:
+        reasons.append(
+            f"The treatment start {treatment_start.isoformat()} is after the assessment date {as_of.isoformat()}."
+        )
+    for c in conditions:
         if c.onset is None and c.recorded is not None and c.recorded > base_day:
             reasons.append(
                 f"{CONDITION_LABELS[c.concept].capitalize()} {c.ref} has no onset date, only a recordedDate "
@@ -900,9 +1166,13 @@ def evaluate_mrecist(
                 f"{CONDITION_LABELS[c.concept].capitalize()} {c.ref} has no onset date: taken as present before "
                 "baseline (non-target), not as new."
             )
+    return reasons
 
-    follow_ups = tuple(sorted(d for d in studies if base_day < d <= as_of))
 
+def _lesion_history(
+    studies: dict[date, dict[str, Reading]], known: set[str]
+) -> tuple[dict[str, date], dict[str, str | None]]:
+    """When each lesion not ``known`` (by baseline) was first seen, and each lesion's first recorded organ."""
     first_seen: dict[str, date] = {}
     organ_of: dict[str, str | None] = {}
     for d in sorted(studies):
@@ -911,41 +1181,44 @@ def evaluate_mrecist(
                 organ_of[lesion] = r.organ
             if lesion not in known and lesion not in first_seen:
                 first_seen[lesion] = d
-    ctx = _Context(
+    return first_seen, organ_of
+
+
+def _context(
+    crit: MrecistCriteria,
+    studies: dict[date, dict[str, Reading]],
+    baseline: Baseline,
+    as_of: date,
+    conditions: tuple[ConditionFact, ...],
+    non_target_progression: Iterable[RecordedProgression],
+    new_since_sessions: Iterable[date],
+) -> _Context:
+    """What every follow-up's evaluation reads: the follow-up dates, when each lesion was first seen after
+    baseline, the non-targets known by baseline, the conditions, recorded progression and sessions."""
+    known = {lesion for d, study in studies.items() if d <= baseline.date for lesion in study}
+    first_seen, organ_of = _lesion_history(studies, known)
+    return _Context(
         crit=crit,
         studies=studies,
         baseline=baseline,
-        follow_ups=follow_ups,
+        follow_ups=tuple(sorted(d for d in studies if baseline.date < d <= as_of)),
         first_seen_after_baseline=first_seen,
         organ_of=organ_of,
-        known_non_targets=tuple(sorted(known - target_ids)),
-        conditions=relevant_conditions,
-        non_target_progression=progression_records,
+        known_non_targets=tuple(sorted(known - {t.lesion for t in baseline.targets})),
+        conditions=conditions,
+        non_target_progression=tuple(sorted(non_target_progression, key=lambda p: (p.when, p.ref))),
         sessions=tuple(sorted(set(new_since_sessions))),
     )
-    timeline = tuple(_evaluate_at(d, ctx) for d in follow_ups)
-    # a thrombus or metastasis with onset after the latest sized imaging: PD from its onset
-    last_imaged = follow_ups[-1] if follow_ups else base_day
-    late = [c for c in relevant_conditions if c.onset is not None and last_imaged < c.onset <= as_of]
+
+
+def _timeline(ctx: _Context, as_of: date) -> tuple[TimepointEvaluation, ...]:
+    """Every follow-up's evaluation, and PD at the onset of a thrombus or metastasis after the latest sized imaging."""
+    timeline = tuple(_evaluate_at(d, ctx) for d in ctx.follow_ups)
+    last_imaged = ctx.follow_ups[-1] if ctx.follow_ups else ctx.baseline.date
+    late = [c for c in ctx.conditions if c.onset is not None and last_imaged < c.onset <= as_of]
     if late:
         timeline = (*timeline, _clinical_progression(late, ctx))
-    if not timeline:
-        reasons.append(
-            f"No follow-up imaging after baseline {base_day.isoformat()} up to {as_of.isoformat()}: no mRECIST category."
-        )
-        return empty(reasons, baseline, baseline.evidence)
-    current = timeline[-1]
-    return MrecistResult(
-        category=current.category,
-        baseline=baseline,
-        current=current,
-        timeline=timeline,
-        reasons=tuple(dict.fromkeys([*reasons, *current.reasons, *notes])),
-        evidence=tuple(dict.fromkeys([*baseline.evidence, *current.evidence])),
-        citation=crit.citation,
-        as_of=as_of,
-        treatment_start=treatment_start,
-    )
+    return timeline
 
 
 def _clinical_progression(conditions: list[ConditionFact], ctx: _Context) -> TimepointEvaluation:
@@ -983,6 +1256,83 @@ def _clinical_progression(conditions: list[ConditionFact], ctx: _Context) -> Tim
         reasons=tuple(reasons),
         evidence=tuple(c.ref for c in conditions),
         imaging=False,
+    )
+
+
+def _no_category(
+    reasons: list[str],
+    notes: list[str],
+    crit: MrecistCriteria,
+    as_of: date,
+    treatment_start: date,
+    baseline: Baseline | None = None,
+) -> MrecistResult:
+    return MrecistResult(
+        category=None,
+        baseline=baseline,
+        current=None,
+        timeline=(),
+        reasons=tuple(dict.fromkeys([*reasons, *notes])),
+        evidence=baseline.evidence if baseline else (),
+        citation=crit.citation,
+        as_of=as_of,
+        treatment_start=treatment_start,
+    )
+
+
+def evaluate_mrecist(
+    lesions: Iterable[LesionMeasurement],
+    *,
+    treatment_start: date,
+    as_of: date,
+    criteria: Mapping[str, Any] | MrecistCriteria,
+    conditions: Iterable[ConditionFact] = (),
+    non_target_progression: Iterable[RecordedProgression] = (),
+    new_since_sessions: Iterable[date] = (),
+) -> MrecistResult:
+    """mRECIST at the latest follow-up imaging on or before ``as_of``, and at every follow-up before it.
+
+    ``new_since_sessions``: the dates of a treatment's sessions (a TACE series). Progression after a
+    session is judged on what is new since the imaging before that session: a lesion already seen
+    then is tracked as a non-target, not new again. Without sessions, new means new since baseline.
+
+    ``lesions``: viable-diameter measurements (``snapshot.lesions``); ``conditions``:
+    the snapshot's conditions (portal-vein tumour thrombus and extrahepatic
+    metastases are used, others ignored); ``non_target_progression``:
+    radiologist-recorded unequivocal non-target progression. Imaging after
+    ``as_of`` is ignored. Never raises on clinical data: a missing baseline,
+    follow-up or target gives ``category`` None with reasons.
+    """
+    crit = _criteria(criteria)
+    notes: list[str] = []
+    studies = _valid_readings(lesions, as_of, notes)
+    relevant_conditions = _relevant_conditions(conditions)
+    reference_day = min(treatment_start, as_of)
+    before = [d for d in studies if d <= reference_day]
+    if not before:
+        reason = _no_baseline_reason(studies, reference_day, treatment_start)
+        return _no_category([reason], notes, crit, as_of, treatment_start)
+    baseline = _choose_baseline(studies, max(before), treatment_start, crit)
+    reasons = _baseline_reasons(baseline, crit, as_of, relevant_conditions)
+    ctx = _context(crit, studies, baseline, as_of, relevant_conditions, non_target_progression, new_since_sessions)
+    timeline = _timeline(ctx, as_of)
+    if not timeline:
+        reasons.append(
+            f"No follow-up imaging after baseline {baseline.date.isoformat()} up to {as_of.isoformat()}: "
+            "no mRECIST category."
+        )
+        return _no_category(reasons, notes, crit, as_of, treatment_start, baseline)
+    current = timeline[-1]
+    return MrecistResult(
+        category=current.category,
+        baseline=baseline,
+        current=current,
+        timeline=timeline,
+        reasons=tuple(dict.fromkeys([*reasons, *current.reasons, *notes])),
+        evidence=tuple(dict.fromkeys([*baseline.evidence, *current.evidence])),
+        citation=crit.citation,
+        as_of=as_of,
+        treatment_start=treatment_start,
     )
 
 

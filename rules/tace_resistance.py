@@ -20,7 +20,7 @@ spread.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -29,7 +29,7 @@ from rules.findings import Finding, Status, finding
 from rules.findings import finding as _finding
 from rules.knowledge import Knowledge
 from rules.mrecist import CR, PD, PR, MrecistResult, TimepointEvaluation, evaluate_mrecist
-from rules.snapshot import LesionMeasurement, ProcedureFact, Snapshot
+from rules.snapshot import ConditionFact, LesionMeasurement, ProcedureFact, Snapshot
 from rules.timing import days_after, days_before
 from rules.treatment import completed_tace, same_day_duplicates
 
@@ -59,7 +59,7 @@ class TaceResistance:
     def status(self) -> Status:
         return self.finding.status
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = self.finding.as_dict()
         data["definition"] = "JSH-2010"
         data["tace_sessions"] = list(self.sessions)
@@ -97,7 +97,7 @@ def _progression_events(
     return sorted(events, key=lambda e: (e.when, e.what))
 
 
-def _present_before_series(snapshot: Snapshot, series_start: date) -> tuple:
+def _present_before_series(snapshot: Snapshot, series_start: date) -> tuple[ConditionFact, ...]:
     """The conditions for the series' mRECIST: a thrombus or metastasis recorded on or before the first
     session is pre-existing disease at baseline, not new spread during the series."""
     return tuple(
@@ -136,6 +136,209 @@ def _series_before(
     return series, last_response
 
 
+@dataclass(frozen=True)
+class _Series:
+    """The completed TACE sessions JSH 2010 reads (before sorafenib start, or up to ``as_of``), with its numbers."""
+
+    sessions: tuple[ProcedureFact, ...]
+    needed: int  # consecutive sessions
+    window: int  # days after the later session in which progression counts
+    end: date  # sorafenib start, or as_of
+    citation: str
+    merged: tuple[str, ...]  # records of one date counted as one session, said in every finding
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        return tuple(s.ref for s in self.sessions)
+
+    def finding(self, status: Status, reasons: list[str], evidence: Iterable[str]) -> Finding:
+        return _finding(status, [*reasons, *self.merged], evidence, citation=self.citation)
+
+
+def _series(snapshot: Snapshot, as_of: date, k: Knowledge, sorafenib_start: date | None) -> _Series:
+    """The completed sessions before sorafenib start (up to ``as_of`` without it), records of one date merged."""
+    group = "tace_resistance"
+    citation = k.citation(group)
+    needed = int(k.threshold(group, "min_consecutive_sessions"))
+    window = int(k.threshold(group, "progression_window_days"))
+    end = min(sorafenib_start, as_of) if sorafenib_start else as_of
+    sessions = completed_tace(snapshot, end, inclusive=sorafenib_start is None)
+    duplicates = same_day_duplicates(snapshot, sessions)
+    merged = tuple(
+        f"{len(others) + 1} TACE records on {_d(s.performed)} ({', '.join((s.ref, *others))}) are one session."
+        for s in sessions
+        if s.performed is not None and (others := duplicates.get(s.ref))
+    )
+    return _Series(
+        sessions=sessions,
+        needed=needed,
+        window=window,
+        end=end,
+        citation=citation,
+        merged=merged,
+    )
+
+
+def _too_few_sessions(series: _Series, as_of: date, sorafenib_start: date | None) -> Finding:
+    before_what = f"sorafenib start {_d(sorafenib_start)}" if sorafenib_start else f"{_d(as_of)}"
+    count = len(series.sessions)
+    what = "No completed TACE session" if not count else f"Only {count} completed TACE session"
+    return series.finding(
+        Status.NOT_MET,
+        [f"{what} before {before_what}; at least {series.needed} consecutive sessions are needed."],
+        series.refs,
+    )
+
+
+def _series_mrecist(snapshot: Snapshot, series: _Series, series_start: date, k: Knowledge) -> MrecistResult:
+    """mRECIST from the imaging before the first session, new lesions judged since the imaging before each."""
+    return evaluate_mrecist(
+        snapshot.lesions,
+        treatment_start=series_start,
+        as_of=series.end,
+        criteria=k.thresholds["mrecist"],
+        conditions=_present_before_series(snapshot, series_start),
+        new_since_sessions=tuple(s.performed for s in series.sessions if s.performed is not None),
+    )
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    """A progression event judged against the sessions before it (since the last response)."""
+
+    sessions: tuple[ProcedureFact, ...]
+    gap: int  # days from the later of those sessions (0 when there are too few)
+    dismissed: str | None  # why the event does not make TACE resistance; None: it does
+    in_window: bool = False  # dismissed for too few sessions, but within the window after the last of them
+
+
+def _judge_event(event: ProgressionEvent, series: _Series, timeline: tuple[TimepointEvaluation, ...]) -> _Judgement:
+    """Progression counts when it follows at least ``needed`` sessions without response, within the window."""
+    before, last_response = _series_before(series.sessions, event.when, timeline)
+    if len(before) < series.needed:
+        broken = f" after the response on {_d(last_response.date)}" if last_response else ""
+        last = before[-1].performed if before else None
+        return _Judgement(
+            before,
+            0,
+            f"{_sentence(event.what)} on {_d(event.when)} followed only {len(before)} session(s){broken}.",
+            in_window=last is not None and (event.when - last).days <= series.window,
+        )
+    later = before[-1].performed
+    assert later is not None
+    gap = (event.when - later).days
+    if gap > series.window:
+        return _Judgement(
+            before,
+            gap,
+            f"{_sentence(event.what)} on {_d(event.when)} came {gap} days after the session of {_d(later)} "
+            f"(more than {series.window}).",
+        )
+    return _Judgement(before, gap, None)
+
+
+def _progression_after_series(
+    event: ProgressionEvent, judged: _Judgement, series: _Series
+) -> tuple[Finding, tuple[str, ...]]:
+    """TACE resistance met, or unknown when a session of the series is coded only by CPT 37243."""
+    refs = tuple(s.ref for s in judged.sessions)
+    dates = ", ".join(_d(s.performed) for s in judged.sessions if s.performed)
+    reasons = [
+        f"{len(judged.sessions)} consecutive TACE sessions ({dates}); {event.what} on {_d(event.when)}, "
+        f"{judged.gap} days after the last (at most {series.window})."
+    ]
+    cpt_only = [s.ref for s in judged.sessions if not s.specific]
+    if cpt_only:
+        reasons.append(
+            "Sessions coded only by CPT 37243 (" + ", ".join(cpt_only) + "), which also codes bland and "
+            "Y-90 embolization: not known to be TACE."
+        )
+        return series.finding(Status.UNKNOWN, reasons, refs + event.evidence), refs
+    return series.finding(Status.MET, reasons, refs + event.evidence), refs
+
+
+def _no_progression_in_window(
+    series: _Series,
+    last: date,
+    in_window: list[TimepointEvaluation],
+    dismissed: list[str],
+    dismissed_in_window: list[ProgressionEvent],
+) -> Finding:
+    """Not met: evaluable imaging in the window without PD, or progression there after too few sessions."""
+    if in_window and in_window[-1].category != PD:
+        shown = in_window[-1]
+        closing = (
+            f"No progression within {series.window} days after the last TACE ({_d(last)}): imaging on "
+            f"{_d(shown.date)} was {shown.category}."
+        )
+        evidence = series.refs + shown.evidence
+    else:
+        closing = (
+            f"The progression after the last TACE ({_d(last)}) did not follow {series.needed} consecutive sessions "
+            "without response."
+        )
+        evidence = series.refs + tuple(e for ev in dismissed_in_window for e in ev.evidence)
+    return series.finding(Status.NOT_MET, dismissed + [closing], evidence)
+
+
+def _cannot_judge(
+    snapshot: Snapshot, series: _Series, last: date, timeline: tuple[TimepointEvaluation, ...], dismissed: list[str]
+) -> Finding:
+    """Unknown: no evaluable imaging in the window after the last session, and no progression shown otherwise."""
+    later_imaging = [t for t in timeline if t.date > last]
+    reports = [r for r in snapshot.disease_status if last < r.when <= series.end]
+    if later_imaging:
+        first = later_imaging[0]
+        why = f"the first imaging after it ({_d(first.date)}) was {first.category or 'not evaluable'}"
+    elif reports:
+        why = "no sized imaging after it (" + "; ".join(
+            f"disease status reported {r.trend} on {_d(r.when)}, {r.ref}" for r in reports
+        ) + ": a trend other than worsened does not measure a response)"
+    else:
+        why = "there is no imaging after it"
+    if not later_imaging and (series.end - last).days <= series.window:
+        why += f" yet (the {series.window}-day window ends {_d(days_after(last, series.window))})"
+    return series.finding(
+        Status.UNKNOWN,
+        dismissed
+        + [f"Progression within {series.window} days after the last TACE ({_d(last)}) cannot be judged: {why}."],
+        series.refs,
+    )
+
+
+def _without_progression(
+    snapshot: Snapshot,
+    series: _Series,
+    series_start: date,
+    timeline: tuple[TimepointEvaluation, ...],
+    dismissed: list[str],
+    dismissed_in_window: list[ProgressionEvent],
+) -> Finding:
+    """No event made TACE resistance: what the imaging in the window after the last session shows."""
+    last = series.sessions[-1].performed
+    assert last is not None
+    in_window = [
+        t
+        for t in timeline
+        if last < t.date <= days_after(last, series.window) and t.category in EVALUABLE_CATEGORIES
+    ]
+    undated = _undatable_spread(snapshot, series_start, series.end)
+    if in_window and in_window[-1].category != PD and undated:
+        return series.finding(
+            Status.UNKNOWN,
+            dismissed
+            + [
+                f"Imaging on {_d(in_window[-1].date)} was {in_window[-1].category}, but "
+                + "; ".join(undated)
+                + ": it may be new vascular invasion or spread within the window."
+            ],
+            series.refs + in_window[-1].evidence,
+        )
+    if in_window or dismissed_in_window:
+        return _no_progression_in_window(series, last, in_window, dismissed, dismissed_in_window)
+    return _cannot_judge(snapshot, series, last, timeline, dismissed)
+
+
 def evaluate_jsh_2010(
     snapshot: Snapshot,
     as_of: date,
@@ -143,150 +346,31 @@ def evaluate_jsh_2010(
     *,
     sorafenib_start: date | None,
 ) -> tuple[Finding, tuple[str, ...], MrecistResult | None]:
-    group = "tace_resistance"
-    citation = k.citation(group)
-    needed = int(k.threshold(group, "min_consecutive_sessions"))
-    window = int(k.threshold(group, "progression_window_days"))
-    end = min(sorafenib_start, as_of) if sorafenib_start else as_of
-    before_what = f"sorafenib start {_d(sorafenib_start)}" if sorafenib_start else f"{_d(as_of)}"
-    sessions = completed_tace(snapshot, end, inclusive=sorafenib_start is None)
-    refs = tuple(s.ref for s in sessions)
-    merged = [
-        f"{len(others) + 1} TACE records on {_d(s.performed)} ({', '.join((s.ref, *others))}) are one session."
-        for s in sessions
-        if s.performed is not None and (others := same_day_duplicates(snapshot, sessions).get(s.ref))
-    ]
+    """JSH 2010 as the study applied it; with the sessions it rests on and the series' mRECIST.
 
-    def finding(status: Status, reasons: list[str], evidence, citation: str) -> Finding:
-        return _finding(status, [*reasons, *merged], evidence, citation=citation)
-
-    if len(sessions) < needed:
-        what = "No completed TACE session" if not sessions else f"Only {len(sessions)} completed TACE session"
-        return (
-            finding(
-                Status.NOT_MET,
-                [f"{what} before {before_what}; at least {needed} consecutive sessions are needed."],
-                refs,
-                citation=citation,
-            ),
-            refs,
-            None,
-        )
-    series_start = sessions[0].performed
+    Steps: the completed sessions before sorafenib start (too few: not met); mRECIST over the series; each
+    progression event, oldest first, judged against the sessions before it since the last response (the first
+    that follows enough of them within the window: met, or unknown when CPT-coded only); else what the imaging
+    in the window after the last session shows.
+    """
+    series = _series(snapshot, as_of, k, sorafenib_start)
+    if len(series.sessions) < series.needed:
+        return _too_few_sessions(series, as_of, sorafenib_start), series.refs, None
+    series_start = series.sessions[0].performed
     assert series_start is not None
-    mrecist = evaluate_mrecist(
-        snapshot.lesions,
-        treatment_start=series_start,
-        as_of=end,
-        criteria=k.thresholds["mrecist"],
-        conditions=_present_before_series(snapshot, series_start),
-        new_since_sessions=tuple(s.performed for s in sessions if s.performed is not None),
-    )
-    events = _progression_events(snapshot, series_start, end, mrecist.timeline)
+    mrecist = _series_mrecist(snapshot, series, series_start, k)
     dismissed: list[str] = []
     dismissed_in_window: list[ProgressionEvent] = []
-    for event in events:
-        series, last_response = _series_before(sessions, event.when, mrecist.timeline)
-        if len(series) < needed:
-            broken = f" after the response on {_d(last_response.date)}" if last_response else ""
-            dismissed.append(
-                f"{_sentence(event.what)} on {_d(event.when)} followed only {len(series)} session(s){broken}."
-            )
-            if series and (event.when - series[-1].performed).days <= window:  # type: ignore[operator]
-                dismissed_in_window.append(event)
-            continue
-        later = series[-1].performed
-        assert later is not None
-        gap = (event.when - later).days
-        if gap > window:
-            dismissed.append(
-                f"{_sentence(event.what)} on {_d(event.when)} came {gap} days after the session of {_d(later)} "
-                f"(more than {window})."
-            )
-            continue
-        series_refs = tuple(s.ref for s in series)
-        dates = ", ".join(_d(s.performed) for s in series if s.performed)
-        reasons = [
-            f"{len(series)} consecutive TACE sessions ({dates}); {event.what} on {_d(event.when)}, "
-            f"{gap} days after the last (at most {window})."
-        ]
-        cpt_only = [s.ref for s in series if not s.specific]
-        if cpt_only:
-            return (
-                finding(
-                    Status.UNKNOWN,
-                    reasons
-                    + [
-                        "Sessions coded only by CPT 37243 (" + ", ".join(cpt_only) + "), which also codes bland and "
-                        "Y-90 embolization: not known to be TACE."
-                    ],
-                    series_refs + event.evidence,
-                    citation=citation,
-                ),
-                series_refs,
-                mrecist,
-            )
-        return finding(Status.MET, reasons, series_refs + event.evidence, citation=citation), series_refs, mrecist
-
-    last = sessions[-1].performed
-    assert last is not None
-    in_window = [
-        t
-        for t in mrecist.timeline
-        if last < t.date <= days_after(last, window) and t.category in EVALUABLE_CATEGORIES
-    ]
-    undated = _undatable_spread(snapshot, series_start, end)
-    if in_window and in_window[-1].category != PD and undated:
-        return (
-            finding(
-                Status.UNKNOWN,
-                dismissed
-                + [
-                    f"Imaging on {_d(in_window[-1].date)} was {in_window[-1].category}, but "
-                    + "; ".join(undated)
-                    + ": it may be new vascular invasion or spread within the window."
-                ],
-                refs + in_window[-1].evidence,
-                citation=citation,
-            ),
-            refs,
-            mrecist,
-        )
-    if in_window or dismissed_in_window:
-        if in_window and in_window[-1].category != PD:
-            shown = in_window[-1]
-            closing = (
-                f"No progression within {window} days after the last TACE ({_d(last)}): imaging on "
-                f"{_d(shown.date)} was {shown.category}."
-            )
-            evidence = refs + shown.evidence
-        else:
-            closing = f"The progression after the last TACE ({_d(last)}) did not follow {needed} consecutive sessions without response."
-            evidence = refs + tuple(e for ev in dismissed_in_window for e in ev.evidence)
-        return finding(Status.NOT_MET, dismissed + [closing], evidence, citation=citation), refs, mrecist
-    later_imaging = [t for t in mrecist.timeline if t.date > last]
-    reports = [r for r in snapshot.disease_status if last < r.when <= end]
-    if later_imaging:
-        why = f"the first imaging after it ({_d(later_imaging[0].date)}) was {later_imaging[0].category or 'not evaluable'}"
-    elif reports:
-        why = "no sized imaging after it (" + "; ".join(
-            f"disease status reported {r.trend} on {_d(r.when)}, {r.ref}" for r in reports
-        ) + ": a trend other than worsened does not measure a response)"
-    else:
-        why = "there is no imaging after it"
-    if not later_imaging and (end - last).days <= window:
-        why += f" yet (the {window}-day window ends {_d(days_after(last, window))})"
-    return (
-        finding(
-            Status.UNKNOWN,
-            dismissed
-            + [f"Progression within {window} days after the last TACE ({_d(last)}) cannot be judged: {why}."],
-            refs,
-            citation=citation,
-        ),
-        refs,
-        mrecist,
-    )
+    for event in _progression_events(snapshot, series_start, series.end, mrecist.timeline):
+        judged = _judge_event(event, series, mrecist.timeline)
+        if judged.dismissed is None:
+            found, refs = _progression_after_series(event, judged, series)
+            return found, refs, mrecist
+        dismissed.append(judged.dismissed)
+        if judged.in_window:
+            dismissed_in_window.append(event)
+    found = _without_progression(snapshot, series, series_start, mrecist.timeline, dismissed, dismissed_in_window)
+    return found, series.refs, mrecist
 
 
 # -- JSH-LCSGJ 2014 ----------------------------------------------------------------
@@ -313,14 +397,66 @@ def _session_windows(
         assert s.performed is not None
         start = days_after(s.performed, int(g["response_imaging_min_days"]))
         stop = days_after(s.performed, int(g[max_days_key]))
-        if i + 1 < len(sessions) and sessions[i + 1].performed is not None:
-            stop = min(stop, sessions[i + 1].performed)  # type: ignore[type-var]
+        following = sessions[i + 1].performed if i + 1 < len(sessions) else None
+        if following is not None:
+            stop = min(stop, following)
         out.append((s, start, stop))
     return out
 
 
-def _imaging_response(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]) -> list[tuple[str, bool | None, bool | None, tuple[str, ...]]]:
-    """Per session: (text, insufficient response?, more liver lesions?, evidence); None = cannot tell."""
+@dataclass(frozen=True)
+class _SessionImaging:
+    """The imaging before one session and 1-3 months after it; None: cannot tell."""
+
+    text: str
+    insufficient: bool | None  # a treated lesion's viable diameter > 50% of what it was before
+    more_lesions: bool | None  # more viable liver lesions after than before
+    evidence: tuple[str, ...] = ()
+
+
+def _per_treated_lesion(
+    treated: dict[str, LesionMeasurement], after: dict[str, LesionMeasurement], g: Mapping[str, Any]
+) -> tuple[list[str], list[bool | None]]:
+    """Each treated lesion's viable diameter before and after, and whether it stayed above the limit."""
+    parts: list[str] = []
+    flags: list[bool | None] = []
+    for lesion, r in sorted(treated.items()):
+        later = after.get(lesion)
+        if later is None:
+            parts.append(f"{lesion} {r.viable_diameter_mm:g} mm -> not measured")
+            flags.append(None)
+            continue
+        fraction = later.viable_diameter_mm / r.viable_diameter_mm
+        parts.append(f"{lesion} {r.viable_diameter_mm:g} -> {later.viable_diameter_mm:g} mm ({fraction:.0%})")
+        flags.append(fraction > float(g["insufficient_viable_fraction_above"]))
+    return parts, flags
+
+
+def _session_imaging(
+    performed: date, pre: list[LesionMeasurement], post: list[LesionMeasurement], g: Mapping[str, Any]
+) -> _SessionImaging:
+    """Judged per treated lesion (JSH-LCSGJ 2014: the treated tumour's viable part): the lesions in the liver
+    (or of unknown organ) viable before the session; extrahepatic lesions are not treated by it."""
+    treated = {r.lesion: r for r in _viable(pre, liver_only=True)}
+    evidence = tuple(r.ref for r in pre + post)
+    if not treated:
+        return _SessionImaging(f"TACE {performed.isoformat()}: no viable tumour before it.", None, None, evidence)
+    parts, flags = _per_treated_lesion(treated, {r.lesion: r for r in post}, g)
+    insufficient: bool | None = True if any(flags) else (None if None in flags else False)
+    more = len(_viable(post, liver_only=True)) > len(_viable(pre, liver_only=True))
+    return _SessionImaging(
+        f"TACE {performed.isoformat()}: viable diameter per treated lesion {'; '.join(parts)}; "
+        f"liver lesions {len(_viable(pre, True))} -> {len(_viable(post, True))}.",
+        insufficient,
+        more,
+        evidence,
+    )
+
+
+def _imaging_response(
+    snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]
+) -> list[_SessionImaging]:
+    """Per session: the latest imaging on or before it against the first in its response window."""
     imaging = _imaging_by_date(snapshot)
     dates = sorted(imaging)
     results = []
@@ -329,43 +465,24 @@ def _imaging_response(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g
         before = [d for d in dates if d <= s.performed]
         after = [d for d in dates if start <= d <= stop]
         if not before or not after:
-            results.append((f"TACE {s.performed.isoformat()}: no imaging before and 1-3 months after.", None, None, ()))
-            continue
-        pre, post = imaging[before[-1]], imaging[after[0]]
-        # judged per treated lesion (JSH-LCSGJ 2014: the treated tumour's viable part): the lesions in the
-        # liver (or of unknown organ) viable before the session; extrahepatic lesions are not treated by it
-        treated = {r.lesion: r for r in _viable(pre, liver_only=True)}
-        after_by_lesion = {r.lesion: r for r in post}
-        evidence = tuple(r.ref for r in pre + post)
-        if not treated:
-            results.append((f"TACE {s.performed.isoformat()}: no viable tumour before it.", None, None, evidence))
-            continue
-        parts: list[str] = []
-        flags: list[bool | None] = []
-        for lesion, r in sorted(treated.items()):
-            later = after_by_lesion.get(lesion)
-            if later is None:
-                parts.append(f"{lesion} {r.viable_diameter_mm:g} mm -> not measured")
-                flags.append(None)
-                continue
-            fraction = later.viable_diameter_mm / r.viable_diameter_mm
-            parts.append(f"{lesion} {r.viable_diameter_mm:g} -> {later.viable_diameter_mm:g} mm ({fraction:.0%})")
-            flags.append(fraction > float(g["insufficient_viable_fraction_above"]))
-        insufficient: bool | None = True if any(flags) else (None if None in flags else False)
-        more = len(_viable(post, liver_only=True)) > len(_viable(pre, liver_only=True))
-        results.append(
-            (
-                f"TACE {s.performed.isoformat()}: viable diameter per treated lesion {'; '.join(parts)}; "
-                f"liver lesions {len(_viable(pre, True))} -> {len(_viable(post, True))}.",
-                insufficient,
-                more,
-                evidence,
+            results.append(
+                _SessionImaging(f"TACE {s.performed.isoformat()}: no imaging before and 1-3 months after.", None, None)
             )
-        )
+            continue
+        results.append(_session_imaging(s.performed, imaging[before[-1]], imaging[after[0]], g))
     return results
 
 
-def _marker_rises(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]) -> list[tuple[str, bool | None, tuple[str, ...]]]:
+@dataclass(frozen=True)
+class _SessionMarker:
+    """AFP before one session and after it; ``rose`` None: cannot tell."""
+
+    text: str
+    rose: bool | None
+    evidence: tuple[str, ...] = ()
+
+
+def _marker_rises(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]) -> list[_SessionMarker]:
     afp = snapshot.series("afp")
     results = []
     for s, _, stop in _session_windows(sessions, g, "marker_after_max_days"):
@@ -374,13 +491,12 @@ def _marker_rises(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Ma
         before = [m for m in afp if lookback <= m.when <= s.performed]
         after = [m for m in afp if s.performed < m.when <= stop]
         if not before or not after:
-            results.append((f"TACE {s.performed.isoformat()}: no AFP before and after.", None, ()))
+            results.append(_SessionMarker(f"TACE {s.performed.isoformat()}: no AFP before and after.", None))
             continue
-        rose = after[-1].value > before[-1].value
         results.append(
-            (
+            _SessionMarker(
                 f"TACE {s.performed.isoformat()}: AFP {before[-1].value:g} -> {after[-1].value:g} ng/mL.",
-                rose,
+                after[-1].value > before[-1].value,
                 (before[-1].ref, after[-1].ref),
             )
         )
@@ -397,9 +513,73 @@ def _two_consecutive(flags: list[bool | None]) -> bool | None:
     return None
 
 
+def _appearances(
+    snapshot: Snapshot, first: date, end: date, series_mrecist: MrecistResult | None
+) -> list[tuple[str, str, date]]:
+    """Vascular invasion or extrahepatic spread appearing after TACE began: (what, reference, when)."""
+    appeared = []
+    for concept, label in PROGRESSION_CONDITIONS.items():
+        for cond in snapshot.conditions_of(concept):
+            if cond.onset is not None and first < cond.onset <= end:
+                appeared.append((label, cond.ref, cond.onset))
+    if series_mrecist is not None:
+        for point in series_mrecist.timeline:
+            if point.imaging and "new_extrahepatic_spread" in point.progression:
+                appeared.append(("new extrahepatic spread on imaging", point.evidence[0] if point.evidence else "", point.date))
+    return appeared
+
+
+def _refractoriness(
+    snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any], citation: str
+) -> Finding:
+    """Criteria 1a, 1b and 2 over the sessions: met when two consecutive sessions show one of them."""
+    imaging = _imaging_response(snapshot, sessions, g)
+    markers = _marker_rises(snapshot, sessions, g)
+    insufficient = _two_consecutive([i.insufficient for i in imaging])
+    more_lesions = _two_consecutive([i.more_lesions for i in imaging])
+    rising = _two_consecutive([m.rose for m in markers])
+    texts = [i.text for i in imaging] + [m.text for m in markers] + [
+        "Approximation: the response is read per treated lesion from viable longest diameters (the criterion "
+        "speaks of the viable tumour, not a diameter)."
+    ]
+    evidence = [e for i in imaging for e in i.evidence] + [e for m in markers for e in m.evidence]
+    status, verdict = _refractoriness_verdict(insufficient, more_lesions, rising)
+    return finding(status, [verdict] + texts, evidence, citation=citation)
+
+
+def _refractoriness_verdict(
+    insufficient: bool | None, more_lesions: bool | None, rising: bool | None
+) -> tuple[Status, str]:
+    if insufficient or more_lesions or rising:
+        which = [
+            name
+            for name, flag in (
+                ("two consecutive insufficient responses (viable > 50%)", insufficient),
+                ("two consecutive increases in liver lesions", more_lesions),
+                ("AFP higher after two consecutive sessions", rising),
+            )
+            if flag
+        ]
+        return Status.MET, f"Refractory: {', '.join(which)}."
+    if insufficient is False and more_lesions is False and rising is False:
+        return (
+            Status.NOT_MET,
+            "No refractoriness criterion met after the last two sessions; no new vascular invasion or extrahepatic "
+            "spread.",
+        )
+    missing = []
+    if insufficient is None:
+        missing.append("imaging before and 1-3 months after each of the last two sessions")
+    if rising is None:
+        missing.append("AFP before and after each of the last two sessions")
+    return Status.UNKNOWN, f"Cannot decide: missing {' and '.join(missing)}."
+
+
 def evaluate_jsh_2014(
     snapshot: Snapshot, as_of: date, k: Knowledge, *, sorafenib_start: date | None, series_mrecist: MrecistResult | None
 ) -> Finding:
+    """JSH-LCSGJ 2014 refractoriness: appearance of vascular invasion or extrahepatic spread (criteria 3, 4), else
+    two consecutive insufficient responses, increases in liver lesions or AFP rises (criteria 1a, 1b, 2)."""
     g = k.thresholds["jsh_2014"]
     citation = k.citation("jsh_2014")
     end = min(sorafenib_start, as_of) if sorafenib_start else as_of
@@ -414,15 +594,7 @@ def evaluate_jsh_2014(
         )
     first = sessions[0].performed
     assert first is not None
-    appeared = []
-    for concept, label in PROGRESSION_CONDITIONS.items():
-        for cond in snapshot.conditions_of(concept):
-            if cond.onset is not None and first < cond.onset <= end:
-                appeared.append((label, cond.ref, cond.onset))
-    if series_mrecist is not None:
-        for point in series_mrecist.timeline:
-            if point.imaging and "new_extrahepatic_spread" in point.progression:
-                appeared.append(("new extrahepatic spread on imaging", point.evidence[0] if point.evidence else "", point.date))
+    appeared = _appearances(snapshot, first, end, series_mrecist)
     if appeared:
         return finding(
             Status.MET,
@@ -430,46 +602,7 @@ def evaluate_jsh_2014(
             [ref for _, ref, _ in appeared],
             citation=citation,
         )
-    imaging = _imaging_response(snapshot, sessions, g)
-    markers = _marker_rises(snapshot, sessions, g)
-    insufficient = _two_consecutive([i[1] for i in imaging])
-    more_lesions = _two_consecutive([i[2] for i in imaging])
-    rising = _two_consecutive([m[1] for m in markers])
-    texts = [i[0] for i in imaging] + [m[0] for m in markers] + [
-        "Approximation: the response is read per treated lesion from viable longest diameters (the criterion "
-        "speaks of the viable tumour, not a diameter)."
-    ]
-    evidence = [e for i in imaging for e in i[3]] + [e for m in markers for e in m[2]]
-    if insufficient or more_lesions or rising:
-        which = [
-            name
-            for name, flag in (
-                ("two consecutive insufficient responses (viable > 50%)", insufficient),
-                ("two consecutive increases in liver lesions", more_lesions),
-                ("AFP higher after two consecutive sessions", rising),
-            )
-            if flag
-        ]
-        return finding(Status.MET, [f"Refractory: {', '.join(which)}."] + texts, evidence, citation=citation)
-    if insufficient is False and more_lesions is False and rising is False:
-        return finding(
-            Status.NOT_MET,
-            ["No refractoriness criterion met after the last two sessions; no new vascular invasion or extrahepatic spread."]
-            + texts,
-            evidence,
-            citation=citation,
-        )
-    missing = []
-    if insufficient is None:
-        missing.append("imaging before and 1-3 months after each of the last two sessions")
-    if rising is None:
-        missing.append("AFP before and after each of the last two sessions")
-    return finding(
-        Status.UNKNOWN,
-        [f"Cannot decide: missing {' and '.join(missing)}."] + texts,
-        evidence,
-        citation=citation,
-    )
+    return _refractoriness(snapshot, sessions, g, citation)
 
 
 def evaluate_tace_resistance(

@@ -1,12 +1,15 @@
 """FHIR R4 JSON -> ``rules.Snapshot``: the only module that knows FHIR paths.
 
-Every resource the mapping uses is validated with fhir.resources' R4B models
-first; one that fails is skipped and reported in ``data_issues``. A resource
-the mapping would ignore anyway (a well-formed code outside the value sets, a
-BodyStructure no TumorSize names) is not validated: it cannot change the
-snapshot. Validation outcomes are kept per process by content (SHA-256 of the
-resource's JSON): the same content validates the same way, so a record sent
-again (every chart open sends the whole record) is not validated again.
+Every resource the mapping uses is checked first, in the elements the mapping
+reads, by the typed decoder of ``service.fhir.decode`` (FHIR's primitive rules,
+a few microseconds a resource); one that fails is skipped and reported in
+``data_issues``. In strict mode (``HCC_FHIR_STRICT_VALIDATION``) each is
+validated whole with fhir.resources' R4B models instead, and those outcomes are
+kept per process by content (SHA-256 of the resource's JSON), so a record sent
+again (every chart open sends the whole record) is not validated again. A
+resource the mapping would ignore anyway (a well-formed code outside the value
+sets, a BodyStructure no TumorSize names) is not checked: it cannot change the
+snapshot.
 Codes come from the value sets
 (``rules/data/value_sets.json`` plus the site's overrides); units are converted
 to each concept's canonical unit, and a value without a unit or with one that
@@ -48,6 +51,7 @@ from rules.snapshot import (
     UnusableMeasurement,
 )
 from service.fhir.dates import choice_date, parse_fhir_date, period_end
+from service.fhir.decode import READ_ELEMENTS, decode_problem, problem_location
 
 UCUM = "http://unitsofmeasure.org"
 IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled"})
@@ -148,8 +152,16 @@ class ValidationCache:
 VALIDATION_CACHE = ValidationCache()
 
 
-def validation_problem(resource: dict, cache: ValidationCache | None = VALIDATION_CACHE) -> str | None:
-    """None if the resource validates against its R4B model, else a short description."""
+def validation_problem(
+    resource: dict, cache: ValidationCache | None = VALIDATION_CACHE, *, strict: bool = False
+) -> str | None:
+    """None if the resource may be used, else a short description of what is wrong with it.
+
+    Default: the elements the mapping reads are checked (``service.fhir.decode``). ``strict``: the whole
+    resource is validated against its R4B model (outcomes cached by content in ``cache``).
+    """
+    if not strict:
+        return _read_elements_problem(resource)
     key = cache.key(resource) if cache is not None else None
     if key is not None:
         known, outcome = cache.get(key)
@@ -159,6 +171,36 @@ def validation_problem(resource: dict, cache: ValidationCache | None = VALIDATIO
     if key is not None:
         cache.put(key, outcome)
     return outcome
+
+
+def _read_elements_problem(resource: dict) -> str | None:
+    """The typed decoder's verdict; when it refuses the resource, fhir.resources' message for the first
+    error in an element the mapping reads (strict mode's words), else the decoder's own."""
+    message = decode_problem(resource)
+    if message is None:
+        return None
+    read = READ_ELEMENTS[resource["resourceType"]]
+    for where, msg in _validation_errors(resource):
+        if where.split(".", 1)[0] in read:
+            return f"fails FHIR R4 validation at {where}: {msg}"
+    where, msg = problem_location(message)
+    return f"fails FHIR R4 validation at {where}: {msg}"
+
+
+def _validation_errors(resource: dict) -> list[tuple[str, str]]:
+    """fhir.resources' errors for ``resource`` as (location, message), located ones only."""
+    model = _model(resource["resourceType"])
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        return [
+            (".".join(str(p) for p in error["loc"]), str(error.get("msg", "invalid")))
+            for error in exc.errors()
+            if error.get("loc")
+        ]
+    except (ValueError, TypeError):
+        return []
+    return []
 
 
 def _validate(resource: dict) -> str | None:
@@ -413,10 +455,11 @@ class _Builder:
             self.issue(obs, f"{concept}: {problem}")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
+        spec = self.k.concept(concept)
         unit = q.get("code") if q.get("system") == UCUM and q.get("code") else q.get("code") or q.get("unit")
         recorded = f"{q['value']:g} {unit}" if unit else f"{q['value']:g} (no unit)"
-        if not unit and self.k.concept(concept).get("unitless"):
-            unit = str(self.k.concept(concept).get("unit", "1"))  # dimensionless (INR): no unit is the unit 1
+        if not unit and spec.get("unitless"):
+            unit = str(spec.get("unit", "1"))  # dimensionless (INR): no unit is the unit 1
             recorded = f"{q['value']:g}"
         if not unit:
             problem = "value has no unit"
@@ -425,7 +468,7 @@ class _Builder:
             return
         converted = self.k.convert(concept, value, str(unit))
         if converted is None:
-            problem = f"unit '{unit}' cannot be converted to {self.k.concept(concept).get('unit')}"
+            problem = f"unit '{unit}' cannot be converted to {spec.get('unit')}"
             self.issue(obs, f"{concept}: {problem}; not used")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
@@ -434,8 +477,7 @@ class _Builder:
             self.issue(obs, f"{concept}: {problem}; not used")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
-        canonical = str(self.k.concept(concept).get("unit", unit))
-        self.measurements.append(Measurement(concept, converted, canonical, day, ref, recorded))
+        self.measurements.append(Measurement(concept, converted, str(spec.get("unit", unit)), day, ref, recorded))
 
     def score(self, obs: dict, concept: str, day: date) -> None:
         ref = ref_of(obs)
@@ -771,10 +813,14 @@ def map_to_snapshot(
     k: Knowledge,
     *,
     prior_issues: Iterable[DataIssue] = (),
+    strict: bool = False,
 ) -> Snapshot:
-    """Build the snapshot of one patient from their resources (already restricted to that patient)."""
+    """Build the snapshot of one patient from their resources (already restricted to that patient).
+
+    ``strict``: validate each resource used whole with fhir.resources (``HCC_FHIR_STRICT_VALIDATION``).
+    """
     issues = list(prior_issues)
-    problem = validation_problem(patient)
+    problem = validation_problem(patient, strict=strict)
     if problem:
         issues.append(DataIssue(ref_of(patient), problem))
         patient = {"resourceType": "Patient", "id": patient.get("id", "?")}
@@ -797,7 +843,7 @@ def map_to_snapshot(
             continue
         if not builder.may_use(resource):
             continue  # ignored by the mapping: not validated
-        problem = validation_problem(resource)
+        problem = validation_problem(resource, strict=strict)
         if problem:
             builder.issue(resource, problem)
             continue
@@ -806,7 +852,7 @@ def map_to_snapshot(
     for ref, body in bodies:
         if ref not in named:
             continue  # no TumorSize follows this lesion: not used
-        problem = validation_problem(body)
+        problem = validation_problem(body, strict=strict)
         if problem:
             builder.issue(body, problem)
             continue

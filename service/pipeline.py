@@ -21,7 +21,13 @@ ASSESS_GRACE_SECONDS = 2.0
 
 
 def assess_record(state: AppState, record: PatientRecord, as_of: date) -> Assessment:
-    snapshot = map_to_snapshot(record.patient, record.resources, state.knowledge, prior_issues=record.issues)
+    snapshot = map_to_snapshot(
+        record.patient,
+        record.resources,
+        state.knowledge,
+        prior_issues=record.issues,
+        strict=state.settings.fhir_strict_validation,
+    )
     return assess(snapshot, as_of, state.knowledge, build=state.build)
 
 

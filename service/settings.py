@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     fhir_max_resources: int = Field(
         default=20_000, gt=0, description="resources of all FHIR answers read for one assessment"
     )
+    fhir_strict_validation: bool = Field(
+        default=False,
+        description="validate every resource the mapping uses whole, with fhir.resources (slower); "
+        "default: only the elements the mapping reads (service/fhir/decode.py)",
+    )
     trusted_clients: Path | None = None
     public_base_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     database_url: str | None = None

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from service.api.fast_json import FastJsonRoute
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage, OperationOutcome
 from service.audit import note_audit
 from service.auth.dependency import require_operator
@@ -22,7 +23,7 @@ from service.pipeline import assess_patient, assess_record
 from service.render.assessment_json import render_assessment
 from service.render.fhir_output import render_fhir_bundle
 
-router = APIRouter(prefix="/api/v1", tags=["assessments"])
+router = APIRouter(prefix="/api/v1", tags=["assessments"], route_class=FastJsonRoute)
 
 AsOf = Annotated[
     str | None,

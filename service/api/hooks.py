@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from rules.assessment import Assessment
 from rules.orders import review_sorafenib_order, review_tace_order
+from service.api.fast_json import FastJsonRoute
 from service.api.schemas import ERROR_RESPONSES, ErrorMessage
 from service.audit import note_audit
 from service.auth.dependency import writer_scope
@@ -23,7 +24,7 @@ from service.render.cards import render_patient_view_cards
 from service.render.course import page_course
 from service.render.order_cards import render_order_card
 
-router = APIRouter(tags=["cds-hooks"])
+router = APIRouter(tags=["cds-hooks"], route_class=FastJsonRoute)
 
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 HOOK_ERRORS = {

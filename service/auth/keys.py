@@ -159,7 +159,7 @@ def httpx_jwks_fetcher(
     """The production fetcher: a GET through the app's shared client, no redirects, a short timeout.
 
     ``client_provider`` is called at each fetch (the client is opened by the
-    app's lifespan, after the fetcher is built), e.g. ``lambda: state.http``.
+    app's lifespan, after the fetcher is built), e.g. ``lambda: state.fhir.client``.
     """
 
     async def fetch(url: str) -> Mapping[str, Any]:

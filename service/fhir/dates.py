@@ -25,6 +25,11 @@ def parse_fhir_date(value: object) -> FhirDate | None:
     """Parse a FHIR date/dateTime/instant; None when absent or malformed."""
     if not isinstance(value, str):
         return None
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-":  # the usual full date: C-speed parse
+        try:
+            return FhirDate(date.fromisoformat(value[:10]), precise=True)
+        except ValueError:
+            pass  # read below, as any other value
     match = _DATE.match(value.strip())
     if not match:
         return None

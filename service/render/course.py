@@ -10,6 +10,7 @@ renders the record as it was when the card was issued, without refetching.
 
 from __future__ import annotations
 
+import functools
 import string
 from datetime import date
 from typing import Any
@@ -36,6 +37,7 @@ CONCEPT_NAMES = {
 }
 
 
+@functools.cache  # a few dozen concepts, named ~50 times a page
 def concept_name(concept: str) -> str:
     name = CONCEPT_NAMES.get(concept, concept.replace("_", " "))
     return name[:1].upper() + name[1:]

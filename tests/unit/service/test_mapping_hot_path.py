@@ -1,8 +1,9 @@
-"""The mapping's hot path: what is validated, what may be skipped, and validation outcomes kept by content.
+"""The mapping's hot path: what is checked, what may be skipped, and strict mode's outcomes kept by content.
 
-Every resource the mapping uses is validated with fhir.resources R4B, first time or not; a resource it
-would ignore anyway (a well-formed code outside the value sets, a lesion no TumorSize follows) may be
-skipped; anything it cannot read for sure is validated.
+Every resource the mapping uses is checked, first time or not: by default in the elements it reads (the
+typed decoder, ``service.fhir.decode``), in strict mode whole with fhir.resources R4B (outcomes kept by
+content). A resource it would ignore anyway (a well-formed code outside the value sets, a lesion no
+TumorSize follows) may be skipped; anything it cannot read for sure is checked. Both modes are tested.
 """
 
 from __future__ import annotations
@@ -22,19 +23,32 @@ from tests.integration.test_fhir_access import lesion, tumour_size
 DAY = "2026-11-20"
 
 
-@pytest.fixture()
-def counted(monkeypatch):
-    """Every fhir.resources validation the mapping runs, by reference."""
-    validated: list[str] = []
-    real = mapping._validate
+def _counting(monkeypatch, name: str) -> list[str]:
+    checked: list[str] = []
+    real = getattr(mapping, name)
 
     def count(resource):
-        validated.append(f"{resource['resourceType']}/{resource.get('id')}")
+        checked.append(f"{resource['resourceType']}/{resource.get('id')}")
         return real(resource)
 
-    monkeypatch.setattr(mapping, "_validate", count)
+    monkeypatch.setattr(mapping, name, count)
+    return checked
+
+
+@pytest.fixture()
+def counted(monkeypatch):
+    """Every fhir.resources validation the mapping runs in strict mode, by reference."""
     mapping.VALIDATION_CACHE.clear()
-    yield validated
+    yield _counting(monkeypatch, "_validate")
+    mapping.VALIDATION_CACHE.clear()
+
+
+@pytest.fixture(params=[False, True], ids=["read-elements", "strict"])
+def checks(request, monkeypatch):
+    """(strict, every check the mapping runs by reference) in each mode: the decoder's, or fhir.resources'."""
+    strict = request.param
+    mapping.VALIDATION_CACHE.clear()
+    yield strict, _counting(monkeypatch, "_validate" if strict else "decode_problem")
     mapping.VALIDATION_CACHE.clear()
 
 
@@ -46,35 +60,49 @@ def broken_bilirubin(rid: str = "bad-bili") -> dict:
     return {**f.lab("1975-2", 1.0, "mg/dL", DAY, rid=rid), "status": {"not": "a code"}}
 
 
-def test_a_used_resource_is_validated_every_time_its_content_is_new(knowledge, counted):
+def test_a_used_resource_is_checked_every_time_its_content_is_new(knowledge, checks):
+    strict, counted = checks
     good = f.lab("1975-2", 1.0, "mg/dL", DAY, rid="bili")
-    map_to_snapshot(f.patient(), [good], knowledge)
+    map_to_snapshot(f.patient(), [good], knowledge, strict=strict)
     changed = {**good, "valueQuantity": {**good["valueQuantity"], "value": 1.1}}
-    s = map_to_snapshot(f.patient(), [changed], knowledge)
+    s = map_to_snapshot(f.patient(), [changed], knowledge, strict=strict)
     assert counted.count("Observation/bili") == 2
     assert s.series("bilirubin")[0].value == 1.1
 
 
-def test_an_invalid_used_resource_is_reported_whether_or_not_its_outcome_was_kept(knowledge, counted):
+def test_an_invalid_used_resource_is_reported_whether_or_not_its_outcome_was_kept(knowledge, checks):
+    strict, counted = checks
     for _ in range(2):
-        s = map_to_snapshot(f.patient(), [broken_bilirubin()], knowledge)
-        assert "fails FHIR R4 validation" in issues_of(s)["Observation/bad-bili"]
+        s = map_to_snapshot(f.patient(), [broken_bilirubin()], knowledge, strict=strict)
+        assert issues_of(s)["Observation/bad-bili"] == "fails FHIR R4 validation at status: Input should be a valid string"
         assert not s.series("bilirubin")
-    assert counted.count("Observation/bad-bili") == 1  # the second time, the same content's outcome
+    # strict: the second time, the same content's outcome; the decoder costs what a cache look-up would
+    assert counted.count("Observation/bad-bili") == (1 if strict else 2)
 
 
-def test_the_same_content_is_validated_once(knowledge, counted):
+def test_strict_mode_validates_the_same_content_once(knowledge, counted):
     resources = [f.lab("1975-2", 1.0, "mg/dL", DAY, rid="b1"), f.lab("1751-7", 30, "g/L", DAY, rid="a1")]
-    first = map_to_snapshot(f.patient(), resources, knowledge)
-    again = map_to_snapshot(f.patient(), copy.deepcopy(resources), knowledge)
+    first = map_to_snapshot(f.patient(), resources, knowledge, strict=True)
+    again = map_to_snapshot(f.patient(), copy.deepcopy(resources), knowledge, strict=True)
     assert first == again
     assert sorted(counted) == ["Observation/a1", "Observation/b1", "Patient/p1"]
 
 
-def test_a_well_formed_code_outside_the_value_sets_is_not_validated_and_changes_nothing(knowledge, counted):
+def test_both_modes_give_the_same_snapshot_of_valid_resources(knowledge):
+    for bundle in cohort_bundles(date(2026, 11, 28))[:5]:
+        resources = [e["resource"] for e in bundle["entry"]]
+        patient = next(r for r in resources if r["resourceType"] == "Patient")
+        others = [r for r in resources if r is not patient]
+        assert map_to_snapshot(patient, others, knowledge) == map_to_snapshot(patient, others, knowledge, strict=True)
+
+
+def test_a_well_formed_code_outside_the_value_sets_is_not_checked_and_changes_nothing(knowledge, checks):
+    strict, counted = checks
     unknown = {**f.lab("8867-4", 72, "/min", DAY, rid="heart-rate"), "status": {"not": "a code"}}  # invalid too
-    with_it = map_to_snapshot(f.patient(), [f.lab("1975-2", 1.0, "mg/dL", DAY, rid="b"), unknown], knowledge)
-    without = map_to_snapshot(f.patient(), [f.lab("1975-2", 1.0, "mg/dL", DAY, rid="b")], knowledge)
+    with_it = map_to_snapshot(
+        f.patient(), [f.lab("1975-2", 1.0, "mg/dL", DAY, rid="b"), unknown], knowledge, strict=strict
+    )
+    without = map_to_snapshot(f.patient(), [f.lab("1975-2", 1.0, "mg/dL", DAY, rid="b")], knowledge, strict=strict)
     assert "Observation/heart-rate" not in counted
     assert with_it == without
 
@@ -88,14 +116,16 @@ def test_a_well_formed_code_outside_the_value_sets_is_not_validated_and_changes_
         "1975-2",
     ],
 )
-def test_a_code_that_cannot_be_read_for_sure_is_validated_and_reported(knowledge, counted, code):
+def test_a_code_that_cannot_be_read_for_sure_is_checked_and_reported(knowledge, checks, code):
+    strict, counted = checks
     odd = {**f.lab("1975-2", 1.0, "mg/dL", DAY, rid="odd"), "code": code}
-    s = map_to_snapshot(f.patient(), [odd], knowledge)
+    s = map_to_snapshot(f.patient(), [odd], knowledge, strict=strict)
     assert "Observation/odd" in counted
     assert "fails FHIR R4 validation" in issues_of(s)["Observation/odd"]
 
 
-def test_other_resource_types_are_selected_by_their_codes(knowledge, counted):
+def test_other_resource_types_are_selected_by_their_codes(knowledge, checks):
+    strict, counted = checks
     hcc = f.condition("109841003", "2024-01-01", rid="hcc")
     flu = f.condition("6142004", "2024-01-01", rid="flu")
     tace = f.procedure("441525007", {"performedDateTime": "2024-02-01"}, rid="tace")
@@ -109,18 +139,19 @@ def test_other_resource_types_are_selected_by_their_codes(knowledge, counted):
         {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1191"}]}}  # fmt: skip
     unresolved = {**sorafenib, "id": "by-reference", "medicationReference": {"reference": "Medication/x"}}
     del unresolved["medicationCodeableConcept"]
-    s = map_to_snapshot(f.patient(), [hcc, flu, tace, appendix, sorafenib, aspirin, unresolved], knowledge)
+    s = map_to_snapshot(f.patient(), [hcc, flu, tace, appendix, sorafenib, aspirin, unresolved], knowledge, strict=strict)
     assert {"Condition/hcc", "Procedure/tace", "MedicationRequest/sora", "MedicationRequest/by-reference"} <= set(counted)
     assert not {"Condition/flu", "Procedure/appendix", "MedicationRequest/aspirin"} & set(counted)
     assert "medicationReference is not resolved" in issues_of(s)["MedicationRequest/by-reference"]
 
 
-def test_a_lesion_is_validated_when_a_tumour_size_follows_it(knowledge, counted):
+def test_a_lesion_is_checked_when_a_tumour_size_follows_it(knowledge, checks):
+    strict, counted = checks
     followed = lesion("liver-1", "p1")
     broken = {**lesion("liver-2", "p1"), "location": "liver"}  # invalid
     unfollowed = {**lesion("elsewhere", "p1"), "location": "liver"}  # invalid, but no TumorSize names it
     sizes = [tumour_size("ts-1", "p1", "liver-1", DAY, 30), tumour_size("ts-2", "p1", "liver-2", DAY, 20)]
-    s = map_to_snapshot(f.patient(), [followed, broken, unfollowed, *sizes], knowledge)
+    s = map_to_snapshot(f.patient(), [followed, broken, unfollowed, *sizes], knowledge, strict=strict)
     assert {"BodyStructure/liver-1", "BodyStructure/liver-2"} <= set(counted)
     assert "BodyStructure/elsewhere" not in counted
     issues = issues_of(s)
@@ -134,8 +165,9 @@ def test_every_cohort_resource_validates_the_same_through_the_cache(knowledge):
     resources = [e["resource"] for b in cohort_bundles(date(2026, 11, 28))[:3] for e in b["entry"]]
     before = copy.deepcopy(resources)
     cache = ValidationCache()
-    assert [validation_problem(r, cache) for r in resources] == [validation_problem(r, None) for r in resources]
-    assert [validation_problem(r, cache) for r in resources] == [validation_problem(r, None) for r in resources]
+    strict = [validation_problem(r, None, strict=True) for r in resources]
+    assert [validation_problem(r, cache, strict=True) for r in resources] == strict
+    assert [validation_problem(r, cache, strict=True) for r in resources] == strict
     assert cache.hits == len(resources)
     # validation leaves the resource as it was: what the mapping reads is the same, validated or known
     assert resources == before
@@ -153,7 +185,7 @@ def test_content_orjson_cannot_write_is_still_keyed_or_validated_uncached():
     huge = {"resourceType": "Observation", "id": "x", "valueInteger": 2**70}
     assert ValidationCache.key(huge) is not None
     assert ValidationCache.key(huge) != ValidationCache.key({**huge, "valueInteger": 2**70 + 1})
-    assert validation_problem(huge, ValidationCache()) == validation_problem(huge, None)
+    assert validation_problem(huge, ValidationCache(), strict=True) == validation_problem(huge, None, strict=True)
 
 
 def test_the_cache_is_bounded_least_recently_used_first_out():

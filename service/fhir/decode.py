@@ -1,0 +1,370 @@
+"""The fast typed check of what the mapping reads: FHIR R4 resources narrowed to the fields it uses.
+
+PRODUCT.md: a resource that fails validation *in a field the mapping reads* is skipped and reported;
+errors in fields it does not read are not its concern (a strict mode, ``HCC_FHIR_STRICT_VALIDATION``,
+validates whole resources with fhir.resources). This module is that narrower check, written as
+msgspec structs so that it costs a few microseconds a resource whether or not the resource was seen
+before (fhir.resources builds ~10 nested models a resource: ~0.1-0.4 ms).
+
+What is checked, field by field, is what fhir.resources checks on the same fields, with FHIR's
+primitive rules (https://hl7.org/fhir/R4/datatypes.html): ``id``, ``code``, ``uri``, ``string``,
+``date``/``dateTime``/``instant`` (their regular expressions, and a date that exists), ``decimal``
+(a JSON number, finite; never a boolean or a string), ``integer`` (32 bits) and ``positiveInt``,
+``boolean``; complex types (Coding, CodeableConcept, Quantity, Period, Reference) refuse unknown
+members, as fhir.resources does; lists must be lists of objects; a choice element ``x[x]`` holds one
+type at most; the required elements the mapping and the gathering read must be there
+(``Observation.status`` and ``code``, a component's ``code``, ``Procedure.status``, the medication
+statements' ``status`` and ``medication[x]``, and the reference to the patient where R4 requires one).
+Elements the mapping does not read (``meta``, ``text``, ``identifier``, ``category``, an
+``intent``...) are not looked at. Where fhir.resources is laxer (a decimal written as the string
+``"12"``, a date-time written as a number), this check refuses the value: it is not FHIR JSON.
+
+The message of a refusal is fhir.resources' own when it finds an error in a field the mapping reads
+(the same text as in strict mode); otherwise msgspec's, with the element's path.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct, field
+
+# -- primitive types (https://hl7.org/fhir/R4/datatypes.html#primitive) -----------------------------------------
+# msgspec applies a pattern with re.search: each is anchored at both ends (\Z: no trailing newline).
+FHIR_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}\Z"
+Id = Annotated[str, Meta(pattern=FHIR_ID_PATTERN)]
+Code = Annotated[str, Meta(pattern=r"^[^\s]+(\s[^\s]+)*\Z")]
+Uri = Annotated[str, Meta(pattern=r"^\S*\Z")]
+String = Annotated[str, Meta(min_length=1)]
+_YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+DateStr = Annotated[str, Meta(pattern=rf"^{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?\Z")]
+DateTimeStr = Annotated[
+    str, Meta(pattern=rf"^{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])({_TIME})?)?)?\Z")
+]
+InstantStr = Annotated[str, Meta(pattern=rf"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1]){_TIME}\Z")]
+Integer = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
+PositiveInt = Annotated[int, Meta(ge=1, le=2**31 - 1)]
+# a decimal is a JSON number: any integer, or a finite float (the bounds refuse NaN and the infinities)
+Decimal = int | Annotated[float, Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+
+
+def _date_problem(name: str, value: object) -> str | None:
+    """A date that matched its pattern must also exist (2026-02-30 does not)."""
+    if isinstance(value, str) and len(value) >= 10:
+        try:
+            date.fromisoformat(value[:10])
+        except ValueError:
+            return f"{name}: {value!r} is not a calendar date"
+    return None
+
+
+def _one_of_problem(prefix: str, present: Iterable[str]) -> str | None:
+    names = sorted(present)
+    return f"{prefix}[x] holds more than one type ({', '.join(names)})" if len(names) > 1 else None
+
+
+def _check_nested(struct: Struct, dates: tuple[str, ...] = (), one_of: tuple[str, tuple[str, ...]] | None = None) -> None:
+    """``__post_init__`` of a nested element: its dates exist, its choice holds one type at most."""
+    for name in dates:
+        problem = _date_problem(name, getattr(struct, name))
+        if problem:
+            raise ValueError(problem)
+    if one_of:
+        problem = _one_of_problem(one_of[0], (n for n in one_of[1] if getattr(struct, n) is not None))
+        if problem:
+            raise ValueError(problem)
+
+
+# -- complex types: every R4 member declared (unknown members are refused, as fhir.resources does) --------------
+class Element(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    id: Any = None
+    extension: Any = None
+
+
+class Coding(Element):
+    system: Uri | None = None
+    version: Any = None
+    code: Code | None = None
+    display: String | None = None
+    userSelected: Any = None
+    system_: Any = field(default=None, name="_system")
+    version_: Any = field(default=None, name="_version")
+    code_: Any = field(default=None, name="_code")
+    display_: Any = field(default=None, name="_display")
+    userSelected_: Any = field(default=None, name="_userSelected")
+
+
+class CodeableConcept(Element):
+    coding: list[Coding] | None = None
+    text: String | None = None
+    text_: Any = field(default=None, name="_text")
+
+
+class Quantity(Element):
+    value: Decimal | None = None
+    comparator: Any = None
+    unit: String | None = None
+    system: Uri | None = None
+    code: Code | None = None
+    value_: Any = field(default=None, name="_value")
+    comparator_: Any = field(default=None, name="_comparator")
+    unit_: Any = field(default=None, name="_unit")
+    system_: Any = field(default=None, name="_system")
+    code_: Any = field(default=None, name="_code")
+
+
+class Period(Element):
+    start: DateTimeStr | None = None
+    end: DateTimeStr | None = None
+    start_: Any = field(default=None, name="_start")
+    end_: Any = field(default=None, name="_end")
+
+    def __post_init__(self) -> None:
+        _check_nested(self, dates=("start", "end"))
+
+
+class Reference(Element):
+    reference: String | None = None
+    type: Any = None
+    identifier: Any = None
+    display: Any = None
+    reference_: Any = field(default=None, name="_reference")
+    type_: Any = field(default=None, name="_type")
+    display_: Any = field(default=None, name="_display")
+
+
+class Resource(Struct, kw_only=True):
+    resourceType: Any = None  # the dispatch key: read before decoding
+    id: Id | None = None
+
+
+# -- backbone elements the mapping reads into (their other members are not its concern) -------------------------
+_VALUE_X = ("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger", "valueRange",
+            "valueRatio", "valueSampledData", "valueTime", "valueDateTime", "valuePeriod")
+
+
+class _ValueX(Resource):  # Observation and its components (a component's id is an element id)
+    valueQuantity: Quantity | None = None
+    valueCodeableConcept: CodeableConcept | None = None
+    valueInteger: Integer | None = None
+    valueString: Any = None
+    valueBoolean: Any = None
+    valueRange: Any = None
+    valueRatio: Any = None
+    valueSampledData: Any = None
+    valueTime: Any = None
+    valueDateTime: Any = None
+    valuePeriod: Any = None
+
+
+class ObservationComponent(_ValueX, kw_only=True):
+    code: CodeableConcept
+
+    def __post_init__(self) -> None:
+        _check_nested(self, one_of=("value", _VALUE_X))
+
+
+class Repeat(Struct):
+    boundsPeriod: Period | None = None
+    boundsDuration: Any = None
+    boundsRange: Any = None
+    frequency: PositiveInt | None = None
+    period: Decimal | None = None
+    periodUnit: Code | None = None
+
+    def __post_init__(self) -> None:
+        _check_nested(self, one_of=("bounds", ("boundsPeriod", "boundsDuration", "boundsRange")))
+
+
+class Timing(Struct):
+    repeat: Repeat | None = None
+
+
+class DoseAndRate(Struct):
+    doseQuantity: Quantity | None = None
+    doseRange: Any = None
+
+    def __post_init__(self) -> None:
+        _check_nested(self, one_of=("dose", ("doseQuantity", "doseRange")))
+
+
+class Dosage(Struct):
+    timing: Timing | None = None
+    doseAndRate: list[DoseAndRate] | None = None
+
+
+# -- resources: what service/mapping.py and service/gather.py read ------------------------------------------------
+# A resource's own choice elements and dates are checked on the JSON object after decoding (TOP_LEVEL below):
+# a set intersection costs less than a __post_init__ reading a dozen attributes.
+class Patient(Resource):
+    birthDate: DateStr | None = None
+    gender: Code | None = None
+    deceasedBoolean: bool | None = None
+    deceasedDateTime: DateTimeStr | None = None
+
+
+class Observation(_ValueX, kw_only=True):
+    status: Code
+    code: CodeableConcept
+    subject: Reference | None = None
+    focus: list[Reference] | None = None
+    method: CodeableConcept | None = None
+    component: list[ObservationComponent] | None = None
+    effectiveDateTime: DateTimeStr | None = None
+    effectivePeriod: Period | None = None
+    effectiveInstant: InstantStr | None = None
+    effectiveTiming: Any = None
+
+
+class Condition(Resource, kw_only=True):
+    clinicalStatus: CodeableConcept | None = None
+    verificationStatus: CodeableConcept | None = None
+    severity: CodeableConcept | None = None
+    code: CodeableConcept | None = None
+    bodySite: list[CodeableConcept] | None = None
+    subject: Reference
+    onsetDateTime: DateTimeStr | None = None
+    onsetPeriod: Period | None = None
+    onsetAge: Any = None
+    onsetRange: Any = None
+    onsetString: Any = None
+    abatementDateTime: DateTimeStr | None = None
+    abatementPeriod: Period | None = None
+    abatementAge: Any = None
+    abatementRange: Any = None
+    abatementString: Any = None
+    recordedDate: DateTimeStr | None = None
+
+
+class Procedure(Resource, kw_only=True):
+    status: Code
+    statusReason: CodeableConcept | None = None
+    code: CodeableConcept | None = None
+    subject: Reference
+    performedDateTime: DateTimeStr | None = None
+    performedPeriod: Period | None = None
+    performedString: Any = None
+    performedAge: Any = None
+    performedRange: Any = None
+
+
+class _MedicationX(Resource, kw_only=True):
+    status: Code
+    medicationCodeableConcept: CodeableConcept | None = None
+    medicationReference: Reference | None = None
+    subject: Reference
+
+
+class MedicationRequest(_MedicationX):
+    authoredOn: DateTimeStr | None = None
+    dosageInstruction: list[Dosage] | None = None
+
+
+class MedicationStatement(_MedicationX):
+    effectiveDateTime: DateTimeStr | None = None
+    effectivePeriod: Period | None = None
+    dosage: list[Dosage] | None = None
+
+
+class AllergyIntolerance(Resource, kw_only=True):
+    clinicalStatus: CodeableConcept | None = None
+    verificationStatus: CodeableConcept | None = None
+    criticality: Code | None = None
+    code: CodeableConcept | None = None
+    patient: Reference
+
+
+class BodyStructure(Resource, kw_only=True):
+    location: CodeableConcept | None = None
+    patient: Reference
+
+
+@dataclass(frozen=True)
+class TopLevelChecks:
+    """What a resource type's struct leaves to the JSON object: its dates exist, its choices hold one type at
+    most, and the choices it must have are there."""
+
+    dates: tuple[str, ...] = ()
+    choices: tuple[tuple[str, frozenset[str]], ...] = ()
+    required_choices: tuple[str, ...] = ()
+
+
+def _choice(prefix: str, *types: str) -> tuple[str, frozenset[str]]:
+    return prefix, frozenset(prefix + t for t in types)
+
+
+_DATE_X = ("DateTime", "Age", "Period", "Range", "String")
+_MEDICATION_X = _choice("medication", "CodeableConcept", "Reference")
+TOP_LEVEL: dict[str, TopLevelChecks] = {
+    "Patient": TopLevelChecks(("birthDate", "deceasedDateTime"), (_choice("deceased", "Boolean", "DateTime"),)),
+    "Observation": TopLevelChecks(
+        ("effectiveDateTime", "effectiveInstant"),
+        (_choice("effective", "DateTime", "Period", "Instant", "Timing"), ("value", frozenset(_VALUE_X))),
+    ),
+    "Condition": TopLevelChecks(
+        ("onsetDateTime", "abatementDateTime", "recordedDate"),
+        (_choice("onset", *_DATE_X), _choice("abatement", *_DATE_X, "Boolean")),
+    ),
+    "Procedure": TopLevelChecks(("performedDateTime",), (_choice("performed", *_DATE_X),)),
+    "MedicationRequest": TopLevelChecks(("authoredOn",), (_MEDICATION_X,), ("medication",)),
+    "MedicationStatement": TopLevelChecks(
+        ("effectiveDateTime",), (_MEDICATION_X, _choice("effective", "DateTime", "Period")), ("medication",)
+    ),
+    "AllergyIntolerance": TopLevelChecks(),
+    "BodyStructure": TopLevelChecks(),
+}
+DECODERS: dict[str, type[Resource]] = {
+    cls.__name__: cls
+    for cls in (Patient, Observation, Condition, Procedure, MedicationRequest, MedicationStatement,
+                AllergyIntolerance, BodyStructure)
+}
+# the top-level elements each type's check reads: a strict-mode error outside them is not the mapping's concern
+READ_ELEMENTS: dict[str, frozenset[str]] = {
+    name: frozenset(f.encode_name for f in msgspec.structs.fields(cls)) for name, cls in DECODERS.items()
+}
+
+_PATH = re.compile(r" - at `\$(.*)`$")
+
+
+def decode_problem(resource: dict) -> str | None:
+    """None if every field the mapping reads is valid FHIR R4, else the first problem, as a short text.
+
+    ``resource`` must carry a ``resourceType`` that :data:`DECODERS` knows.
+    """
+    rtype = resource["resourceType"]
+    try:
+        msgspec.convert(resource, DECODERS[rtype])
+    except msgspec.ValidationError as exc:
+        return str(exc)
+    checks = TOP_LEVEL[rtype]
+    keys = resource.keys()
+    for prefix, names in checks.choices:
+        present = keys & names
+        if len(present) > 1:
+            return _one_of_problem(prefix, present)
+        if not present and prefix in checks.required_choices:
+            return f"{prefix}[x] is required"
+    for name in checks.dates:
+        value = resource.get(name)
+        if value is not None and len(value) >= 10:  # a string: the struct checked its pattern
+            problem = _date_problem(name, value)
+            if problem:
+                return f"{problem} - at `$.{name}`"
+    return None
+
+
+def problem_location(message: str) -> tuple[str, str]:
+    """("valueQuantity.code", "Expected `str`, got `int`") from msgspec's "... - at `$.valueQuantity.code`"."""
+    match = _PATH.search(message)
+    if not match:
+        return "resource", message
+    path = match.group(1).lstrip(".")
+    path = re.sub(r"\[(\d+)\]", r".\1", path)
+    return path or "resource", message[: match.start()]
