@@ -242,7 +242,7 @@ def cache_puts(puts: int = 250_000, block: int = 50_000) -> list[dict]:
 STICKY = frozenset({"fhir.resources validation", "validation keys and cache", "JSON parsing", "rendering"})
 
 
-def _category(frame) -> str | None:  # noqa: ANN001 (a pyinstrument Frame)
+def _category(frame) -> str | None:
     """The part of the work a profiled frame belongs to (the innermost named part wins)."""
     path = (frame.file_path or "").replace("\\", "/")
     function = frame.function
@@ -287,7 +287,7 @@ def profile_split(pipeline: Pipeline, cases: list[Case], *, cold: bool, html: Pa
     profiler.stop()
     totals: dict[str, float] = defaultdict(float)
 
-    def walk(frame, current: str) -> None:  # noqa: ANN001
+    def walk(frame, current: str) -> None:
         # within validation, JSON parsing or a cache key, everything belongs to it (pydantic, json, hashlib)
         category = current if current in STICKY else (_category(frame) or current)
         totals[category] += frame.time - sum(child.time for child in frame.children)

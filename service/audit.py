@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.db import AuditEvent
+from service.fhir.ids import FHIR_ID_PATTERN
 
 log = logging.getLogger("hcc_cds.audit")
-REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$")
+REFERENCE = re.compile(rf"^[A-Za-z]+/{FHIR_ID_PATTERN}$")
 
 
 def audit_kind(path: str) -> str | None:

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import sys
+from datetime import timedelta
+
+from pydantic import ValidationError
 
 from service.settings import DEFAULT_PORT, Settings, SettingsError
+
+# The sub-commands import what they use inside their functions: `hcc-cds serve --workers N` must not load
+# the app in the parent (see _serve), and `openapi`, `purge`, `demo` and `benchmarks` each need only a part
+# of the service. None of these imports dodges a cycle.
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -15,8 +24,6 @@ def _serve(args: argparse.Namespace) -> int:
     here, once, before any worker starts, and uvicorn's workers each build the app from the environment
     (``service.main:create_app``, ``factory=True``): the parent never imports the app, its models or its
     data (measured: the parent holds 53 MiB resident instead of 113 MiB)."""
-    from pydantic import ValidationError
-
     from service.observability.http_limits import server_options
     from service.observability.server import run
 
@@ -24,8 +31,9 @@ def _serve(args: argparse.Namespace) -> int:
         settings = Settings()
         if args.workers > 1:
             from service.knowledge import load_knowledge
+            from service.startup import check_startable
 
-            settings.check_startable()
+            check_startable(settings)
             load_knowledge(settings.clinical_overrides)
             app = None
         else:
@@ -55,11 +63,6 @@ def _openapi(args: argparse.Namespace) -> int:
 
 def _purge(args: argparse.Namespace) -> int:
     """Delete expired assessments and jtis once (what the service does every HCC_PURGE_INTERVAL_MINUTES)."""
-    import asyncio
-    import json
-    from datetime import timedelta
-
-    from pydantic import ValidationError
     from sqlalchemy.exc import SQLAlchemyError
 
     from service.db import Database
@@ -117,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "benchmarks",
-        help="build the cohort benchmark tables (--build) or print published vs reconstructed figures (--report)",
+        help="print the published vs reconstructed survival figures (--report; the tables are built offline)",
     )
     return parser
 

@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.auth.dependency import UNAUTHORIZED_DETAIL, endpoint_path
+from service.auth.jwt_verifier import AuthenticationError
 from service.fhir.errors import (
     FhirAuthError,
     FhirError,
@@ -116,9 +118,6 @@ async def _refusal_before_validation(request: Request) -> JSONResponse | None:
     caller without a token would learn what the route expects from a 422 (or, for a body it cannot
     decode at all, such as invalid UTF-8 or JSON nested too deep, a 400).
     """
-    from service.auth.dependency import UNAUTHORIZED_DETAIL, endpoint_path
-    from service.auth.jwt_verifier import AuthenticationError
-
     state = getattr(request.app.state, "hcc", None)
     auth = getattr(state, "client_auth", None)
     route = request.scope.get("route")

@@ -45,8 +45,8 @@ from service.fhir.errors import (
     FhirResponseError,
     FhirUnavailableError,
 )
+from service.fhir.ids import FHIR_ID
 from service.fhir.source import (
-    FHIR_ID,
     FhirSource,
     MalformedBundleError,
     Query,

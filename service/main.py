@@ -9,8 +9,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
+from typing import Any
 
-import httpx
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -27,15 +27,18 @@ from service.cds.services import build_services
 from service.db import Database
 from service.demo import demo_resources
 from service.errors import install_error_handlers
-from service.fhir.limits import HTTP_POOL_LIMITS, RequestSlots
 from service.fhir.memory import InMemoryFhirSource
 from service.knowledge import load_knowledge
-from service.main_state import AppState
-from service.observability import install_observability
+from service.main_state import AppState, FhirConnections
+from service.observability import ServiceMetrics, install_observability
 from service.observability.readiness import fhir_pool_check
 from service.settings import Settings
+from service.startup import check_startable
 
 log = logging.getLogger("hcc_cds")
+
+# the routers whose routes need a trusted client JWT in production (AppState.protected_routes)
+PROTECTED_ROUTERS = (discovery.router, feedback.router, hooks.router, assessments.router, benchmarks.router)
 
 _startup_frozen = False
 
@@ -54,7 +57,7 @@ def freeze_startup_objects() -> None:
 def create_app(settings: Settings | None = None, *, demo_day: date | None = None) -> FastAPI:
     """Build the application. ``demo_day`` fixes the day the demo data is dated from (tests)."""
     settings = settings or Settings()
-    warnings = settings.check_startable()
+    warnings = check_startable(settings)
     knowledge = load_knowledge(settings.clinical_overrides)
     demo_source = None
     if settings.is_demo:
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
         assessment_lifetime=timedelta(hours=settings.assessment_link_hours),
         timeout=settings.database_timeout_seconds,
     )
+    fhir = FhirConnections(max_concurrent_per_origin=settings.fhir_max_concurrent_per_origin)
     state = AppState(
         settings=settings,
         knowledge=knowledge,
@@ -73,12 +77,15 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
         demo_source=demo_source,
         client_auth=CdsClientAuth.from_settings(
             settings,
-            fetcher=httpx_jwks_fetcher(lambda: state.http),
+            fetcher=httpx_jwks_fetcher(lambda: fhir.client),
             jti_store=db.jti,
         ),
         benchmarks=tables,
         plots=load_plots(tables),
         db=db,
+        fhir=fhir,
+        metrics=ServiceMetrics(),
+        protected_routes=frozenset(id(route) for router in PROTECTED_ROUTERS for route in router.routes),
     )
 
     @asynccontextmanager
@@ -97,12 +104,9 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
                 name="hcc-cds purge",
             )
         try:
-            async with httpx.AsyncClient(limits=HTTP_POOL_LIMITS, follow_redirects=False, trust_env=False) as client:
-                state.http = client
-                state.fhir_slots = RequestSlots(per_origin=settings.fhir_max_concurrent_per_origin)
+            async with fhir.opened():
                 freeze_startup_objects()
                 yield
-                state.http = None
         finally:
             if purge is not None:
                 purge.cancel()
@@ -138,33 +142,28 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     install_error_handlers(app)
     # CDS Hooks and REST routes need a trusted client JWT in production (a no-op in demo mode)
     trusted = [Depends(require_cds_client)]
-    refused = {401: {"model": ErrorMessage, "description": "Production mode: no valid client JWT (a bare 401)"}}
-    too_large = {
+    refused: dict[int | str, dict[str, Any]] = {401: {"model": ErrorMessage, "description": "Production mode: no valid client JWT (a bare 401)"}}
+    too_large: dict[int | str, dict[str, Any]] = {
         408: {"model": ErrorMessage, "description": "Request body not received within HCC_BODY_TIMEOUT_SECONDS"},
         413: {"model": ErrorMessage, "description": "Request body larger than HCC_MAX_BODY_BYTES"},
     }
     # the database (and, in production, the JWT replay store in it) failing: a quick 503 (service.errors)
-    db_down = {503: {"model": ErrorMessage, "description": "The service's database is unavailable; retry later"}}
+    db_down: dict[int | str, dict[str, Any]] = {503: {"model": ErrorMessage, "description": "The service's database is unavailable; retry later"}}
     app.include_router(health.router)
     app.include_router(discovery.router, dependencies=trusted, responses={**refused, **db_down})
     app.include_router(feedback.router, dependencies=trusted, responses={**refused, **too_large, **db_down})  # before hooks: /cds-services/{id}/feedback
     app.include_router(hooks.router, dependencies=trusted, responses={**refused, **too_large, **db_down})
     app.include_router(assessments.router, dependencies=trusted, responses={**refused, **too_large, **db_down})
     app.include_router(benchmarks.router, dependencies=trusted, responses={**refused, **db_down})
-    state.protected_routes = frozenset(
-        id(route)
-        for router in (discovery.router, feedback.router, hooks.router, assessments.router, benchmarks.router)
-        for route in router.routes
-    )
     install_docs(app)
     app.include_router(page.router, responses=db_down)  # authorised by its unguessable, expiring id (a browser sends no JWT)
     app.include_router(references.router)  # the sources every citation names; no patient data, no JWT (as /about)
-    # The benchmark routes read the shipped tables through benchmarks.get_benchmark_tables (cached for the
-    # process; what state.benchmarks holds too). No dependency_overrides here: while any is set, FastAPI
-    # re-inspects every dependency of every request (~0.3 ms a call on the hook's hot path).
+    # The benchmark routes read the tables and plots from the state (service.api.benchmarks). No
+    # dependency_overrides here: while any is set, FastAPI re-inspects every dependency of every request
+    # (~0.3 ms a call on the hook's hot path).
     if settings.is_demo:
         app.include_router(demo_fhir.router)
     # last: its middleware must be the outermost (request id, access log, metrics)
     install_observability(app, state, log_level=settings.log_level)
-    app.state.observability.readiness.add("fhir_pool", fhir_pool_check(lambda: state.http, lambda: state.fhir_slots))
+    app.state.observability.readiness.add("fhir_pool", fhir_pool_check(lambda: fhir.client, lambda: fhir.slots))
     return app

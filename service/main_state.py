@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -14,11 +16,35 @@ from service.cds.services import CdsService
 from service.db import Database
 from service.fhir.client import HttpFhirSource
 from service.fhir.errors import FhirUnavailableError
-from service.fhir.limits import AssessmentBudget, RequestSlots
+from service.fhir.limits import HTTP_POOL_LIMITS, AssessmentBudget, RequestSlots
 from service.fhir.memory import InMemoryFhirSource
 from service.fhir.source import FhirSource
 from service.observability.metrics import ServiceMetrics
 from service.settings import Settings
+
+
+@dataclass
+class FhirConnections:
+    """This worker's HTTP pool to FHIR servers (and JWKS URLs) and its FHIR request slots.
+
+    Built with the app; the pool is open only while the app's lifespan runs (:meth:`opened`), and the
+    slots are made anew for each run (they belong to its event loop).
+    """
+
+    max_concurrent_per_origin: int
+    client: httpx.AsyncClient | None = None
+    slots: RequestSlots = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = RequestSlots(per_origin=self.max_concurrent_per_origin)
+
+    @asynccontextmanager
+    async def opened(self) -> AsyncIterator[httpx.AsyncClient]:
+        async with httpx.AsyncClient(limits=HTTP_POOL_LIMITS, follow_redirects=False, trust_env=False) as client:
+            self.client = client
+            self.slots = RequestSlots(per_origin=self.max_concurrent_per_origin)
+            yield client
+            self.client = None
 
 
 @dataclass
@@ -34,27 +60,21 @@ class AppState:
     benchmarks: BenchmarkTables
     plots: dict[tuple[str, str], PlotFiles]
     db: Database
-    http: httpx.AsyncClient | None = None
-    protected_routes: frozenset[int] = frozenset()  # ids of the routes that need a trusted client JWT
-    metrics: ServiceMetrics | None = None  # set by service.observability.install_observability
-    fhir_slots: RequestSlots | None = None  # FHIR requests in flight per origin and in all (this worker)
-
-    def _fhir_observer(self):
-        return self.metrics.observe_fhir_call if self.metrics is not None else None
+    fhir: FhirConnections
+    metrics: ServiceMetrics
+    protected_routes: frozenset[int]  # ids of the routes that need a trusted client JWT
 
     def _http_source(self, base_url: str, token: str | None) -> HttpFhirSource:
         """A source for one call: its deadline and its byte and resource budget start with it."""
-        assert self.http is not None, "the HTTP client is opened by the app's lifespan"
-        if self.fhir_slots is None:
-            self.fhir_slots = RequestSlots(per_origin=self.settings.fhir_max_concurrent_per_origin)
+        assert self.fhir.client is not None, "the HTTP client is opened by the app's lifespan"
         return HttpFhirSource(
-            self.http,
+            self.fhir.client,
             base_url,
             token=token,
             timeout_seconds=self.settings.fhir_timeout_seconds,
             deadline_seconds=self.settings.fhir_deadline_seconds,
-            observe=self._fhir_observer(),
-            slots=self.fhir_slots,
+            observe=self.metrics.observe_fhir_call,
+            slots=self.fhir.slots,
             budget=AssessmentBudget(self.settings.fhir_max_bytes, self.settings.fhir_max_resources),
         )
 

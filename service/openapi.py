@@ -6,6 +6,7 @@ from datetime import date
 
 import yaml
 
+from service.main import create_app
 from service.settings import Settings
 
 # the document must not depend on the day or the environment
@@ -13,8 +14,6 @@ FIXED_DAY = date(2000, 1, 1)
 
 
 def openapi_document() -> dict:
-    from service.main import create_app
-
     return create_app(Settings(mode="demo"), demo_day=FIXED_DAY).openapi()
 
 

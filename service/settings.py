@@ -121,33 +121,3 @@ class Settings(BaseSettings):
     def today(self) -> date:
         """Today's date in the configured time zone (the default ``as_of``)."""
         return datetime.now(ZoneInfo(self.timezone)).date()
-
-    def check_fhir_urls(self) -> None:
-        """HCC_FHIR_BASE_URL and every HCC_FHIR_ALLOWLIST entry must be usable http(s) base URLs."""
-        from service.fhir.allowlist import Origin
-        from service.fhir.errors import FhirServerNotAllowedError
-
-        named = [("HCC_FHIR_BASE_URL", self.fhir_base_url)] if self.fhir_base_url else []
-        named += [("HCC_FHIR_ALLOWLIST", entry) for entry in self.allowlist]
-        for variable, url in named:
-            try:
-                Origin.parse(url)
-            except FhirServerNotAllowedError as exc:
-                raise SettingsError(f"{variable}: {url!r} is not a usable FHIR base URL ({exc})") from exc
-
-    def check_startable(self) -> list[str]:
-        """Raise :class:`SettingsError` if the service must not start; return start-up warnings."""
-        if self.mode == "production":
-            from service.auth.trusted_clients import production_checks  # service.auth imports this module
-
-            self.check_fhir_urls()
-            production_checks(self)
-            return []
-        self.check_fhir_urls()
-        warnings = [
-            "DEMO MODE: embedded synthetic patients, no client authentication, FHIR servers limited to "
-            "loopback. Not for clinical use or real patient data."
-        ]
-        if self.fhir_base_url:
-            warnings.append("HCC_FHIR_BASE_URL is set: the REST API reads that server instead of the embedded demo data.")
-        return warnings

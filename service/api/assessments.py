@@ -16,6 +16,7 @@ from service.cds.services import patient_record_templates
 from service.deps import StateDep
 from service.errors import ApiError, to_api_error
 from service.fhir.errors import FhirError
+from service.fhir.ids import FHIR_ID_PATTERN
 from service.gather import PatientMismatchError, PatientRecord, PrefetchMissingError, restrict_to_patient
 from service.main_state import AppState
 from service.pipeline import assess_patient, assess_record
@@ -79,7 +80,7 @@ def negotiated(request: Request, assessment_json: dict[str, Any]) -> dict[str, A
     dependencies=[Depends(require_operator)],
 )
 async def patient_assessment(
-    patient_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9\-\.]{1,64}$", description="FHIR Patient id")],
+    patient_id: Annotated[str, Path(pattern=rf"^{FHIR_ID_PATTERN}$", description="FHIR Patient id")],
     state: StateDep,
     request: Request,
     as_of: AsOf = None,

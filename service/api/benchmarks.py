@@ -5,41 +5,38 @@ and external reference figures; ``GET /api/v1/benchmarks/{cohort}/{arm}`` serves
 reconstructed Kaplan-Meier figures, the paper's figures in the same shape, response and
 adverse-event rates, the illustrative time-to-progression curve, the method and the caveats.
 
-The routes only translate: the tables are built offline and loaded once
-(:func:`get_benchmark_tables`, a dependency the application may override, e.g. to read
-``app.state``). Unknown cohorts or arms give 404 with the valid values. Every figure is a
+The routes only translate: the tables are built offline and loaded once, with the app
+(``AppState.benchmarks`` and ``plots``, read by :func:`get_benchmark_tables` and
+:func:`get_benchmark_plots`, dependencies a test may override). Unknown cohorts or arms give 404 with the valid values. Every figure is a
 benchmark from a small retrospective cohort, never a prediction for a patient and never a
 treatment effect of one arm over the other: the ``caveats`` say so with each arm.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.schemas import ErrorMessage
-from service.benchmarks.plots import PlotFiles, load_plots
-from service.benchmarks.tables import BenchmarkTables, CohortTable, load_benchmark_tables
+from service.benchmarks.plots import PlotFiles
+from service.benchmarks.tables import BenchmarkTables, CohortTable
 
 router = APIRouter(prefix="/api/v1/benchmarks", tags=["benchmarks"])
 
 
-@lru_cache(maxsize=1)
-def get_benchmark_tables() -> BenchmarkTables:
-    """The shipped benchmark tables, loaded on first use and cached for the process."""
-    return load_benchmark_tables()
+async def get_benchmark_tables(request: Request) -> BenchmarkTables:  # async: no thread-pool hop
+    """The shipped benchmark tables, loaded with the app (``AppState.benchmarks``)."""
+    return request.app.state.hcc.benchmarks
 
 
 TablesDep = Annotated[BenchmarkTables, Depends(get_benchmark_tables)]
 
 
-@lru_cache(maxsize=1)
-def get_benchmark_plots() -> dict[tuple[str, str], PlotFiles]:
-    """The pre-rendered Kaplan-Meier plots of every arm, loaded once."""
-    return load_plots(get_benchmark_tables())
+async def get_benchmark_plots(request: Request) -> dict[tuple[str, str], PlotFiles]:
+    """The pre-rendered Kaplan-Meier plots of every arm, loaded with the app (``AppState.plots``)."""
+    return request.app.state.hcc.plots
 
 
 PlotsDep = Annotated[dict[tuple[str, str], PlotFiles], Depends(get_benchmark_plots)]

@@ -17,6 +17,7 @@ from service.auth.dependency import reader_scope, writer_scope
 from service.db import AuditEvent, FeedbackItem
 from service.deps import StateDep
 from service.errors import ApiError
+from service.fhir.ids import FHIR_ID_PATTERN
 
 router = APIRouter(tags=["feedback"])
 MAX_ITEMS = 100
@@ -72,7 +73,7 @@ async def post_feedback(
     return FeedbackStored(stored=stored)
 
 
-QUERY_ERROR = {422: {"model": ErrorMessage, "description": "A query parameter is malformed"}}
+QUERY_ERROR: dict[int | str, dict[str, Any]] = {422: {"model": ErrorMessage, "description": "A query parameter is malformed"}}
 
 
 @router.get(
@@ -159,7 +160,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
 async def audit_trail(
     state: StateDep,
     request: Request,
-    patient_ref: Annotated[str | None, Query(pattern=r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$", description="e.g. Patient/123")] = None,
+    patient_ref: Annotated[str | None, Query(pattern=rf"^[A-Za-z]+/{FHIR_ID_PATTERN}$", description="e.g. Patient/123")] = None,
     since: Annotated[
         str | None,
         Query(

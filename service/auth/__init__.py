@@ -28,13 +28,13 @@ from service.auth.keys import (
     JwksCache,
     JwksFetcher,
     JwksFetchError,
-    KeySource,
-    TrustedClientKeys,
     VerificationKey,
     httpx_jwks_fetcher,
 )
 from service.auth.trusted_clients import (
+    KeySource,
     TrustedClient,
+    TrustedClientKeys,
     TrustedClients,
     load_trusted_clients,
     parse_trusted_clients,

@@ -15,17 +15,15 @@ the dependency returns :data:`ANONYMOUS_CLIENT`.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 
 from service.auth.jwt_verifier import ANONYMOUS_CLIENT, AuthenticationError, ClientIdentity, JtiStore, JwtVerifier
-from service.auth.keys import JwksCache, JwksFetcher, TrustedClientKeys
-from service.auth.trusted_clients import TrustedClients, load_trusted_clients
-
-if TYPE_CHECKING:
-    from service.settings import Settings
+from service.auth.keys import JwksCache, JwksFetcher
+from service.auth.trusted_clients import TrustedClientKeys, TrustedClients, load_trusted_clients
+from service.settings import Settings
 
 log = logging.getLogger("hcc_cds.auth")
 

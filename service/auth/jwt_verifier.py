@@ -30,12 +30,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 import jwt
 
-from service.auth.keys import ALLOWED_ALGORITHMS, KeySource
-from service.auth.trusted_clients import TrustedClients
+from service.auth.keys import ALLOWED_ALGORITHMS
+from service.auth.trusted_clients import KeySource, TrustedClient, TrustedClients
 
 LEEWAY_SECONDS = 60
 MAX_TOKEN_LIFETIME_SECONDS = 3600
@@ -122,7 +122,7 @@ class InMemoryJtiStore:
         return len(self._expiry)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     # JSON as Python reads it may hold NaN or Infinity, which compare False with everything
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -156,7 +156,95 @@ class JwtVerifier:
         self.clock = clock
 
     async def verify(self, token: str, endpoint_url: str) -> ClientIdentity:
-        """The caller's identity if ``token`` is valid for ``endpoint_url``; else :class:`AuthenticationError`."""
+        """The caller's identity if ``token`` is valid for ``endpoint_url``; else :class:`AuthenticationError`.
+
+        The checks run in this order, and the first that fails names the category: the token's shape, its
+        header, its issuer (and ``jku``), its audience, its times, its tenant, ``jti`` and ``sub``, its
+        signature, and last whether its ``jti`` was seen before (only a valid token is remembered).
+        """
+        claims = _Claims.read(token)
+        header = _check_header(claims)
+        client = self._check_issuer(claims, header)
+        if not _audience_matches(claims.payload.get("aud"), endpoint_url):
+            raise claims.fail("audience")
+        exp = self._check_times(claims)
+        subject = _check_subject(claims, client)
+        await self._check_signature(token, claims, header, client, endpoint_url)
+        await self._check_replay(claims, subject.jti, exp)
+        return ClientIdentity(iss=claims.iss, sub=subject.sub, tenant=subject.tenant, jti=subject.jti, role=client.role)
+
+    def _check_issuer(self, claims: _Claims, header: _Header) -> TrustedClient:
+        """The trusted client of the token's ``iss``; a ``jku`` must be one the client lists."""
+        iss = claims.iss
+        client = self.clients.get(iss) if isinstance(iss, str) else None
+        if client is None:
+            raise claims.fail("issuer")
+        if header.jku is not None and header.jku not in client.jku:
+            raise claims.fail("jku")
+        return client
+
+    def _check_times(self, claims: _Claims) -> int | float:
+        """``exp``, ``iat`` (and ``nbf``) against the clock with the leeway, and the lifetime; returns ``exp``."""
+        payload = claims.payload
+        exp, iat, nbf = payload.get("exp"), payload.get("iat"), payload.get("nbf")
+        if not _is_number(exp) or not _is_number(iat) or (nbf is not None and not _is_number(nbf)):
+            raise claims.fail("times")
+        now = self.clock().timestamp()
+        if exp + self.leeway <= now:
+            raise claims.fail("expired")
+        if iat - self.leeway > now or (nbf is not None and nbf - self.leeway > now):
+            raise claims.fail("not_yet_valid")
+        if exp < iat or exp - iat > self.max_lifetime:
+            raise claims.fail("lifetime")
+        return exp
+
+    async def _check_signature(
+        self, token: str, claims: _Claims, header: _Header, client: TrustedClient, endpoint_url: str
+    ) -> None:
+        """The client's key named by ``kid`` (and ``jku``) must exist, allow ``alg`` and verify the token."""
+        key = await self.keys.find_key(client, header.kid, header.jku)
+        if key is None:
+            raise claims.fail("unknown_key")
+        if header.alg not in key.algorithms:
+            raise claims.fail("key_algorithm")
+        try:
+            jwt.decode(
+                token,
+                key.key,
+                algorithms=[header.alg],
+                audience=endpoint_url,
+                issuer=claims.iss,
+                options={
+                    "require": ["exp", "iat", "iss", "aud", "jti"],
+                    # times were checked before (_check_times) against self.clock
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "enforce_minimum_key_length": True,
+                },
+            )
+        except jwt.InvalidSignatureError:
+            raise claims.fail("signature") from None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise claims.fail("invalid") from None
+
+    async def _check_replay(self, claims: _Claims, jti: str, exp: int | float) -> None:
+        """Remember ``(iss, jti)`` until the token expires; a second use is a replay."""
+        expires_at = datetime.fromtimestamp(exp + self.leeway, UTC)
+        if not await self.jti_store.remember(claims.iss, jti, expires_at):
+            raise claims.fail("replay")
+
+
+@dataclass(frozen=True)
+class _Claims:
+    """The token's header and payload as it claims them, before any check (never trusted as such)."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+
+    @classmethod
+    def read(cls, token: str) -> _Claims:
+        """Decode without verifying; a token that is not three parts of JSON objects is ``malformed``."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
             raise AuthenticationError("malformed")
         try:
@@ -166,92 +254,62 @@ class JwtVerifier:
             raise AuthenticationError("malformed") from None
         if not isinstance(header, dict) or not isinstance(payload, dict):
             raise AuthenticationError("malformed")
+        return cls(header, payload)
 
-        kid = header.get("kid")
-        iss = payload.get("iss")
-        jti = payload.get("jti")
+    @property
+    def iss(self) -> Any:
+        return self.payload.get("iss")
 
-        def fail(category: str) -> AuthenticationError:
-            return AuthenticationError(category, iss=iss, kid=kid, jti=jti)
+    def fail(self, category: str) -> AuthenticationError:
+        """The refusal of this token, with its claimed ``iss``, ``kid`` and ``jti`` for the logs."""
+        return AuthenticationError(category, iss=self.iss, kid=self.header.get("kid"), jti=self.payload.get("jti"))
 
-        # 1. header
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
-            raise fail("algorithm")
-        if header.get("typ") != "JWT":
-            raise fail("typ")
-        if not isinstance(kid, str) or not kid:
-            raise fail("kid")
-        if "crit" in header or "b64" in header:
-            raise fail("header")
-        jku = header.get("jku")
-        if jku is not None and not isinstance(jku, str):
-            raise fail("jku")
 
-        # 2. issuer, jku
-        client = self.clients.get(iss) if isinstance(iss, str) else None
-        if client is None:
-            raise fail("issuer")
-        if jku is not None and jku not in client.jku:
-            raise fail("jku")
+@dataclass(frozen=True)
+class _Header:
+    alg: str
+    kid: str
+    jku: str | None
 
-        # 3. audience
-        if not _audience_matches(payload.get("aud"), endpoint_url):
-            raise fail("audience")
 
-        # 4. times
-        exp, iat, nbf = payload.get("exp"), payload.get("iat"), payload.get("nbf")
-        if not _is_number(exp) or not _is_number(iat) or (nbf is not None and not _is_number(nbf)):
-            raise fail("times")
-        now = self.clock().timestamp()
-        if exp + self.leeway <= now:
-            raise fail("expired")
-        if iat - self.leeway > now or (nbf is not None and nbf - self.leeway > now):
-            raise fail("not_yet_valid")
-        if exp < iat or exp - iat > self.max_lifetime:
-            raise fail("lifetime")
+@dataclass(frozen=True)
+class _Subject:
+    tenant: str | None
+    jti: str
+    sub: str | None
 
-        # 5. tenant, jti, sub
-        tenant = payload.get("tenant")
-        if tenant is not None and (not isinstance(tenant, str) or not tenant or len(tenant) > MAX_TENANT_CHARS):
-            raise fail("tenant")
-        if client.tenants is not None and tenant not in client.tenants:
-            raise fail("tenant")
-        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
-            raise fail("jti")
-        sub = payload.get("sub")
-        if sub is not None and not isinstance(sub, str):
-            raise fail("malformed")
 
-        # 6. signature
-        key = await self.keys.find_key(client, kid, jku)
-        if key is None:
-            raise fail("unknown_key")
-        if alg not in key.algorithms:
-            raise fail("key_algorithm")
-        try:
-            jwt.decode(
-                token,
-                key.key,
-                algorithms=[alg],
-                audience=endpoint_url,
-                issuer=iss,
-                options={
-                    "require": ["exp", "iat", "iss", "aud", "jti"],
-                    # times were checked above against self.clock
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "enforce_minimum_key_length": True,
-                },
-            )
-        except jwt.InvalidSignatureError:
-            raise fail("signature") from None
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise fail("invalid") from None
+def _check_header(claims: _Claims) -> _Header:
+    """An allowed asymmetric ``alg``, ``typ`` JWT, a ``kid``, no ``crit``/``b64``, a string ``jku`` if any."""
+    header = claims.header
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
+        raise claims.fail("algorithm")
+    if header.get("typ") != "JWT":
+        raise claims.fail("typ")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise claims.fail("kid")
+    if "crit" in header or "b64" in header:
+        raise claims.fail("header")
+    jku = header.get("jku")
+    if jku is not None and not isinstance(jku, str):
+        raise claims.fail("jku")
+    return _Header(alg=alg, kid=kid, jku=jku)
 
-        # 7. replay
-        expires_at = datetime.fromtimestamp(exp + self.leeway, UTC)
-        if not await self.jti_store.remember(iss, jti, expires_at):
-            raise fail("replay")
-        return ClientIdentity(iss=iss, sub=sub, tenant=tenant, jti=jti, role=client.role)
+
+def _check_subject(claims: _Claims, client: TrustedClient) -> _Subject:
+    """A ``tenant`` the client allows (if it lists any), a ``jti``, a string ``sub`` if any."""
+    payload = claims.payload
+    tenant = payload.get("tenant")
+    if tenant is not None and (not isinstance(tenant, str) or not tenant or len(tenant) > MAX_TENANT_CHARS):
+        raise claims.fail("tenant")
+    if client.tenants is not None and tenant not in client.tenants:
+        raise claims.fail("tenant")
+    jti = payload.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
+        raise claims.fail("jti")
+    sub = payload.get("sub")
+    if sub is not None and not isinstance(sub, str):
+        raise claims.fail("malformed")
+    return _Subject(tenant=tenant, jti=jti, sub=sub)

@@ -22,14 +22,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-
-if TYPE_CHECKING:
-    from service.auth.trusted_clients import TrustedClient
 
 log = logging.getLogger("hcc_cds.auth")
 
@@ -162,7 +159,7 @@ def httpx_jwks_fetcher(
     """The production fetcher: a GET through the app's shared client, no redirects, a short timeout.
 
     ``client_provider`` is called at each fetch (the client is opened by the
-    app's lifespan, after the fetcher is built), e.g. ``lambda: state.http``.
+    app's lifespan, after the fetcher is built), e.g. ``lambda: state.fhir.client``.
     """
 
     async def fetch(url: str) -> Mapping[str, Any]:
@@ -259,32 +256,3 @@ class JwksCache:
                 entry.keys = keys
                 entry.fetched_at = self._clock()
             return self._usable(entry, kid, self._clock())
-
-
-class KeySource(Protocol):
-    """Where the verifier finds a client's key."""
-
-    async def find_key(self, client: TrustedClient, kid: str, jku: str | None) -> VerificationKey | None: ...
-
-
-class TrustedClientKeys:
-    """A client's keys: from its token's ``jku`` (if allowlisted; a key pinned for that URL first), else its
-    inline JWKS, else its ``jwks_url``."""
-
-    def __init__(self, cache: JwksCache) -> None:
-        self.cache = cache
-
-    async def find_key(self, client: TrustedClient, kid: str, jku: str | None) -> VerificationKey | None:
-        if jku is not None:
-            if jku not in client.jku:  # checked by the verifier too; never fetch an unlisted URL
-                return None
-            pinned = client.pinned_key(jku, kid)  # the operator's copy of that URL's key: no fetch
-            if pinned is not None:
-                return pinned
-            return await self.cache.get(jku, kid)
-        key = client.inline_keys.get(kid)
-        if key is not None:
-            return key
-        if client.jwks_url:
-            return await self.cache.get(client.jwks_url, kid)
-        return None

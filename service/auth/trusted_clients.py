@@ -37,17 +37,14 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from service.auth.keys import JwkError, VerificationKey, parse_jwk_set
-from service.settings import SettingsError
-
-if TYPE_CHECKING:
-    from service.settings import Settings
+from service.auth.keys import JwkError, JwksCache, VerificationKey, parse_jwk_set
+from service.settings import Settings, SettingsError
 
 ENV_NAME = "HCC_TRUSTED_CLIENTS"
 EXAMPLE_FILE = "tests/data/trusted_clients.example.yaml"
@@ -245,3 +242,32 @@ def production_checks(settings: Settings) -> None:
         )
     if problems:
         raise SettingsError("HCC_MODE=production cannot start:\n- " + "\n- ".join(problems))
+
+
+class KeySource(Protocol):
+    """Where the verifier finds a client's key."""
+
+    async def find_key(self, client: TrustedClient, kid: str, jku: str | None) -> VerificationKey | None: ...
+
+
+class TrustedClientKeys:
+    """A client's keys: from its token's ``jku`` (if allowlisted; a key pinned for that URL first), else its
+    inline JWKS, else its ``jwks_url``."""
+
+    def __init__(self, cache: JwksCache) -> None:
+        self.cache = cache
+
+    async def find_key(self, client: TrustedClient, kid: str, jku: str | None) -> VerificationKey | None:
+        if jku is not None:
+            if jku not in client.jku:  # checked by the verifier too; never fetch an unlisted URL
+                return None
+            pinned = client.pinned_key(jku, kid)  # the operator's copy of that URL's key: no fetch
+            if pinned is not None:
+                return pinned
+            return await self.cache.get(jku, kid)
+        key = client.inline_keys.get(kid)
+        if key is not None:
+            return key
+        if client.jwks_url:
+            return await self.cache.get(client.jwks_url, kid)
+        return None

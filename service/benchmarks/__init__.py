@@ -1,10 +1,10 @@
-"""Cohort survival benchmarks from the source study's published figures.
+"""Cohort survival benchmarks from the source study's published figures, as the service reads them.
 
-- :mod:`service.benchmarks.pseudo_ipd`: the deterministic search for constraint-matched pseudo
-  individual patient data (build time only).
-- :mod:`service.benchmarks.build`: lifelines fits and the tables file (build time only; needs lifelines).
-- :mod:`service.benchmarks.tables`: loads the shipped tables with the standard library only (run time).
-- :mod:`service.benchmarks.report` and :mod:`service.benchmarks.cli`: ``hcc-cds benchmarks --build|--report``.
+- :mod:`service.benchmarks.tables`: loads the shipped tables with the standard library only.
+- :mod:`service.benchmarks.plots`: the pre-rendered plots and the patient's position drawn on them.
+- :mod:`service.benchmarks.patient`: where one patient stands on the curves.
+- :mod:`service.benchmarks.report` and :mod:`service.benchmarks.cli`: ``hcc-cds benchmarks --report``.
 
-Importing this package imports nothing else, so the service never pulls in the scientific stack.
+The tables and plots are built offline (:mod:`offline.benchmarks`, not shipped). Importing this
+package imports nothing else, so the service never pulls in the scientific stack.
 """

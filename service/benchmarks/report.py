@@ -1,6 +1,6 @@
 """Published vs reconstructed, side by side, for every figure in the built tables.
 
-Presentation only: the checks are computed by :mod:`service.benchmarks.build` and stored in the
+Presentation only: the checks are computed by :mod:`offline.benchmarks.build` and stored in the
 tables, so the report needs no scientific stack. Each row shows the published figure, the value
 the tables hold (reconstructed from pseudo patients, or recomputed from published counts), the
 target and whether the value is within it (``yes`` / ``no`` / ``n/a`` where there is no target);

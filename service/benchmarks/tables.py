@@ -1,6 +1,6 @@
 """The built benchmark tables, loaded at start-up: plain JSON into frozen dataclasses.
 
-The tables are built offline by :mod:`service.benchmarks.build` (``hcc-cds benchmarks --build``)
+The tables are built offline by :mod:`offline.benchmarks.build` (``python -m offline.benchmarks --build``)
 and shipped as package data, ``rules/data/benchmarks/<cohort>.tables.json``. Loading them needs
 only the standard library: this module must never import lifelines, numpy, pandas or matplotlib
 (a test checks it in a fresh interpreter), so serving benchmarks costs no scientific stack and no
@@ -9,9 +9,9 @@ work per request.
 Each arm carries the Kaplan-Meier step function of its pseudo patients (every distinct observed
 time with the number at risk, deaths, censorings, survival and its 95% confidence interval), so
 survival at any month, conditional survival S(t + s) / S(s) and numbers at risk can be read off
-without refitting: :meth:`ArmTable.survival_at`, :meth:`ArmTable.at_risk`, and the module-level
-:func:`survival_at` / :func:`at_risk` for the default cohort. The arm's ``document`` is the
-arm's JSON as served by the REST API; treat it as read-only.
+without refitting: :meth:`ArmTable.survival_at` and :meth:`ArmTable.at_risk`. The app loads the
+tables once (``AppState.benchmarks``). The arm's ``document`` is the arm's JSON as served by the
+REST API; treat it as read-only.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -171,22 +170,6 @@ def load_benchmark_tables(directory: Traversable | Path | None = None) -> Benchm
         cohort = parse_cohort_tables(json.loads(entry.read_text(encoding="utf-8")), source=entry.name)
         cohorts[cohort.cohort_id] = cohort
     return BenchmarkTables(cohorts=cohorts)
-
-
-@lru_cache(maxsize=1)
-def default_tables() -> BenchmarkTables:
-    """The shipped tables, loaded once per process."""
-    return load_benchmark_tables()
-
-
-def survival_at(arm: str, month: float, cohort: str = DEFAULT_COHORT_ID) -> SurvivalPoint | None:
-    """Survival of a shipped arm at ``month`` (see :meth:`ArmTable.survival_at`)."""
-    return default_tables().cohort(cohort).arm(arm).survival_at(month)
-
-
-def at_risk(arm: str, month: float, cohort: str = DEFAULT_COHORT_ID) -> int:
-    """Pseudo patients of a shipped arm still under observation at ``month``."""
-    return default_tables().cohort(cohort).arm(arm).at_risk(month)
 
 
 def parse_cohort_tables(document: Mapping[str, Any], source: str = "<tables>") -> CohortTable:

@@ -8,6 +8,7 @@ the orders named in ``context.selections`` are reviewed (the newly selected ones
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from rules import DraftSorafenibOrder, DraftTaceOrder, Knowledge
 from service.mapping import daily_dose_mg
@@ -62,14 +63,9 @@ def _dosages(resource: dict, where: str) -> list[dict]:
 
 
 def read_draft_orders(bundle: object, selections: list[str] | None, k: Knowledge) -> DraftOrders:
-    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        raise DraftOrdersError("context.draftOrders must be a FHIR Bundle")
-    entries = bundle.get("entry") or []
-    if not isinstance(entries, list):
-        raise DraftOrdersError("context.draftOrders.entry must be a list")
     wanted = set(selections) if selections is not None else None
     found = DraftOrders()
-    for i, entry in enumerate(entries):
+    for i, entry in enumerate(_entries(bundle)):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise DraftOrdersError(f"context.draftOrders.entry[{i}] has no resource")
@@ -79,15 +75,36 @@ def read_draft_orders(bundle: object, selections: list[str] | None, k: Knowledge
         found.resources[ref] = resource
         where = f"context.draftOrders.entry[{i}].resource"
         if resource["resourceType"] == "MedicationRequest":
-            for coding in _codings(resource, "medicationCodeableConcept", where):
-                code = k.lookup(coding.get("system"), coding.get("code"))
-                if code is not None and code.concept == "sorafenib":
-                    doses = [daily_dose_mg(d, code) for d in _dosages(resource, where)]
-                    known = [d for d in doses if d is not None]
-                    total = sum(known) if known and len(known) == len(doses) else None
-                    found.sorafenib.append(DraftSorafenibOrder(ref, total))
-                    break
+            order = _sorafenib_order(resource, ref, where, k)
+            if order is not None:
+                found.sorafenib.append(order)
         elif resource["resourceType"] == "ServiceRequest":
-            if any((c := k.lookup(x.get("system"), x.get("code"))) and c.concept == "tace" for x in _codings(resource, "code", where)):
+            if _is_tace_order(resource, where, k):
                 found.tace.append(DraftTaceOrder(ref))
     return found
+
+
+def _entries(bundle: object) -> list[Any]:
+    """The entries of ``context.draftOrders``, which must be a FHIR Bundle."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise DraftOrdersError("context.draftOrders must be a FHIR Bundle")
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise DraftOrdersError("context.draftOrders.entry must be a list")
+    return entries
+
+
+def _sorafenib_order(resource: dict[str, Any], ref: str, where: str, k: Knowledge) -> DraftSorafenibOrder | None:
+    """A MedicationRequest for sorafenib, with its daily dose when every dosage gives one; else None."""
+    for coding in _codings(resource, "medicationCodeableConcept", where):
+        code = k.lookup(coding.get("system"), coding.get("code"))
+        if code is not None and code.concept == "sorafenib":
+            doses = [daily_dose_mg(d, code) for d in _dosages(resource, where)]
+            known = [d for d in doses if d is not None]
+            total = sum(known) if known and len(known) == len(doses) else None
+            return DraftSorafenibOrder(ref, total)
+    return None
+
+
+def _is_tace_order(resource: dict[str, Any], where: str, k: Knowledge) -> bool:
+    return any((c := k.lookup(x.get("system"), x.get("code"))) and c.concept == "tace" for x in _codings(resource, "code", where))

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from service.fhir.ids import FHIR_ID_PATTERN
+
 SUMMARY_MAX_CHARS = 139  # "<140 characters"
 
 
@@ -39,7 +41,7 @@ class HookContext(WireModel):
     """Context fields common to patient-view, order-select and order-sign."""
 
     user_id: str = Field(min_length=1)
-    patient_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9\-\.]{1,64}$")
+    patient_id: str = Field(min_length=1, pattern=rf"^{FHIR_ID_PATTERN}$")
     encounter_id: str | None = None
     selections: list[str] | None = None
     draft_orders: dict[str, Any] | None = None

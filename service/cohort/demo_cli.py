@@ -29,8 +29,12 @@ from rules.demographics import age_on
 from rules.knowledge import Knowledge
 from rules.snapshot import Snapshot
 from rules.treatment import completed_tace, sorafenib_history
+from service.build_info import build_id
+from service.cohort.load import cohort_bundles
 from service.gather import restrict_to_patient
+from service.knowledge import load_knowledge
 from service.mapping import map_to_snapshot
+from service.settings import Settings, SettingsError
 
 ARMS = ("sorafenib-plus-tace", "sorafenib-alone")
 STUDY_IMAGING_MIN_DAYS = 60
@@ -227,11 +231,6 @@ def render_table(rows: list[CohortRow], today: date) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from service.build_info import build_id
-    from service.cohort.load import cohort_bundles
-    from service.knowledge import load_knowledge
-    from service.settings import Settings, SettingsError
-
     parser = argparse.ArgumentParser(prog="hcc-cds demo", description="Assess the synthetic study cohort (Table 1).")
     parser.add_argument("--json", action="store_true", help="one JSON object per line per patient")
     parser.add_argument("--today", type=date.fromisoformat, default=None,

@@ -139,7 +139,7 @@ class Database:
         self.audit = AuditRepository(self)
 
     @classmethod
-    def from_url(cls, url: str | URL | None = None, **options) -> Database:  # noqa: ANN003 (see __init__)
+    def from_url(cls, url: str | URL | None = None, **options) -> Database:
         """A database for ``url`` (``None``: the default SQLite file). No I/O until :meth:`start`.
 
         :class:`~service.settings.SettingsError` (a ``ValueError``) if the URL is unusable (unsupported

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db._engine import EngineSource
@@ -125,7 +125,7 @@ class AssessmentRepository:
         }
         async with _in_transaction(self._source, connection) as conn:
             # parameters, not .values(): no SQL expression is built around the (large) assessment JSON
-            await conn.execute(insert(StoredAssessmentRow.__table__), row)
+            await conn.execute(insert(cast(Table, StoredAssessmentRow.__table__)), row)
         return assessment_id
 
     async def get_assessment(
@@ -169,7 +169,7 @@ class AssessmentRepository:
         lock for long (the service's calls wait at most HCC_DATABASE_TIMEOUT_SECONDS for it).
         """
         now = as_utc(now, "now") if now is not None else utcnow()
-        table = StoredAssessmentRow.__table__
+        table = cast(Table, StoredAssessmentRow.__table__)
         deleted = 0
         while True:
             doomed = select(table.c.id).where(table.c.expires_at <= now).limit(max(1, batch)).scalar_subquery()

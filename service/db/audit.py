@@ -21,9 +21,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import Table, and_, insert, or_, select
 
 from service.db._engine import EngineSource
 from service.db.models import (
@@ -128,7 +128,9 @@ class AuditRepository:
         """Append one event now; return its id."""
         async with self._source.engine.begin() as conn:
             result = await conn.execute(insert(AuditEventRow).values({name: getattr(event, name) for name in _COLUMNS}))
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None, "an INSERT of one row has its primary key"
+        return int(key[0])
 
     async def record_many(self, events: Iterable[AuditEvent]) -> int:
         """Append events now, in one transaction; return how many."""
@@ -136,7 +138,7 @@ class AuditRepository:
         if not rows:
             return 0
         async with self._source.engine.begin() as conn:
-            await conn.execute(insert(AuditEventRow.__table__), rows)
+            await conn.execute(insert(cast(Table, AuditEventRow.__table__)), rows)
         return len(rows)
 
     # -- batched, off the response path ------------------------------------------------------------

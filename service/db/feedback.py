@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import distinct, func, insert, select
+from sqlalchemy import Table, distinct, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,7 +56,9 @@ class IssuedCard:
         uuid = card.get("uuid")
         if not uuid:
             return None
-        source = card.get("source") if isinstance(card.get("source"), Mapping) else {}
+        source = card.get("source")
+        if not isinstance(source, Mapping):
+            source = {}
         topic = source.get("topic") or {}  # CDS Hooks: the card type is card.source.topic
         return cls(
             uuid=str(uuid),
@@ -114,43 +116,10 @@ class FeedbackItem:
         outcome = item.get("outcome")
         if outcome not in FEEDBACK_OUTCOMES:
             raise ValueError("feedback item: 'outcome' must be 'accepted' or 'overridden'")
-        timestamp = item.get("outcomeTimestamp")
-        if not isinstance(timestamp, str):
-            raise ValueError("feedback item: 'outcomeTimestamp' is required")
-        try:
-            when = datetime.fromisoformat(timestamp)
-        except ValueError:
-            raise ValueError("feedback item: 'outcomeTimestamp' is not an RFC 3339 date-time") from None
-        if when.tzinfo is None:
-            raise ValueError("feedback item: 'outcomeTimestamp' must carry a time zone (RFC 3339)")
-        raw_suggestions = item.get("acceptedSuggestions")
-        if raw_suggestions is None:
-            if outcome == "accepted":
-                raise ValueError("feedback item: 'acceptedSuggestions' is required when the outcome is accepted")
-            raw_suggestions = []
-        if not isinstance(raw_suggestions, list):
-            raise ValueError("feedback item: 'acceptedSuggestions' must be an array")
-        suggestions = []
-        for suggestion in raw_suggestions:
-            if not isinstance(suggestion, Mapping) or not isinstance(suggestion.get("id"), str):
-                raise ValueError("feedback item: each accepted suggestion must be an object with an 'id'")
-            suggestions.append(suggestion["id"])
-        override = item.get("overrideReason") or {}
-        if not isinstance(override, Mapping):
-            raise ValueError("feedback item: 'overrideReason' must be an object")
-        reason = override.get("reason") or {}
-        if not isinstance(reason, Mapping):
-            raise ValueError("feedback item: 'overrideReason.reason' must be a Coding")
-        comment = override.get("userComment")
-        values = {
-            "code": reason.get("code"),
-            "system": reason.get("system"),
-            "display": reason.get("display"),
-            "userComment": comment,
-        }
-        for name, value in values.items():
-            if value is not None and not isinstance(value, str):
-                raise ValueError(f"feedback item: overrideReason {name} must be a string")
+        when = _outcome_timestamp(item.get("outcomeTimestamp"))
+        suggestions = _accepted_suggestions(item.get("acceptedSuggestions"), outcome)
+        values = _override_reason(item.get("overrideReason") or {})
+        comment = values["userComment"]
         return cls(
             card_uuid=card,
             outcome=outcome,
@@ -161,6 +130,54 @@ class FeedbackItem:
             override_reason_display=values["display"],
             user_comment=comment,
         )
+
+
+def _outcome_timestamp(timestamp: object) -> datetime:
+    """``outcomeTimestamp``: an RFC 3339 date-time with an offset."""
+    if not isinstance(timestamp, str):
+        raise ValueError("feedback item: 'outcomeTimestamp' is required")
+    try:
+        when = datetime.fromisoformat(timestamp)
+    except ValueError:
+        raise ValueError("feedback item: 'outcomeTimestamp' is not an RFC 3339 date-time") from None
+    if when.tzinfo is None:
+        raise ValueError("feedback item: 'outcomeTimestamp' must carry a time zone (RFC 3339)")
+    return when
+
+
+def _accepted_suggestions(raw_suggestions: object, outcome: object) -> list[str]:
+    """The ids of ``acceptedSuggestions`` (required when the outcome is accepted)."""
+    if raw_suggestions is None:
+        if outcome == "accepted":
+            raise ValueError("feedback item: 'acceptedSuggestions' is required when the outcome is accepted")
+        raw_suggestions = []
+    if not isinstance(raw_suggestions, list):
+        raise ValueError("feedback item: 'acceptedSuggestions' must be an array")
+    suggestions = []
+    for suggestion in raw_suggestions:
+        if not isinstance(suggestion, Mapping) or not isinstance(suggestion.get("id"), str):
+            raise ValueError("feedback item: each accepted suggestion must be an object with an 'id'")
+        suggestions.append(suggestion["id"])
+    return suggestions
+
+
+def _override_reason(override: object) -> dict[str, str | None]:
+    """``overrideReason``: its reason Coding's code, system and display, and the user's comment (each a string)."""
+    if not isinstance(override, Mapping):
+        raise ValueError("feedback item: 'overrideReason' must be an object")
+    reason = override.get("reason") or {}
+    if not isinstance(reason, Mapping):
+        raise ValueError("feedback item: 'overrideReason.reason' must be a Coding")
+    values = {
+        "code": reason.get("code"),
+        "system": reason.get("system"),
+        "display": reason.get("display"),
+        "userComment": override.get("userComment"),
+    }
+    for name, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"feedback item: overrideReason {name} must be a string")
+    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,11 +253,12 @@ class FeedbackRepository:
         ]
         engine = self._source.engine
         dialect_insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        table = cast(Table, CardIssuedRow.__table__)
         statement = (
-            dialect_insert(CardIssuedRow.__table__)
+            dialect_insert(table)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["card_uuid"])
-            .returning(CardIssuedRow.__table__.c.card_uuid)
+            .returning(table.c.card_uuid)
         )
         if connection is not None:
             return len((await connection.execute(statement)).all())
@@ -354,9 +372,9 @@ class FeedbackRepository:
             outcome_rows = (await conn.execute(outcome_query)).all()
         counts: dict[str | None, dict[str, int]] = {}
         for topic, count in issued_rows:
-            counts.setdefault(topic, {"issued": 0, "accepted": 0, "overridden": 0})["issued"] = count
+            counts.setdefault(cast("str | None", topic), {"issued": 0, "accepted": 0, "overridden": 0})["issued"] = cast(int, count)
         for topic, outcome, count in outcome_rows:
-            counts.setdefault(topic, {"issued": 0, "accepted": 0, "overridden": 0})[outcome] = count
+            counts.setdefault(cast("str | None", topic), {"issued": 0, "accepted": 0, "overridden": 0})[cast(str, outcome)] = cast(int, count)
 
         def rate(part: int, whole: int) -> float | None:
             return part / whole if whole else None

@@ -60,7 +60,7 @@ def sync_engine(url: URL) -> Engine:
     )
 
 
-def sqlite_on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 (DB-API connection)
+def sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")

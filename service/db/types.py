@@ -10,9 +10,11 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-# A FHIR reference "Type/id" (id per FHIR R4: [A-Za-z0-9\-\.]{1,64}). Audit rows and stored
+from service.fhir.ids import FHIR_ID_PATTERN
+
+# A FHIR reference "Type/id" (id per FHIR R4: service.fhir.ids). Audit rows and stored
 # assessments keep only such a reference to the patient, never clinical data.
-REFERENCE_PATTERN = re.compile(r"[A-Z][A-Za-z]{0,63}/[A-Za-z0-9\-.]{1,64}")
+REFERENCE_PATTERN = re.compile(r"[A-Z][A-Za-z]{0,63}/" + FHIR_ID_PATTERN)
 
 
 def utcnow() -> datetime:

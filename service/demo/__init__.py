@@ -1,7 +1,7 @@
 """The embedded demo data: synthetic patients dated relative to the day they are loaded.
 
 The three named demo patients (``data/*.json``) and the 34 patients of the synthetic study
-cohort (``data/cohort/``, written by ``service.cohort.generate``). Each file is a FHIR R4
+cohort (``data/cohort/``, written by ``offline.cohort.generate``). Each file is a FHIR R4
 collection Bundle whose dates are
 written ``@day-N`` (N days before the load day) or ``@day+N``; loading replaces
 them with ISO dates. No real patient data.

@@ -56,8 +56,10 @@ from service.fhir.errors import (
     FhirServerNotAllowedError,
     FhirUnavailableError,
 )
+from service.fhir.ids import FHIR_ID
 from service.fhir.limits import AssessmentBudget, FhirBusyError, RequestSlots, Slot
-from service.fhir.source import FHIR_ID, MalformedBundleError, SearchResult, outcome_texts, read_search_page
+from service.fhir.outcomes import fhir_outcome
+from service.fhir.source import MalformedBundleError, SearchResult, outcome_texts, read_search_page
 
 log = logging.getLogger("hcc_cds.fhir")
 
@@ -295,10 +297,9 @@ class HttpFhirSource:
             raise FhirUnavailableError(f"the FHIR server did not answer within {self._deadline_seconds:g} s")
         return min(self._timeout_seconds, remaining)
 
-    def _late(self, bound: float) -> FhirUnavailableError:
-        if bound < self._timeout_seconds:
-            return FhirUnavailableError(f"the FHIR server did not answer within {self._deadline_seconds:g} s")
-        return FhirUnavailableError(f"the FHIR server did not answer within {self._timeout_seconds:g} s")
+    def _late(self, bound: float, outcome: str | None = None) -> FhirUnavailableError:
+        seconds = self._deadline_seconds if bound < self._timeout_seconds else self._timeout_seconds
+        return FhirUnavailableError(f"the FHIR server did not answer within {seconds:g} s", outcome=outcome)
 
     async def _send(self, url: str) -> _Answer:
         """One GET in its own slot, timed and counted by outcome (``observe``) when the app has metrics.
@@ -325,8 +326,6 @@ class HttpFhirSource:
                 slot.running(bound)
             if self._observe is None:
                 return await self._send_once(url, bound)
-            from service.observability.metrics import fhir_outcome
-
             started = time.perf_counter()
             try:
                 answer = await self._send_once(url, bound)
@@ -350,13 +349,13 @@ class HttpFhirSource:
                 body = await self._read_capped(response, started, bound)
                 return _Answer(response.status_code, response.headers, body)
         except TimeoutError as exc:
-            raise self._late(bound) from exc
+            raise self._late(bound, outcome="timeout") from exc
         except httpx.PoolTimeout as exc:  # the pool was full: our side is busy, not the FHIR server slow
             raise FhirBusyError(
-                "all of this worker's HTTP connections are in use; try again shortly", retry_after=bound
+                "all of this worker's HTTP connections are in use; try again shortly", retry_after=bound, outcome="timeout"
             ) from exc
         except httpx.TimeoutException as exc:
-            raise FhirUnavailableError(f"the FHIR server timed out ({type(exc).__name__})") from exc
+            raise FhirUnavailableError(f"the FHIR server timed out ({type(exc).__name__})", outcome="timeout") from exc
         except httpx.DecodingError as exc:
             raise FhirResponseError("the FHIR server sent a body that cannot be decoded") from exc
         except httpx.TransportError as exc:

@@ -16,7 +16,18 @@ from __future__ import annotations
 
 
 class FhirError(Exception):
-    """Base class: getting the patient's data failed."""
+    """Base class: getting the patient's data failed.
+
+    ``outcome`` is the request's label in the metrics (``service.fhir.outcomes``): each class has its
+    own, and the client gives a more precise one (``timeout``) where it translates the transport error.
+    """
+
+    outcome = "error"
+
+    def __init__(self, *args: object, outcome: str | None = None) -> None:
+        super().__init__(*args)
+        if outcome is not None:
+            self.outcome = outcome
 
 
 class FhirServerNotAllowedError(FhirError):
@@ -34,6 +45,10 @@ class FhirNotFoundError(FhirError):
 class FhirUnavailableError(FhirError):
     """The FHIR server is down, too slow, or overloaded."""
 
+    outcome = "unreachable"
+
 
 class FhirResponseError(FhirError):
     """The FHIR server answered, but not with something we can use."""
+
+    outcome = "bad_response"

@@ -45,8 +45,8 @@ STALL_GRACE_SECONDS = 5.0
 class FhirBusyError(FhirUnavailableError):
     """Too many FHIR requests are in flight (to this origin, or in all): try again shortly."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float, *, outcome: str | None = None) -> None:
+        super().__init__(message, outcome=outcome)
         self.retry_after = max(1, math.ceil(retry_after))
 
 
@@ -141,12 +141,12 @@ class Slot:
     released: bool = False
 
     def running(self, bound: float) -> None:
-        self.slots._in_flight[id(self)] = _InFlight(time.monotonic(), bound)  # noqa: SLF001
+        self.slots._in_flight[id(self)] = _InFlight(time.monotonic(), bound)
 
     def release(self) -> None:
         if not self.released:
             self.released = True
-            self.slots._release(self)  # noqa: SLF001
+            self.slots._release(self)
 
 
 @dataclass

@@ -11,15 +11,12 @@ searchset Bundles, so both treat outcomes, entry modes and ``next`` links alike.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from service.fhir.errors import FhirResponseError
 
-# a FHIR resource id (FHIR R4 "id" datatype)
-FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 MAX_OUTCOME_CHARS = 300
 # An OperationOutcome issue saying a search parameter was not applied: the result is not filtered as asked.
 _IGNORED_PARAMETER_CODES = frozenset({"not-supported"})
@@ -87,7 +84,9 @@ def token_value(system: str, code: str) -> str:
 
 
 def _issue_text(issue: dict) -> str:
-    details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
+    details = issue.get("details")
+    if not isinstance(details, dict):
+        details = {}
     text = issue.get("diagnostics") or details.get("text") or issue.get("code") or "no details"
     return str(text)[:MAX_OUTCOME_CHARS]
 

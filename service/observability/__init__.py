@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from service.observability.context import annotate_request, current_request_id
 from service.observability.logging import RequestContextMiddleware, configure_logging
-from service.observability.metrics import MetricsMiddleware, ServiceMetrics, fhir_outcome, metrics_router
+from service.observability.metrics import MetricsMiddleware, ServiceMetrics, metrics_router
 from service.observability.readiness import (
     Check,
     Readiness,
@@ -41,7 +41,6 @@ __all__ = [
     "configure_logging",
     "current_request_id",
     "database_checks",
-    "fhir_outcome",
     "install_observability",
 ]
 
@@ -52,16 +51,6 @@ class Observability:
 
     metrics: ServiceMetrics
     readiness: Readiness
-
-
-def _benchmark_loader(app: FastAPI) -> Callable[[], object]:
-    """``get_benchmark_tables``, or the app's dependency override of it (tests override it)."""
-    from service.api.benchmarks import get_benchmark_tables
-
-    def load() -> object:
-        return app.dependency_overrides.get(get_benchmark_tables, get_benchmark_tables)()
-
-    return load
 
 
 def install_observability(
@@ -76,8 +65,9 @@ def install_observability(
 ) -> Observability:
     """Wire readiness, metrics and request logging into ``app`` (see the module docstring).
 
-    - ``state``: the app's ``AppState`` (services for the ``service_id`` label, build info for
-      ``hcc_cds_build_info``); ``state.metrics`` is set to the app's :class:`ServiceMetrics`.
+    - ``state``: the app's ``AppState`` (its ``metrics``, services for the ``service_id`` label, build
+      info for ``hcc_cds_build_info``, the benchmark tables ``benchmark_tables`` checks); without
+      one, a new :class:`ServiceMetrics` and the shipped tables.
     - ``readiness_checks``: the ``/readyz`` checks besides ``benchmark_tables`` (which
       ``benchmark_check=False`` leaves out). Default: ``database`` and ``migrations``
       (:func:`database_checks` of ``state.db``) when the state has a ``db``.
@@ -86,10 +76,11 @@ def install_observability(
     """
     if log_level is not None:
         configure_logging(log_level)
-    metrics = ServiceMetrics(registry)
+    metrics = getattr(state, "metrics", None) or ServiceMetrics(registry)
     checks: dict[str, Check] = {}
     if benchmark_check:
-        checks["benchmark_tables"] = benchmark_tables_check(_benchmark_loader(app))
+        tables = getattr(state, "benchmarks", None)
+        checks["benchmark_tables"] = benchmark_tables_check(None if tables is None else lambda: tables)
     if readiness_checks is None and state is not None and hasattr(state, "db"):
         readiness_checks = database_checks(lambda: state.db)
     checks.update(readiness_checks or {})
@@ -105,7 +96,6 @@ def install_observability(
             build=str(getattr(state, "build", "") or ""),
             mode=str(getattr(settings, "mode", "") or ""),
         )
-        state.metrics = metrics
     app.state.observability = observability
 
     app.include_router(readiness_router())

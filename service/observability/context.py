@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Collection
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 REQUEST_ID_HEADER = "X-Request-ID"
 MAX_REQUEST_ID_LENGTH = 128
@@ -62,11 +62,11 @@ def set_context(context: RequestContext | None):  # -> contextvars.Token
     return _current.set(context)
 
 
-def reset_context(token) -> None:  # noqa: ANN001 (contextvars.Token)
+def reset_context(token) -> None:
     _current.reset(token)
 
 
-def is_sane_token(value: str | None) -> bool:
+def is_sane_token(value: str | None) -> TypeGuard[str]:
     """A client-sent identifier usable in logs: 1-128 token characters, and not a JWT."""
     return (
         value is not None

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import asyncio
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-if TYPE_CHECKING:
-    from service.settings import Settings
+from service.settings import Settings
 
 PROTOCOL = "service.observability.http_limits:HeaderDeadlineH11Protocol"
 KEEP_ALIVE_SECONDS = 5
@@ -42,8 +41,6 @@ _TIMEOUT_RESPONSE = (
 
 @cache
 def _configured_header_timeout() -> float:
-    from service.settings import Settings
-
     return Settings().header_timeout_seconds
 
 

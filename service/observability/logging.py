@@ -116,15 +116,15 @@ class _StderrHandler(logging.StreamHandler):
         super().__init__(sys.stderr)
 
     @property
-    def stream(self):  # noqa: ANN201
+    def stream(self):
         return sys.stderr
 
     @stream.setter
-    def stream(self, value) -> None:  # noqa: ANN001 - StreamHandler.__init__ assigns it
+    def stream(self, value) -> None:
         pass
 
 
-def json_handler(stream=None) -> logging.Handler:  # noqa: ANN001
+def json_handler(stream=None) -> logging.Handler:
     """A handler writing JSON lines (to ``stream``, default the current ``sys.stderr``), redacting secrets."""
     handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(JsonFormatter())
@@ -133,7 +133,7 @@ def json_handler(stream=None) -> logging.Handler:  # noqa: ANN001
     return handler
 
 
-def configure_logging(level: str = "INFO", *, stream=None) -> logging.Handler:  # noqa: ANN001
+def configure_logging(level: str = "INFO", *, stream=None) -> logging.Handler:
     """JSON lines on stderr for every logger; idempotent (a second call replaces the first's handler).
 
     Replaces the root logger's plain ``StreamHandler``\\s (``logging.basicConfig``'s) and earlier
@@ -172,7 +172,7 @@ class RequestContextMiddleware:
 
     def __init__(
         self,
-        app,  # noqa: ANN001 - any ASGI app
+        app,
         *,
         known_services: KnownServices | None = None,
         logger: logging.Logger | None = None,
@@ -183,7 +183,7 @@ class RequestContextMiddleware:
         self.log = logger or logging.getLogger(ACCESS_LOGGER)
         self.quiet_routes = quiet_routes
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -197,7 +197,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         header = request_id.encode("ascii")
 
-        async def send_with_id(message) -> None:  # noqa: ANN001
+        async def send_with_id(message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -220,7 +220,7 @@ class RequestContextMiddleware:
             finally:
                 reset_context(token)
 
-    def _access_log(self, scope, context: RequestContext, status: int | None, seconds: float) -> None:  # noqa: ANN001
+    def _access_log(self, scope, context: RequestContext, status: int | None, seconds: float) -> None:
         context.route = route_template(scope)
         if context.service_id is None:
             context.service_id = service_id_of(scope, self.known_services)

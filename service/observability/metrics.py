@@ -34,7 +34,6 @@ Prometheus scrapes each and sums.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -45,11 +44,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 
+from service.fhir.outcomes import FHIR_OUTCOMES
 from service.observability.context import (
     HOOK_ROUTE,
     KnownServices,
@@ -63,22 +62,6 @@ log = logging.getLogger("hcc_cds.metrics")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 INDICATORS = frozenset({"info", "warning", "critical"})
-FHIR_OUTCOMES = frozenset(
-    {
-        "ok",  # 2xx
-        "not_found",  # 404/410
-        "auth",  # 401/403
-        "throttled",  # 429
-        "redirect",  # 3xx (never followed)
-        "client_error",  # other 4xx
-        "server_error",  # 5xx
-        "timeout",  # no (complete) answer in time
-        "unreachable",  # connection refused, DNS, TLS, reset
-        "bad_response",  # undecodable or oversized body
-        "cancelled",  # the assessment's overall deadline ran out, or the client went away
-        "error",  # anything else
-    }
-)
 _LABEL = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -119,47 +102,6 @@ def _label(value: str, allowed: frozenset[str] | None = None, *, fallback: str =
         return value if value in allowed else fallback
     cleaned = _LABEL.sub("_", value)[:64]
     return cleaned or fallback
-
-
-def fhir_outcome(*, status: int | None = None, error: BaseException | None = None) -> str:
-    """The ``outcome`` label of one FHIR request: from its HTTP status, or from the error it raised.
-
-    A ``service.fhir.errors`` error is classified by its cause (the httpx or timeout error it wraps).
-    """
-    if error is not None:
-        root = error.__cause__ if error.__cause__ is not None else error
-        if isinstance(root, asyncio.CancelledError) or isinstance(error, asyncio.CancelledError):
-            return "cancelled"
-        if isinstance(root, TimeoutError | httpx.TimeoutException):
-            return "timeout"
-        if isinstance(root, httpx.DecodingError):
-            return "bad_response"
-        if isinstance(root, httpx.TransportError):
-            return "unreachable"
-        from service.fhir.errors import FhirResponseError, FhirUnavailableError
-
-        if isinstance(error, FhirResponseError):
-            return "bad_response"
-        if isinstance(error, FhirUnavailableError):
-            return "unreachable"
-        return "error"
-    if status is None:
-        return "error"
-    if 200 <= status < 300:
-        return "ok"
-    if status in (404, 410):
-        return "not_found"
-    if status in (401, 403):
-        return "auth"
-    if status == 429:
-        return "throttled"
-    if 300 <= status < 400:
-        return "redirect"
-    if 400 <= status < 500:
-        return "client_error"
-    if status >= 500:
-        return "server_error"
-    return "error"
 
 
 class ServiceMetrics:
@@ -244,7 +186,7 @@ class ServiceMetrics:
             self.cards.labels(service_id=_label(service_id), indicator=_label(indicator, INDICATORS)).inc()
 
     def observe_fhir_call(self, outcome: str, seconds: float) -> None:
-        """One FHIR request: its outcome (:data:`FHIR_OUTCOMES`, see :func:`fhir_outcome`) and latency."""
+        """One FHIR request: its outcome (:data:`~service.fhir.outcomes.FHIR_OUTCOMES`) and latency."""
         outcome = _label(outcome, FHIR_OUTCOMES)
         self.fhir_requests.labels(outcome=outcome).inc()
         self.fhir_duration.labels(outcome=outcome).observe(max(0.0, seconds))
@@ -275,19 +217,19 @@ class MetricsMiddleware:
     used. Lifespan and websocket scopes pass through untouched; the response is not buffered.
     """
 
-    def __init__(self, app, *, metrics: ServiceMetrics, known_services: KnownServices | None = None) -> None:  # noqa: ANN001
+    def __init__(self, app, *, metrics: ServiceMetrics, known_services: KnownServices | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.known_services = known_services
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         status: int | None = None
         started = time.perf_counter()
 
-        async def send_and_record(message) -> None:  # noqa: ANN001
+        async def send_and_record(message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -310,7 +252,7 @@ class MetricsMiddleware:
             if route == HOOK_ROUTE and method == "POST":
                 service_id = service_id_of(scope, self.known_services) or "unknown"
                 self.metrics.observe_hook(service_id, status, seconds)
-        except Exception:  # noqa: BLE001 - metrics must never fail a request
+        except Exception:  # metrics must never fail a request
             log.exception("recording request metrics failed")
 
 

@@ -22,6 +22,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from service.benchmarks.tables import load_benchmark_tables
+from service.fhir.limits import stuck_connections
+
 log = logging.getLogger("hcc_cds.readiness")
 
 Check = Callable[[], Awaitable[bool]]
@@ -68,7 +71,7 @@ class Readiness:
         if result != "ok" and self.on_failure is not None:
             try:
                 self.on_failure(name)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("recording a readiness failure failed")
         return result
 
@@ -114,15 +117,12 @@ def readiness_router(checks: Readiness | Mapping[str, Check] | None = None) -> A
 def benchmark_tables_check(load: Callable[[], object] | None = None) -> Check:
     """Ready once the benchmark tables load and hold at least one cohort (the first call loads them).
 
-    ``load`` defaults to :func:`service.api.benchmarks.get_benchmark_tables` (cached per process).
+    ``load`` defaults to :func:`~service.benchmarks.tables.load_benchmark_tables` (the shipped tables, read
+    at each check); the app passes the tables its state holds.
     """
+    loader = load if load is not None else load_benchmark_tables
 
     async def check() -> bool:
-        loader = load
-        if loader is None:
-            from service.api.benchmarks import get_benchmark_tables
-
-            loader = get_benchmark_tables
         tables = await anyio.to_thread.run_sync(loader)
         return bool(getattr(tables, "cohorts", None))
 
@@ -159,8 +159,6 @@ def fhir_pool_check(client: Callable[[], object], slots: Callable[[], object]) -
     (``service.fhir.limits``). Either would make later FHIR calls wait for the pool and fail."""
 
     async def check() -> bool:
-        from service.fhir.limits import stuck_connections
-
         stuck = stuck_connections(client())  # type: ignore[arg-type]
         current = slots()
         stalled = current.stalled() if current is not None else 0  # type: ignore[attr-defined]

@@ -17,6 +17,8 @@ import signal
 from types import FrameType
 from typing import Any
 
+import uvicorn
+
 from service.observability.logging import configure_logging
 from service.observability.metrics import prepare_multiprocess_dir, remove_multiprocess_dir
 
@@ -42,8 +44,6 @@ def run(
 
     Returns 0 after a graceful shutdown (SIGTERM, or Ctrl-C which uvicorn handles the same way).
     """
-    import uvicorn
-
     configure_logging(log_level)
     options: dict[str, Any] = {
         "host": host,

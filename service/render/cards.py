@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 from rules import Assessment, SafetyNote, Status
 from service.cds.models import Card, Coding, Source
+from service.fhir.ids import FHIR_ID_PATTERN
 from service.render.markdown import escape, neutralise
 
 SOURCE_LABEL = "hcc-cds: sorafenib after TACE failure (study criteria)"
@@ -68,7 +69,7 @@ SAFETY_TOPIC = {
 }
 
 # a FHIR reference ("Observation/lab-1", "Condition/cohort-10-cond-31"): never shown in a card
-REFERENCE = re.compile(r"\b[A-Z][A-Za-z]{2,40}/[A-Za-z0-9\-.]{1,64}")
+REFERENCE = re.compile(r"\b[A-Z][A-Za-z]{2,40}/" + FHIR_ID_PATTERN)
 _INTERNAL_PREFIX = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+:\s*")  # "child_pugh_a_or_b: ..."
 _PARENS = re.compile(r"\s*\([^()]*\)")
 

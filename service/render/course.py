@@ -15,7 +15,16 @@ import string
 from datetime import date
 from typing import Any
 
-from rules import Assessment, Knowledge, completed_tace
+from rules import (
+    Assessment,
+    BloodPressure,
+    ConditionFact,
+    Knowledge,
+    LesionMeasurement,
+    MedicationFact,
+    ProcedureFact,
+    completed_tace,
+)
 
 COURSE_FORMAT = 1
 
@@ -57,46 +66,59 @@ def _number(value: float) -> str:
 def _evidence_texts(assessment: Assessment, labels: dict[str, str]) -> dict[str, str]:
     """Every resource the snapshot read -> one readable line (what, when, value)."""
     snap = assessment.snapshot
-    texts: dict[str, str] = {}
-    for m in snap.lesions:
-        organ = "" if m.organ in (None, "liver") else f" ({m.organ})"
-        texts[m.ref] = (
-            f"{m.modality or 'Imaging'} {m.when.isoformat()}: lesion {labels[m.lesion]}{organ} "
-            f"{_number(m.viable_diameter_mm)} mm viable"
-        )
-    for lesion, label in labels.items():
-        texts[lesion] = f"Lesion {label}"
-    for meas in snap.measurements:
-        texts[meas.ref] = f"{concept_name(meas.concept)} {meas.when.isoformat()}: {meas.recorded}"
-    for p in snap.procedures:
-        when = p.performed.isoformat() if p.performed else "date not recorded"
-        status = "" if p.status == "completed" else f" ({p.status}{': ' + p.status_reason if p.status_reason else ''})"
-        texts[p.ref] = f"{concept_name(p.concept)} {when}{status}"
-    for c in snap.conditions:
-        dated = c.onset or c.recorded
-        when = f" since {dated.isoformat()}" if dated else " (date not recorded)"
-        site = f" ({c.site})" if c.site else ""
-        ended = f", resolved {c.abatement.isoformat()}" if c.abatement else ""
-        texts[c.ref] = f"{concept_name(c.concept)}{site}{when}{ended}"
-    for med in snap.medications:
-        span = f" from {med.start.isoformat()}" if med.start else ""
-        span += f" to {med.end.isoformat()}" if med.end else ""
-        texts[med.ref] = f"{concept_name(med.concept)}{span} ({med.status})"
-    for report in snap.disease_status:
-        texts[report.ref] = f"Radiology disease status {report.when.isoformat()}: {report.trend}"
-    for allergy in snap.allergies:
-        texts[allergy.ref] = f"Allergy: {concept_name(allergy.concept)}"
-    for bp in snap.blood_pressures:
-        sys_ = _number(bp.systolic) if bp.systolic is not None else "?"
-        dia = _number(bp.diastolic) if bp.diastolic is not None else "?"
-        texts[bp.ref] = f"Blood pressure {bp.when.isoformat()}: {sys_}/{dia} mmHg"
-    for event in snap.graded_events:
-        texts[event.ref] = f"{concept_name(event.term)} grade {event.grade}, {event.when.isoformat()}"
+    texts: dict[str, str] = {m.ref: _lesion_text(m, labels) for m in snap.lesions}
+    texts.update({lesion: f"Lesion {label}" for lesion, label in labels.items()})
+    texts.update({meas.ref: f"{concept_name(meas.concept)} {meas.when.isoformat()}: {meas.recorded}" for meas in snap.measurements})
+    texts.update({p.ref: _procedure_text(p) for p in snap.procedures})
+    texts.update({c.ref: _condition_text(c) for c in snap.conditions})
+    texts.update({med.ref: _medication_text(med) for med in snap.medications})
+    texts.update(
+        {report.ref: f"Radiology disease status {report.when.isoformat()}: {report.trend}" for report in snap.disease_status}
+    )
+    texts.update({allergy.ref: f"Allergy: {concept_name(allergy.concept)}" for allergy in snap.allergies})
+    texts.update({bp.ref: _blood_pressure_text(bp) for bp in snap.blood_pressures})
+    texts.update(
+        {event.ref: f"{concept_name(event.term)} grade {event.grade}, {event.when.isoformat()}" for event in snap.graded_events}
+    )
     patient = snap.patient
     texts[f"Patient/{patient.id}"] = (
         f"Patient record (born {patient.birth_date.isoformat()})" if patient.birth_date else "Patient record"
     )
     return texts
+
+
+def _lesion_text(m: LesionMeasurement, labels: dict[str, str]) -> str:
+    organ = "" if m.organ in (None, "liver") else f" ({m.organ})"
+    return (
+        f"{m.modality or 'Imaging'} {m.when.isoformat()}: lesion {labels[m.lesion]}{organ} "
+        f"{_number(m.viable_diameter_mm)} mm viable"
+    )
+
+
+def _procedure_text(p: ProcedureFact) -> str:
+    when = p.performed.isoformat() if p.performed else "date not recorded"
+    status = "" if p.status == "completed" else f" ({p.status}{': ' + p.status_reason if p.status_reason else ''})"
+    return f"{concept_name(p.concept)} {when}{status}"
+
+
+def _condition_text(c: ConditionFact) -> str:
+    dated = c.onset or c.recorded
+    when = f" since {dated.isoformat()}" if dated else " (date not recorded)"
+    site = f" ({c.site})" if c.site else ""
+    ended = f", resolved {c.abatement.isoformat()}" if c.abatement else ""
+    return f"{concept_name(c.concept)}{site}{when}{ended}"
+
+
+def _medication_text(med: MedicationFact) -> str:
+    span = f" from {med.start.isoformat()}" if med.start else ""
+    span += f" to {med.end.isoformat()}" if med.end else ""
+    return f"{concept_name(med.concept)}{span} ({med.status})"
+
+
+def _blood_pressure_text(bp: BloodPressure) -> str:
+    sys_ = _number(bp.systolic) if bp.systolic is not None else "?"
+    dia = _number(bp.diastolic) if bp.diastolic is not None else "?"
+    return f"Blood pressure {bp.when.isoformat()}: {sys_}/{dia} mmHg"
 
 
 def page_course(assessment: Assessment, k: Knowledge) -> dict[str, Any]:

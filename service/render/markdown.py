@@ -52,7 +52,7 @@ def escape(text: str) -> str:
     return text
 
 
-def escape_all(texts) -> list[str]:  # noqa: ANN001
+def escape_all(texts) -> list[str]:
     """:func:`escape` over an iterable of strings."""
     return [escape(t) for t in texts]
 

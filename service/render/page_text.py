@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from service.fhir.ids import FHIR_ID_PATTERN
+
 # recommendation code -> the decision in words (the page's headline; the code never shows)
 DECISION_TITLES = {
     "sorafenib-plus-tace": "Consider sorafenib with continued TACE",
@@ -56,7 +58,7 @@ def outcome(status: str, kind: str | None = None) -> tuple[str, str, str]:
 
 
 _REF = re.compile(r"(?:\b[Ll]esion )?\b(?:Observation|Procedure|Condition|MedicationRequest|MedicationStatement|BodyStructure|Patient|"
-                  r"AllergyIntolerance)/[A-Za-z0-9\-.]{1,64}")
+                  r"AllergyIntolerance)/" + FHIR_ID_PATTERN)
 
 
 def readable(text: str, evidence: Mapping[str, str]) -> str:

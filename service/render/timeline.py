@@ -75,100 +75,173 @@ def _sum_points(mrecist: dict[str, Any] | None) -> list[dict[str, Any]]:
     return points
 
 
+@dataclass(frozen=True)
+class _Course:
+    """What the chart draws, read from the stored page data and mRECIST."""
+
+    window_days: Any
+    lesions: list[dict[str, Any]]
+    sessions: list[date]
+    not_done: list[date]
+    sorafenib: date | None
+    windows: list[tuple[date, date]]
+    sums: list[dict[str, Any]]
+    nadir: dict[str, Any] | None
+    nadir_date: date | None
+
+    @classmethod
+    def read(cls, course: dict[str, Any], mrecist: dict[str, Any] | None) -> _Course:
+        nadir = (mrecist or {}).get("nadir")
+        return cls(
+            window_days=course.get("window_days"),
+            lesions=course.get("lesions") or [],
+            sessions=[_d(s["date"]) for s in course.get("tace_sessions") or []],
+            not_done=[_d(s["date"]) for s in course.get("tace_not_done") or []],
+            sorafenib=_d(course["sorafenib_start"]) if course.get("sorafenib_start") else None,
+            windows=_windows(course) if course.get("window_days") else [],
+            sums=_sum_points(mrecist),
+            nadir=nadir,
+            nadir_date=_d(nadir["date"]) if nadir else None,
+        )
+
+    def readings(self) -> list[tuple[date, float]]:
+        return [(_d(r["date"]), float(r["mm"])) for lesion in self.lesions for r in lesion["readings"]]
+
+    def dates(self) -> list[date]:
+        """Every date with something to draw (the windows' ends aside)."""
+        dates = [d for d, _ in self.readings()] + self.sessions + self.not_done + [p["date"] for p in self.sums]
+        return dates + ([self.sorafenib] if self.sorafenib else [])
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """Days and millimetres to SVG coordinates."""
+
+    start: date
+    end: date
+    y_max: float
+
+    @classmethod
+    def fitting(cls, c: _Course, as_of: str) -> _Scale:
+        dates = c.dates()
+        end_dates = dates + [b for _, b in c.windows]
+        values = [mm for _, mm in c.readings()] + [float(p["sum"]) for p in c.sums if p["sum"] is not None]
+        return cls(
+            start=min(dates) - timedelta(days=14),
+            end=max(max(end_dates), _d(as_of)) + timedelta(days=14),
+            y_max=max(values + [10.0]) * 1.15,
+        )
+
+    def x(self, day: date) -> float:
+        return LEFT + (day - self.start).days / ((self.end - self.start).days or 1) * (RIGHT - LEFT)
+
+    def y(self, mm: float) -> float:
+        return BOTTOM - mm / self.y_max * (BOTTOM - TOP)
+
+
 def build_timeline(course: dict[str, Any] | None, mrecist: dict[str, Any] | None, as_of: str) -> Timeline:
     """The chart and its text alternative; ``course`` None (stored before page data existed): sums only."""
     course = course or {"window_days": None, "lesions": [], "tace_sessions": [], "tace_not_done": []}
-    lesions = course.get("lesions") or []
-    sessions = [_d(s["date"]) for s in course.get("tace_sessions") or []]
-    not_done = [_d(s["date"]) for s in course.get("tace_not_done") or []]
-    sorafenib = _d(course["sorafenib_start"]) if course.get("sorafenib_start") else None
-    windows = _windows(course) if course.get("window_days") else []
-    sums = _sum_points(mrecist)
-    nadir = (mrecist or {}).get("nadir")
-    nadir_date = _d(nadir["date"]) if nadir else None
-    readings = [(_d(r["date"]), float(r["mm"])) for lesion in lesions for r in lesion["readings"]]
-
-    dates = [d for d, _ in readings] + sessions + not_done + [p["date"] for p in sums]
-    dates += [sorafenib] if sorafenib else []
-    if not dates:
+    c = _Course.read(course, mrecist)
+    if not c.dates():
         return Timeline(svg=None, summary="No tumour measurements or TACE sessions recorded: nothing to draw.")
-    end_dates = dates + [b for _, b in windows]
-    start = min(dates) - timedelta(days=14)
-    end = max(max(end_dates), _d(as_of)) + timedelta(days=14)
-    values = [mm for _, mm in readings] + [float(p["sum"]) for p in sums if p["sum"] is not None]
-    y_max = max(values + [10.0]) * 1.15
-    span = (end - start).days or 1
+    scale = _Scale.fitting(c, as_of)
+    legend: list[dict[str, str]] = []
+    parts = _window_bands(c, scale) + _axes(scale) + _treatment_markers(c, scale)
+    parts += _lesion_lines(c, scale, legend) + _target_sums(c, scale, legend)
+    summary = _summary(course, c.lesions, c.sessions, c.sorafenib, c.windows, c.sums, c.nadir)
+    return Timeline(
+        svg=_svg_document(parts, summary),
+        summary=summary,
+        rows=_rows(c.lesions, c.sums),
+        lesion_labels=[lesion["label"] for lesion in c.lesions],
+        legend=legend,
+        windows=[
+            f"W{i + 1}: {course['window_days']} days after TACE {a.isoformat()} (to {b.isoformat()})"
+            for i, (a, b) in enumerate(c.windows)
+        ],
+    )
 
-    def x(day: date) -> float:
-        return LEFT + (day - start).days / span * (RIGHT - LEFT)
 
-    def y(mm: float) -> float:
-        return BOTTOM - mm / y_max * (BOTTOM - TOP)
-
-    parts: list[str] = []
-    # evaluation windows (behind everything): each outlined, overlaps darker
-    for i, (a, b) in enumerate(windows):
+def _window_bands(c: _Course, s: _Scale) -> list[str]:
+    """The evaluation windows (behind everything): each outlined, overlaps darker."""
+    parts = []
+    for i, (a, b) in enumerate(c.windows):
         # a short tag under the band, below the month labels (W1, W2: named under the chart); labels of narrow bands would collide
         parts.append(
-            f'<g class="window"><rect x="{x(a):.1f}" y="{TOP:.1f}" width="{x(b) - x(a):.1f}" height="{BOTTOM - TOP:.1f}" '
+            f'<g class="window"><rect x="{s.x(a):.1f}" y="{TOP:.1f}" width="{s.x(b) - s.x(a):.1f}" height="{BOTTOM - TOP:.1f}" '
             f'fill="{WINDOW_FILL}" fill-opacity="0.45"/>'
-            f'<line x1="{x(b):.1f}" x2="{x(b):.1f}" y1="{TOP:.1f}" y2="{BOTTOM:.1f}" stroke="#b34700" stroke-width="1.2"/>'
-            f'<text x="{(x(a) + x(b)) / 2:.1f}" y="{BOTTOM + 34:.1f}" text-anchor="middle" class="small" '
+            f'<line x1="{s.x(b):.1f}" x2="{s.x(b):.1f}" y1="{TOP:.1f}" y2="{BOTTOM:.1f}" stroke="#b34700" stroke-width="1.2"/>'
+            f'<text x="{(s.x(a) + s.x(b)) / 2:.1f}" y="{BOTTOM + 34:.1f}" text-anchor="middle" class="small" '
             f'fill="#7f2704">W{i + 1}</text>'
-            f'<title>{course["window_days"]}-day window after TACE {a.isoformat()} (to {b.isoformat()})</title></g>'
+            f'<title>{c.window_days}-day window after TACE {a.isoformat()} (to {b.isoformat()})</title></g>'
         )
-    # axes and grid
-    step = _nice_step(y_max)
+    return parts
+
+
+def _axes(s: _Scale) -> list[str]:
+    """Axes, the horizontal grid with its millimetre ticks, the month ticks and the axis title."""
+    parts = []
+    step = _nice_step(s.y_max)
     tick = 0.0
-    while tick <= y_max:
-        parts.append(f'<line x1="{LEFT}" x2="{RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#d9d9d9"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" class="tick">{_fmt(tick)}</text>')
+    while tick <= s.y_max:
+        parts.append(f'<line x1="{LEFT}" x2="{RIGHT}" y1="{s.y(tick):.1f}" y2="{s.y(tick):.1f}" stroke="#d9d9d9"/>')
+        parts.append(f'<text x="{LEFT - 6}" y="{s.y(tick) + 4:.1f}" text-anchor="end" class="tick">{_fmt(tick)}</text>')
         tick += step
     parts.append(f'<line x1="{LEFT}" x2="{RIGHT}" y1="{BOTTOM}" y2="{BOTTOM}" stroke="#595959"/>')
     parts.append(f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{BOTTOM}" stroke="#595959"/>')
-    for month in _month_ticks(start, end):
-        parts.append(f'<line x1="{x(month):.1f}" x2="{x(month):.1f}" y1="{BOTTOM}" y2="{BOTTOM + 4}" stroke="#595959"/>')
-        parts.append(f'<text x="{x(month):.1f}" y="{BOTTOM + 17}" text-anchor="middle" class="tick">{month.strftime("%b %Y")}</text>')
+    for month in _month_ticks(s.start, s.end):
+        parts.append(f'<line x1="{s.x(month):.1f}" x2="{s.x(month):.1f}" y1="{BOTTOM}" y2="{BOTTOM + 4}" stroke="#595959"/>')
+        parts.append(f'<text x="{s.x(month):.1f}" y="{BOTTOM + 17}" text-anchor="middle" class="tick">{month.strftime("%b %Y")}</text>')
     parts.append(
         f'<text x="16" y="{(TOP + BOTTOM) / 2:.1f}" transform="rotate(-90 16 {(TOP + BOTTOM) / 2:.1f})" '
         'text-anchor="middle" class="axis">Viable diameter (mm)</text>'
     )
-    # TACE sessions, TACE not done, sorafenib start: vertical markers with a label in the top band
-    for day in sessions:
+    return parts
+
+
+def _treatment_markers(c: _Course, s: _Scale) -> list[str]:
+    """TACE sessions, TACE not done, sorafenib start: vertical markers with a label in the top band."""
+    parts = []
+    for day in c.sessions:
         parts.append(
-            f'<g class="tace"><line x1="{x(day):.1f}" x2="{x(day):.1f}" y1="{TOP - 14}" y2="{BOTTOM}" '
+            f'<g class="tace"><line x1="{s.x(day):.1f}" x2="{s.x(day):.1f}" y1="{TOP - 14}" y2="{BOTTOM}" '
             f'stroke="{TACE_COLOUR}" stroke-dasharray="3 3"/>'
-            f'<path d="M{x(day) - 5:.1f},{TOP - 22} h10 l-5,8 z" fill="{TACE_COLOUR}"/>'
+            f'<path d="M{s.x(day) - 5:.1f},{TOP - 22} h10 l-5,8 z" fill="{TACE_COLOUR}"/>'
             f"<title>TACE {day.isoformat()}</title></g>"
         )
-    for day in not_done:
+    for day in c.not_done:
         parts.append(
-            f'<g class="tace-not-done"><text x="{x(day):.1f}" y="{TOP - 12}" text-anchor="middle" '
+            f'<g class="tace-not-done"><text x="{s.x(day):.1f}" y="{TOP - 12}" text-anchor="middle" '
             f'class="mark" fill="{TACE_COLOUR}">✕</text><title>TACE not done {day.isoformat()}</title></g>'
         )
-    if sessions:
-        parts.append(f'<text x="{x(sessions[0]) + 7:.1f}" y="{TOP - 24}" class="mark" fill="{TACE_COLOUR}">TACE</text>')
-    if sorafenib:
+    if c.sessions:
+        parts.append(f'<text x="{s.x(c.sessions[0]) + 7:.1f}" y="{TOP - 24}" class="mark" fill="{TACE_COLOUR}">TACE</text>')
+    if c.sorafenib:
         parts.append(
-            f'<g class="sorafenib"><line x1="{x(sorafenib):.1f}" x2="{x(sorafenib):.1f}" y1="{TOP - 40}" y2="{BOTTOM}" '
+            f'<g class="sorafenib"><line x1="{s.x(c.sorafenib):.1f}" x2="{s.x(c.sorafenib):.1f}" y1="{TOP - 40}" y2="{BOTTOM}" '
             f'stroke="{SORAFENIB_COLOUR}" stroke-width="2"/>'
-            f'<text x="{x(sorafenib) + 5:.1f}" y="{TOP - 42}" class="mark" fill="{SORAFENIB_COLOUR}">'
-            f"Sorafenib {sorafenib.isoformat()}</text></g>"
+            f'<text x="{s.x(c.sorafenib) + 5:.1f}" y="{TOP - 42}" class="mark" fill="{SORAFENIB_COLOUR}">'
+            f"Sorafenib {c.sorafenib.isoformat()}</text></g>"
         )
-    # lesions
-    legend: list[dict[str, str]] = []
+    return parts
+
+
+def _lesion_lines(c: _Course, s: _Scale, legend: list[dict[str, str]]) -> list[str]:
+    """Each lesion's diameters as a styled line with dots and an end label; adds it to ``legend``."""
+    parts = []
     label_at = _end_label_positions(
-        [(x(_d(les["readings"][-1]["date"])) + 6, y(float(les["readings"][-1]["mm"])) + 4) for les in lesions]
+        [(s.x(_d(les["readings"][-1]["date"])) + 6, s.y(float(les["readings"][-1]["mm"])) + 4) for les in c.lesions]
     )
-    for i, lesion in enumerate(lesions):
+    for i, lesion in enumerate(c.lesions):
         colour, dash = LESION_STYLES[i % len(LESION_STYLES)]
         pts = [(_d(r["date"]), float(r["mm"])) for r in lesion["readings"]]
         organ = "" if lesion.get("organ") in (None, "liver") else f" ({lesion['organ']})"
         name = f"Lesion {lesion['label']}{organ}"
         legend.append({"name": name, "colour": colour, "dash": dash, "kind": "lesion"})
-        path = " ".join(f"{'M' if j == 0 else 'L'}{x(d):.1f},{y(mm):.1f}" for j, (d, mm) in enumerate(pts))
+        path = " ".join(f"{'M' if j == 0 else 'L'}{s.x(d):.1f},{s.y(mm):.1f}" for j, (d, mm) in enumerate(pts))
         dots = "".join(
-            f'<circle cx="{x(d):.1f}" cy="{y(mm):.1f}" r="3" fill="{colour}"><title>{escape(name)} '
+            f'<circle cx="{s.x(d):.1f}" cy="{s.y(mm):.1f}" r="3" fill="{colour}"><title>{escape(name)} '
             f"{d.isoformat()}: {_fmt(mm)} mm</title></circle>"
             for d, mm in pts
         )
@@ -178,47 +251,61 @@ def build_timeline(course: dict[str, Any] | None, mrecist: dict[str, Any] | None
             f'<text x="{label_at[i][0]:.1f}" y="{label_at[i][1]:.1f}" class="small" fill="{colour}">'
             f"{escape(lesion['label'])}</text></g>"
         )
-    # target sum, categories, baseline and nadir
-    measured = [p for p in sums if p["sum"] is not None]
+    return parts
+
+
+def _target_sums(c: _Course, s: _Scale, legend: list[dict[str, str]]) -> list[str]:
+    """The target sum line (with the baseline marked), the mRECIST category at each study and the nadir."""
+    parts = []
+    measured = [p for p in c.sums if p["sum"] is not None]
     if measured:
         legend.append({"name": "Sum of target lesions", "colour": SUM_COLOUR, "dash": "", "kind": "sum"})
-        path = " ".join(f"{'M' if j == 0 else 'L'}{x(p['date']):.1f},{y(p['sum']):.1f}" for j, p in enumerate(measured))
+        path = " ".join(f"{'M' if j == 0 else 'L'}{s.x(p['date']):.1f},{s.y(p['sum']):.1f}" for j, p in enumerate(measured))
         parts.append(f'<path class="target-sum" d="{path}" fill="none" stroke="{SUM_COLOUR}" stroke-width="3"/>')
         for p in measured:
             parts.append(
-                f'<rect x="{x(p["date"]) - 4:.1f}" y="{y(p["sum"]) - 4:.1f}" width="8" height="8" fill="{SUM_COLOUR}">'
+                f'<rect x="{s.x(p["date"]) - 4:.1f}" y="{s.y(p["sum"]) - 4:.1f}" width="8" height="8" fill="{SUM_COLOUR}">'
                 f"<title>Target sum {p['date'].isoformat()}: {_fmt(p['sum'])} mm</title></rect>"
             )
         base = measured[0]
         if base["baseline"]:
             parts.append(
-                f'<text x="{x(base["date"]) - 6:.1f}" y="{y(base["sum"]) - 8:.1f}" text-anchor="end" class="small">'
+                f'<text x="{s.x(base["date"]) - 6:.1f}" y="{s.y(base["sum"]) - 8:.1f}" text-anchor="end" class="small">'
                 "baseline</text>"
             )
-    for p in sums:
-        if p["baseline"] or not p["category"]:
-            continue
-        colour = CATEGORY_COLOURS.get(p["category"], "#1b1b1b")
-        parts.append(
-            f'<g class="category"><text x="{x(p["date"]):.1f}" y="{TOP - 2}" text-anchor="middle" class="cat" '
-            f'fill="{colour}">{escape(p["category"])}</text><title>mRECIST {p["date"].isoformat()}: '
-            f"{escape(CATEGORY_WORDS.get(p['category'], p['category']))}</title></g>"
-        )
-    if nadir_date and nadir and nadir.get("sum_mm") is not None:
-        nx, ny = x(nadir_date), y(float(nadir["sum_mm"]))
+    parts += _categories(c, s)
+    nadir = c.nadir
+    if c.nadir_date and nadir and nadir.get("sum_mm") is not None:
+        nx, ny = s.x(c.nadir_date), s.y(float(nadir["sum_mm"]))
         parts.append(
             f'<g class="nadir"><circle cx="{nx:.1f}" cy="{ny:.1f}" r="8" fill="none" stroke="{SUM_COLOUR}" stroke-width="1.5"/>'
             f'<text x="{nx:.1f}" y="{ny + 22:.1f}" text-anchor="middle" class="small">nadir {_fmt(nadir["sum_mm"])} mm</text></g>'
         )
     parts.append(
         f'<text x="{LEFT}" y="{TOP - 48}" class="small" fill="#4d4d4d">mRECIST at each study ↓</text>'
-        if any(p["category"] for p in sums)
+        if any(p["category"] for p in c.sums)
         else ""
     )
+    return parts
 
-    summary = _summary(course, lesions, sessions, sorafenib, windows, sums, nadir)
-    rows = _rows(lesions, sums)
-    svg = (
+
+def _categories(c: _Course, s: _Scale) -> list[str]:
+    """The mRECIST category of each follow-up study, above the chart."""
+    parts = []
+    for p in c.sums:
+        if p["baseline"] or not p["category"]:
+            continue
+        colour = CATEGORY_COLOURS.get(p["category"], "#1b1b1b")
+        parts.append(
+            f'<g class="category"><text x="{s.x(p["date"]):.1f}" y="{TOP - 2}" text-anchor="middle" class="cat" '
+            f'fill="{colour}">{escape(p["category"])}</text><title>mRECIST {p["date"].isoformat()}: '
+            f"{escape(CATEGORY_WORDS.get(p['category'], p['category']))}</title></g>"
+        )
+    return parts
+
+
+def _svg_document(parts: list[str], summary: str) -> str:
+    return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0f} {HEIGHT:.0f}" role="img" '
         'aria-labelledby="timeline-title timeline-desc" class="chart" id="timeline-chart">'
         '<title id="timeline-title">Course of the disease: viable tumour diameters, TACE sessions and sorafenib</title>'
@@ -228,17 +315,6 @@ def build_timeline(course: dict[str, Any] | None, mrecist: dict[str, Any] | None
         ".cat{font-size:12px;font-weight:700}</style>"
         + "".join(parts)
         + "</svg>"
-    )
-    return Timeline(
-        svg=svg,
-        summary=summary,
-        rows=rows,
-        lesion_labels=[lesion["label"] for lesion in lesions],
-        legend=legend,
-        windows=[
-            f"W{i + 1}: {course['window_days']} days after TACE {a.isoformat()} (to {b.isoformat()})"
-            for i, (a, b) in enumerate(windows)
-        ],
     )
 
 

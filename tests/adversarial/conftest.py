@@ -186,7 +186,7 @@ def sekmet(tmp_path_factory) -> Iterator[FhirServer]:
     server.stop()
 
 
-def demo_settings(**overrides) -> Settings:  # noqa: ANN003
+def demo_settings(**overrides) -> Settings:
     """Demo-mode settings that ignore the environment's HCC_* FHIR and auth variables."""
     values = {
         "mode": "demo",
@@ -216,7 +216,7 @@ class NetworkGuard:
             raise httpx.ConnectError(f"adversarial network guard: {host} is not on the loopback interface")
 
 
-def guard_network(app) -> NetworkGuard:  # noqa: ANN001 - a started app (inside its TestClient)
+def guard_network(app) -> NetworkGuard:
     guard = NetworkGuard()
-    app.state.hcc.http.event_hooks["request"].append(guard)
+    app.state.hcc.fhir.client.event_hooks["request"].append(guard)
     return guard

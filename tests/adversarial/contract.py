@@ -35,11 +35,11 @@ def documented_statuses(method: str, template: str) -> set[int]:
     return {int(code) for code in operation["responses"] if code.isdigit()}
 
 
-def _media_type(response) -> str:  # noqa: ANN001 - httpx or requests response
+def _media_type(response) -> str:
     return (response.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
 
 
-def contract_problems(response, method: str, template: str) -> list[str]:  # noqa: ANN001
+def contract_problems(response, method: str, template: str) -> list[str]:
     """Why ``response`` (to ``method template``) is not what openapi.yaml documents; empty when it is."""
     operation = openapi()["paths"][template].get(method.lower())
     status = response.status_code
@@ -72,12 +72,12 @@ def contract_problems(response, method: str, template: str) -> list[str]:  # noq
     return problems
 
 
-def assert_documented(response, method: str, template: str) -> None:  # noqa: ANN001
+def assert_documented(response, method: str, template: str) -> None:
     problems = contract_problems(response, method, template)
     assert not problems, "\n".join(problems)
 
 
-def known_answer_problems(response, method: str, template: str) -> list[str]:  # noqa: ANN001
+def known_answer_problems(response, method: str, template: str) -> list[str]:
     """:func:`contract_problems`, except for a known, not yet fixed gap (known_defects.py), which is reproduced
     and tracked by its own strict-xfail test."""
     from tests.adversarial.known_defects import known_gap

@@ -82,7 +82,7 @@ class FaultProxy:
             raise RuntimeError("the fault proxy did not start")
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._stop)
         self._thread.join(timeout=10)
@@ -118,7 +118,7 @@ class FaultProxy:
     def base_url(self) -> str:
         return f"{self.origin}/fhir"
 
-    def set(self, kind: str = "pass", **options) -> Fault:  # noqa: ANN003
+    def set(self, kind: str = "pass", **options) -> Fault:
         """Set the fault for the requests from now on; resets the request log and counters."""
         self.fault = Fault(kind=kind, **options)
         self.requests = []
@@ -167,7 +167,7 @@ class FaultProxy:
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         await writer.drain()
 
-    def _edit_bundle(self, body: bytes, edit) -> bytes:  # noqa: ANN001
+    def _edit_bundle(self, body: bytes, edit) -> bytes:
         try:
             document = json.loads(body)
         except ValueError:
@@ -177,7 +177,7 @@ class FaultProxy:
             return json.dumps(document).encode()
         return body
 
-    async def _answer(self, writer, method: str, target: str, headers: dict, fault: Fault, served: int) -> None:  # noqa: ANN001, C901
+    async def _answer(self, writer, method: str, target: str, headers: dict, fault: Fault, served: int) -> None:
         kind = fault.kind
         if kind == "reset":
             sock = writer.get_extra_info("socket")
@@ -244,7 +244,7 @@ class Listener:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.requests.append((self.path, dict(self.headers)))
                 payload = b'{"resourceType": "Bundle", "type": "searchset", "entry": []}'
                 self.send_response(200)
@@ -253,7 +253,7 @@ class Listener:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -265,6 +265,6 @@ class Listener:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()

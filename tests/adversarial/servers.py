@@ -30,7 +30,7 @@ class _ThreadServer(uvicorn.Server):
 
 
 @contextmanager
-def app_in_thread(app, *, port: int | None = None, **options) -> Iterator[str]:  # noqa: ANN001, ANN003 - an ASGI app
+def app_in_thread(app, *, port: int | None = None, **options) -> Iterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 in a background thread; yield its base URL.
 
     ``options``: more uvicorn settings (e.g. ``service.observability.http_limits.server_options``).
@@ -59,7 +59,7 @@ def app_in_thread(app, *, port: int | None = None, **options) -> Iterator[str]: 
         thread.join(timeout=15)
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:  # noqa: ANN001
+def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -96,7 +96,7 @@ def production(tmp_path_factory, fhir_listener):
         assert not client.guard.refused
 
 
-def route_templates(routes, prefix: str = "", inherited: tuple = ()) -> dict[str, bool]:  # noqa: ANN001
+def route_templates(routes, prefix: str = "", inherited: tuple = ()) -> dict[str, bool]:
     """Every route's full template -> whether it carries the client-JWT dependency (walks included routers)."""
     found: dict[str, bool] = {}
     for route in routes:
@@ -114,7 +114,7 @@ def route_templates(routes, prefix: str = "", inherited: tuple = ()) -> dict[str
     return found
 
 
-def protected_templates(app) -> set[str]:  # noqa: ANN001
+def protected_templates(app) -> set[str]:
     return {template for template, protected in route_templates(app.routes).items() if protected}
 
 
@@ -125,7 +125,7 @@ def test_the_matrix_covers_every_protected_route_and_only_probes_are_open(produc
     assert templates - protected <= UNPROTECTED, f"routes open without a JWT: {templates - protected - UNPROTECTED}"
 
 
-def good(template: str, **overrides) -> dict:  # noqa: ANN003
+def good(template: str, **overrides) -> dict:
     """Valid claims for the template's sample request; ``name=value`` overrides, ``name=None`` removes."""
     claims = claims_for(ISS, PUBLIC + SAMPLES[template][1])
     claims.update(overrides)

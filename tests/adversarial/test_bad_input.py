@@ -42,7 +42,7 @@ def bundle_of(patient: dict, resources: list) -> dict:
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in [patient, *resources]]}
 
 
-def check_answer(response, method: str, template: str) -> dict | None:  # noqa: ANN001
+def check_answer(response, method: str, template: str) -> dict | None:
     """A 200 that passes the evidence rules, or a 4xx with a message; never a 5xx. Returns the 200 body."""
     assert response.status_code < 500, f"{response.status_code}: {response.text[:300]}"
     problems = known_answer_problems(response, method, template)

@@ -120,7 +120,7 @@ def test_hostile_text_in_any_string_field_never_renders_as_html_or_a_link(client
         assert_cards_render_as_text(response.json()["cards"])
 
 
-def _get(value, path):  # noqa: ANN001, ANN202
+def _get(value, path):
     for step in path:
         value = value[step]
     return value

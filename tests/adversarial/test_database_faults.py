@@ -40,7 +40,7 @@ def _hook_body() -> dict:
 
 
 @contextmanager
-def _locked(path) -> None:  # noqa: ANN001
+def _locked(path) -> None:
     """Another process's write transaction holding SQLite's lock."""
     # waits for the service's own last write (the audit of the call before, written after its answer) to end
     holder = sqlite3.connect(path, isolation_level=None, timeout=30)
@@ -52,7 +52,7 @@ def _locked(path) -> None:  # noqa: ANN001
         holder.close()
 
 
-def _assert_quiet_503(response, started: float, logged: list[str]) -> None:  # noqa: ANN001
+def _assert_quiet_503(response, started: float, logged: list[str]) -> None:
     elapsed = time.monotonic() - started
     assert response.status_code == 503, response.text
     assert response.headers.get("retry-after"), response.headers

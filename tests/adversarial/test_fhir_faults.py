@@ -100,7 +100,7 @@ def call_rest(client: TestClient, patient_id: str = PATIENT):
     return response
 
 
-def _assert_answer(response, method: str, template: str) -> None:  # noqa: ANN001
+def _assert_answer(response, method: str, template: str) -> None:
     assert response.status_code != 500, response.text
     if response.status_code != 200:
         body = response.json()

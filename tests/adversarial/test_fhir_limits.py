@@ -102,12 +102,12 @@ def test_readyz_reports_a_stuck_fhir_connection_pool(sekmet):
     app = create_app(demo_settings())
     with TestClient(app) as client:
         assert client.get("/readyz").json()["checks"]["fhir_pool"] == "ok"
-        http = app.state.hcc.http
+        http = app.state.hcc.fhir.client
 
         async def leak() -> None:
-            pool = http._transport._pool  # noqa: SLF001 - reproduce httpcore's state exactly
+            pool = http._transport._pool
             connection = pool.create_connection(httpcore.URL(sekmet.base_url).origin)
-            pool._connections.append(connection)  # noqa: SLF001
+            pool._connections.append(connection)
 
         client.portal.call(leak)
         ready = client.get("/readyz")

@@ -70,7 +70,7 @@ class Run:
     feedback_posted: int = 0
 
 
-def start_on(port: int, workdir) -> FhirServer:  # noqa: ANN001
+def start_on(port: int, workdir) -> FhirServer:
     with mock.patch.object(fhir_server_module, "free_port", return_value=port):
         return start_fhir_server(workdir, bearer_tokens=[FHIR_TOKEN])
 
@@ -194,7 +194,7 @@ def test_load_while_the_fhir_server_stops_and_restarts(tmp_path, fhir_port, monk
     assert sum(t["issued"] for t in topics) == issued + baseline["cards"]
     database = sqlite3.connect(tmp_path / "load.sqlite3")
     try:
-        rows = {table: database.execute(f"select count(*) from {table}").fetchone()[0]  # noqa: S608 - fixed names
+        rows = {table: database.execute(f"select count(*) from {table}").fetchone()[0]
                 for table in ("feedback", "cards_issued", "audit_events", "stored_assessments")}
     finally:
         database.close()
@@ -227,7 +227,7 @@ def _baseline(client: httpx.Client, fhir_base: str) -> dict:
     return baseline
 
 
-def _wait_for(predicate, timeout: float) -> None:  # noqa: ANN001
+def _wait_for(predicate, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -95,13 +95,13 @@ def test_the_command_scans_a_log_file_and_fails_on_a_finding(tmp_path):
 
 
 class _Unavailable(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(503)
         self.send_header("Retry-After", "0")
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, *args) -> None:  # noqa: ANN002
+    def log_message(self, *args) -> None:
         pass
 
 

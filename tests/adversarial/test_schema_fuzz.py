@@ -109,12 +109,12 @@ def demo_app():
         assert not guard.refused, f"the app tried to reach hosts off the loopback interface: {guard.refused}"
 
 
-def _point_at_demo_fhir(case, base_url: str) -> None:  # noqa: ANN001
+def _point_at_demo_fhir(case, base_url: str) -> None:
     if isinstance(case.body, dict) and case.body.get("fhirServer") == DEMO_FHIR_PLACEHOLDER:
         case.body["fhirServer"] = f"{base_url}/demo-fhir"
 
 
-def assert_no_server_error(case, response) -> None:  # noqa: ANN001
+def assert_no_server_error(case, response) -> None:
     status = response.status_code
     documented = documented_statuses(case.method, case.operation.path)
     assert status < 500 or (status in FHIR_TROUBLE and status in documented), (
@@ -122,7 +122,7 @@ def assert_no_server_error(case, response) -> None:  # noqa: ANN001
     )
 
 
-def call_and_check_documented(case, base_url: str, session=None) -> None:  # noqa: ANN001
+def call_and_check_documented(case, base_url: str, session=None) -> None:
     """One call: never a 5xx (but a documented 502/503), and every answer as documented, except the known gaps
     (known_defects.py), which are only held to the first rule."""
     _point_at_demo_fhir(case, base_url)
@@ -151,7 +151,7 @@ def test_schema_violations_are_refused(case, demo_app):
     case.validate_response(response, checks=[negative_data_rejection])
 
 
-def _lax_as_of(case) -> bool:  # noqa: ANN001
+def _lax_as_of(case) -> bool:
     """``as_of`` that is not YYYY-MM-DD: the app reads some such values as dates (a known defect)."""
     as_of = (case.query or {}).get("as_of")
     return as_of is not None and not (isinstance(as_of, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of))
@@ -187,7 +187,7 @@ class SignedSession(requests.Session):
     """Adds a fresh client JWT whose aud is the endpoint the request really goes to (as the app computes it:
     the public base URL and the path, each segment decoded and re-encoded the same way)."""
 
-    def send(self, request, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    def send(self, request, **kwargs):
         path = urlsplit(request.url).path
         endpoint = "/".join(quote(unquote(segment), safe=_PATH_SAFE) for segment in path.split("/"))
         now = int(time.time())

@@ -66,7 +66,7 @@ def demo():
         assert not client.guard.refused, f"the app tried to reach {client.guard.refused}"
 
 
-def hook(client: TestClient, fhir_server: str, *, production: bool, token: str | None = None, prefetch=None,  # noqa: ANN001
+def hook(client: TestClient, fhir_server: str, *, production: bool, token: str | None = None, prefetch=None,
          patient: str = PATIENT):
     headers = {}
     if production:
@@ -75,7 +75,7 @@ def hook(client: TestClient, fhir_server: str, *, production: bool, token: str |
     return client.post(HOOK, json=body, headers=headers)
 
 
-def refused_without_a_connection(client: TestClient, url: str, *, production: bool, listeners=()) -> None:  # noqa: ANN001
+def refused_without_a_connection(client: TestClient, url: str, *, production: bool, listeners=()) -> None:
     sent = len(client.guard.requests)
     patient = "p-ssrf-" + uuid.uuid4().hex[:8]
     response = hook(client, url, production=production, token=register_secret("adv-ssrf-token-" + uuid.uuid4().hex),

@@ -53,7 +53,7 @@ def service(tmp_path_factory, fhir_listener):
         yield client
 
 
-def call(client, method, path, iss, tenant=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+def call(client, method, path, iss, tenant=None, **kwargs):
     claims = claims_for(iss, PUBLIC + path, **({"tenant": tenant} if tenant else {}))
     headers = {"Authorization": f"Bearer {client_token(claims)}", **kwargs.pop("headers", {})}
     return client.request(method, path, headers=headers, **kwargs)
@@ -63,12 +63,12 @@ def _feedback() -> dict:
     return {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-01-01T00:00:00Z"}]}
 
 
-def _audit(client, iss, tenant=None) -> set[str]:  # noqa: ANN001
+def _audit(client, iss, tenant=None) -> set[str]:
     events = call(client, "GET", "/api/v1/audit", iss, tenant, params={"limit": 1000}).json()["events"]
     return {e["request_id"] for e in events}
 
 
-def _overridden(client, iss, tenant=None) -> int:  # noqa: ANN001
+def _overridden(client, iss, tenant=None) -> int:
     topics = call(client, "GET", "/api/v1/feedback", iss, tenant).json()["topics"]
     return sum(t["overridden"] for t in topics)
 

@@ -1,18 +1,20 @@
 """REST benchmarks: ``GET /api/v1/benchmarks`` and ``GET /api/v1/benchmarks/{cohort}/{arm}``.
 
-A tiny app that includes only the benchmarks router, so these tests do not depend on the rest of
-the service.
+A tiny app that includes only the benchmarks router and holds the shipped tables and plots as
+``create_app`` does (``app.state.hcc``), so these tests do not depend on the rest of the service.
 """
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.api.benchmarks import get_benchmark_tables, router
+from service.benchmarks.plots import load_plots
 from service.benchmarks.tables import default_tables_dir as shipped_tables_dir
 from service.benchmarks.tables import load_benchmark_tables
 
@@ -24,6 +26,8 @@ ARMS = ("sorafenib-plus-tace", "sorafenib-alone", "overall")
 def app() -> FastAPI:
     application = FastAPI()
     application.include_router(router)
+    tables = load_benchmark_tables()
+    application.state.hcc = SimpleNamespace(benchmarks=tables, plots=load_plots(tables))
     return application
 
 

@@ -41,7 +41,7 @@ def shown(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown)
 
 
-def card_problems(card, assessment) -> list[str]:  # noqa: ANN001
+def card_problems(card, assessment) -> list[str]:
     """Why ``card`` is not a short, plain card for ``assessment`` (empty when it is)."""
     problems = []
     detail = card.detail or ""
@@ -69,7 +69,7 @@ def card_problems(card, assessment) -> list[str]:  # noqa: ANN001
     return problems
 
 
-def all_cards(assessment, k) -> list:  # noqa: ANN001
+def all_cards(assessment, k) -> list:
     cards = render_patient_view_cards(assessment, BASE)
     for dose in (800, 400, 1200, None):
         for alert in review_sorafenib_order(assessment, DraftSorafenibOrder("MedicationRequest/draft-1", dose), k):
@@ -79,7 +79,7 @@ def all_cards(assessment, k) -> list:  # noqa: ANN001
     return cards
 
 
-def embedded_assessments(k, today) -> list:  # noqa: ANN001
+def embedded_assessments(k, today) -> list:
     out = []
     for bundle in demo_bundles(today):  # the named demo patients and the whole study cohort
         snapshot = snapshot_of(bundle, k)
@@ -91,7 +91,7 @@ def embedded_assessments(k, today) -> list:  # noqa: ANN001
     return out
 
 
-def scenario_assessment(name: str, k, today):  # noqa: ANN001
+def scenario_assessment(name: str, k, today):
     resources = scenario(name, today)
     patient = next(r for r in resources if r["resourceType"] == "Patient")
     return assess(map_to_snapshot(patient, [r for r in resources if r is not patient], k), today, k, build=BUILD)
@@ -199,7 +199,7 @@ def test_a_label_contraindication_gets_its_order_card_even_when_not_applicable(c
         assert "dose-below-start" in cards  # an order problem gets its card, whatever the recommendation
 
 
-def _without_safety_notes(name: str, k, today) -> list[dict]:  # noqa: ANN001
+def _without_safety_notes(name: str, k, today) -> list[dict]:
     """The scenario's resources without those that make a safety note (demo-eligible's hepatitis B)."""
     a = scenario_assessment(name, k, today)
     refs = {ref for note in a.safety for ref in note.evidence}

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from xml.etree import ElementTree
 
 import pytest
 
-from service.benchmarks.plots import PlotMapping, render_plots, svg_with_marker
-from service.benchmarks.tables import default_tables_dir
+from service.benchmarks.plots import PlotMapping, svg_with_marker
 from tests import fhir_factories as f
 from tests.api.test_recommendations import ago, scenario, sorafenib
 
@@ -87,16 +85,6 @@ def test_the_marker_lands_on_the_data_point():
     circle = root.find(".//{*}circle") if root.find(".//{*}circle") is not None else root.find(".//circle")
     assert circle is not None and (circle.get("cx"), circle.get("cy")) == ("60.00", "55.00")
     assert "Patient &lt;3 months&gt;" in svg
-
-
-def test_rendering_the_plots_again_gives_the_shipped_mapping_and_svg(tmp_path):
-    pytest.importorskip("matplotlib")
-    render_plots(out_dir=tmp_path)
-    shipped = default_tables_dir()
-    for mapping in tmp_path.glob("*.plot.json"):
-        assert json.loads(mapping.read_text()) == json.loads(shipped.joinpath(mapping.name).read_text())
-    for svg in tmp_path.glob("*.svg"):
-        assert svg.read_text() == shipped.joinpath(svg.name).read_text(), svg.name
 
 
 def test_the_biloma_warning_goes_with_the_combination_only(client, settings):

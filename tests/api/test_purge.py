@@ -21,7 +21,7 @@ from service.settings import Settings
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
 
-def _settings(path, **overrides) -> Settings:  # noqa: ANN001
+def _settings(path, **overrides) -> Settings:
     values = {"mode": "demo", "database_url": f"sqlite:///{path}", "fhir_base_url": None, "trusted_clients": None,
               "clinical_overrides": None}
     values.update(overrides)

@@ -72,7 +72,7 @@ pytestmark = [
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002, ANN001, ANN002
+    def log_message(self, format, *args):
         pass
 
 
@@ -121,7 +121,7 @@ def browser():
 class Session:
     """One fresh browser context (empty localStorage) on the sandbox, collecting page errors."""
 
-    def __init__(self, browser, name: str) -> None:  # noqa: ANN001
+    def __init__(self, browser, name: str) -> None:
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, ignore_https_errors=True)
         self.context.set_default_timeout(TIMEOUT_MS)
         self.page: Page = self.context.new_page()
@@ -145,7 +145,7 @@ class Session:
         self.shots.append(path)
         return path
 
-    def cards(self, source: str = "hcc-cds"):  # noqa: ANN201
+    def cards(self, source: str = "hcc-cds"):
         return self.page.locator(CARD).filter(has_text=source)
 
     def close(self) -> None:
@@ -178,7 +178,7 @@ def order_medication(s: Session, tab: str, *, tablets: int, frequency: str) -> N
         s.page.get_by_role("button", name="Sign Order").click()
 
 
-def wait_for_cards(s: Session, minimum: int = 1):  # noqa: ANN201
+def wait_for_cards(s: Session, minimum: int = 1):
     cards = s.cards()
     cards.nth(minimum - 1).wait_for()
     time.sleep(0.5)  # a second answer (the order re-sent after the dose changed) replaces the first
@@ -294,7 +294,7 @@ def test_the_api_docs_render_with_every_other_host_unreachable(session, demo, pa
     """Swagger UI and ReDoc load from the app itself: chromium resolves no host but 127.0.0.1."""
     elsewhere: list[str] = []
 
-    def record(route):  # noqa: ANN001, ANN202 - every request the page really makes
+    def record(route):
         if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
             return route.continue_()
         elsewhere.append(route.request.url)

@@ -11,24 +11,23 @@ import json
 import statistics
 from collections import Counter, defaultdict
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
+from offline.cohort import generate
 from rules.assessment import assess
 from rules.candidacy import extrahepatic_sites
 from rules.ctcae import hypertension, platelet_grade
 from rules.demographics import age_on
 from rules.timing import condition_presence
 from rules.treatment import completed_tace
-from service.cohort import generate
 from service.cohort.demo_cli import ARMS, arm_of, assess_cohort, main, summary
 from service.cohort.load import COHORT_PATIENT_IDS
 from service.knowledge import read_data_file
 from service.render.clinical_json import eligibility_json
 
 COMBO, MONO = ARMS
-COHORT_DIR = Path(generate.__file__).resolve().parents[1] / "demo" / "data" / "cohort"
+COHORT_DIR = generate.OUT_DIR
 
 # Codings a raw record may carry besides the value sets' raw concepts (all of them input data, none derived).
 RAW_ALLOWLIST = {
@@ -122,7 +121,7 @@ def test_regenerating_gives_the_shipped_files_byte_for_byte():
     files = generate.render_all()
     assert sorted(files) == [f"{pid}.json" for pid in COHORT_PATIENT_IDS]
     shipped = sorted(p.name for p in COHORT_DIR.glob("*.json"))
-    assert shipped == sorted(files), "run `python -m service.cohort.generate`"
+    assert shipped == sorted(files), "run `python -m offline.cohort.generate`"
     for name, text in files.items():
         assert (COHORT_DIR / name).read_bytes() == text.encode("utf-8"), f"{name} differs: regenerate"
     assert generate.render_all() == files  # and twice in a row

@@ -62,7 +62,7 @@ def count_requests(app) -> list[httpx.Request]:
     async def record(request: httpx.Request) -> None:
         seen.append(request)
 
-    app.state.hcc.http.event_hooks["request"].append(record)
+    app.state.hcc.fhir.client.event_hooks["request"].append(record)
     return seen
 
 

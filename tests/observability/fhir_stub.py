@@ -20,7 +20,7 @@ class SlowFhirServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 outer.requests.append(self.path)
                 outer.first_request.set()
                 time.sleep(outer.delay)
@@ -39,11 +39,11 @@ class SlowFhirServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         class Server(ThreadingHTTPServer):
-            def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+            def handle_error(self, request, client_address) -> None:
                 pass  # the service hung up (a cancelled call): expected in the shutdown tests
 
         self.server = Server(("127.0.0.1", 0), Handler)
@@ -55,6 +55,6 @@ class SlowFhirServer:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import text
 
 from service.db.models import Base
@@ -14,7 +17,7 @@ from service.db.types import UTCDateTime
 MIGRATION_LOCK_KEY = 0x6863635F6462  # "hcc_db"
 
 
-def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str | Literal[False]:
     """Migrations spell the column type out, so they never depend on application code."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

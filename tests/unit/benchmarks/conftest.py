@@ -1,4 +1,4 @@
-"""Fixtures for the benchmark tests: the cohort definition, the shipped tables, one fresh rebuild."""
+"""Fixtures for the benchmark tests: the cohort definition and the shipped tables (a rebuild: tests/offline)."""
 
 from __future__ import annotations
 
@@ -29,17 +29,6 @@ def shipped_tables() -> BenchmarkTables:
 @pytest.fixture(scope="session")
 def shipped_cohort(shipped_tables: BenchmarkTables) -> CohortTable:
     return shipped_tables.cohort(COHORT_ID)
-
-
-@pytest.fixture(scope="session")
-def rebuilt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One full rebuild through the CLI (search + lifelines), shared by the tests that need it."""
-    pytest.importorskip("lifelines")
-    from service.benchmarks.cli import main
-
-    out_dir = tmp_path_factory.mktemp("rebuilt-tables")
-    assert main(["--build", "--out-dir", str(out_dir)]) == 0
-    return out_dir
 
 
 @pytest.fixture(scope="session")

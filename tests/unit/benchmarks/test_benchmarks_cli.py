@@ -1,4 +1,4 @@
-"""``hcc-cds benchmarks --build | --report`` (``service.benchmarks.cli.main``)."""
+"""``hcc-cds benchmarks --report`` (``service.benchmarks.cli.main``); the build is offline (tests/offline)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,6 @@ def test_report_on_a_directory_without_tables_fails_cleanly(tmp_path, capsys):
     assert "no .tables.json" in capsys.readouterr().err
 
 
-def test_build_then_report_on_the_rebuilt_tables(rebuilt_dir, capsys):
-    assert main(["--report", "--out-dir", str(rebuilt_dir)]) == 0
-    assert "Sorafenib + TACE (sorafenib-plus-tace, n=22" in capsys.readouterr().out
+def test_build_is_not_part_of_the_service_and_names_the_offline_command(capsys):
+    assert main(["--build"]) == 2
+    assert "python -m offline.benchmarks --build" in capsys.readouterr().err

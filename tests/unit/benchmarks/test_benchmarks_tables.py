@@ -11,10 +11,8 @@ import pytest
 
 from service.benchmarks.tables import (
     BenchmarkTablesError,
-    at_risk,
     load_benchmark_tables,
     parse_cohort_tables,
-    survival_at,
 )
 
 from .conftest import REPO_ROOT, SHIPPED_TABLES_FILE
@@ -26,11 +24,10 @@ def test_loading_the_tables_and_the_router_imports_no_scientific_stack():
     script = textwrap.dedent(
         f"""
         import sys
-        from service.benchmarks.tables import load_benchmark_tables, survival_at
+        from service.benchmarks.tables import DEFAULT_COHORT_ID, load_benchmark_tables
         tables = load_benchmark_tables()
-        assert survival_at("overall", 12).estimate > 0
+        assert tables.cohort(DEFAULT_COHORT_ID).arm("overall").survival_at(12).estimate > 0
         import service.api.benchmarks
-        service.api.benchmarks.get_benchmark_tables()
         loaded = sorted(name for name in {SCIENTIFIC_STACK!r} if name in sys.modules)
         print(",".join(loaded))
         """
@@ -60,7 +57,6 @@ def test_survival_at_reads_the_right_continuous_step_function(shipped_cohort):
     assert arm.survival_at(first_death.month - 0.25).estimate == 1.0
     assert arm.survival_at(first_death.month).estimate == first_death.estimate  # deaths at t count at t
     assert arm.survival_at(24).estimate == pytest.approx(10 / 22, abs=1e-4)
-    assert arm.survival_at(12) == survival_at("sorafenib-plus-tace", 12)
 
 
 def test_survival_is_undefined_beyond_follow_up_unless_everyone_has_died(shipped_cohort):
@@ -85,7 +81,6 @@ def test_at_risk_counts_patients_still_observed(shipped_cohort):
     observed = [row["month"] for row in arm.document["pseudo_ipd"]]
     for month in (3, 6, 11.75, 24, 36):
         assert arm.at_risk(month) == sum(time >= month for time in observed)
-    assert at_risk("overall", 6) == arm.at_risk(6)
     with pytest.raises(ValueError):
         arm.at_risk(-1)
 

@@ -511,3 +511,33 @@ def test_no_error_message_or_log_line_carries_the_token(handler, caplog):
     error, _ = failure(handler, search_observations)
     assert_token_absent(error)
     assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        (httpx.ReadTimeout("slow"), "timeout"),
+        (httpx.PoolTimeout("pool full"), "timeout"),
+        (httpx.ConnectError("refused"), "unreachable"),
+        (httpx.RemoteProtocolError("reset"), "unreachable"),
+        (httpx.DecodingError("gzip"), "bad_response"),
+    ],
+)
+def test_each_transport_error_is_classified_once_where_it_is_translated(error, outcome):
+    observed: list[str] = []
+
+    def handler(request):
+        raise error
+
+    failure(handler, read_patient, observe=lambda label, seconds: observed.append(label))
+    assert observed == [outcome]
+
+
+def test_an_answer_is_observed_with_the_outcome_of_its_status():
+    observed: list[str] = []
+    failure(
+        lambda request: httpx.Response(404, json=outcome("gone")),
+        read_patient,
+        observe=lambda label, seconds: observed.append(label),
+    )
+    assert observed == ["not_found"]

@@ -31,7 +31,7 @@ def test_a_full_origin_is_busy_after_the_wait_and_other_origins_are_not_held_up(
 
     error, slots = asyncio.run(main())
     assert "HCC_FHIR_MAX_CONCURRENT_PER_ORIGIN=2" in str(error) and error.retry_after >= 1
-    assert not slots._origins and not slots._users  # noqa: SLF001 - nothing kept for idle origins
+    assert not slots._origins and not slots._users
     api = to_api_error(error, "hook")
     assert api.status == 503 and api.headers == {"Retry-After": "1"}
     assert to_api_error(error, "rest").status == 503
@@ -64,7 +64,7 @@ def test_a_cancelled_wait_gives_its_place_back():
         return slots
 
     slots = asyncio.run(main())
-    assert not slots._origins  # noqa: SLF001
+    assert not slots._origins
 
 
 def test_a_full_httpx_pool_is_reported_as_busy_not_as_the_fhir_server_timing_out():

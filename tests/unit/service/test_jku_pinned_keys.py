@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from service.auth.jwt_verifier import AuthenticationError, InMemoryJtiStore, JwtVerifier
-from service.auth.keys import JwksCache, TrustedClientKeys
-from service.auth.trusted_clients import parse_trusted_clients
+from service.auth.keys import JwksCache
+from service.auth.trusted_clients import TrustedClientKeys, parse_trusted_clients
 from service.settings import SettingsError
 from tests.unit.service.test_jwt_auth import (
     ENDPOINT,

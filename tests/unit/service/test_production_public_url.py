@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from service.settings import Settings, SettingsError
+from service.startup import check_startable
 from tests.unit.service.test_jwt_auth import keys, public_jwk
 
 
@@ -22,7 +23,7 @@ def production(tmp_path, monkeypatch):
         settings = Settings(mode="production", trusted_clients=path, fhir_allowlist="https://ehr.example.org/fhir",
                             public_base_url=public_base_url)
         try:
-            settings.check_startable()
+            check_startable(settings)
         except SettingsError as exc:
             return str(exc)
         return None

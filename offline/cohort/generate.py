@@ -1,6 +1,6 @@
 """Writes the synthetic study cohort: 34 FHIR R4 patients shaped after the source study (issue 10).
 
-Run from anywhere: ``python -m service.cohort.generate`` writes
+Run from anywhere: ``python -m offline.cohort.generate`` writes
 ``service/demo/data/cohort/cohort-NN.json`` (one collection Bundle per patient);
 ``--check`` only compares what it would write with the files (exit 1 on a difference).
 Deterministic: a fixed patient table plus per-patient ``random.Random`` streams seeded
@@ -77,7 +77,7 @@ from pathlib import Path
 
 SEED = "hcc-cds-cohort-v1"
 MONTH_DAYS = 30.4375
-OUT_DIR = Path(__file__).resolve().parents[1] / "demo" / "data" / "cohort"
+OUT_DIR = Path(__file__).resolve().parents[2] / "service" / "demo" / "data" / "cohort"
 BENCHMARK_TABLES = ("data", "benchmarks", "tace-resistant-hcc.tables.json")
 ARMS = ("sorafenib-plus-tace", "sorafenib-alone")
 COMBO, MONO = ARMS
@@ -1029,7 +1029,7 @@ def render_all() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service.cohort.generate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m offline.cohort.generate", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"output folder (default {OUT_DIR})")
     parser.add_argument("--check", action="store_true", help="compare with the files instead of writing them")
     args = parser.parse_args(argv)

@@ -8,11 +8,14 @@ import math
 
 import pytest
 
-from service.benchmarks.build import _rounded, dumps_tables
+from offline.benchmarks.__main__ import main as build_main
+from offline.benchmarks.build import _rounded, dumps_tables
+from offline.benchmarks.plots import render_plots
+from service.benchmarks.cli import main as report_main
+from service.benchmarks.tables import default_tables_dir
+from tests.unit.benchmarks.conftest import COHORT_FILE, SHIPPED_TABLES_FILE
 
-from .conftest import COHORT_FILE, SHIPPED_TABLES_FILE
-
-REBUILD_HINT = "the shipped tables are stale: run `hcc-cds benchmarks --build` and commit the result"
+REBUILD_HINT = "the shipped tables are stale: run `python -m offline.benchmarks --build` and commit the result"
 
 
 def test_shipped_tables_were_built_from_the_current_cohort_file():
@@ -54,3 +57,24 @@ def test_rounding_keeps_significant_digits_and_normalises_edge_values():
     assert _rounded([-0.0, math.inf, math.nan, True, None], 4) == [0.0, None, None, True, None]
     with pytest.raises(TypeError):
         _rounded({"not json": object()}, 4)
+
+
+
+def test_without_build_the_offline_command_prints_usage_and_exits_2(capsys):
+    assert build_main([]) == 2
+    assert "--build" in capsys.readouterr().err
+
+
+def test_the_service_reports_on_the_rebuilt_tables(rebuilt_dir, capsys):
+    assert report_main(["--report", "--out-dir", str(rebuilt_dir)]) == 0
+    assert "Sorafenib + TACE (sorafenib-plus-tace, n=22" in capsys.readouterr().out
+
+
+def test_rendering_the_plots_again_gives_the_shipped_mapping_and_svg(tmp_path):
+    pytest.importorskip("matplotlib")
+    render_plots(out_dir=tmp_path)
+    shipped = default_tables_dir()
+    for mapping in tmp_path.glob("*.plot.json"):
+        assert json.loads(mapping.read_text()) == json.loads(shipped.joinpath(mapping.name).read_text())
+    for svg in tmp_path.glob("*.svg"):
+        assert svg.read_text() == shipped.joinpath(svg.name).read_text(), svg.name

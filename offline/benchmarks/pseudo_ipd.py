@@ -49,7 +49,7 @@ Method
    and nothing is random, so the same cohort file gives the same patients on every run.
 
 The search uses its own small Kaplan-Meier and log-rank arithmetic (pure Python; times are
-integer grid ticks, so comparisons of times are exact) for speed; :mod:`service.benchmarks.build` fits the chosen patients with lifelines,
+integer grid ticks, so comparisons of times are exact) for speed; :mod:`offline.benchmarks.build` fits the chosen patients with lifelines,
 and the served figures are lifelines' results.
 """
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from service.benchmarks.pseudo_ipd import (
+from offline.benchmarks.pseudo_ipd import (
     ArmState,
     CohortDefinitionError,
     PublishedCurve,

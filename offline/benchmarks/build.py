@@ -3,7 +3,7 @@
 For every cohort definition in ``rules/data/cohorts/`` this
 
 1. reconstructs constraint-matched pseudo individual patient data with the deterministic search
-   of :mod:`service.benchmarks.pseudo_ipd`;
+   of :mod:`offline.benchmarks.pseudo_ipd`;
 2. fits each arm (and the union of the arms, the overall cohort) with lifelines: Kaplan-Meier
    with 95% confidence intervals (lifelines' default exponential Greenwood, i.e. log(-log)),
    the median with its interval (``lifelines.utils.median_survival_times`` on the
@@ -18,8 +18,9 @@ The output is deterministic: the search has no randomness, floats are rounded (`
 in the cohort file), keys are sorted and the text is written with fixed separators, so a rebuild
 gives the same bytes (a test rebuilds into a temporary directory and compares).
 
-Only this module (and the search) need lifelines and scipy; the service reads the written tables
-through :mod:`service.benchmarks.tables`.
+Only this module needs lifelines and scipy, imported inside the functions that fit (the search, the
+serialisation and their tests run without the scientific stack); the service reads the written
+tables through :mod:`service.benchmarks.tables`. Offline code: not part of the installed service.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from service.benchmarks.pseudo_ipd import (
+from offline.benchmarks.pseudo_ipd import (
     PERCENT,
     PseudoPatient,
     Reconstruction,
@@ -124,7 +125,7 @@ def build_cohort_tables(cohort: Mapping[str, Any], source_name: str, source_byte
     document = {
         "format": TABLES_FORMAT,
         "format_version": TABLES_FORMAT_VERSION,
-        "generated_by": "hcc-cds benchmarks --build (service.benchmarks.build)",
+        "generated_by": "python -m offline.benchmarks --build (offline.benchmarks.build)",
         "source": {"file": source_name, "sha256": hashlib.sha256(source_bytes).hexdigest()},
         "cohort": {
             "id": cohort["id"],
