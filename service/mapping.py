@@ -163,12 +163,11 @@ def validation_problem(
     if not strict:
         return _read_elements_problem(resource)
     key = cache.key(resource) if cache is not None else None
-    if key is not None:
-        known, outcome = cache.get(key)
-        if known:
-            return outcome
-    outcome = _validate(resource)
-    if key is not None:
+    if cache is None or key is None:
+        return _validate(resource)
+    known, outcome = cache.get(key)
+    if not known:
+        outcome = _validate(resource)
         cache.put(key, outcome)
     return outcome
 

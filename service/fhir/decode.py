@@ -35,10 +35,11 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct, field
 
+from service.fhir.ids import FHIR_ID_PATTERN
+
 # -- primitive types (https://hl7.org/fhir/R4/datatypes.html#primitive) -----------------------------------------
 # msgspec applies a pattern with re.search: each is anchored at both ends (\Z: no trailing newline).
-FHIR_ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}\Z"
-Id = Annotated[str, Meta(pattern=FHIR_ID_PATTERN)]
+Id = Annotated[str, Meta(pattern=rf"^{FHIR_ID_PATTERN}\Z")]
 Code = Annotated[str, Meta(pattern=r"^[^\s]+(\s[^\s]+)*\Z")]
 Uri = Annotated[str, Meta(pattern=r"^\S*\Z")]
 String = Annotated[str, Meta(min_length=1)]
