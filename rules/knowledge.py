@@ -15,6 +15,7 @@ the thresholds as typed objects (``k.criteria.child_pugh.inr_two_points_from``).
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from rules.criteria import (
     text,
     validate_thresholds,
 )
+from rules.mrecist import MrecistCriteria
 
 __all__ = ["RULES_VERSION", "CodeEntry", "Coding", "Knowledge", "KnowledgeError", "Override", "OverridesError", "ValueSet"]
 
@@ -382,6 +384,12 @@ class Knowledge:
         self._value_sets: dict[str, ValueSet] = {
             name: _value_set(name, spec, self.codes_of(name)) for name, spec in self.value_sets["concepts"].items()
         }
+
+    @functools.cached_property
+    def mrecist(self) -> MrecistCriteria:
+        """mRECIST's numbers (``response_criteria.json``, group ``mrecist``), read once: checked against their
+        schema when the knowledge was built, so a malformed group has already stopped start-up."""
+        return MrecistCriteria.from_dict(self.thresholds["mrecist"])
 
     def _index_concept(self, concept: str, spec: Mapping[str, Any]) -> None:
         for c in spec.get("codes", []):

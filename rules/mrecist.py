@@ -72,7 +72,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
-from rules.knowledge import KnowledgeError
+from rules.criteria import KnowledgeError
 from rules.snapshot import ConditionFact, LesionMeasurement, Snapshot
 from rules.timing import condition_present_at
 

@@ -27,7 +27,7 @@ from rules.dose import DoseAdvice, dose_advice
 from rules.eligibility import Eligibility, bclc_b_at_first_tace, evaluate_eligibility, tace_resistant
 from rules.findings import Finding, Notes, Status
 from rules.knowledge import Knowledge
-from rules.mrecist import MrecistCriteria, MrecistResult, evaluate_mrecist
+from rules.mrecist import MrecistResult, evaluate_mrecist
 from rules.performance_status import PerformanceStatus, performance_status_at
 from rules.recommendation import Recommendation, recommend
 from rules.safety import safety_notes
@@ -166,7 +166,7 @@ def mrecist(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> Resp
     """Adapter: ``rules.mrecist.evaluate_mrecist`` against the current treatment's start (PRODUCT.md, mRECIST)."""
     start = prior.of("sorafenib", SorafenibHistory).start
     first_tace = prior.of("tace_series", TaceSeries).first
-    criteria = MrecistCriteria.from_dict(k.thresholds["mrecist"])
+    criteria = k.mrecist
     if start is not None:
         result = evaluate_mrecist(
             snapshot.lesions, treatment_start=start, as_of=as_of, criteria=criteria, conditions=snapshot.conditions

@@ -20,11 +20,12 @@ spread.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from rules.criteria import Jsh2014Criteria
 from rules.findings import Finding, Status, finding
 from rules.findings import finding as _finding
 from rules.knowledge import Knowledge
@@ -157,10 +158,10 @@ class _Series:
 
 def _series(snapshot: Snapshot, as_of: date, k: Knowledge, sorafenib_start: date | None) -> _Series:
     """The completed sessions before sorafenib start (up to ``as_of`` without it), records of one date merged."""
-    group = "tace_resistance"
-    citation = k.citation(group)
-    needed = int(k.threshold(group, "min_consecutive_sessions"))
-    window = int(k.threshold(group, "progression_window_days"))
+    criteria = k.criteria.tace_resistance
+    citation = criteria.citation
+    needed = criteria.min_consecutive_sessions
+    window = criteria.progression_window_days
     end = min(sorafenib_start, as_of) if sorafenib_start else as_of
     sessions = completed_tace(snapshot, end, inclusive=sorafenib_start is None)
     duplicates = same_day_duplicates(snapshot, sessions)
@@ -196,7 +197,7 @@ def _series_mrecist(snapshot: Snapshot, series: _Series, series_start: date, k: 
         snapshot.lesions,
         treatment_start=series_start,
         as_of=series.end,
-        criteria=k.thresholds["mrecist"],
+        criteria=k.mrecist,
         conditions=_present_before_series(snapshot, series_start),
         new_since_sessions=tuple(s.performed for s in series.sessions if s.performed is not None),
     )
@@ -388,15 +389,15 @@ def _imaging_by_date(snapshot: Snapshot) -> dict[date, list[LesionMeasurement]]:
 
 
 def _session_windows(
-    sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any], max_days_key: str = "response_imaging_max_days"
+    sessions: tuple[ProcedureFact, ...], g: Jsh2014Criteria, max_days: int | None = None
 ) -> list[tuple[ProcedureFact, date, date]]:
-    """For each session: the window (up to ``g[max_days_key]`` days, and the next session) in which its
-    response imaging or markers are read."""
+    """For each session: the window (up to ``max_days`` days, default ``g.response_imaging_max_days``, and the
+    next session) in which its response imaging or markers are read."""
     out = []
     for i, s in enumerate(sessions):
         assert s.performed is not None
-        start = days_after(s.performed, int(g["response_imaging_min_days"]))
-        stop = days_after(s.performed, int(g[max_days_key]))
+        start = days_after(s.performed, g.response_imaging_min_days)
+        stop = days_after(s.performed, g.response_imaging_max_days if max_days is None else max_days)
         following = sessions[i + 1].performed if i + 1 < len(sessions) else None
         if following is not None:
             stop = min(stop, following)
@@ -415,7 +416,7 @@ class _SessionImaging:
 
 
 def _per_treated_lesion(
-    treated: dict[str, LesionMeasurement], after: dict[str, LesionMeasurement], g: Mapping[str, Any]
+    treated: dict[str, LesionMeasurement], after: dict[str, LesionMeasurement], g: Jsh2014Criteria
 ) -> tuple[list[str], list[bool | None]]:
     """Each treated lesion's viable diameter before and after, and whether it stayed above the limit."""
     parts: list[str] = []
@@ -428,12 +429,12 @@ def _per_treated_lesion(
             continue
         fraction = later.viable_diameter_mm / r.viable_diameter_mm
         parts.append(f"{lesion} {r.viable_diameter_mm:g} -> {later.viable_diameter_mm:g} mm ({fraction:.0%})")
-        flags.append(fraction > float(g["insufficient_viable_fraction_above"]))
+        flags.append(fraction > g.insufficient_viable_fraction_above)
     return parts, flags
 
 
 def _session_imaging(
-    performed: date, pre: list[LesionMeasurement], post: list[LesionMeasurement], g: Mapping[str, Any]
+    performed: date, pre: list[LesionMeasurement], post: list[LesionMeasurement], g: Jsh2014Criteria
 ) -> _SessionImaging:
     """Judged per treated lesion (JSH-LCSGJ 2014: the treated tumour's viable part): the lesions in the liver
     (or of unknown organ) viable before the session; extrahepatic lesions are not treated by it."""
@@ -454,7 +455,7 @@ def _session_imaging(
 
 
 def _imaging_response(
-    snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]
+    snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Jsh2014Criteria
 ) -> list[_SessionImaging]:
     """Per session: the latest imaging on or before it against the first in its response window."""
     imaging = _imaging_by_date(snapshot)
@@ -482,12 +483,12 @@ class _SessionMarker:
     evidence: tuple[str, ...] = ()
 
 
-def _marker_rises(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any]) -> list[_SessionMarker]:
+def _marker_rises(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Jsh2014Criteria) -> list[_SessionMarker]:
     afp = snapshot.series("afp")
     results = []
-    for s, _, stop in _session_windows(sessions, g, "marker_after_max_days"):
+    for s, _, stop in _session_windows(sessions, g, g.marker_after_max_days):
         assert s.performed is not None
-        lookback = days_before(s.performed, int(g["marker_baseline_max_days_before"]))
+        lookback = days_before(s.performed, g.marker_baseline_max_days_before)
         before = [m for m in afp if lookback <= m.when <= s.performed]
         after = [m for m in afp if s.performed < m.when <= stop]
         if not before or not after:
@@ -530,7 +531,7 @@ def _appearances(
 
 
 def _refractoriness(
-    snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Mapping[str, Any], citation: str
+    snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Jsh2014Criteria, citation: str
 ) -> Finding:
     """Criteria 1a, 1b and 2 over the sessions: met when two consecutive sessions show one of them."""
     imaging = _imaging_response(snapshot, sessions, g)
@@ -580,11 +581,11 @@ def evaluate_jsh_2014(
 ) -> Finding:
     """JSH-LCSGJ 2014 refractoriness: appearance of vascular invasion or extrahepatic spread (criteria 3, 4), else
     two consecutive insufficient responses, increases in liver lesions or AFP rises (criteria 1a, 1b, 2)."""
-    g = k.thresholds["jsh_2014"]
-    citation = k.citation("jsh_2014")
+    g = k.criteria.jsh_2014
+    citation = g.citation
     end = min(sorafenib_start, as_of) if sorafenib_start else as_of
     sessions = completed_tace(snapshot, end, inclusive=sorafenib_start is None)
-    needed = int(g["min_consecutive_sessions"])
+    needed = g.min_consecutive_sessions
     if len(sessions) < needed:
         return finding(
             Status.NOT_MET,

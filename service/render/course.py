@@ -152,7 +152,7 @@ def page_course(assessment: Assessment, k: Knowledge) -> dict[str, Any]:
     ]
     return {
         "format": COURSE_FORMAT,
-        "window_days": int(k.threshold("tace_resistance", "progression_window_days")),
+        "window_days": k.criteria.tace_resistance.progression_window_days,
         "lesions": lesions,
         "tace_sessions": sessions,
         "tace_not_done": not_done,
