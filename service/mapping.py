@@ -50,7 +50,7 @@ from rules.snapshot import (
     Snapshot,
     UnusableMeasurement,
 )
-from service.fhir.dates import choice_date, parse_fhir_date, period_end
+from service.fhir.dates import FhirDate, choice_date, parse_fhir_date, period_end
 from service.fhir.decode import READ_ELEMENTS, decode_problem, problem_location
 
 UCUM = "http://unitsofmeasure.org"
@@ -265,6 +265,15 @@ def _plain_codings(concept: Any) -> list[tuple[str | None, str | None]] | None:
             return None
         pairs.append((system, code))
     return pairs
+
+
+def _severity(concept: Any) -> str | None:
+    """mild / moderate / severe from a Condition.severity's SNOMED code (the last one that says), else None."""
+    severity = None
+    for coding in _codings(concept):
+        if coding.get("code") in SEVERITY_CODES:
+            severity = SEVERITY_CODES[coding["code"]]
+    return severity
 
 
 def _coded_status(concept: Any) -> str | None:
@@ -564,8 +573,28 @@ class _Builder:
         entry = self.match(cond.get("code"), "Condition")
         if entry is None:
             return
-        # onset[x] goes to ``onset`` and recordedDate to ``recorded``, for every concept: a condition dated
-        # only by recordedDate is known present by then, not begun then (rules.timing.condition_presence)
+        onset, recorded = self.condition_dates(cond, entry.concept)
+        abatement, _ = choice_date(cond, "abatement")
+        same = [e for e in self.matches(cond.get("code"), "Condition") if e.concept == entry.concept]
+        self.conditions.append(
+            ConditionFact(
+                concept=entry.concept,
+                ref=ref_of(cond),
+                onset=onset.day if onset else None,
+                clinical_status=_coded_status(cond.get("clinicalStatus")),
+                verification_status=verification,
+                severity=_severity(cond.get("severity")) or next((e.severity for e in same if e.severity), None),
+                abatement=abatement.day if abatement else None,
+                recorded=recorded.day if recorded else None,
+                specific=any(e.specific for e in same),
+                site=next((e.site for e in same if e.site), None) or self.body_site(cond.get("bodySite")),
+            )
+        )
+
+    def condition_dates(self, cond: dict, concept: str) -> tuple[FhirDate | None, FhirDate | None]:
+        """(onset, recorded), each reported when it cannot be read. onset[x] goes to ``onset`` and recordedDate
+        to ``recorded``, for every concept: a condition dated only by recordedDate is known present by then,
+        not begun then (rules.timing.condition_presence)."""
         onset, problem = choice_date(cond, "onset")
         if onset is None and "onsetAge" in cond:
             problem = "onsetAge is not a date: onset unknown"
@@ -576,32 +605,10 @@ class _Builder:
         if problem and onset is None:
             problem = problem.replace(" is not a valid date", " cannot be read as a calendar date")
             self.issue(cond, f"{problem}: the onset is unknown (the condition itself is used)")
-        if onset is None and recorded is None and entry.concept != "hcc":
-            self.issue(cond, f"{entry.concept.replace('_', ' ')}: no onset and no recordedDate, so the date it began "
+        if onset is None and recorded is None and concept != "hcc":
+            self.issue(cond, f"{concept.replace('_', ' ')}: no onset and no recordedDate, so the date it began "
                              "is unknown (findings at a past date that it would change are unknown)")
-        abatement, _ = choice_date(cond, "abatement")
-        severity = None
-        for coding in _codings(cond.get("severity")):
-            if coding.get("code") in SEVERITY_CODES:
-                severity = SEVERITY_CODES[coding["code"]]
-        entries = self.matches(cond.get("code"), "Condition")
-        same = [e for e in entries if e.concept == entry.concept]
-        if severity is None:
-            severity = next((e.severity for e in same if e.severity), None)
-        self.conditions.append(
-            ConditionFact(
-                concept=entry.concept,
-                ref=ref_of(cond),
-                onset=onset.day if onset else None,
-                clinical_status=_coded_status(cond.get("clinicalStatus")),
-                verification_status=verification,
-                severity=severity,
-                abatement=abatement.day if abatement else None,
-                recorded=recorded.day if recorded else None,
-                specific=any(e.specific for e in same),
-                site=next((e.site for e in same if e.site), None) or self.body_site(cond.get("bodySite")),
-            )
-        )
+        return onset, recorded
 
     def body_site(self, body_sites: Any) -> str | None:
         """The organ a Condition.bodySite names (an ``extrahepatic_structures`` or ``liver_structures`` code), or None."""
@@ -653,33 +660,15 @@ class _Builder:
             if "medicationReference" in med and "medicationCodeableConcept" not in med:
                 self.issue(med, "medicationReference is not resolved; the medication is not identified")
             return
-        starts: list[date] = []
-        ends: list[date] = []
-        daily_dose = None
         if med["resourceType"] == "MedicationRequest":
-            authored = parse_fhir_date(med.get("authoredOn"))
-            if authored:
-                starts.append(authored.day)
-            for dosage in med.get("dosageInstruction") or []:
-                bounds = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
-                for key, target in (("start", starts), ("end", ends)):
-                    parsed = parse_fhir_date(bounds.get(key))
-                    if parsed:
-                        target.append(parsed.day)
-                dose = daily_dose_mg(dosage, entry)
-                if dose is not None:
-                    daily_dose = (daily_dose or 0.0) + dose
+            starts, ends, dosages = _request_course(med)
         else:
-            effective, _ = choice_date(med, "effective")
-            if effective:
-                starts.append(effective.day)
-            end = period_end(med, "effective")
-            if end:
-                ends.append(end.day)
-            for dosage in med.get("dosage") or []:
-                dose = daily_dose_mg(dosage, entry)
-                if dose is not None:
-                    daily_dose = (daily_dose or 0.0) + dose
+            starts, ends, dosages = _statement_course(med)
+        daily_dose = None
+        for dosage in dosages:
+            dose = daily_dose_mg(dosage, entry)
+            if dose is not None:
+                daily_dose = (daily_dose or 0.0) + dose
         self.medications.append(
             MedicationFact(
                 concept=entry.concept,
@@ -750,6 +739,31 @@ class _Builder:
         if organs:
             return None, f"BodyStructure location codes name different organs ({', '.join(sorted(organs))})"
         return None, f"BodyStructure location {shown} is not a recognised liver or extrahepatic structure"
+
+
+def _request_course(med: dict) -> tuple[list[date], list[date], list[dict]]:
+    """A MedicationRequest's start dates (authoredOn, each dosage's boundsPeriod.start), end dates
+    (boundsPeriod.end) and dosages."""
+    starts: list[date] = []
+    ends: list[date] = []
+    authored = parse_fhir_date(med.get("authoredOn"))
+    if authored:
+        starts.append(authored.day)
+    dosages = med.get("dosageInstruction") or []
+    for dosage in dosages:
+        bounds = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
+        for key, target in (("start", starts), ("end", ends)):
+            parsed = parse_fhir_date(bounds.get(key))
+            if parsed:
+                target.append(parsed.day)
+    return starts, ends, dosages
+
+
+def _statement_course(med: dict) -> tuple[list[date], list[date], list[dict]]:
+    """A MedicationStatement's start (effective[x]), end (effectivePeriod.end) and dosages."""
+    effective, _ = choice_date(med, "effective")
+    end = period_end(med, "effective")
+    return ([effective.day] if effective else []), ([end.day] if end else []), (med.get("dosage") or [])
 
 
 def map_patient(patient: dict) -> tuple[PatientFacts, list[DataIssue]]:
