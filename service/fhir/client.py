@@ -60,6 +60,7 @@ from service.fhir.ids import FHIR_ID
 from service.fhir.limits import AssessmentBudget, FhirBusyError, RequestSlots, Slot
 from service.fhir.outcomes import fhir_outcome
 from service.fhir.source import MalformedBundleError, SearchResult, outcome_texts, read_search_page
+from service.json_parse import parse_json
 
 log = logging.getLogger("hcc_cds.fhir")
 
@@ -406,9 +407,9 @@ class HttpFhirSource:
             raise FhirResponseError(f"{label}: unexpected status {status}")
         try:
             if len(answer.body) >= DECODE_IN_THREAD_BYTES:
-                body = await anyio.to_thread.run_sync(json.loads, answer.body)
+                body = await anyio.to_thread.run_sync(parse_json, answer.body)
             else:
-                body = json.loads(answer.body)
+                body = parse_json(answer.body)
         except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
             raise FhirResponseError(f"{label}: the FHIR server sent a body that is not JSON") from exc
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
