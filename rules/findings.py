@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 
 class Status(str, Enum):
@@ -32,20 +31,6 @@ class Finding:
     citation: str
     id: str | None = None
     kind: str | None = None  # "inclusion" / "exclusion" for eligibility criteria
-
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        if self.id is not None:
-            data["id"] = self.id
-        if self.kind is not None:
-            data["kind"] = self.kind
-        data.update(
-            status=self.status.value,
-            reasons=list(self.reasons),
-            evidence=list(self.evidence),
-            citation=self.citation,
-        )
-        return data
 
 
 def finding(

@@ -170,11 +170,6 @@ def _criteria(criteria: Mapping[str, Any] | MrecistCriteria) -> MrecistCriteria:
 # -- output shapes ----------------------------------------------------------------
 
 
-def _mm_number(value: Fraction) -> int | float:
-    """A length for JSON: an integer when whole, else the float."""
-    return value.numerator if value.denominator == 1 else float(value)
-
-
 def _mm(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
 
@@ -228,9 +223,6 @@ class Target:
     diameter_mm: Fraction
     ref: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"lesion": self.lesion, "diameter_mm": _mm_number(self.diameter_mm), "organ": self.organ}
-
 
 @dataclass(frozen=True)
 class SumAt:
@@ -238,9 +230,6 @@ class SumAt:
 
     date: date
     sum_mm: Fraction
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"date": self.date.isoformat(), "sum_mm": _mm_number(self.sum_mm)}
 
 
 @dataclass(frozen=True)
@@ -253,14 +242,6 @@ class Baseline:
     sum_mm: Fraction
     non_targets: tuple[str, ...]  # lesions viable at baseline that are not targets
     evidence: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "date": self.date.isoformat(),
-            "sum_mm": _mm_number(self.sum_mm),
-            "targets": [t.as_dict() for t in self.targets],
-            "non_targets": list(self.non_targets),
-        }
 
 
 @dataclass(frozen=True)
@@ -284,24 +265,6 @@ class TimepointEvaluation:
     reasons: tuple[str, ...]
     evidence: tuple[str, ...]
     imaging: bool = True  # False: PD from a thrombus or metastasis recorded after the latest sized imaging
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "date": self.date.isoformat(),
-            "sum_mm": _mm_number(self.sum_mm) if self.sum_mm is not None else None,
-            "category": self.category,
-            "target_response": self.target_response,
-            "non_target_response": self.non_target_response,
-            "nadir": self.nadir.as_dict() if self.nadir else None,
-            "change_from_baseline_pct": self.change_from_baseline_pct,
-            "change_from_nadir_pct": self.change_from_nadir_pct,
-            "targets_missing": list(self.targets_missing),
-            "new_lesions": list(self.new_lesions),
-            "new_lesions_below_threshold": list(self.new_lesions_below_threshold),
-            "progression": list(self.progression),
-            "reasons": list(self.reasons),
-            "evidence": list(self.evidence),
-        }
 
 
 @dataclass(frozen=True)
@@ -329,30 +292,6 @@ class MrecistResult:
     def first_progression(self) -> TimepointEvaluation | None:
         """The earliest follow-up evaluated PD, if any."""
         return next((t for t in self.timeline if t.category == PD), None)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The schema's ``mrecist`` object, plus responses by component, evidence, timeline and citation."""
-        cur = self.current
-        return {
-            "category": self.category,
-            "baseline": self.baseline.as_dict() if self.baseline else None,
-            "nadir": cur.nadir.as_dict() if cur and cur.nadir else None,
-            "current": (
-                {"date": cur.date.isoformat(), "sum_mm": _mm_number(cur.sum_mm) if cur.sum_mm is not None else None}
-                if cur
-                else None
-            ),
-            "change_from_baseline_pct": cur.change_from_baseline_pct if cur else None,
-            "change_from_nadir_pct": cur.change_from_nadir_pct if cur else None,
-            "new_lesions": list(cur.new_lesions) if cur else [],
-            "new_lesions_below_threshold": list(cur.new_lesions_below_threshold) if cur else [],
-            "target_response": cur.target_response if cur else None,
-            "non_target_response": cur.non_target_response if cur else None,
-            "reasons": list(self.reasons),
-            "evidence": list(self.evidence),
-            "timeline": [t.as_dict() for t in self.timeline],
-            "citation": self.citation,
-        }
 
 
 # -- building blocks ------------------------------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
 
 from rules.criteria import Jsh2014Criteria
 from rules.findings import Finding, Status, finding
@@ -59,13 +58,6 @@ class TaceResistance:
     @property
     def status(self) -> Status:
         return self.finding.status
-
-    def as_dict(self) -> dict[str, Any]:
-        data = self.finding.as_dict()
-        data["definition"] = "JSH-2010"
-        data["tace_sessions"] = list(self.sessions)
-        data["jsh_2014"] = self.jsh_2014.as_dict()
-        return data
 
 
 def _d(day: date) -> str:

@@ -12,9 +12,12 @@ from service.render.clinical_json import (
     data_issue_json,
     dose_json,
     eligibility_json,
+    finding_json,
+    mrecist_json,
     performance_status_json,
     recommendation_json,
     safety_note_json,
+    tace_resistance_json,
 )
 
 
@@ -30,7 +33,7 @@ def _mrecist(assessment: Assessment) -> dict:
             "new_lesions": [],
             "reasons": [assessment.mrecist_note] if assessment.mrecist_note else [],
         }
-    data = assessment.mrecist.as_dict()
+    data = mrecist_json(assessment.mrecist)
     data["treatment"] = assessment.mrecist_note
     return data
 
@@ -48,7 +51,7 @@ def render_assessment(assessment: Assessment, k: Knowledge, tables: BenchmarkTab
         "overrides": [o.describe() for o in k.overrides],
         "data_issues": [data_issue_json(i) for i in assessment.data_issues],
         "assumptions": list(assessment.assumptions),
-        "hcc_diagnosis": assessment.hcc_diagnosis.as_dict(),
+        "hcc_diagnosis": finding_json(assessment.hcc_diagnosis),
         "sorafenib": {
             "start": assessment.sorafenib.start.isoformat() if assessment.sorafenib.start else None,
             "current": assessment.on_sorafenib,
@@ -57,10 +60,10 @@ def render_assessment(assessment: Assessment, k: Knowledge, tables: BenchmarkTab
         "child_pugh": child_pugh,
         "performance_status": performance_status_json(assessment.performance_status),
         "bclc": bclc_json(assessment.bclc),
-        "tace_resistance": assessment.tace_resistance.as_dict(),
+        "tace_resistance": tace_resistance_json(assessment.tace_resistance),
         "mrecist": _mrecist(assessment),
         "sorafenib_eligibility": eligibility,
-        "tace_candidacy": assessment.tace_candidacy.finding.as_dict(),
+        "tace_candidacy": finding_json(assessment.tace_candidacy.finding),
         "recommendation": recommendation_json(assessment.recommendation),
         "safety": [safety_note_json(n) for n in assessment.safety],
         "adverse_events": [adverse_event_json(e) for e in assessment.adverse_events],

@@ -16,6 +16,7 @@ from rules.mrecist import (
     overall_response,
     select_targets,
 )
+from service.render.clinical_json import mrecist_json
 from tests.unit.rules.factories import condition, lesion, make_snapshot, response_criteria
 
 CRITERIA = response_criteria()
@@ -54,7 +55,7 @@ def evaluate(table, *, organs=None, conditions=(), progression=(), start=START, 
 def test_the_schema_example_is_pd_against_the_nadir_with_its_numbers():
     result = evaluate({BASE: {"lesion-a": 40, "lesion-b": 25}, F1: {"lesion-a": 28, "lesion-b": 17},
                        F2: {"lesion-a": 44, "lesion-b": 26}}, as_of=F2)
-    data = result.as_dict()
+    data = mrecist_json(result)
     assert data["category"] == "PD"
     assert data["baseline"]["date"] == "2026-05-02"
     assert data["baseline"]["sum_mm"] == 65
@@ -174,7 +175,7 @@ def test_reappearing_viable_tumour_after_a_nadir_of_0_is_pd():
 def test_a_new_liver_lesion_is_pd_from_10_mm(new_mm, expected):
     result = evaluate({BASE: {"a": 40, "b": 25}, F1: {"a": 38, "b": 25, "new": new_mm}})
     assert result.category == expected
-    assert result.as_dict()["new_lesions"] == (["BodyStructure/new"] if expected == "PD" else [])
+    assert mrecist_json(result)["new_lesions"] == (["BodyStructure/new"] if expected == "PD" else [])
 
 
 def test_a_new_lesion_that_grows_to_10_mm_later_becomes_pd_then():
@@ -281,7 +282,7 @@ def test_every_target_missing_is_ne():
 def test_no_follow_up_imaging_gives_a_null_category():
     result = evaluate({BASE: {"a": 40}})
     assert result.category is None
-    assert result.as_dict()["current"] is None and result.timeline == ()
+    assert mrecist_json(result)["current"] is None and result.timeline == ()
     assert result.baseline.date == BASE
     assert any("No follow-up imaging after baseline 2026-05-02" in r for r in result.reasons)
 
@@ -407,7 +408,7 @@ def test_the_overall_response_follows_the_dossiers_table(target, non_target, new
 
 def test_every_result_carries_reasons_evidence_and_the_citation():
     result = evaluate({BASE: {"a": 40}, F1: {"a": 30}})
-    data = result.as_dict()
+    data = mrecist_json(result)
     assert data["reasons"] and data["evidence"]
     assert data["citation"].startswith("mRECIST: Lencioni R, Llovet JM, Semin Liver Dis 2010;30:52-60")
     assert set(data) >= {

@@ -14,6 +14,7 @@ import pytest
 
 from rules.knowledge import KnowledgeError
 from rules.mrecist import MrecistCriteria, evaluate_mrecist, mrecist_timeline
+from service.render.clinical_json import baseline_json, timepoint_json
 from tests.unit.rules.factories import condition, lesion
 from tests.unit.rules.test_mrecist_core3 import AS_OF, BASE, CRITERIA, F1, F2, START, evaluate, scans
 
@@ -90,7 +91,7 @@ def test_a_late_condition_timepoint_serialises_without_measurements():
     pvtt = condition("portal_vein_tumour_thrombus", onset=date(2026, 10, 15), ref="Condition/pvtt")
     late = evaluate({BASE: {"a": 40}, F1: {"a": 38}}, conditions=[pvtt]).timeline[-1]
     assert late.imaging is False
-    assert late.as_dict() == {
+    assert timepoint_json(late) == {
         "date": "2026-10-15", "sum_mm": None, "category": "PD", "target_response": None, "non_target_response": None,
         "nadir": None, "change_from_baseline_pct": None, "change_from_nadir_pct": None, "targets_missing": [],
         "new_lesions": [], "new_lesions_below_threshold": [], "progression": ["new_vascular_invasion"],
@@ -103,8 +104,8 @@ def test_a_late_condition_timepoint_serialises_without_measurements():
 
 def test_a_timepoint_and_the_baseline_serialise_every_field():
     result = evaluate({BASE: {"a": 40, "b": 30, "c": 5}, F1: {"a": 20, "c": 4, "x": 6}})
-    assert result.baseline.as_dict()["non_targets"] == ["BodyStructure/c"]
-    point = result.timeline[0].as_dict()
+    assert baseline_json(result.baseline)["non_targets"] == ["BodyStructure/c"]
+    point = timepoint_json(result.timeline[0])
     assert {k: point[k] for k in point if k not in ("reasons", "evidence")} == {
         "date": "2026-07-01", "sum_mm": 20, "category": "NE", "target_response": "NE",
         "non_target_response": "non-CR/non-PD", "nadir": {"date": "2026-05-02", "sum_mm": 70},

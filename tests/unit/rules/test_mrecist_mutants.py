@@ -26,6 +26,7 @@ from rules.mrecist import (
     mrecist_timeline,
     select_targets,
 )
+from service.render.clinical_json import mrecist_json
 from tests.unit.rules.factories import condition, lesion, make_snapshot, response_criteria
 
 CRITERIA = MrecistCriteria.from_dict(response_criteria())
@@ -325,8 +326,8 @@ def test_no_measurable_target_is_explained():
 def test_the_baseline_reason_lists_the_targets():
     result = evaluate({BASE: {"a": 20, "b": 12.5}, F1: {"a": 20, "b": 12.5}}, as_of=F1)
     assert result.reasons[0] == BASELINE_REASON + f"2 target(s): {bs('a')} 20 mm, {bs('b')} 12.5 mm; sum 32.5 mm."
-    assert result.as_dict()["baseline"]["sum_mm"] == 32.5
-    assert result.as_dict()["baseline"]["targets"][0]["diameter_mm"] == 20
+    assert mrecist_json(result)["baseline"]["sum_mm"] == 32.5
+    assert mrecist_json(result)["baseline"]["targets"][0]["diameter_mm"] == 20
 
 
 def test_an_unusable_reading_does_not_drop_the_readings_after_it():
@@ -344,7 +345,7 @@ def test_select_targets_sets_an_unusable_reading_aside_and_cites_each_target():
 def test_the_baseline_cites_its_targets_and_gives_whole_sums_as_integers():
     result = evaluate({BASE: {"a": 20, "b": 15}, F1: {"a": 20, "b": 15}}, as_of=F1)
     assert result.baseline.evidence == ("Observation/size-a-20260502", "Observation/size-b-20260502")
-    data = result.as_dict()
+    data = mrecist_json(result)
     assert type(data["baseline"]["sum_mm"]) is int and data["baseline"]["sum_mm"] == 35
     assert type(data["current"]["sum_mm"]) is int
 
@@ -365,19 +366,19 @@ def test_with_no_target_measured_there_is_no_baseline_sum_of_the_measured_target
 
 
 def test_the_result_dict_without_follow_up_has_no_current_values():
-    data = evaluate({BASE: {"a": 20}}).as_dict()
+    data = mrecist_json(evaluate({BASE: {"a": 20}}))
     assert data["baseline"]["date"] == "2026-05-02"
     assert (data["current"], data["nadir"], data["target_response"], data["non_target_response"]) == (None, None, None, None)
     assert (data["new_lesions"], data["new_lesions_below_threshold"], data["timeline"]) == ([], [], [])
 
 
 def test_the_result_dict_with_follow_up_gives_the_current_responses():
-    data = evaluate({BASE: {"a": 20}, F1: {"a": 0, "n": 5}}, as_of=F1).as_dict()
+    data = mrecist_json(evaluate({BASE: {"a": 20}, F1: {"a": 0, "n": 5}}, as_of=F1))
     assert (data["target_response"], data["non_target_response"]) == ("CR", "non-CR/non-PD")
     assert data["new_lesions_below_threshold"] == [bs("n")]
     assert data["timeline"][0]["nadir"] == {"date": "2026-05-02", "sum_mm": 20}
-    assert evaluate({BASE: {"a": 20}}).as_dict()["baseline"] is not None
-    assert evaluate({F1: {"a": 20}}).as_dict()["baseline"] is None
+    assert mrecist_json(evaluate({BASE: {"a": 20}}))["baseline"] is not None
+    assert mrecist_json(evaluate({F1: {"a": 20}}))["baseline"] is None
 
 
 def test_malformed_mrecist_criteria_are_named_in_the_error():

@@ -21,6 +21,7 @@ import pytest
 
 from rules.findings import Status
 from rules.tace_resistance import _two_consecutive, evaluate_jsh_2014, evaluate_tace_resistance
+from service.render.clinical_json import finding_json, tace_resistance_json
 from tests.unit.rules.factories import condition, disease_status, lesion, make_snapshot, measurement, procedure
 
 T1 = date(2026, 1, 10)
@@ -536,7 +537,7 @@ def test_two_consecutive_needs_a_true_pair_or_the_last_two_known(flags, expected
 
 def test_the_resistance_dict_names_the_definition_sessions_and_jsh_2014(knowledge):
     result = evaluate(knowledge, sessions(T1, T2), baseline_and_sd())
-    data = result.as_dict()
+    data = tace_resistance_json(result)
     assert data["definition"] == "JSH-2010" and data["status"] == "unknown"
     assert data["tace_sessions"] == ["Procedure/tace-2026-01-10", "Procedure/tace-2026-03-10"]
-    assert data["jsh_2014"] == result.jsh_2014.as_dict()
+    assert data["jsh_2014"] == finding_json(result.jsh_2014)
