@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from rules import wording
 from rules.knowledge import Knowledge
 from rules.snapshot import Snapshot
 from rules.timing import condition_present_at, medication_active_at
@@ -30,7 +31,7 @@ def safety_notes(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[SafetyN
         notes.append(
             SafetyNote(
                 "sorafenib-hypersensitivity",
-                "Sorafenib hypersensitivity recorded: sorafenib is contraindicated (drug label).",
+                wording.safety_sorafenib_hypersensitivity_recorded_sorafenib_contraindicated(),
                 True,
                 tuple(a.ref for a in allergies),
                 citation,
@@ -42,8 +43,7 @@ def safety_notes(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[SafetyN
         notes.append(
             SafetyNote(
                 "hbv-without-antiviral",
-                "Hepatitis B without recorded antiviral therapy: TACE can reactivate HBV; start antiviral prophylaxis "
-                "before further TACE.",
+                wording.safety_hepatitis_b_without_recorded_antiviral(),
                 False,
                 tuple(c.ref for c in hbv),
                 citation,
@@ -54,7 +54,7 @@ def safety_notes(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[SafetyN
         notes.append(
             SafetyNote(
                 "pregnancy",
-                "Pregnancy recorded: sorafenib can cause fetal harm; exclude pregnancy before starting it.",
+                wording.safety_pregnancy_recorded_sorafenib_can_cause(),
                 False,
                 tuple(c.ref for c in pregnant),
                 citation,

@@ -1,0 +1,28 @@
+"""Every sentence the service says to a clinician, in one place (issue 21).
+
+This module is where a reviewer or a translator reads the clinician-facing English: finding reasons,
+recommendation texts, warnings, assumptions, notes and citations. Each phrase is a function named after
+the rule and the situation, with typed parameters; the rules call ``wording.<name>(...)`` and hold no
+prose of their own (``tests/unit/rules/test_wording_in_one_module.py`` keeps it so). Numbers and dates
+arrive already formatted by the callers' helpers, as before, unless a format spec in the phrase says
+otherwise; changing a sentence here changes the service's output, which the tests pin word for word.
+
+Standard library only, like the rest of ``rules/``.
+"""
+
+from __future__ import annotations
+
+# --- safety.py ------------------------------------------------------------------------------------
+
+# safety.safety_notes
+
+def safety_sorafenib_hypersensitivity_recorded_sorafenib_contraindicated() -> str:
+    return "Sorafenib hypersensitivity recorded: sorafenib is contraindicated (drug label)."
+
+
+def safety_hepatitis_b_without_recorded_antiviral() -> str:
+    return "Hepatitis B without recorded antiviral therapy: TACE can reactivate HBV; start antiviral prophylaxis before further TACE."
+
+
+def safety_pregnancy_recorded_sorafenib_can_cause() -> str:
+    return "Pregnancy recorded: sorafenib can cause fetal harm; exclude pregnancy before starting it."
