@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from rules import wording
 from rules.findings import Finding, Status, finding
 from rules.snapshot import ConditionFact, Snapshot
 from rules.timing import condition_present_at
 
 HCC_CITATION = (
-    "hcc-cds references: HCC diagnosis rule (the product's own choice): an active, confirmed Condition "
-    "(SNOMED CT 109841003; ICD-10-CM C22.0, as in mCODE STU3)"
+    wording.diagnosis_hcc_cds_references_hcc_diagnosis()
 )
 
 
@@ -21,7 +21,7 @@ def evaluate_hcc_diagnosis(snapshot: Snapshot, as_of: date) -> Finding:
     if present:
         return finding(
             Status.MET,
-            [f"Active confirmed HCC diagnosis ({c.ref}, {_dated(c)})." for c in present],
+            [wording.diagnosis_active_confirmed_hcc_diagnosis(c.ref, _dated(c)) for c in present],
             [c.ref for c in present],
             citation=HCC_CITATION,
         )
@@ -29,8 +29,7 @@ def evaluate_hcc_diagnosis(snapshot: Snapshot, as_of: date) -> Finding:
         return finding(
             Status.NOT_MET,
             [
-                f"{c.ref}: HCC recorded but not active and confirmed at {as_of.isoformat()} (clinical status "
-                f"{c.clinical_status or 'not recorded'}, verification {c.verification_status or 'not recorded'})."
+                wording.diagnosis_hcc_recorded_but_not_active(c.ref, as_of.isoformat(), c.clinical_status or 'not recorded', c.verification_status or 'not recorded')
                 for c in hcc
             ],
             [c.ref for c in hcc],
@@ -44,5 +43,5 @@ def _dated(c: ConditionFact) -> str:
     if c.onset is not None:
         return f"onset {c.onset.isoformat()}"
     if c.recorded is not None:
-        return f"recorded {c.recorded.isoformat()}, onset not recorded"
+        return wording.diagnosis_recorded_onset_not_recorded(c.recorded.isoformat())
     return "undated"

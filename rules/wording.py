@@ -26,3 +26,27 @@ def safety_hepatitis_b_without_recorded_antiviral() -> str:
 
 def safety_pregnancy_recorded_sorafenib_can_cause() -> str:
     return "Pregnancy recorded: sorafenib can cause fetal harm; exclude pregnancy before starting it."
+
+
+# --- diagnosis.py ---------------------------------------------------------------------------------
+
+# diagnosis (module level)
+
+def diagnosis_hcc_cds_references_hcc_diagnosis() -> str:
+    return "hcc-cds references: HCC diagnosis rule (the product's own choice): an active, confirmed Condition (SNOMED CT 109841003; ICD-10-CM C22.0, as in mCODE STU3)"
+
+
+# diagnosis.evaluate_hcc_diagnosis
+
+def diagnosis_active_confirmed_hcc_diagnosis(ref: str, dated: str) -> str:
+    return f"Active confirmed HCC diagnosis ({ref}, {dated})."
+
+
+def diagnosis_hcc_recorded_but_not_active(ref: str, as_of: str, clinical_status: str, verification_status: str) -> str:
+    return f"{ref}: HCC recorded but not active and confirmed at {as_of} (clinical status {clinical_status}, verification {verification_status})."
+
+
+# diagnosis._dated
+
+def diagnosis_recorded_onset_not_recorded(recorded: str) -> str:
+    return f"recorded {recorded}, onset not recorded"
