@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from rules import wording
 from rules.bclc import BclcAssessment
 from rules.candidacy import Candidacy
 from rules.child_pugh import ChildPugh
@@ -73,9 +74,7 @@ def _disease_status_warnings(snapshot: Snapshot, as_of: date, prior: Prior) -> N
     worsened = [r for r in snapshot.disease_status if r.trend == "worsened" and mrecist.current.date <= r.when <= as_of]
     for report in worsened:
         prior.notes.warn(
-            f"Disease status reported worsened on {report.when.isoformat()} ({report.ref}) beside an mRECIST "
-            f"{mrecist.category} on sorafenib ({mrecist.current.date.isoformat()}): review the imaging for "
-            "progression that the measurements do not show."
+            wording.assessment_disease_status_reported_worsened_beside(report.when.isoformat(), report.ref, mrecist.category, mrecist.current.date.isoformat())
         )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
+from rules import wording
 from rules.bclc import BclcAssessment, assess_bclc
 from rules.candidacy import Candidacy, evaluate_tace_candidacy
 from rules.child_pugh import ChildPugh, evaluate_child_pugh
@@ -96,7 +97,7 @@ def hcc_diagnosis(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -
     hcc = evaluate_hcc_diagnosis(snapshot, as_of)
     for ref in hcc.evidence:
         if any(c.ref == ref and c.verification_status is None for c in snapshot.conditions_of("hcc")):
-            prior.notes.assume(f"HCC diagnosis {ref} has no verificationStatus: taken as confirmed.")
+            prior.notes.assume(wording.registry_hcc_diagnosis_has_no_verificationstatus(ref))
     return hcc
 
 
@@ -171,13 +172,13 @@ def mrecist(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> Resp
         result = evaluate_mrecist(
             snapshot.lesions, treatment_start=start, as_of=as_of, criteria=criteria, conditions=snapshot.conditions
         )
-        return Response(result, f"Response to sorafenib (started {start.isoformat()}).")
+        return Response(result, wording.registry_response_sorafenib_started(start.isoformat()))
     if first_tace is not None:
         result = prior.of("tace_resistance", TaceResistance).series_mrecist or evaluate_mrecist(
             snapshot.lesions, treatment_start=first_tace, as_of=as_of, criteria=criteria, conditions=snapshot.conditions
         )
-        return Response(result, f"Response of the TACE series (first session {first_tace.isoformat()}).")
-    return Response(None, "No TACE or sorafenib recorded: no treatment to measure a response against.")
+        return Response(result, wording.registry_response_tace_series_first_session(first_tace.isoformat()))
+    return Response(None, wording.registry_no_tace_sorafenib_recorded_no())
 
 
 def sorafenib_eligibility(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> Eligibility:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 
+from rules import wording
 from rules.snapshot import MedicationFact, ProcedureFact, Snapshot
 
 NOT_STARTED_STATUSES = frozenset({"draft", "cancelled", "entered-in-error", "not-taken"})
@@ -105,7 +106,7 @@ class EndedCourse:
         start = self.start.isoformat() if self.start else "start not recorded"
         end = self.end.isoformat() if self.end else "end date not recorded"
         reason = self.stop_reason or "no stop reason recorded"
-        return f"Earlier sorafenib course {start} to {end} ({self.status}; {reason}; {self.record.ref})."
+        return wording.treatment_earlier_sorafenib_course(start, end, self.status, reason, self.record.ref)
 
 
 def ended_sorafenib_courses(snapshot: Snapshot, as_of: date) -> tuple[EndedCourse, ...]:

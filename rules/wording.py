@@ -50,3 +50,41 @@ def diagnosis_hcc_recorded_but_not_active(ref: str, as_of: str, clinical_status:
 
 def diagnosis_recorded_onset_not_recorded(recorded: str) -> str:
     return f"recorded {recorded}, onset not recorded"
+
+
+# --- registry.py ----------------------------------------------------------------------------------
+
+# registry.hcc_diagnosis
+
+def registry_hcc_diagnosis_has_no_verificationstatus(ref: str) -> str:
+    return f"HCC diagnosis {ref} has no verificationStatus: taken as confirmed."
+
+
+# registry.mrecist
+
+def registry_response_sorafenib_started(start: str) -> str:
+    return f"Response to sorafenib (started {start})."
+
+
+def registry_response_tace_series_first_session(first_tace: str) -> str:
+    return f"Response of the TACE series (first session {first_tace})."
+
+
+def registry_no_tace_sorafenib_recorded_no() -> str:
+    return "No TACE or sorafenib recorded: no treatment to measure a response against."
+
+
+# --- treatment.py ---------------------------------------------------------------------------------
+
+# treatment.describe
+
+def treatment_earlier_sorafenib_course(start: str, end: str, status: str, reason: str, ref: str) -> str:
+    return f"Earlier sorafenib course {start} to {end} ({status}; {reason}; {ref})."
+
+
+# --- assessment.py --------------------------------------------------------------------------------
+
+# assessment._disease_status_warnings
+
+def assessment_disease_status_reported_worsened_beside(when: str, ref: str, category: str, date: str) -> str:
+    return f"Disease status reported worsened on {when} ({ref}) beside an mRECIST {category} on sorafenib ({date}): review the imaging for progression that the measurements do not show."
