@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from rules import wording
 from rules.assessment import Assessment
 from rules.findings import Status
 from rules.knowledge import Knowledge
@@ -81,7 +82,7 @@ def reduced_dose_reasons(assessment: Assessment, draft: DraftSorafenibOrder, k: 
         if m.ref != draft.ref and m.daily_dose_mg is not None and m.daily_dose_mg < full
     ]
     if earlier:
-        reasons.append(f"a prior dose reduction ({earlier[0].ref})")
+        reasons.append(wording.orders_prior_dose_reduction(earlier[0].ref))
     if assessment.child_pugh.klass == "B":
         reasons.append("Child-Pugh B")
     min_grade = k.criteria.sorafenib_dose.reduction_reason_min_grade
@@ -111,9 +112,9 @@ def _study_criteria(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowl
         if (c.kind == "inclusion" and c.status is not Status.MET) or (c.kind == "exclusion" and c.status is not Status.NOT_MET)
     ]
     summary = (
-        "Sorafenib ordered outside the study's criteria: see reasons (not a contraindication)."
+        wording.orders_sorafenib_ordered_outside_study_s()
         if elig.status == "ineligible"
-        else "Sorafenib ordered: the study's criteria cannot be confirmed from the record."
+        else wording.orders_sorafenib_ordered_study_s_criteria()
     )
     return [
         OrderAlert("outside-study-criteria" if elig.status == "ineligible" else "criteria-indeterminate", "warning",
@@ -128,8 +129,8 @@ def _dose(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> l
     dose = draft.daily_dose_mg
     if dose is not None and dose > full:
         return [
-            OrderAlert("dose-above-label", "warning", f"Sorafenib {dose:g} mg/day exceeds the 800 mg/day label dose.",
-                       (f"Ordered {dose:g} mg/day; the label and the study start at 400 mg twice daily.",), dose_citation,
+            OrderAlert("dose-above-label", "warning", wording.orders_sorafenib_mg_day_exceeds_mg(dose),
+                       (wording.orders_ordered_mg_day_label_study(dose),), dose_citation,
                        draft.ref, override=True)
         ]
     if dose is not None and dose < full:
@@ -139,10 +140,9 @@ def _dose(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> l
             OrderAlert(
                 "dose-below-start",
                 "warning",  # an order problem (PRODUCT.md Outputs: warning)
-                f"Sorafenib {dose:g} mg/day is below the 400 mg twice-daily start, with no recorded reason.",
+                wording.orders_sorafenib_mg_day_below_mg(dose),
                 (
-                    f"Ordered {dose:g} mg/day. No prior reduction, Child-Pugh B or grade 2+ adverse event is "
-                    "recorded; the study started every patient at 800 mg/day.",
+                    wording.orders_ordered_mg_day_no_prior(dose),
                 ),
                 dose_citation,
                 draft.ref,
@@ -151,8 +151,8 @@ def _dose(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> l
         ]
     if dose is None:
         return [
-            OrderAlert("dose-unreadable", "warning", "The sorafenib order's daily dose could not be read; check it.",
-                       ("The order gives no dose in mg (or in tablets of a known strength) with how often to take it.",), dose_citation, draft.ref)
+            OrderAlert("dose-unreadable", "warning", wording.orders_sorafenib_order_s_daily_dose(),
+                       (wording.orders_order_gives_no_dose_mg(),), dose_citation, draft.ref)
         ]
     return []
 
@@ -164,9 +164,8 @@ def _baseline_labs(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowle
         return []
     labels = ", ".join(LAB_LABELS[m] for m in missing)
     return [
-        OrderAlert("baseline-labs", "warning", f"Baseline labs missing before sorafenib: {labels}."[:139],
-                   (f"Not within {k.criteria.sorafenib_dose.baseline_lab_max_age_days:g} days: {labels}. "
-                    "The study monitored these before and during sorafenib.",),
+        OrderAlert("baseline-labs", "warning", wording.orders_baseline_labs_missing_before_sorafenib(labels)[:139],
+                   (wording.orders_not_within_days_study_monitored(k.criteria.sorafenib_dose.baseline_lab_max_age_days, labels),),
                    k.criteria.sorafenib_dose.citation, draft.ref, order_labs=missing)
     ]
 
@@ -189,12 +188,12 @@ def review_tace_order(assessment: Assessment, draft: DraftTaceOrder, k: Knowledg
     if rec.code == "sorafenib-plus-tace":
         warning = k.criteria.recommendation.combination_warning
         return [OrderAlert("tace-resistant-combination", "warning",
-                           "TACE-resistant: the study added sorafenib to further TACE (biloma risk 13.6%).",
+                           wording.orders_tace_resistant_study_added_sorafenib(),
                            (*rec.reasons, warning), citation, draft.ref)]
     if rec.code == "sorafenib-alone":
         return [OrderAlert("tace-resistant-sorafenib-alone", "warning",
-                           "TACE-resistant and TACE not possible: the study gave sorafenib alone.",
+                           wording.orders_tace_resistant_tace_not_possible(),
                            rec.reasons, citation, draft.ref, override=True)]
     return [OrderAlert("tace-resistant-no-sorafenib", "info",
-                       "TACE-resistant, but sorafenib is not suggested: " + rec.code.replace("-", " ") + ".",
+                       wording.orders_tace_resistant_but_sorafenib_not() + rec.code.replace("-", " ") + ".",
                        rec.reasons, citation, draft.ref)]

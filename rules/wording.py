@@ -88,3 +88,71 @@ def treatment_earlier_sorafenib_course(start: str, end: str, status: str, reason
 
 def assessment_disease_status_reported_worsened_beside(when: str, ref: str, category: str, date: str) -> str:
     return f"Disease status reported worsened on {when} ({ref}) beside an mRECIST {category} on sorafenib ({date}): review the imaging for progression that the measurements do not show."
+
+
+# --- orders.py ------------------------------------------------------------------------------------
+
+# orders.reduced_dose_reasons
+
+def orders_prior_dose_reduction(ref: str) -> str:
+    return f"a prior dose reduction ({ref})"
+
+
+# orders._study_criteria
+
+def orders_sorafenib_ordered_outside_study_s() -> str:
+    return "Sorafenib ordered outside the study's criteria: see reasons (not a contraindication)."
+
+
+def orders_sorafenib_ordered_study_s_criteria() -> str:
+    return "Sorafenib ordered: the study's criteria cannot be confirmed from the record."
+
+
+# orders._dose
+
+def orders_sorafenib_mg_day_exceeds_mg(dose: float) -> str:
+    return f"Sorafenib {dose:g} mg/day exceeds the 800 mg/day label dose."
+
+
+def orders_ordered_mg_day_label_study(dose: float) -> str:
+    return f"Ordered {dose:g} mg/day; the label and the study start at 400 mg twice daily."
+
+
+def orders_sorafenib_mg_day_below_mg(dose: float) -> str:
+    return f"Sorafenib {dose:g} mg/day is below the 400 mg twice-daily start, with no recorded reason."
+
+
+def orders_ordered_mg_day_no_prior(dose: float) -> str:
+    return f"Ordered {dose:g} mg/day. No prior reduction, Child-Pugh B or grade 2+ adverse event is recorded; the study started every patient at 800 mg/day."
+
+
+def orders_sorafenib_order_s_daily_dose() -> str:
+    return "The sorafenib order's daily dose could not be read; check it."
+
+
+def orders_order_gives_no_dose_mg() -> str:
+    return "The order gives no dose in mg (or in tablets of a known strength) with how often to take it."
+
+
+# orders._baseline_labs
+
+def orders_baseline_labs_missing_before_sorafenib(labels: str) -> str:
+    return f"Baseline labs missing before sorafenib: {labels}."
+
+
+def orders_not_within_days_study_monitored(baseline_lab_max_age_days: int, labels: str) -> str:
+    return f"Not within {baseline_lab_max_age_days:g} days: {labels}. The study monitored these before and during sorafenib."
+
+
+# orders.review_tace_order
+
+def orders_tace_resistant_study_added_sorafenib() -> str:
+    return "TACE-resistant: the study added sorafenib to further TACE (biloma risk 13.6%)."
+
+
+def orders_tace_resistant_tace_not_possible() -> str:
+    return "TACE-resistant and TACE not possible: the study gave sorafenib alone."
+
+
+def orders_tace_resistant_but_sorafenib_not() -> str:
+    return "TACE-resistant, but sorafenib is not suggested: "
