@@ -20,6 +20,7 @@ import datetime
 from dataclasses import dataclass, replace
 from datetime import date
 
+from rules import wording
 from rules.knowledge import Knowledge
 from rules.snapshot import BloodPressure, Snapshot
 from rules.timing import days_before
@@ -74,7 +75,7 @@ def thrombocytopenia(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEv
     window = k.criteria.freshness.lab_max_age_days
     recent = [m for m in snapshot.series("platelets") if days_before(as_of, window) <= m.when <= as_of]
     if not recent:
-        return AdverseEvent("thrombocytopenia", None, None, (), f"No platelet count within {window} days.")
+        return AdverseEvent("thrombocytopenia", None, None, (), wording.ctcae_no_platelet_count_within_days(window))
     latest = recent[-1]
     grade = platelet_grade(latest.value, k)
     return AdverseEvent(
@@ -82,7 +83,7 @@ def thrombocytopenia(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEv
         grade,
         latest.when,
         (latest.ref,),
-        f"Platelets {latest.value:g} x10^9/L on {latest.when.isoformat()}: grade {grade}.",
+        wording.ctcae_platelets_x10_l_grade(latest.value, latest.when.isoformat(), grade),
     )
 
 
@@ -99,7 +100,7 @@ def hypertension(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
             None,
             readings[-1].when if readings else None,
             tuple(r.ref for r in readings),
-            f"{len(readings)} blood-pressure reading(s) within {window} days: at least {needed} are needed to grade.",
+            wording.ctcae_blood_pressure_reading_s_within(len(readings), window, needed),
         )
     grades = sorted((reading_grade(r, k) for r in readings), reverse=True)
     grade = grades[needed - 1]  # the highest grade at least `needed` readings reach
@@ -110,7 +111,7 @@ def hypertension(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
         grade,
         reaching[-1].when,
         tuple(r.ref for r in reaching),
-        f"Grade {grade}: reached by {len(reaching)} of {len(readings)} readings within {window} days ({shown} mm[Hg]).",
+        wording.ctcae_grade_reached_readings_within_days(grade, len(reaching), len(readings), window, shown),
     )
 
 
@@ -120,7 +121,7 @@ def clinician_graded(snapshot: Snapshot, as_of: date, k: Knowledge) -> list[Adve
     for ev in sorted(snapshot.graded_events, key=lambda e: (e.when, e.ref)):
         if days_before(as_of, window) <= ev.when <= as_of:
             latest[ev.term] = AdverseEvent(
-                ev.term, ev.grade, ev.when, (ev.ref,), f"Grade {ev.grade} as recorded on {ev.when.isoformat()}."
+                ev.term, ev.grade, ev.when, (ev.ref,), wording.ctcae_grade_recorded(ev.grade, ev.when.isoformat())
             )
     return [latest[t] for t in sorted(latest)]
 
@@ -157,11 +158,10 @@ def adverse_events(
         if before.grade and event.grade is not None:
             when = before.date.isoformat() if before.date else sorafenib_start.isoformat()
             if event.grade > before.grade:
-                reason += f" Baseline before sorafenib: grade {before.grade} ({when}); worse than baseline."
+                reason += wording.ctcae_baseline_before_sorafenib_grade_worse(before.grade, when)
             else:
                 reason += (
-                    f" Already grade {before.grade} before sorafenib ({when}): not worse than baseline, so it does "
-                    "not change the dose unless it worsens."
+                    wording.ctcae_already_grade_before_sorafenib_not(before.grade, when)
                 )
         with_baseline.append(
             replace(

@@ -156,3 +156,41 @@ def orders_tace_resistant_tace_not_possible() -> str:
 
 def orders_tace_resistant_but_sorafenib_not() -> str:
     return "TACE-resistant, but sorafenib is not suggested: "
+
+
+# --- ctcae.py -------------------------------------------------------------------------------------
+
+# ctcae.thrombocytopenia
+
+def ctcae_no_platelet_count_within_days(window: int) -> str:
+    return f"No platelet count within {window} days."
+
+
+def ctcae_platelets_x10_l_grade(value: float, when: str, grade: int) -> str:
+    return f"Platelets {value:g} x10^9/L on {when}: grade {grade}."
+
+
+# ctcae.hypertension
+
+def ctcae_blood_pressure_reading_s_within(readings: int, window: int, needed: int) -> str:
+    return f"{readings} blood-pressure reading(s) within {window} days: at least {needed} are needed to grade."
+
+
+def ctcae_grade_reached_readings_within_days(grade: int, reaching: int, readings: int, window: int, shown: str) -> str:
+    return f"Grade {grade}: reached by {reaching} of {readings} readings within {window} days ({shown} mm[Hg])."
+
+
+# ctcae.clinician_graded
+
+def ctcae_grade_recorded(grade: int, when: str) -> str:
+    return f"Grade {grade} as recorded on {when}."
+
+
+# ctcae.adverse_events
+
+def ctcae_baseline_before_sorafenib_grade_worse(grade: int, when: str) -> str:
+    return f" Baseline before sorafenib: grade {grade} ({when}); worse than baseline."
+
+
+def ctcae_already_grade_before_sorafenib_not(grade: int, when: str) -> str:
+    return f" Already grade {grade} before sorafenib ({when}): not worse than baseline, so it does not change the dose unless it worsens."
