@@ -15,11 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from rules import wording
 from rules.ctcae import AdverseEvent
 from rules.knowledge import Knowledge
 from rules.treatment import SorafenibHistory
 
-LABEL_STOP_NOT_ASSESSED = "cardiac ischaemia or infarction, haemorrhage needing intervention, GI perforation"
+LABEL_STOP_NOT_ASSESSED = wording.dose_cardiac_ischaemia_infarction_haemorrhage_needing()
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,10 @@ def current_dose(history: SorafenibHistory, as_of: date) -> tuple[float | None, 
 
 def _level_reason(mg: float | None, name: str | None, names: tuple[str, ...]) -> str:
     if mg is None:
-        return "The current sorafenib dose is not recorded in a form that gives mg per day."
+        return wording.dose_current_sorafenib_dose_not_recorded()
     if name is None:
-        return f"Current dose {mg:g} mg/day is not one of the study's levels ({', '.join(names)})."
-    return f"Current dose {mg:g} mg/day: {name}."
+        return wording.dose_current_dose_mg_day_not(mg, ', '.join(names))
+    return wording.dose_current_dose_mg_day(mg, name)
 
 
 def _interrupt(
@@ -69,15 +70,15 @@ def _interrupt(
     worst = ", ".join(f"{e.term} grade {e.grade}" for e in severe)
     if index is None:
         return DoseAdvice(mg, name, "interrupt-then-reduce", None,
-                          tuple(reasons + [f"{worst}: interrupt; the next level cannot be named from this dose."]),
+                          tuple(reasons + [wording.dose_interrupt_next_level_cannot_named(worst)]),
                           evidence, citation)
     if index + 1 >= len(names):
         return DoseAdvice(mg, name, "stop", None,
-                          tuple(reasons + [f"{worst} at the lowest level: the study had no further step; stop."]),
+                          tuple(reasons + [wording.dose_lowest_level_study_had_no(worst)]),
                           evidence, citation)
     nxt = str(names[index + 1])
     return DoseAdvice(mg, name, "interrupt-then-reduce", nxt,
-                      tuple(reasons + [f"{worst}: interrupt until grade 1 or less, then resume at {nxt}."]),
+                      tuple(reasons + [wording.dose_interrupt_until_grade_less_then(worst, nxt)]),
                       evidence, citation)
 
 
@@ -92,20 +93,19 @@ def dose_advice(history: SorafenibHistory, events: tuple[AdverseEvent, ...], as_
     graded = [e for e in events if e.grade is not None]
     ev_refs = tuple(r for e in graded for r in e.evidence)
     if any(e.term == "hypertension" and e.grade == 4 for e in graded):
-        return DoseAdvice(mg, name, "stop", None, tuple(reasons + ["Grade 4 hypertension: the label stops sorafenib."]),
+        return DoseAdvice(mg, name, "stop", None, tuple(reasons + [wording.dose_grade_hypertension_label_stops_sorafenib()]),
                           evidence + ev_refs, citation)
     at_grade = [e for e in graded if (e.grade or 0) >= g.interrupt_from_grade]
-    reasons.append(f"Label events that stop the drug and are not graded here: {LABEL_STOP_NOT_ASSESSED}.")
+    reasons.append(wording.dose_label_events_that_stop_drug(LABEL_STOP_NOT_ASSESSED))
     for e in at_grade:
         if not e.worse_than_baseline:
             reasons.append(
-                f"{e.term} grade {e.grade} was already grade {e.baseline_grade} before sorafenib: not a reason to "
-                "interrupt unless it worsens beyond that baseline."
+                wording.dose_grade_was_already_grade_before(e.term, e.grade, e.baseline_grade)
             )
     severe = [e for e in at_grade if e.worse_than_baseline]
     if severe:
         return _interrupt(severe, mg, index, name, names, reasons, evidence + ev_refs, citation)
     if mg is None:
         return DoseAdvice(mg, name, "unknown", None, tuple(reasons), evidence, citation)
-    last = "No grade 3-4 adverse event beyond its baseline: continue." if at_grade else "No grade 3-4 adverse event: continue."
+    last = wording.dose_no_grade_adverse_event_beyond() if at_grade else "No grade 3-4 adverse event: continue."
     return DoseAdvice(mg, name, "continue", name, tuple(reasons + [last]), evidence, citation)

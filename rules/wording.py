@@ -194,3 +194,57 @@ def ctcae_baseline_before_sorafenib_grade_worse(grade: int, when: str) -> str:
 
 def ctcae_already_grade_before_sorafenib_not(grade: int, when: str) -> str:
     return f" Already grade {grade} before sorafenib ({when}): not worse than baseline, so it does not change the dose unless it worsens."
+
+
+# --- dose.py --------------------------------------------------------------------------------------
+
+# dose (module level)
+
+def dose_cardiac_ischaemia_infarction_haemorrhage_needing() -> str:
+    return "cardiac ischaemia or infarction, haemorrhage needing intervention, GI perforation"
+
+
+# dose._level_reason
+
+def dose_current_sorafenib_dose_not_recorded() -> str:
+    return "The current sorafenib dose is not recorded in a form that gives mg per day."
+
+
+def dose_current_dose_mg_day_not(mg: float, names: str) -> str:
+    return f"Current dose {mg:g} mg/day is not one of the study's levels ({names})."
+
+
+def dose_current_dose_mg_day(mg: float, name: str) -> str:
+    return f"Current dose {mg:g} mg/day: {name}."
+
+
+# dose._interrupt
+
+def dose_interrupt_next_level_cannot_named(worst: str) -> str:
+    return f"{worst}: interrupt; the next level cannot be named from this dose."
+
+
+def dose_lowest_level_study_had_no(worst: str) -> str:
+    return f"{worst} at the lowest level: the study had no further step; stop."
+
+
+def dose_interrupt_until_grade_less_then(worst: str, nxt: str) -> str:
+    return f"{worst}: interrupt until grade 1 or less, then resume at {nxt}."
+
+
+# dose.dose_advice
+
+def dose_grade_hypertension_label_stops_sorafenib() -> str:
+    return "Grade 4 hypertension: the label stops sorafenib."
+
+
+def dose_label_events_that_stop_drug(label_stop_not_assessed: str) -> str:
+    return f"Label events that stop the drug and are not graded here: {label_stop_not_assessed}."
+
+
+def dose_grade_was_already_grade_before(term: str, grade: int | None, baseline_grade: int | None) -> str:
+    return f"{term} grade {grade} was already grade {baseline_grade} before sorafenib: not a reason to interrupt unless it worsens beyond that baseline."
+
+
+def dose_no_grade_adverse_event_beyond() -> str:
+    return "No grade 3-4 adverse event beyond its baseline: continue."
