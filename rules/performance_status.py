@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from rules import wording
 from rules.criteria import PerformanceStatusCriteria
 from rules.snapshot import Measurement, Snapshot
 from rules.timing import days_before
@@ -81,14 +82,13 @@ def _valid_series(
         score = _as_score(m, low, high)
         if score is None:
             reasons.append(
-                f"{label} {m.recorded or m.value} on {m.when.isoformat()} ({m.ref}) is not a whole number "
-                f"from {low} to {high}; not used."
+                wording.performance_status_not_whole_number_not_used(label, m.recorded or m.value, m.when.isoformat(), m.ref, low, high)
             )
             continue
         valid.append((m, score))
     for u in snapshot.unusable_of(concept):
         when = u.when.isoformat() if u.when else "an unknown date"
-        reasons.append(f"{label} on {when} ({u.ref}) could not be used: {u.problem}.")
+        reasons.append(wording.performance_status_could_not_used(label, when, u.ref, u.problem))
     return valid
 
 
@@ -136,17 +136,16 @@ def _none_counts(found: _Found, ecogs: list[Scored], kpss: list[Scored]) -> Perf
         if old is not None:
             latest.append(f"latest {SCALE_LABELS[concept]} {old[0].when.isoformat()}")
     if latest:
-        reason = f"No ECOG or Karnofsky {found.window} ({', '.join(latest)})."
+        reason = wording.performance_status_no_ecog_karnofsky(found.window, ', '.join(latest))
     else:
-        reason = f"No ECOG or Karnofsky recorded on or before {found.anchor.isoformat()}."
+        reason = wording.performance_status_no_ecog_karnofsky_recorded_before(found.anchor.isoformat())
     return found.status(ecog=None, karnofsky=None, when=None, source=None, evidence=(), reasons=[reason])
 
 
 def _same_day(found: _Found, ecog: Scored, kps: Scored) -> PerformanceStatus:
     """Both on the same day: both reported, Karnofsky (the study's criterion) named the source."""
     reason = (
-        f"ECOG {ecog[1]} and Karnofsky {kps[1]} on {ecog[0].when.isoformat()} ({found.window}); "
-        "both recorded the same day, Karnofsky (the study's criterion) is named the source."
+        wording.performance_status_ecog_karnofsky_both_recorded_same(ecog[1], kps[1], ecog[0].when.isoformat(), found.window)
     )
     return found.status(ecog=ecog[1], karnofsky=kps[1], when=ecog[0].when, source=KARNOFSKY,
                         evidence=(kps[0].ref, ecog[0].ref), reasons=[reason])
@@ -156,9 +155,9 @@ def _ecog_decides(found: _Found, ecog: Scored, kps: Scored | None) -> Performanc
     m, score = ecog
     reasons = [f"ECOG {score} on {m.when.isoformat()} ({found.window})."]
     if kps is not None:
-        reasons.append(f"An older Karnofsky {kps[1]} on {kps[0].when.isoformat()} is superseded; Karnofsky is not reported.")
+        reasons.append(wording.performance_status_older_karnofsky_superseded_karnofsky_not(kps[1], kps[0].when.isoformat()))
     else:
-        reasons.append("No Karnofsky in the window; none is inferred from ECOG.")
+        reasons.append(wording.performance_status_no_karnofsky_window_none_inferred())
     return found.status(ecog=score, karnofsky=None, when=m.when, source=ECOG, evidence=(m.ref,), reasons=reasons)
 
 
@@ -166,9 +165,9 @@ def _karnofsky_decides(found: _Found, kps: Scored, ecog: Scored | None) -> Perfo
     m, score = kps
     reasons = [f"Karnofsky {score} on {m.when.isoformat()} ({found.window})."]
     if ecog is not None:
-        reasons.append(f"An older ECOG {ecog[1]} on {ecog[0].when.isoformat()} is superseded; ECOG is not reported.")
+        reasons.append(wording.performance_status_older_ecog_superseded_ecog_not(ecog[1], ecog[0].when.isoformat()))
     else:
-        reasons.append("No ECOG in the window; none is inferred from Karnofsky.")
+        reasons.append(wording.performance_status_no_ecog_window_none_inferred())
     return found.status(ecog=None, karnofsky=score, when=m.when, source=KARNOFSKY, evidence=(m.ref,), reasons=reasons)
 
 
@@ -190,7 +189,7 @@ def performance_status_at(
     kpss = _valid_series(snapshot, KARNOFSKY, crit.karnofsky_min, crit.karnofsky_max, notes)
     ecog = _latest_within(ecogs, anchor, max_age_days)
     kps = _latest_within(kpss, anchor, max_age_days)
-    window = f"within {max_age_days} days before {anchor.isoformat()}"
+    window = wording.performance_status_within_days_before(max_age_days, anchor.isoformat())
     found = _Found(anchor, ecog, kps, window, tuple(notes), crit.citation, max_age_days)
     if ecog is None and kps is None:
         return _none_counts(found, ecogs, kpss)
@@ -248,11 +247,11 @@ def approximate_equivalent(
         if band is None:
             return None
         text = f"{band[0]}" if band[0] == band[1] else f"{band[0]}-{band[1]}"
-        return f"ECOG {status.ecog} corresponds approximately to Karnofsky {text} (Prasad et al., World J Clin Oncol 2018; not a measured value)."
+        return wording.performance_status_ecog_corresponds_approximately_karnofsky_prasad(status.ecog, text)
     if status.source == KARNOFSKY and status.karnofsky is not None:
         grades = ecog_range_for_karnofsky(status.karnofsky, criteria)
         if grades is None:
             return None
         text = f"{grades[0]}" if grades[0] == grades[1] else f"{grades[0]}-{grades[1]}"
-        return f"Karnofsky {status.karnofsky} corresponds approximately to ECOG {text} (Prasad et al., World J Clin Oncol 2018; not a measured value)."
+        return wording.performance_status_karnofsky_corresponds_approximately_ecog_prasad(status.karnofsky, text)
     return None

@@ -248,3 +248,67 @@ def dose_grade_was_already_grade_before(term: str, grade: int | None, baseline_g
 
 def dose_no_grade_adverse_event_beyond() -> str:
     return "No grade 3-4 adverse event beyond its baseline: continue."
+
+
+# --- performance_status.py ------------------------------------------------------------------------
+
+# performance_status._valid_series
+
+def performance_status_not_whole_number_not_used(label: str, recorded: str | float, when: str, ref: str, low: int, high: int) -> str:
+    return f"{label} {recorded} on {when} ({ref}) is not a whole number from {low} to {high}; not used."
+
+
+def performance_status_could_not_used(label: str, when: str, ref: str, problem: str) -> str:
+    return f"{label} on {when} ({ref}) could not be used: {problem}."
+
+
+# performance_status._none_counts
+
+def performance_status_no_ecog_karnofsky(window: str, latest: str) -> str:
+    return f"No ECOG or Karnofsky {window} ({latest})."
+
+
+def performance_status_no_ecog_karnofsky_recorded_before(anchor: str) -> str:
+    return f"No ECOG or Karnofsky recorded on or before {anchor}."
+
+
+# performance_status._same_day
+
+def performance_status_ecog_karnofsky_both_recorded_same(ecog: int, kps: int, when: str, window: str) -> str:
+    return f"ECOG {ecog} and Karnofsky {kps} on {when} ({window}); both recorded the same day, Karnofsky (the study's criterion) is named the source."
+
+
+# performance_status._ecog_decides
+
+def performance_status_older_karnofsky_superseded_karnofsky_not(kps: int, when: str) -> str:
+    return f"An older Karnofsky {kps} on {when} is superseded; Karnofsky is not reported."
+
+
+def performance_status_no_karnofsky_window_none_inferred() -> str:
+    return "No Karnofsky in the window; none is inferred from ECOG."
+
+
+# performance_status._karnofsky_decides
+
+def performance_status_older_ecog_superseded_ecog_not(ecog: int, when: str) -> str:
+    return f"An older ECOG {ecog} on {when} is superseded; ECOG is not reported."
+
+
+def performance_status_no_ecog_window_none_inferred() -> str:
+    return "No ECOG in the window; none is inferred from Karnofsky."
+
+
+# performance_status.performance_status_at
+
+def performance_status_within_days_before(max_age_days: int, anchor: str) -> str:
+    return f"within {max_age_days} days before {anchor}"
+
+
+# performance_status.approximate_equivalent
+
+def performance_status_ecog_corresponds_approximately_karnofsky_prasad(ecog: int, text: str) -> str:
+    return f"ECOG {ecog} corresponds approximately to Karnofsky {text} (Prasad et al., World J Clin Oncol 2018; not a measured value)."
+
+
+def performance_status_karnofsky_corresponds_approximately_ecog_prasad(karnofsky: int, text: str) -> str:
+    return f"Karnofsky {karnofsky} corresponds approximately to ECOG {text} (Prasad et al., World J Clin Oncol 2018; not a measured value)."
