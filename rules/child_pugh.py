@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import product
 
+from rules import wording
 from rules.findings import Notes
 from rules.knowledge import Knowledge
 from rules.snapshot import ConditionFact, Snapshot
@@ -109,14 +110,13 @@ def _score_lab(snapshot: Snapshot, item: str, anchor: date, k: Knowledge, reason
         older = latest_before(series, anchor)
         if older is not None:
             reasons.append(
-                f"No {label} within {max_age} days before {anchor.isoformat()} "
-                f"(latest {older.when.isoformat()}, {older.recorded}, is stale)."
+                wording.child_pugh_no_within_days_before_latest(label, max_age, anchor.isoformat(), older.when.isoformat(), older.recorded)
             )
         else:
-            reasons.append(f"No usable {label} result on or before {anchor.isoformat()}.")
+            reasons.append(wording.child_pugh_no_usable_result_before(label, anchor.isoformat()))
         for bad in snapshot.unusable_of(item):
             if bad.when is None or bad.when <= anchor:
-                reasons.append(f"{bad.ref} ({label}) not used: {bad.problem}.")
+                reasons.append(wording.child_pugh_not_used(bad.ref, label, bad.problem))
         return ItemScore(points=None, value=None)
     points = LAB_POINTS[item](used.value, k)
     shown = f"{_fmt(used.value)} {used.unit}" if used.unit != "1" else _fmt(used.value)
@@ -145,12 +145,11 @@ def _score_condition(
         chosen = sorted(higher, key=lambda c: c.ref)[0]
         dated = f"recorded {chosen.recorded.isoformat()}" if chosen.recorded else "undated"
         reasons.append(
-            f"{chosen.ref}: {label} ({dated}) is not known to have been present on {anchor.isoformat()}: "
-            f"{label} points unknown."
+            wording.child_pugh_not_known_have_been_present(chosen.ref, label, dated, anchor.isoformat())
         )
         return ItemScore(points=None, value=None, evidence=chosen.ref)
     if not present:
-        notes.assume(f"No {label} recorded: scored as none.")
+        notes.assume(wording.child_pugh_no_recorded_scored_none(label))
         return ItemScore(points=1, value="none (assumed)")
     points_of = SEVERITY_POINTS[item]
     graded = [c for c in present if c.severity in points_of]
@@ -158,7 +157,7 @@ def _score_condition(
         worst = max(graded, key=lambda c: (points_of[c.severity or ""], c.ref))
         return ItemScore(points=points_of[worst.severity or ""], value=worst.severity, evidence=worst.ref)
     chosen = sorted(present, key=lambda c: c.ref)[0]
-    reasons.append(f"{chosen.ref}: {label} recorded without severity, scored as mild ({MISSING_SEVERITY_POINTS} points).")
+    reasons.append(wording.child_pugh_recorded_without_severity_scored_mild(chosen.ref, label, MISSING_SEVERITY_POINTS))
     return ItemScore(points=MISSING_SEVERITY_POINTS, value="present, severity not recorded", evidence=chosen.ref)
 
 
@@ -169,8 +168,7 @@ def _cautions(snapshot: Snapshot, anchor: date, points: dict[str, ItemScore]) ->
         vka = [m for m in snapshot.medications_of("vitamin_k_antagonist") if medication_active_at(m, inr.date)]
         if vka:
             cautions.append(
-                f"INR {inr.value} was taken on a vitamin-K antagonist ({vka[0].ref}): it does not reflect liver "
-                "synthetic function; confirm before relying on the INR points."
+                wording.child_pugh_inr_was_taken_vitamin_k(inr.value, vka[0].ref)
             )
     if points["encephalopathy"].evidence is None:
         meds = [
@@ -181,15 +179,13 @@ def _cautions(snapshot: Snapshot, anchor: date, points: dict[str, ItemScore]) ->
         ]
         if meds:
             cautions.append(
-                f"{meds[0].concept.capitalize()} ({meds[0].ref}) without a recorded encephalopathy: encephalopathy "
-                "controlled by medication scores 2 points; confirm."
+                wording.child_pugh_without_recorded_encephalopathy_encephalopathy_controlled(meds[0].concept.capitalize(), meds[0].ref)
             )
     if points["ascites"].evidence is None:
         diuretics = [m for m in snapshot.medications_of("diuretic") if medication_active_at(m, anchor)]
         if diuretics:
             cautions.append(
-                f"Diuretic ({diuretics[0].ref}) without recorded ascites: ascites controlled by diuretics scores "
-                "2 points; confirm."
+                wording.child_pugh_diuretic_without_recorded_ascites_ascites(diuretics[0].ref)
             )
     return cautions
 
@@ -226,15 +222,13 @@ def evaluate_child_pugh(
             klass = classes.pop()
             reasons.insert(
                 0,
-                f"Class {klass} whatever the missing {missing_text}: the known items already give "
-                f"{base} points; score not computed.",
+                wording.child_pugh_class_whatever_missing_known_items(klass, missing_text, base),
             )
         else:
             klass = None
             reasons.insert(
                 0,
-                f"Incomplete: {missing_text} missing; the class could be any of "
-                f"{', '.join(sorted(classes))}.",
+                wording.child_pugh_incomplete_missing_class_could_any(missing_text, ', '.join(sorted(classes))),
             )
     return ChildPugh(
         anchor=anchor,

@@ -312,3 +312,57 @@ def performance_status_ecog_corresponds_approximately_karnofsky_prasad(ecog: int
 
 def performance_status_karnofsky_corresponds_approximately_ecog_prasad(karnofsky: int, text: str) -> str:
     return f"Karnofsky {karnofsky} corresponds approximately to ECOG {text} (Prasad et al., World J Clin Oncol 2018; not a measured value)."
+
+
+# --- child_pugh.py --------------------------------------------------------------------------------
+
+# child_pugh._score_lab
+
+def child_pugh_no_within_days_before_latest(label: str, max_age: int, anchor: str, when: str, recorded: str) -> str:
+    return f"No {label} within {max_age} days before {anchor} (latest {when}, {recorded}, is stale)."
+
+
+def child_pugh_no_usable_result_before(label: str, anchor: str) -> str:
+    return f"No usable {label} result on or before {anchor}."
+
+
+def child_pugh_not_used(ref: str, label: str, problem: str) -> str:
+    return f"{ref} ({label}) not used: {problem}."
+
+
+# child_pugh._score_condition
+
+def child_pugh_not_known_have_been_present(ref: str, label: str, dated: str, anchor: str) -> str:
+    return f"{ref}: {label} ({dated}) is not known to have been present on {anchor}: {label} points unknown."
+
+
+def child_pugh_no_recorded_scored_none(label: str) -> str:
+    return f"No {label} recorded: scored as none."
+
+
+def child_pugh_recorded_without_severity_scored_mild(ref: str, label: str, missing_severity_points: int) -> str:
+    return f"{ref}: {label} recorded without severity, scored as mild ({missing_severity_points} points)."
+
+
+# child_pugh._cautions
+
+def child_pugh_inr_was_taken_vitamin_k(value: str | None, ref: str) -> str:
+    return f"INR {value} was taken on a vitamin-K antagonist ({ref}): it does not reflect liver synthetic function; confirm before relying on the INR points."
+
+
+def child_pugh_without_recorded_encephalopathy_encephalopathy_controlled(concept: str, ref: str) -> str:
+    return f"{concept} ({ref}) without a recorded encephalopathy: encephalopathy controlled by medication scores 2 points; confirm."
+
+
+def child_pugh_diuretic_without_recorded_ascites_ascites(ref: str) -> str:
+    return f"Diuretic ({ref}) without recorded ascites: ascites controlled by diuretics scores 2 points; confirm."
+
+
+# child_pugh.evaluate_child_pugh
+
+def child_pugh_class_whatever_missing_known_items(klass: str, missing_text: str, base: int) -> str:
+    return f"Class {klass} whatever the missing {missing_text}: the known items already give {base} points; score not computed."
+
+
+def child_pugh_incomplete_missing_class_could_any(missing_text: str, classes: str) -> str:
+    return f"Incomplete: {missing_text} missing; the class could be any of {classes}."
