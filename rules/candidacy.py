@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from rules import wording
 from rules.child_pugh import ChildPugh
 from rules.criteria import TaceCandidacyCriteria
 from rules.findings import Finding, Status, finding
@@ -31,7 +32,7 @@ from rules.treatment import tace_not_done
 LIVER = "liver"
 PVTT = "portal_vein_tumour_thrombus"
 METASTASIS = "extrahepatic_metastasis"
-MAIN_TRUNK_TO_CONFIRM = "main portal trunk involvement not excluded: confirm"
+MAIN_TRUNK_TO_CONFIRM = wording.candidacy_main_portal_trunk_involvement_not()
 BLAND_TO_CONFIRM = "tumour vs bland thrombus to confirm"
 
 
@@ -116,10 +117,10 @@ def extrahepatic_sites(snapshot: Snapshot, day: date, as_of: date) -> Extrahepat
 def _viable_liver_tumour(snapshot: Snapshot, as_of: date, max_age: int) -> tuple[bool | None, str, tuple[str, ...]]:
     """Whether imaging at most ``max_age`` days old shows viable liver tumour: (True/False/None, text, evidence)."""
     outside = sorted({m.lesion for m in snapshot.lesions if m.when <= as_of and m.organ not in (None, LIVER)})
-    outside_note = f" Lesions outside the liver ({', '.join(outside)}) do not count." if outside else ""
+    outside_note = wording.candidacy_lesions_outside_liver_do_not(', '.join(outside)) if outside else ""
     liver_or_unknown = [m for m in snapshot.lesions if m.when <= as_of and m.organ in (None, LIVER)]
     if not liver_or_unknown:
-        return None, "No liver tumour imaging recorded: whether viable liver tumour remains is unknown." + outside_note, ()
+        return None, wording.candidacy_no_liver_tumour_imaging_recorded() + outside_note, ()
     latest = max(m.when for m in liver_or_unknown)
     at_latest = sorted((m for m in liver_or_unknown if m.when == latest), key=lambda m: m.ref)
     evidence = tuple(m.ref for m in at_latest)
@@ -127,8 +128,7 @@ def _viable_liver_tumour(snapshot: Snapshot, as_of: date, max_age: int) -> tuple
         age = (as_of - latest).days
         return (
             None,
-            f"Latest liver imaging ({latest.isoformat()}) is {age} days old, more than {max_age}: "
-            "whether viable liver tumour remains is unknown (new imaging needed).",
+            wording.candidacy_latest_liver_imaging_days_old(latest.isoformat(), age, max_age),
             evidence,
         )
     return _viable_on(latest, at_latest, evidence, outside_note)
@@ -143,20 +143,18 @@ def _viable_on(
     if liver_sum > 0:
         return (
             True,
-            f"Viable liver tumour on the latest imaging ({latest.isoformat()}: sum of viable diameters {liver_sum:g} mm).",
+            wording.candidacy_viable_liver_tumour_latest_imaging(latest.isoformat(), liver_sum),
             evidence,
         )
     if unknown_organ:
         return (
             None,
-            f"No viable liver tumour on the latest imaging ({latest.isoformat()}), but {len(unknown_organ)} viable "
-            f"lesion(s) of unknown organ ({', '.join(m.lesion for m in unknown_organ)}): whether viable liver tumour "
-            "remains is unknown." + outside_note,
+            wording.candidacy_no_viable_liver_tumour_latest(latest.isoformat(), len(unknown_organ), ', '.join(m.lesion for m in unknown_organ)) + outside_note,
             evidence,
         )
     return (
         False,
-        f"No viable (arterially enhancing) liver tumour on the latest imaging ({latest.isoformat()}): nothing to embolise."
+        wording.candidacy_no_viable_arterially_enhancing_liver(latest.isoformat())
         + outside_note,
         evidence,
     )
@@ -186,19 +184,19 @@ def _check_bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, found: _Cont
     if bili is None:
         found.unknown.append("no bilirubin within the freshness window")
     elif bili.value > limit:
-        found.present.append((f"bilirubin {bili.value:g} mg/dL > {limit:g}", (bili.ref,)))
+        found.present.append((wording.candidacy_bilirubin_mg_dl(bili.value, limit), (bili.ref,)))
 
 
 def _spread_doubts(spread: ExtrahepaticSites, as_of: date) -> list[str]:
     doubts = []
     if spread.unknown_site:
-        doubts.append(f"metastasis with no recorded site: {', '.join(spread.unknown_site)}")
+        doubts.append(wording.candidacy_metastasis_no_recorded_site(', '.join(spread.unknown_site)))
     if spread.side_unknown:
-        doubts.append(f"metastasis site recorded without its side: {', '.join(spread.side_unknown)}")
+        doubts.append(wording.candidacy_metastasis_site_recorded_without_side(', '.join(spread.side_unknown)))
     if spread.presence_unknown:
-        doubts.append(f"metastasis recorded after {as_of.isoformat()}, presence then unknown: {', '.join(spread.presence_unknown)}")
+        doubts.append(wording.candidacy_metastasis_recorded_after_presence_then(as_of.isoformat(), ', '.join(spread.presence_unknown)))
     if spread.sites:
-        doubts.append(f"known sites: {spread.describe()}")
+        doubts.append(wording.candidacy_known_sites(spread.describe()))
     return doubts
 
 
@@ -207,11 +205,11 @@ def _check_metastases(snapshot: Snapshot, as_of: date, minimum: int, found: _Con
     spread = extrahepatic_sites(snapshot, as_of, as_of)
     if len(spread.sites) >= minimum:
         found.present.append(
-            (f"multiple extrahepatic metastases ({len(spread.sites)} sites: {spread.describe()})", spread.evidence)
+            (wording.candidacy_multiple_extrahepatic_metastases_sites(len(spread.sites), spread.describe()), spread.evidence)
         )
     elif len(spread.sites) + spread.undecided >= minimum:
         doubts = _spread_doubts(spread, as_of)
-        found.unknown.append(f"whether extrahepatic metastases involve {minimum} or more distinct sites ({'; '.join(doubts)})")
+        found.unknown.append(wording.candidacy_whether_extrahepatic_metastases_involve_more(minimum, '; '.join(doubts)))
 
 
 def _check_tace_not_done(snapshot: Snapshot, as_of: date, found: _Contraindications) -> None:
@@ -222,8 +220,8 @@ def _check_tace_not_done(snapshot: Snapshot, as_of: date, found: _Contraindicati
         if last_done is None or when is None or when >= last_done:
             reason = p.status_reason or "no reason recorded"
             dated = when.isoformat() if when else "undated"
-            after = f", after the last completed session ({last_done.isoformat()})" if last_done and when else ""
-            found.present.append((f"TACE not done ({reason}; {dated}{after})", (p.ref,)))
+            after = wording.candidacy_after_last_completed_session(last_done.isoformat()) if last_done and when else ""
+            found.present.append((wording.candidacy_tace_not_done(reason, dated, after), (p.ref,)))
 
 
 def _portal_vein_thrombi(
@@ -248,19 +246,18 @@ def _check_portal_vein(snapshot: Snapshot, as_of: date, k: Knowledge, found: _Co
     present, branch, unknown = _portal_vein_thrombi(snapshot, as_of, set(branch_only_concepts(k)))
     if present:
         found.present.append(
-            (f"portal-vein thrombosis ({thrombus_words(present)}): {MAIN_TRUNK_TO_CONFIRM}", tuple(c.ref for c in present))
+            (wording.candidacy_portal_vein_thrombosis(thrombus_words(present), MAIN_TRUNK_TO_CONFIRM), tuple(c.ref for c in present))
         )
         found.to_confirm.append(
-            "Portal-vein thrombosis recorded: confirm whether it involves the main portal trunk (a TACE contraindication)"
+            wording.candidacy_portal_vein_thrombosis_recorded_confirm()
             + (f"; {BLAND_TO_CONFIRM}." if any(not c.specific for c in present) else ".")
         )
     if branch:
         found.to_confirm.append(
-            f"Portal-vein thrombus recorded as confined to a branch ({thrombus_words(branch)}): not a TACE "
-            "contraindication by the site's codes; confirm the main trunk is free."
+            wording.candidacy_portal_vein_thrombus_recorded_confined(thrombus_words(branch))
         )
     if unknown:
-        found.unknown.append(f"whether the portal-vein thrombosis recorded after {as_of.isoformat()} was present ({thrombus_words(unknown)})")
+        found.unknown.append(wording.candidacy_whether_portal_vein_thrombosis_recorded(as_of.isoformat(), thrombus_words(unknown)))
 
 
 def _decide(
@@ -274,7 +271,7 @@ def _decide(
     if viable is False:
         return Candidacy(finding(Status.NOT_MET, [viable_text], evidence, citation=citation), to_confirm)
     if viable is None or found.unknown:
-        reasons = [viable_text] + ([f"Cannot exclude a contraindication: {', '.join(found.unknown)}."] if found.unknown else [])
+        reasons = [viable_text] + ([wording.candidacy_cannot_exclude_contraindication(', '.join(found.unknown))] if found.unknown else [])
         return Candidacy(finding(Status.UNKNOWN, reasons, evidence, citation=citation), to_confirm)
     return Candidacy(
         finding(Status.MET, [viable_text, "No TACE contraindication recorded."], evidence, citation=citation), to_confirm

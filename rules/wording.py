@@ -366,3 +366,107 @@ def child_pugh_class_whatever_missing_known_items(klass: str, missing_text: str,
 
 def child_pugh_incomplete_missing_class_could_any(missing_text: str, classes: str) -> str:
     return f"Incomplete: {missing_text} missing; the class could be any of {classes}."
+
+
+# --- candidacy.py ---------------------------------------------------------------------------------
+
+# candidacy (module level)
+
+def candidacy_main_portal_trunk_involvement_not() -> str:
+    return "main portal trunk involvement not excluded: confirm"
+
+
+# candidacy._viable_liver_tumour
+
+def candidacy_lesions_outside_liver_do_not(outside: str) -> str:
+    return f" Lesions outside the liver ({outside}) do not count."
+
+
+def candidacy_no_liver_tumour_imaging_recorded() -> str:
+    return "No liver tumour imaging recorded: whether viable liver tumour remains is unknown."
+
+
+def candidacy_latest_liver_imaging_days_old(latest: str, age: int, max_age: int) -> str:
+    return f"Latest liver imaging ({latest}) is {age} days old, more than {max_age}: whether viable liver tumour remains is unknown (new imaging needed)."
+
+
+# candidacy._viable_on
+
+def candidacy_viable_liver_tumour_latest_imaging(latest: str, liver_sum: float) -> str:
+    return f"Viable liver tumour on the latest imaging ({latest}: sum of viable diameters {liver_sum:g} mm)."
+
+
+def candidacy_no_viable_liver_tumour_latest(latest: str, unknown_organ: int, value: str) -> str:
+    return f"No viable liver tumour on the latest imaging ({latest}), but {unknown_organ} viable lesion(s) of unknown organ ({value}): whether viable liver tumour remains is unknown."
+
+
+def candidacy_no_viable_arterially_enhancing_liver(latest: str) -> str:
+    return f"No viable (arterially enhancing) liver tumour on the latest imaging ({latest}): nothing to embolise."
+
+
+# candidacy._check_bilirubin
+
+def candidacy_bilirubin_mg_dl(value: float, limit: float) -> str:
+    return f"bilirubin {value:g} mg/dL > {limit:g}"
+
+
+# candidacy._spread_doubts
+
+def candidacy_metastasis_no_recorded_site(unknown_site: str) -> str:
+    return f"metastasis with no recorded site: {unknown_site}"
+
+
+def candidacy_metastasis_site_recorded_without_side(side_unknown: str) -> str:
+    return f"metastasis site recorded without its side: {side_unknown}"
+
+
+def candidacy_metastasis_recorded_after_presence_then(as_of: str, presence_unknown: str) -> str:
+    return f"metastasis recorded after {as_of}, presence then unknown: {presence_unknown}"
+
+
+def candidacy_known_sites(spread: str) -> str:
+    return f"known sites: {spread}"
+
+
+# candidacy._check_metastases
+
+def candidacy_multiple_extrahepatic_metastases_sites(sites: int, spread: str) -> str:
+    return f"multiple extrahepatic metastases ({sites} sites: {spread})"
+
+
+def candidacy_whether_extrahepatic_metastases_involve_more(minimum: int, doubts: str) -> str:
+    return f"whether extrahepatic metastases involve {minimum} or more distinct sites ({doubts})"
+
+
+# candidacy._check_tace_not_done
+
+def candidacy_after_last_completed_session(last_done: str) -> str:
+    return f", after the last completed session ({last_done})"
+
+
+def candidacy_tace_not_done(reason: str, dated: str, after: str) -> str:
+    return f"TACE not done ({reason}; {dated}{after})"
+
+
+# candidacy._check_portal_vein
+
+def candidacy_portal_vein_thrombosis(present: str, main_trunk_to_confirm: str) -> str:
+    return f"portal-vein thrombosis ({present}): {main_trunk_to_confirm}"
+
+
+def candidacy_portal_vein_thrombosis_recorded_confirm() -> str:
+    return "Portal-vein thrombosis recorded: confirm whether it involves the main portal trunk (a TACE contraindication)"
+
+
+def candidacy_portal_vein_thrombus_recorded_confined(branch: str) -> str:
+    return f"Portal-vein thrombus recorded as confined to a branch ({branch}): not a TACE contraindication by the site's codes; confirm the main trunk is free."
+
+
+def candidacy_whether_portal_vein_thrombosis_recorded(as_of: str, unknown: str) -> str:
+    return f"whether the portal-vein thrombosis recorded after {as_of} was present ({unknown})"
+
+
+# candidacy._decide
+
+def candidacy_cannot_exclude_contraindication(unknown: str) -> str:
+    return f"Cannot exclude a contraindication: {unknown}."
