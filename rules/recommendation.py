@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from rules import wording
 from rules.candidacy import METASTASIS, PVTT, branch_only_concepts, thrombus_words
 from rules.findings import Finding, Status
 from rules.knowledge import Knowledge
@@ -30,14 +31,14 @@ from rules.timing import condition_presence
 from rules.treatment import ended_sorafenib_courses
 
 SUMMARIES = {
-    "not-applicable": "Not applicable: the study's question does not arise for this patient.",
-    "on-sorafenib": "On sorafenib: response, toxicity and the study's survival benchmark below.",
-    "continue-tace": "Not TACE-resistant by the study's definition and TACE still possible: TACE may continue.",
-    "refer-mdt": "Discuss at the multidisciplinary tumour board: TACE is not straightforward or sorafenib was given before (see reasons).",
-    "insufficient-data": "Cannot decide: data the study's criteria need is missing or stale (see reasons).",
-    "outside-study-criteria": "Outside the study's criteria for sorafenib (see reasons).",
-    "sorafenib-plus-tace": "TACE-resistant HCC within the study's criteria: consider sorafenib with continued TACE.",
-    "sorafenib-alone": "TACE-resistant HCC within the study's criteria, TACE not possible: consider sorafenib alone.",
+    "not-applicable": wording.recommendation_not_applicable_study_question_does(),
+    "on-sorafenib": wording.recommendation_sorafenib_response_toxicity_study_survival(),
+    "continue-tace": wording.recommendation_not_tace_resistant_study_definition(),
+    "refer-mdt": wording.recommendation_discuss_multidisciplinary_tumour_board_tace(),
+    "insufficient-data": wording.recommendation_cannot_decide_data_study_criteria(),
+    "outside-study-criteria": wording.recommendation_outside_study_criteria_sorafenib_see(),
+    "sorafenib-plus-tace": wording.recommendation_tace_resistant_hcc_within_study(),
+    "sorafenib-alone": wording.recommendation_tace_resistant_hcc_within_study_2(),
 }
 
 
@@ -61,14 +62,14 @@ def _invasion_or_spread(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[
         if present:
             found.append(f"{label} ({thrombus_words(present)})")
         if doubtful:
-            unknown.append(f"{label}: recorded after {as_of.isoformat()}, presence then unknown ({thrombus_words(doubtful)})")
+            unknown.append(wording.recommendation_recorded_after_presence_then_unknown(label, as_of.isoformat(), thrombus_words(doubtful)))
     seen = [m for m in snapshot.lesions if m.when <= as_of and m.viable_diameter_mm > 0]
     extrahepatic = sorted({m.lesion for m in seen if m.organ not in (None, "liver")})
     if extrahepatic:
-        found.append(f"extrahepatic lesions ({', '.join(extrahepatic)})")
+        found.append(wording.recommendation_extrahepatic_lesions(', '.join(extrahepatic)))
     unknown_organ = sorted({m.lesion for m in seen if m.organ is None})
     if unknown_organ:
-        unknown.append(f"extrahepatic spread: viable lesion(s) of unknown organ ({', '.join(unknown_organ)})")
+        unknown.append(wording.recommendation_extrahepatic_spread_viable_lesion_s(', '.join(unknown_organ)))
     return found, unknown
 
 
@@ -89,7 +90,7 @@ def _row_1_not_applicable(snapshot: Snapshot, as_of: date, has_hcc: Finding, rec
     patient = snapshot.patient
     if patient.deceased and (patient.deceased_date is None or patient.deceased_date <= as_of):
         when = f" ({patient.deceased_date.isoformat()})" if patient.deceased_date else ""
-        return rec("not-applicable", f"The patient is recorded as deceased{when}.")
+        return rec("not-applicable", wording.recommendation_patient_recorded_deceased(when))
     if has_hcc.status is not Status.MET:
         return rec("not-applicable", "No active, confirmed HCC diagnosis.", *has_hcc.reasons)
     return None
@@ -98,18 +99,17 @@ def _row_1_not_applicable(snapshot: Snapshot, as_of: date, has_hcc: Finding, rec
 def _rows_2_to_4(snapshot: Snapshot, as_of: date, on_sorafenib: bool, tace_sessions: int, rec: _Make) -> Recommendation | None:
     """2. on sorafenib now; 3. no completed TACE session; 4. an earlier sorafenib course that has ended."""
     if on_sorafenib:
-        return rec("on-sorafenib", "Sorafenib is recorded as current: response, toxicity and survival information apply.")
+        return rec("on-sorafenib", wording.recommendation_sorafenib_recorded_current_response_toxicity())
     if tace_sessions == 0:
         return rec(
             "not-applicable",
-            "No completed TACE session recorded (planned, in-progress or not-done sessions do not count): "
-            "the study concerns HCC after TACE.",
+            wording.recommendation_no_completed_tace_session_recorded(),
         )
     ended = ended_sorafenib_courses(snapshot, as_of)
     if ended:
         return rec(
             "refer-mdt",
-            "Sorafenib was given before and has ended: the study's question (starting sorafenib) no longer arises as such.",
+            wording.recommendation_sorafenib_was_given_before_has(),
             *(course.describe() for course in ended),
         )
     return None
@@ -135,10 +135,10 @@ def _row_5_not_resistant(
     ecog_ok = _performance_allows_tace(performance, k)
     base = ["TACE resistance not met (JSH 2010)."] + list(tace_resistance.reasons)
     if candidacy.status is Status.MET and not spread and not spread_unknown and ps_known and ecog_ok:
-        return rec("continue-tace", *base, "TACE candidacy met; no vascular invasion or extrahepatic spread; performance status allows TACE.")
+        return rec("continue-tace", *base, wording.recommendation_tace_candidacy_met_no_vascular())
     if candidacy.status is Status.UNKNOWN or not ps_known or spread_unknown:
         window = k.criteria.freshness.performance_status_max_age_days
-        missing = [] if ps_known else [f"no performance status within {window} days"]
+        missing = [] if ps_known else [wording.recommendation_no_performance_status_within_days(window)]
         if candidacy.status is Status.UNKNOWN:
             missing.append("TACE candidacy unknown: " + " ".join(candidacy.reasons))
         if spread_unknown:
@@ -151,7 +151,7 @@ def _row_5_not_resistant(
         why.append("Present: " + "; ".join(spread) + ".")
     if not ecog_ok:
         ecog_max = k.criteria.recommendation.continue_tace_max_ecog
-        why.append(f"Performance status beyond ECOG {ecog_max}: " + " ".join(performance.reasons))
+        why.append(wording.recommendation_performance_status_beyond_ecog(ecog_max) + " ".join(performance.reasons))
     return rec("refer-mdt", *base, *why)
 
 
@@ -165,7 +165,7 @@ def _rows_6_to_8(
     if resistance.status is Status.UNKNOWN:
         return rec("insufficient-data", "TACE resistance unknown.", *resistance.reasons)
     if eligibility_status == "indeterminate":
-        return rec("insufficient-data", "TACE resistance met; eligibility indeterminate.", *eligibility_reasons)
+        return rec("insufficient-data", wording.recommendation_tace_resistance_met_eligibility_indeterminate(), *eligibility_reasons)
     if candidacy.status is Status.MET:
         return rec("sorafenib-plus-tace", "TACE resistance met.", "Eligible by the study's criteria.", "TACE still possible: " + " ".join(candidacy.reasons))
     if candidacy.status is Status.NOT_MET:
@@ -177,8 +177,8 @@ def _rows_6_to_8(
         )
     return rec(
         "insufficient-data",
-        "TACE resistance met; eligible by the study's criteria.",
-        "TACE candidacy unknown, so neither arm can be chosen: " + " ".join(candidacy.reasons),
+        wording.recommendation_tace_resistance_met_eligible_study(),
+        wording.recommendation_tace_candidacy_unknown_so_neither() + " ".join(candidacy.reasons),
     )
 
 

@@ -470,3 +470,101 @@ def candidacy_whether_portal_vein_thrombosis_recorded(as_of: str, unknown: str) 
 
 def candidacy_cannot_exclude_contraindication(unknown: str) -> str:
     return f"Cannot exclude a contraindication: {unknown}."
+
+
+# --- recommendation.py ----------------------------------------------------------------------------
+
+# recommendation (module level)
+
+def recommendation_not_applicable_study_question_does() -> str:
+    return "Not applicable: the study's question does not arise for this patient."
+
+
+def recommendation_sorafenib_response_toxicity_study_survival() -> str:
+    return "On sorafenib: response, toxicity and the study's survival benchmark below."
+
+
+def recommendation_not_tace_resistant_study_definition() -> str:
+    return "Not TACE-resistant by the study's definition and TACE still possible: TACE may continue."
+
+
+def recommendation_discuss_multidisciplinary_tumour_board_tace() -> str:
+    return "Discuss at the multidisciplinary tumour board: TACE is not straightforward or sorafenib was given before (see reasons)."
+
+
+def recommendation_cannot_decide_data_study_criteria() -> str:
+    return "Cannot decide: data the study's criteria need is missing or stale (see reasons)."
+
+
+def recommendation_outside_study_criteria_sorafenib_see() -> str:
+    return "Outside the study's criteria for sorafenib (see reasons)."
+
+
+def recommendation_tace_resistant_hcc_within_study() -> str:
+    return "TACE-resistant HCC within the study's criteria: consider sorafenib with continued TACE."
+
+
+def recommendation_tace_resistant_hcc_within_study_2() -> str:
+    return "TACE-resistant HCC within the study's criteria, TACE not possible: consider sorafenib alone."
+
+
+# recommendation._invasion_or_spread
+
+def recommendation_recorded_after_presence_then_unknown(label: str, as_of: str, doubtful: str) -> str:
+    return f"{label}: recorded after {as_of}, presence then unknown ({doubtful})"
+
+
+def recommendation_extrahepatic_lesions(extrahepatic: str) -> str:
+    return f"extrahepatic lesions ({extrahepatic})"
+
+
+def recommendation_extrahepatic_spread_viable_lesion_s(unknown_organ: str) -> str:
+    return f"extrahepatic spread: viable lesion(s) of unknown organ ({unknown_organ})"
+
+
+# recommendation._row_1_not_applicable
+
+def recommendation_patient_recorded_deceased(when: str) -> str:
+    return f"The patient is recorded as deceased{when}."
+
+
+# recommendation._rows_2_to_4
+
+def recommendation_sorafenib_recorded_current_response_toxicity() -> str:
+    return "Sorafenib is recorded as current: response, toxicity and survival information apply."
+
+
+def recommendation_no_completed_tace_session_recorded() -> str:
+    return "No completed TACE session recorded (planned, in-progress or not-done sessions do not count): the study concerns HCC after TACE."
+
+
+def recommendation_sorafenib_was_given_before_has() -> str:
+    return "Sorafenib was given before and has ended: the study's question (starting sorafenib) no longer arises as such."
+
+
+# recommendation._row_5_not_resistant
+
+def recommendation_tace_candidacy_met_no_vascular() -> str:
+    return "TACE candidacy met; no vascular invasion or extrahepatic spread; performance status allows TACE."
+
+
+def recommendation_no_performance_status_within_days(window: int) -> str:
+    return f"no performance status within {window} days"
+
+
+def recommendation_performance_status_beyond_ecog(ecog_max: int) -> str:
+    return f"Performance status beyond ECOG {ecog_max}: "
+
+
+# recommendation._rows_6_to_8
+
+def recommendation_tace_resistance_met_eligibility_indeterminate() -> str:
+    return "TACE resistance met; eligibility indeterminate."
+
+
+def recommendation_tace_resistance_met_eligible_study() -> str:
+    return "TACE resistance met; eligible by the study's criteria."
+
+
+def recommendation_tace_candidacy_unknown_so_neither() -> str:
+    return "TACE candidacy unknown, so neither arm can be chosen: "
