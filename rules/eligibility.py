@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 
+from rules import wording
 from rules.bclc import BclcAssessment
 from rules.child_pugh import ChildPugh
 from rules.demographics import age_on
@@ -29,8 +30,8 @@ AT_SORAFENIB_START = frozenset(
 
 TO_CONFIRM = (
     "Written informed consent",
-    "Nutritional status (the study excluded nutritional impairment)",
-    "Feeding-artery access for TACE (digital subtraction angiography)",
+    wording.eligibility_nutritional_status_study_excluded_nutritional(),
+    wording.eligibility_feeding_artery_access_tace_digital(),
 )
 
 
@@ -73,7 +74,7 @@ def _child_pugh(cp: ChildPugh, citation: str, warnings: list[str]) -> Finding:
             kind="inclusion",
         )
     if cp.klass == "B":
-        warnings.append("Child-Pugh B: sorafenib exposure and tolerance are less certain; the study included 22 of 34 such patients.")
+        warnings.append(wording.eligibility_child_pugh_b_sorafenib_exposure())
     return finding(
         Status.MET,
         [f"Child-Pugh {cp.klass}: {cp.reasons[0]}"],
@@ -94,16 +95,16 @@ def _prior_surgery(snapshot: Snapshot, as_of: date, notes: Notes, citation: str)
     if done:
         return finding(
             Status.MET,
-            [f"Prior liver {p.concept} ({p.performed.isoformat() if p.performed else 'undated'})." for p in done],
+            [wording.eligibility_prior_liver(p.concept, p.performed.isoformat() if p.performed else 'undated') for p in done],
             [p.ref for p in done],
             citation=citation,
             id="prior_resection_or_transplant",
             kind="exclusion",
         )
-    notes.assume("No liver resection or transplant recorded: assumed none.")
+    notes.assume(wording.eligibility_no_liver_resection_transplant_recorded())
     return finding(
         Status.NOT_MET,
-        ["No liver resection or transplant recorded (assumed none)."],
+        [wording.eligibility_no_liver_resection_transplant_recorded_2()],
         [],
         citation=citation,
         id="prior_resection_or_transplant",
@@ -123,7 +124,7 @@ def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: l
         if ps.ecog >= ecog_cut:
             return finding(
                 Status.MET,
-                [f"ECOG {ps.ecog} (no more recent Karnofsky): corresponds to Karnofsky 40 or less, excluded."],
+                [wording.eligibility_ecog_no_more_recent_karnofsky(ps.ecog)],
                 ps.evidence,
                 citation=citation,
                 id=fid,
@@ -134,21 +135,19 @@ def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: l
             if kps_range is None:
                 band = "an unknown Karnofsky score"
             elif kps_range[1] <= kps_cut:
-                band = f"Karnofsky {kps_range[0]}-{kps_range[1]}, all of which the study excluded"
+                band = wording.eligibility_karnofsky_all_which_study_excluded(kps_range[0], kps_range[1])
             elif kps_range[0] <= kps_cut:
                 low = f"{kps_range[0]}" if kps_range[0] == kps_cut else f"{kps_range[0]}-{kps_cut}"
                 # Karnofsky is scored in tens: the band's top is the score the study included
-                band = f"Karnofsky {kps_range[0]}-{kps_range[1]}, of which the study excluded {low} and included {kps_range[1]}"
+                band = wording.eligibility_karnofsky_which_study_excluded_included(kps_range[0], kps_range[1], low)
             else:
-                band = f"Karnofsky {kps_range[0]}-{kps_range[1]}, which the study included"
+                band = wording.eligibility_karnofsky_which_study_included(kps_range[0], kps_range[1])
             warnings.append(
-                f"Only ECOG {ps.ecog} recorded: it may correspond to {band}; the study's criterion was "
-                f"Karnofsky > {kps_cut}, and it nevertheless included ECOG 2 patients. "
-                "Record a Karnofsky score to decide."
+                wording.eligibility_only_ecog_recorded_may_correspond(ps.ecog, band, kps_cut)
             )
         return finding(
             Status.NOT_MET,
-            [f"ECOG {ps.ecog} (no more recent Karnofsky): not excluded by the study's practice (ECOG 0-2 included)."],
+            [wording.eligibility_ecog_no_more_recent_karnofsky_2(ps.ecog)],
             ps.evidence,
             citation=citation,
             id=fid,
@@ -166,15 +165,15 @@ def _bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> 
     if used is None:
         older = latest_before(series, as_of)
         reason = (
-            f"Latest bilirubin {older.when.isoformat()} is older than {max_age} days."
+            wording.eligibility_latest_bilirubin_older_than_days(older.when.isoformat(), max_age)
             if older
             else "No usable bilirubin result."
         )
-        reasons = [reason] + [f"{u.ref} not used: {u.problem}." for u in snapshot.unusable_of("bilirubin")]
+        reasons = [reason] + [wording.eligibility_not_used(u.ref, u.problem) for u in snapshot.unusable_of("bilirubin")]
         return finding(Status.UNKNOWN, reasons, [], citation=citation, id=fid, kind=kind)
     if used.value > limit:
-        return finding(Status.MET, [f"Bilirubin {used.value:g} mg/dL > {limit:g}."], [used.ref], citation=citation, id=fid, kind=kind)
-    return finding(Status.NOT_MET, [f"Bilirubin {used.value:g} mg/dL <= {limit:g}."], [used.ref], citation=citation, id=fid, kind=kind)
+        return finding(Status.MET, [wording.eligibility_bilirubin_mg_dl(used.value, limit)], [used.ref], citation=citation, id=fid, kind=kind)
+    return finding(Status.NOT_MET, [wording.eligibility_bilirubin_mg_dl_2(used.value, limit)], [used.ref], citation=citation, id=fid, kind=kind)
 
 
 def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPugh | None, citation: str) -> Finding:
@@ -185,14 +184,14 @@ def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPu
     fid, kind = "bclc_b_at_first_tace", "inclusion"
     extent = bclc.tumour_extent_at_first_tace
     if extent is None:
-        return finding(Status.UNKNOWN, ["No TACE recorded: no stage at the first TACE."], [], citation=citation, id=fid, kind=kind)
+        return finding(Status.UNKNOWN, [wording.eligibility_no_tace_recorded_no_stage()], [], citation=citation, id=fid, kind=kind)
     cp = child_pugh_at_first_tace
     evidence = list(extent.evidence) + (list(cp.evidence) if cp else [])
-    when = f"at the first TACE ({cp.anchor.isoformat()})" if cp else "at the first TACE"
+    when = wording.eligibility_first_tace(cp.anchor.isoformat()) if cp else "at the first TACE"
     if extent.stage is None:
         return finding(
             Status.UNKNOWN,
-            [f"Tumour-extent stage {when} unknown.", *extent.reasons],
+            [wording.eligibility_tumour_extent_stage_unknown(when), *extent.reasons],
             evidence,
             citation=citation,
             id=fid,
@@ -201,21 +200,21 @@ def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPu
     if extent.stage != "B":
         return finding(
             Status.NOT_MET,
-            [f"Tumour-extent stage {extent.stage} {when}, not B.", *extent.reasons],
+            [wording.eligibility_tumour_extent_stage_not_b(extent.stage, when), *extent.reasons],
             evidence,
             citation=citation,
             id=fid,
             kind=kind,
         )
     if cp is None or cp.klass is None:
-        reasons = [f"Tumour-extent stage B {when}, but Child-Pugh at that date is unknown."]
+        reasons = [wording.eligibility_tumour_extent_stage_b_but(when)]
         if cp:
             reasons += list(cp.reasons)
         return finding(Status.UNKNOWN, reasons, evidence, citation=citation, id=fid, kind=kind)
     if cp.klass == "C":
         return finding(
             Status.NOT_MET,
-            [f"Tumour-extent stage B but Child-Pugh C {when}: BCLC D."],
+            [wording.eligibility_tumour_extent_stage_b_but_2(when)],
             evidence,
             citation=citation,
             id=fid,
@@ -223,7 +222,7 @@ def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPu
         )
     return finding(
         Status.MET,
-        [f"Tumour-extent stage B with Child-Pugh {cp.klass} {when}."],
+        [wording.eligibility_tumour_extent_stage_b_child(cp.klass, when)],
         evidence,
         citation=citation,
         id=fid,
@@ -284,7 +283,7 @@ def evaluate_eligibility(
         _bilirubin(snapshot, day, k, citation),
     )
     if day != as_of:
-        note = f"Judged at the sorafenib start ({day.isoformat()}), as the study did."
+        note = wording.eligibility_judged_sorafenib_start_study_did(day.isoformat())
         criteria = tuple(
             replace(c, reasons=(*c.reasons, note)) if c.id in AT_SORAFENIB_START else c for c in criteria
         )

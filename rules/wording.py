@@ -568,3 +568,115 @@ def recommendation_tace_resistance_met_eligible_study() -> str:
 
 def recommendation_tace_candidacy_unknown_so_neither() -> str:
     return "TACE candidacy unknown, so neither arm can be chosen: "
+
+
+# --- eligibility.py -------------------------------------------------------------------------------
+
+# eligibility (module level)
+
+def eligibility_nutritional_status_study_excluded_nutritional() -> str:
+    return "Nutritional status (the study excluded nutritional impairment)"
+
+
+def eligibility_feeding_artery_access_tace_digital() -> str:
+    return "Feeding-artery access for TACE (digital subtraction angiography)"
+
+
+# eligibility._child_pugh
+
+def eligibility_child_pugh_b_sorafenib_exposure() -> str:
+    return "Child-Pugh B: sorafenib exposure and tolerance are less certain; the study included 22 of 34 such patients."
+
+
+# eligibility._prior_surgery
+
+def eligibility_prior_liver(concept: str, performed: str) -> str:
+    return f"Prior liver {concept} ({performed})."
+
+
+def eligibility_no_liver_resection_transplant_recorded() -> str:
+    return "No liver resection or transplant recorded: assumed none."
+
+
+def eligibility_no_liver_resection_transplant_recorded_2() -> str:
+    return "No liver resection or transplant recorded (assumed none)."
+
+
+# eligibility._performance
+
+def eligibility_ecog_no_more_recent_karnofsky(ecog: int) -> str:
+    return f"ECOG {ecog} (no more recent Karnofsky): corresponds to Karnofsky 40 or less, excluded."
+
+
+def eligibility_karnofsky_all_which_study_excluded(kps_range: int, kps_range_2: int) -> str:
+    return f"Karnofsky {kps_range}-{kps_range_2}, all of which the study excluded"
+
+
+def eligibility_karnofsky_which_study_excluded_included(kps_range: int, kps_range_2: int, low: str) -> str:
+    return f"Karnofsky {kps_range}-{kps_range_2}, of which the study excluded {low} and included {kps_range_2}"
+
+
+def eligibility_karnofsky_which_study_included(kps_range: int, kps_range_2: int) -> str:
+    return f"Karnofsky {kps_range}-{kps_range_2}, which the study included"
+
+
+def eligibility_only_ecog_recorded_may_correspond(ecog: int, band: str, kps_cut: int) -> str:
+    return f"Only ECOG {ecog} recorded: it may correspond to {band}; the study's criterion was Karnofsky > {kps_cut}, and it nevertheless included ECOG 2 patients. Record a Karnofsky score to decide."
+
+
+def eligibility_ecog_no_more_recent_karnofsky_2(ecog: int) -> str:
+    return f"ECOG {ecog} (no more recent Karnofsky): not excluded by the study's practice (ECOG 0-2 included)."
+
+
+# eligibility._bilirubin
+
+def eligibility_latest_bilirubin_older_than_days(when: str, max_age: int) -> str:
+    return f"Latest bilirubin {when} is older than {max_age} days."
+
+
+def eligibility_not_used(ref: str, problem: str) -> str:
+    return f"{ref} not used: {problem}."
+
+
+def eligibility_bilirubin_mg_dl(value: float, limit: float) -> str:
+    return f"Bilirubin {value:g} mg/dL > {limit:g}."
+
+
+def eligibility_bilirubin_mg_dl_2(value: float, limit: float) -> str:
+    return f"Bilirubin {value:g} mg/dL <= {limit:g}."
+
+
+# eligibility.bclc_b_at_first_tace
+
+def eligibility_no_tace_recorded_no_stage() -> str:
+    return "No TACE recorded: no stage at the first TACE."
+
+
+def eligibility_first_tace(anchor: str) -> str:
+    return f"at the first TACE ({anchor})"
+
+
+def eligibility_tumour_extent_stage_unknown(when: str) -> str:
+    return f"Tumour-extent stage {when} unknown."
+
+
+def eligibility_tumour_extent_stage_not_b(stage: str, when: str) -> str:
+    return f"Tumour-extent stage {stage} {when}, not B."
+
+
+def eligibility_tumour_extent_stage_b_but(when: str) -> str:
+    return f"Tumour-extent stage B {when}, but Child-Pugh at that date is unknown."
+
+
+def eligibility_tumour_extent_stage_b_but_2(when: str) -> str:
+    return f"Tumour-extent stage B but Child-Pugh C {when}: BCLC D."
+
+
+def eligibility_tumour_extent_stage_b_child(klass: str, when: str) -> str:
+    return f"Tumour-extent stage B with Child-Pugh {klass} {when}."
+
+
+# eligibility.evaluate_eligibility
+
+def eligibility_judged_sorafenib_start_study_did(day: str) -> str:
+    return f"Judged at the sorafenib start ({day}), as the study did."
