@@ -41,6 +41,7 @@ from datetime import date
 from fractions import Fraction
 from typing import Any
 
+from rules import wording
 from rules.criteria import BclcCriteria
 from rules.snapshot import ConditionFact, LesionMeasurement, Snapshot
 from rules.timing import condition_presence, condition_present_at, days_before
@@ -50,8 +51,7 @@ METASTASIS = "extrahepatic_metastasis"
 CHILD_PUGH_CLASSES = ("A", "B", "C")
 NOT_COUNTED_VERIFICATION = ("refuted", "entered-in-error")
 ABSENT_UNLESS_RECORDED = (
-    "Portal-vein tumour thrombus and extrahepatic metastases are recorded only when present: "
-    "with no such Condition on record they are taken as absent for BCLC staging."
+    wording.bclc_portal_vein_tumour_thrombus_extrahepatic()
 )
 
 
@@ -90,10 +90,10 @@ class TumourBurden:
 
     def describe(self) -> str:
         if self.nodules == 0:
-            return f"no viable tumour on imaging of {self.imaging_date.isoformat()}"
+            return wording.bclc_no_viable_tumour_imaging(self.imaging_date.isoformat())
         count = "a single nodule" if self.nodules == 1 else f"{self.nodules} nodules"
         largest = _mm(self.largest_mm) if self.largest_mm is not None else "?"
-        return f"{count}, largest {largest} mm viable, on imaging of {self.imaging_date.isoformat()}"
+        return wording.bclc_largest_mm_viable_imaging(count, largest, self.imaging_date.isoformat())
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class StagingFacts:
     def tumour_unknown(self) -> str:
         """Why there is no tumour burden, in words."""
         if self.stale_imaging is not None:
-            return f"latest tumour imaging ({self.stale_imaging.isoformat()}) too old"
+            return wording.bclc_latest_tumour_imaging_too_old(self.stale_imaging.isoformat())
         return "no tumour imaging"
 
 
@@ -188,9 +188,9 @@ def _undated_words(conditions: tuple[ConditionFact, ...], day: date) -> str:
     parts = []
     for c in conditions:
         if c.recorded is not None:
-            parts.append(f"{c.ref} has no onset and was recorded on {c.recorded.isoformat()}, after {day.isoformat()}")
+            parts.append(wording.bclc_has_no_onset_was_recorded(c.ref, c.recorded.isoformat(), day.isoformat()))
         else:
-            parts.append(f"{c.ref} has no onset or recorded date")
+            parts.append(wording.bclc_has_no_onset_recorded_date(c.ref))
     return "; ".join(parts)
 
 
@@ -204,18 +204,17 @@ def _recent_tumour(
     """Tumour burden from imaging at most ``imaging_max_age_days`` before ``day``: (burden, the stale imaging date)."""
     tumour = tumour_burden_at(snapshot.lesions, day, crit)
     if tumour is None:
-        reasons.append(f"No tumour imaging on or before {day.isoformat()}.")
+        reasons.append(wording.bclc_no_tumour_imaging_before(day.isoformat()))
         return None, None
     if tumour.imaging_date < days_before(day, crit.imaging_max_age_days):
         stale = tumour.imaging_date
         reasons.append(
-            f"Latest tumour imaging ({stale.isoformat()}) is {(day - stale).days} days before {day.isoformat()}, "
-            f"more than {crit.imaging_max_age_days}: tumour burden unknown."
+            wording.bclc_latest_tumour_imaging_days_before(stale.isoformat(), (day - stale).days, day.isoformat(), crit.imaging_max_age_days)
         )
         return None, stale
     evidence.extend(tumour.evidence)
     if tumour.unknown_site_nodules:
-        reasons.append(f"{tumour.unknown_site_nodules} viable lesion(s) with no recorded site counted as liver nodules.")
+        reasons.append(wording.bclc_viable_lesion_s_no_recorded(tumour.unknown_site_nodules))
     return tumour, None
 
 
@@ -225,12 +224,11 @@ def _vascular_invasion(
     """Portal-vein tumour thrombus on ``day`` (a site's branch-only concepts too); None when its presence is unknown."""
     pvtt, pvtt_unknown = _presence_at(snapshot.conditions, (PVTT, *crit.branch_thrombus_concepts), day, as_of)
     if pvtt:
-        reasons.append(f"Portal-vein tumour thrombus present ({', '.join(c.ref for c in pvtt)}){_bland(pvtt)}.")
+        reasons.append(wording.bclc_portal_vein_tumour_thrombus_present(', '.join(c.ref for c in pvtt), _bland(pvtt)))
         evidence.extend(c.ref for c in pvtt)
     elif pvtt_unknown:
         reasons.append(
-            f"Portal-vein thrombus on {day.isoformat()} unknown, onset missing ({_undated_words(pvtt_unknown, day)})"
-            f"{_bland(pvtt_unknown)}."
+            wording.bclc_portal_vein_thrombus_unknown_onset(day.isoformat(), _undated_words(pvtt_unknown, day), _bland(pvtt_unknown))
         )
         evidence.extend(c.ref for c in pvtt_unknown)
     return True if pvtt else (None if pvtt_unknown else False)
@@ -248,17 +246,17 @@ def _extrahepatic_spread(
             m for m in found[1] if m.organ not in (None, crit.liver_organ) and (_usable_mm(m.viable_diameter_mm) or 0) > 0
         )
     if metastases:
-        reasons.append(f"Extrahepatic metastasis present ({', '.join(c.ref for c in metastases)}).")
+        reasons.append(wording.bclc_extrahepatic_metastasis_present(', '.join(c.ref for c in metastases)))
         evidence.extend(c.ref for c in metastases)
     if found is not None and extrahepatic_lesions:
         sites = ", ".join(f"{m.organ} ({m.ref})" for m in extrahepatic_lesions)
-        reasons.append(f"Viable lesion outside the liver on imaging of {found[0].isoformat()}: {sites}.")
+        reasons.append(wording.bclc_viable_lesion_outside_liver_imaging(found[0].isoformat(), sites))
         evidence.extend(m.ref for m in extrahepatic_lesions)
     spread: bool | None = bool(metastases or extrahepatic_lesions)
     if not spread and metastases_unknown:
         spread = None
         reasons.append(
-            f"Extrahepatic metastasis on {day.isoformat()} unknown, onset missing ({_undated_words(metastases_unknown, day)})."
+            wording.bclc_extrahepatic_metastasis_unknown_onset_missing(day.isoformat(), _undated_words(metastases_unknown, day))
         )
         evidence.extend(c.ref for c in metastases_unknown)
     return spread
@@ -320,20 +318,18 @@ def burden_stage(tumour: TumourBurden, crit: BclcCriteria) -> str | None:
 
 def _burden_words(stage: str, tumour: TumourBurden, crit: BclcCriteria) -> str:
     if stage == "0":
-        return f"single nodule < {_mm(crit.very_early_single_nodule_below_mm)} mm"
+        return wording.bclc_single_nodule_mm(_mm(crit.very_early_single_nodule_below_mm))
     if stage == "A":
         if tumour.nodules == 1:
             return "single nodule"
         return (
-            f"{tumour.nodules} nodules (up to {crit.early_max_nodules}), "
-            f"all <= {_mm(crit.early_multiple_nodules_max_diameter_mm)} mm"
+            wording.bclc_nodules_up_all_mm(tumour.nodules, crit.early_max_nodules, _mm(crit.early_multiple_nodules_max_diameter_mm))
         )
     if tumour.nodules <= crit.early_max_nodules:
         return (
-            f"multinodular: {tumour.nodules} nodules, largest over "
-            f"{_mm(crit.early_multiple_nodules_max_diameter_mm)} mm"
+            wording.bclc_multinodular_nodules_largest_over_mm(tumour.nodules, _mm(crit.early_multiple_nodules_max_diameter_mm))
         )
-    return f"multinodular: {tumour.nodules} nodules (more than {crit.early_max_nodules})"
+    return wording.bclc_multinodular_nodules_more_than(tumour.nodules, crit.early_max_nodules)
 
 
 def _unknown_invasion(vascular_invasion: bool | None, extrahepatic_spread: bool | None) -> str:
@@ -362,29 +358,28 @@ def tumour_extent_stage(
         what = " and ".join(
             w for w, flag in (("portal invasion", vascular_invasion), ("extrahepatic spread", extrahepatic_spread)) if flag
         )
-        return BclcStage("C", (f"Tumour extent C: {what}.",), tuple(evidence), crit.citation, forced=True)
+        return BclcStage("C", (wording.bclc_tumour_extent_c(what),), tuple(evidence), crit.citation, forced=True)
     doubt = _unknown_invasion(vascular_invasion, extrahepatic_spread)
     if doubt:
         return BclcStage(
             None,
-            (f"Tumour extent unknown: {doubt} at this date unknown (onset missing); C if present.",),
+            (wording.bclc_tumour_extent_unknown_this_date(doubt),),
             tuple(evidence),
             crit.citation,
         )
     if tumour is None:
-        return BclcStage(None, (f"Tumour extent unknown: {tumour_unknown}.",), tuple(evidence), crit.citation)
+        return BclcStage(None, (wording.bclc_tumour_extent_unknown(tumour_unknown),), tuple(evidence), crit.citation)
     stage = burden_stage(tumour, crit)
     if stage is None:
         return BclcStage(
             None,
-            (f"Tumour extent not staged: {tumour.describe()}.",),
+            (wording.bclc_tumour_extent_not_staged(tumour.describe()),),
             tuple(evidence),
             crit.citation,
         )
     return BclcStage(
         stage,
-        (f"Tumour extent {stage}: {tumour.describe()} ({_burden_words(stage, tumour, crit)}); "
-         "no portal invasion or extrahepatic spread.",),
+        (wording.bclc_tumour_extent_no_portal_invasion(stage, tumour.describe(), _burden_words(stage, tumour, crit)),),
         tuple(evidence),
         crit.citation,
     )
@@ -420,9 +415,9 @@ _Decision = tuple[str | None, str, bool]  # (stage, reason, forced)
 def _stage_d(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
     """Child-Pugh C or ECOG > 2: D whatever else is missing."""
     if i.cp == "C":
-        return "D", f"Child-Pugh C makes it D ({i.ecog_text}).", True
+        return "D", wording.bclc_child_pugh_c_makes_d(i.ecog_text), True
     if i.ecog is not None and i.ecog > crit.advanced_max_ecog:
-        return "D", f"ECOG {i.ecog} (> {crit.advanced_max_ecog}) makes it D ({i.cp_text}).", True
+        return "D", wording.bclc_ecog_makes_d(i.ecog, crit.advanced_max_ecog, i.cp_text), True
     return None
 
 
@@ -433,38 +428,37 @@ def _not_staged_missing(i: _StageInputs, crit: BclcCriteria) -> _Decision | None
         return None
     could_be = "C or D" if i.invasion or (i.ecog is not None and i.ecog > crit.early_intermediate_max_ecog) else "0 to D"
     known = ", ".join(x for x in (" and ".join(i.invasion), i.cp_text if i.cp else "", i.ecog_text if i.ecog is not None else "") if x)
-    return None, f"Not staged: {' and '.join(missing)} missing, so it could be {could_be}" + (f" ({known})." if known else "."), False
+    return None, wording.bclc_not_staged_missing_so_could(' and '.join(missing), could_be) + (f" ({known})." if known else "."), False
 
 
 def _stage_c(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
     """Portal invasion or extrahepatic spread (forced), or ECOG 1-2: C; invasion or spread unknown: not staged."""
     if i.invasion:
-        return "C", f"{' and '.join(i.invasion).capitalize()} with {i.cp_text} and {i.ecog_text} make it C.", True
+        return "C", wording.bclc_make_c(' and '.join(i.invasion).capitalize(), i.cp_text, i.ecog_text), True
     doubt = _unknown_invasion(i.vascular_invasion, i.extrahepatic_spread)
     if i.ecog is not None and i.ecog > crit.early_intermediate_max_ecog:
         spread_words = f"{doubt} unknown" if doubt else "no invasion or spread"
-        return "C", f"{i.ecog_text} makes it C under the 2010 scheme ({i.cp_text}, {spread_words}).", False
+        return "C", wording.bclc_makes_c_under_scheme(i.ecog_text, i.cp_text, spread_words), False
     if doubt:
-        return None, f"Not staged: {doubt} at this date unknown (onset missing), so it could be C ({i.cp_text}, {i.ecog_text}).", False
+        return None, wording.bclc_not_staged_this_date_unknown(doubt, i.cp_text, i.ecog_text), False
     return None
 
 
 def _stage_by_burden(i: _StageInputs, crit: BclcCriteria) -> _Decision:
     """ECOG 0, Child-Pugh A-B, no invasion or spread: 0 / A / B by tumour burden (0 also needs Child-Pugh A)."""
     if i.tumour is None:
-        return None, f"Not staged: {i.tumour_unknown} ({i.cp_text}, {i.ecog_text}, no invasion or spread).", False
+        return None, wording.bclc_not_staged_no_invasion_spread(i.tumour_unknown, i.cp_text, i.ecog_text), False
     by_burden = burden_stage(i.tumour, crit)
     if by_burden is None:
-        return None, f"Not staged: no viable tumour on the latest imaging ({i.cp_text}, {i.ecog_text}).", False
+        return None, wording.bclc_not_staged_no_viable_tumour(i.cp_text, i.ecog_text), False
     if by_burden == "0" and (i.cp != "A" or (i.ecog or 0) > crit.very_early_max_ecog):
         return (
             "A",
-            f"Single nodule < {_mm(crit.very_early_single_nodule_below_mm)} mm with {i.cp_text} and {i.ecog_text}: "
-            "A (stage 0 needs Child-Pugh A and ECOG 0).",
+            wording.bclc_single_nodule_mm_stage_needs(_mm(crit.very_early_single_nodule_below_mm), i.cp_text, i.ecog_text),
             False,
         )
     words = _burden_words(by_burden, i.tumour, crit).capitalize()
-    return by_burden, f"{words}, no invasion or spread, {i.ecog_text}, {i.cp_text}: {by_burden}.", False
+    return by_burden, wording.bclc_no_invasion_spread(words, i.ecog_text, i.cp_text, by_burden), False
 
 
 def bclc_2010_stage(
@@ -572,7 +566,7 @@ def _staged_at_first_tace(
 ) -> tuple[BclcStage | None, BclcStage | None]:
     """BCLC 2010 and tumour extent at the first TACE (None, None without one), its reasons added."""
     if first_tace is None:
-        reasons.append("At the first TACE: not staged, no TACE recorded.")
+        reasons.append(wording.bclc_first_tace_not_staged_no())
         return None, None
     at_first, extent_first, facts = bclc_at(
         snapshot,
@@ -583,8 +577,8 @@ def _staged_at_first_tace(
         supporting_evidence=supporting_evidence,
         as_of=as_of,
     )
-    reasons.append(f"At the first TACE ({first_tace.isoformat()}): {at_first.stage or 'not staged'}. {' '.join(at_first.reasons)}")
-    reasons.append(f"Findings at the first TACE: {_facts_sentence(facts)}.")
+    reasons.append(wording.bclc_first_tace(first_tace.isoformat(), at_first.stage or 'not staged', ' '.join(at_first.reasons)))
+    reasons.append(wording.bclc_findings_first_tace(_facts_sentence(facts)))
     reasons.extend(facts.reasons)
     evidence.extend(at_first.evidence)
     assumptions.extend(facts.assumptions)
@@ -594,12 +588,12 @@ def _staged_at_first_tace(
 def _reasons_now(as_of: date, current: BclcStage, extent: BclcStage, facts: StagingFacts) -> list[str]:
     """The reasons of the stage at ``as_of``, and how tumour extent alone (the study's Table 1) stages it."""
     reasons = [f"Now ({as_of.isoformat()}): {current.stage or 'not staged'}. {' '.join(current.reasons)}"]
-    reasons.append(f"Findings now: {_facts_sentence(facts)}.")
+    reasons.append(wording.bclc_findings_now(_facts_sentence(facts)))
     reasons.extend(facts.reasons)
     if extent.stage != current.stage:
-        reasons.append(f"How the study's Table 1 staged (tumour extent only): {' '.join(extent.reasons)}")
+        reasons.append(wording.bclc_how_study_table_staged_tumour(' '.join(extent.reasons)))
     else:
-        reasons.append(f"Tumour extent (how the study's Table 1 staged) is also {extent.stage or 'not staged'}.")
+        reasons.append(wording.bclc_tumour_extent_how_study_table(extent.stage or 'not staged'))
     return reasons
 
 

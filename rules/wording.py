@@ -680,3 +680,191 @@ def eligibility_tumour_extent_stage_b_child(klass: str, when: str) -> str:
 
 def eligibility_judged_sorafenib_start_study_did(day: str) -> str:
     return f"Judged at the sorafenib start ({day}), as the study did."
+
+
+# --- bclc.py --------------------------------------------------------------------------------------
+
+# bclc (module level)
+
+def bclc_portal_vein_tumour_thrombus_extrahepatic() -> str:
+    return "Portal-vein tumour thrombus and extrahepatic metastases are recorded only when present: with no such Condition on record they are taken as absent for BCLC staging."
+
+
+# bclc.describe
+
+def bclc_no_viable_tumour_imaging(imaging_date: str) -> str:
+    return f"no viable tumour on imaging of {imaging_date}"
+
+
+def bclc_largest_mm_viable_imaging(count: str, largest: str, imaging_date: str) -> str:
+    return f"{count}, largest {largest} mm viable, on imaging of {imaging_date}"
+
+
+# bclc.tumour_unknown
+
+def bclc_latest_tumour_imaging_too_old(stale_imaging: str) -> str:
+    return f"latest tumour imaging ({stale_imaging}) too old"
+
+
+# bclc._undated_words
+
+def bclc_has_no_onset_was_recorded(ref: str, recorded: str, day: str) -> str:
+    return f"{ref} has no onset and was recorded on {recorded}, after {day}"
+
+
+def bclc_has_no_onset_recorded_date(ref: str) -> str:
+    return f"{ref} has no onset or recorded date"
+
+
+# bclc._recent_tumour
+
+def bclc_no_tumour_imaging_before(day: str) -> str:
+    return f"No tumour imaging on or before {day}."
+
+
+def bclc_latest_tumour_imaging_days_before(stale: str, days: int, day: str, imaging_max_age_days: int) -> str:
+    return f"Latest tumour imaging ({stale}) is {days} days before {day}, more than {imaging_max_age_days}: tumour burden unknown."
+
+
+def bclc_viable_lesion_s_no_recorded(unknown_site_nodules: int) -> str:
+    return f"{unknown_site_nodules} viable lesion(s) with no recorded site counted as liver nodules."
+
+
+# bclc._vascular_invasion
+
+def bclc_portal_vein_tumour_thrombus_present(value: str, pvtt: str) -> str:
+    return f"Portal-vein tumour thrombus present ({value}){pvtt}."
+
+
+def bclc_portal_vein_thrombus_unknown_onset(day: str, pvtt_unknown: str, pvtt_unknown_2: str) -> str:
+    return f"Portal-vein thrombus on {day} unknown, onset missing ({pvtt_unknown}){pvtt_unknown_2}."
+
+
+# bclc._extrahepatic_spread
+
+def bclc_extrahepatic_metastasis_present(value: str) -> str:
+    return f"Extrahepatic metastasis present ({value})."
+
+
+def bclc_viable_lesion_outside_liver_imaging(found: str, sites: str) -> str:
+    return f"Viable lesion outside the liver on imaging of {found}: {sites}."
+
+
+def bclc_extrahepatic_metastasis_unknown_onset_missing(day: str, metastases_unknown: str) -> str:
+    return f"Extrahepatic metastasis on {day} unknown, onset missing ({metastases_unknown})."
+
+
+# bclc._burden_words
+
+def bclc_single_nodule_mm(very_early_single_nodule_below_mm: str) -> str:
+    return f"single nodule < {very_early_single_nodule_below_mm} mm"
+
+
+def bclc_nodules_up_all_mm(nodules: int, early_max_nodules: int, early_multiple_nodules_max_diameter_mm: str) -> str:
+    return f"{nodules} nodules (up to {early_max_nodules}), all <= {early_multiple_nodules_max_diameter_mm} mm"
+
+
+def bclc_multinodular_nodules_largest_over_mm(nodules: int, early_multiple_nodules_max_diameter_mm: str) -> str:
+    return f"multinodular: {nodules} nodules, largest over {early_multiple_nodules_max_diameter_mm} mm"
+
+
+def bclc_multinodular_nodules_more_than(nodules: int, early_max_nodules: int) -> str:
+    return f"multinodular: {nodules} nodules (more than {early_max_nodules})"
+
+
+# bclc.tumour_extent_stage
+
+def bclc_tumour_extent_c(what: str) -> str:
+    return f"Tumour extent C: {what}."
+
+
+def bclc_tumour_extent_unknown_this_date(doubt: str) -> str:
+    return f"Tumour extent unknown: {doubt} at this date unknown (onset missing); C if present."
+
+
+def bclc_tumour_extent_unknown(tumour_unknown: str) -> str:
+    return f"Tumour extent unknown: {tumour_unknown}."
+
+
+def bclc_tumour_extent_not_staged(tumour: str) -> str:
+    return f"Tumour extent not staged: {tumour}."
+
+
+def bclc_tumour_extent_no_portal_invasion(stage: str, tumour: str, stage_2: str) -> str:
+    return f"Tumour extent {stage}: {tumour} ({stage_2}); no portal invasion or extrahepatic spread."
+
+
+# bclc._stage_d
+
+def bclc_child_pugh_c_makes_d(ecog_text: str) -> str:
+    return f"Child-Pugh C makes it D ({ecog_text})."
+
+
+def bclc_ecog_makes_d(ecog: int, advanced_max_ecog: int, cp_text: str) -> str:
+    return f"ECOG {ecog} (> {advanced_max_ecog}) makes it D ({cp_text})."
+
+
+# bclc._not_staged_missing
+
+def bclc_not_staged_missing_so_could(missing: str, could_be: str) -> str:
+    return f"Not staged: {missing} missing, so it could be {could_be}"
+
+
+# bclc._stage_c
+
+def bclc_make_c(invasion: str, cp_text: str, ecog_text: str) -> str:
+    return f"{invasion} with {cp_text} and {ecog_text} make it C."
+
+
+def bclc_makes_c_under_scheme(ecog_text: str, cp_text: str, spread_words: str) -> str:
+    return f"{ecog_text} makes it C under the 2010 scheme ({cp_text}, {spread_words})."
+
+
+def bclc_not_staged_this_date_unknown(doubt: str, cp_text: str, ecog_text: str) -> str:
+    return f"Not staged: {doubt} at this date unknown (onset missing), so it could be C ({cp_text}, {ecog_text})."
+
+
+# bclc._stage_by_burden
+
+def bclc_not_staged_no_invasion_spread(tumour_unknown: str, cp_text: str, ecog_text: str) -> str:
+    return f"Not staged: {tumour_unknown} ({cp_text}, {ecog_text}, no invasion or spread)."
+
+
+def bclc_not_staged_no_viable_tumour(cp_text: str, ecog_text: str) -> str:
+    return f"Not staged: no viable tumour on the latest imaging ({cp_text}, {ecog_text})."
+
+
+def bclc_single_nodule_mm_stage_needs(very_early_single_nodule_below_mm: str, cp_text: str, ecog_text: str) -> str:
+    return f"Single nodule < {very_early_single_nodule_below_mm} mm with {cp_text} and {ecog_text}: A (stage 0 needs Child-Pugh A and ECOG 0)."
+
+
+def bclc_no_invasion_spread(words: str, ecog_text: str, cp_text: str, by_burden: str) -> str:
+    return f"{words}, no invasion or spread, {ecog_text}, {cp_text}: {by_burden}."
+
+
+# bclc._staged_at_first_tace
+
+def bclc_first_tace_not_staged_no() -> str:
+    return "At the first TACE: not staged, no TACE recorded."
+
+
+def bclc_first_tace(first_tace: str, stage: str, reasons: str) -> str:
+    return f"At the first TACE ({first_tace}): {stage}. {reasons}"
+
+
+def bclc_findings_first_tace(facts: str) -> str:
+    return f"Findings at the first TACE: {facts}."
+
+
+# bclc._reasons_now
+
+def bclc_findings_now(facts: str) -> str:
+    return f"Findings now: {facts}."
+
+
+def bclc_how_study_table_staged_tumour(reasons: str) -> str:
+    return f"How the study's Table 1 staged (tumour extent only): {reasons}"
+
+
+def bclc_tumour_extent_how_study_table(stage: str) -> str:
+    return f"Tumour extent (how the study's Table 1 staged) is also {stage}."
