@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
+from rules import wording
 from rules.criteria import Jsh2014Criteria
 from rules.findings import Finding, Status, finding
 from rules.findings import finding as _finding
@@ -36,7 +37,7 @@ from rules.treatment import completed_tace, same_day_duplicates
 RESPONSE_CATEGORIES = (CR, PR)
 EVALUABLE_CATEGORIES = ("CR", "PR", "SD", "PD")
 PROGRESSION_CONDITIONS = {
-    "portal_vein_tumour_thrombus": "new vascular invasion (portal-vein tumour thrombus)",
+    "portal_vein_tumour_thrombus": wording.tace_resistance_new_vascular_invasion_portal_vein(),
     "extrahepatic_metastasis": "new extrahepatic spread",
 }
 
@@ -79,7 +80,7 @@ def _progression_events(
         # PD without imaging (a thrombus or metastasis after the latest sized imaging) comes in as its Condition
         if point.category == PD and point.imaging:
             kinds = ", ".join(k.replace("_", " ") for k in point.progression) or "progression"
-            events.append(ProgressionEvent(point.date, f"mRECIST PD on imaging ({kinds})", point.evidence))
+            events.append(ProgressionEvent(point.date, wording.tace_resistance_mrecist_pd_imaging(kinds), point.evidence))
     for report in snapshot.disease_status:
         if report.trend == "worsened" and series_start < report.when <= end:
             events.append(ProgressionEvent(report.when, "disease status reported as worsened", (report.ref,)))
@@ -108,7 +109,7 @@ def _undatable_spread(snapshot: Snapshot, series_start: date, end: date) -> list
                 if cond.verification_status in ("refuted", "entered-in-error"):
                     continue
                 what = label.replace("new ", "", 1)
-                out.append(f"{what} {cond.ref} recorded on {_d(cond.recorded)} has no onset date")
+                out.append(wording.tace_resistance_recorded_has_no_onset_date(what, cond.ref, _d(cond.recorded)))
     return out
 
 
@@ -158,7 +159,7 @@ def _series(snapshot: Snapshot, as_of: date, k: Knowledge, sorafenib_start: date
     sessions = completed_tace(snapshot, end, inclusive=sorafenib_start is None)
     duplicates = same_day_duplicates(snapshot, sessions)
     merged = tuple(
-        f"{len(others) + 1} TACE records on {_d(s.performed)} ({', '.join((s.ref, *others))}) are one session."
+        wording.tace_resistance_tace_records_are_one_session(len(others) + 1, _d(s.performed), ', '.join((s.ref, *others)))
         for s in sessions
         if s.performed is not None and (others := duplicates.get(s.ref))
     )
@@ -173,12 +174,12 @@ def _series(snapshot: Snapshot, as_of: date, k: Knowledge, sorafenib_start: date
 
 
 def _too_few_sessions(series: _Series, as_of: date, sorafenib_start: date | None) -> Finding:
-    before_what = f"sorafenib start {_d(sorafenib_start)}" if sorafenib_start else f"{_d(as_of)}"
+    before_what = wording.tace_resistance_sorafenib_start(_d(sorafenib_start)) if sorafenib_start else f"{_d(as_of)}"
     count = len(series.sessions)
-    what = "No completed TACE session" if not count else f"Only {count} completed TACE session"
+    what = "No completed TACE session" if not count else wording.tace_resistance_only_completed_tace_session(count)
     return series.finding(
         Status.NOT_MET,
-        [f"{what} before {before_what}; at least {series.needed} consecutive sessions are needed."],
+        [wording.tace_resistance_before_least_consecutive_sessions_are(what, before_what, series.needed)],
         series.refs,
     )
 
@@ -209,12 +210,12 @@ def _judge_event(event: ProgressionEvent, series: _Series, timeline: tuple[Timep
     """Progression counts when it follows at least ``needed`` sessions without response, within the window."""
     before, last_response = _series_before(series.sessions, event.when, timeline)
     if len(before) < series.needed:
-        broken = f" after the response on {_d(last_response.date)}" if last_response else ""
+        broken = wording.tace_resistance_after_response(_d(last_response.date)) if last_response else ""
         last = before[-1].performed if before else None
         return _Judgement(
             before,
             0,
-            f"{_sentence(event.what)} on {_d(event.when)} followed only {len(before)} session(s){broken}.",
+            wording.tace_resistance_followed_only_session_s(_sentence(event.what), _d(event.when), len(before), broken),
             in_window=last is not None and (event.when - last).days <= series.window,
         )
     later = before[-1].performed
@@ -224,8 +225,7 @@ def _judge_event(event: ProgressionEvent, series: _Series, timeline: tuple[Timep
         return _Judgement(
             before,
             gap,
-            f"{_sentence(event.what)} on {_d(event.when)} came {gap} days after the session of {_d(later)} "
-            f"(more than {series.window}).",
+            wording.tace_resistance_came_days_after_session_more(_sentence(event.what), _d(event.when), gap, _d(later), series.window),
         )
     return _Judgement(before, gap, None)
 
@@ -237,14 +237,12 @@ def _progression_after_series(
     refs = tuple(s.ref for s in judged.sessions)
     dates = ", ".join(_d(s.performed) for s in judged.sessions if s.performed)
     reasons = [
-        f"{len(judged.sessions)} consecutive TACE sessions ({dates}); {event.what} on {_d(event.when)}, "
-        f"{judged.gap} days after the last (at most {series.window})."
+        wording.tace_resistance_consecutive_tace_sessions_days_after(len(judged.sessions), dates, event.what, _d(event.when), judged.gap, series.window)
     ]
     cpt_only = [s.ref for s in judged.sessions if not s.specific]
     if cpt_only:
         reasons.append(
-            "Sessions coded only by CPT 37243 (" + ", ".join(cpt_only) + "), which also codes bland and "
-            "Y-90 embolization: not known to be TACE."
+            "Sessions coded only by CPT 37243 (" + ", ".join(cpt_only) + wording.tace_resistance_which_also_codes_bland_y()
         )
         return series.finding(Status.UNKNOWN, reasons, refs + event.evidence), refs
     return series.finding(Status.MET, reasons, refs + event.evidence), refs
@@ -261,14 +259,12 @@ def _no_progression_in_window(
     if in_window and in_window[-1].category != PD:
         shown = in_window[-1]
         closing = (
-            f"No progression within {series.window} days after the last TACE ({_d(last)}): imaging on "
-            f"{_d(shown.date)} was {shown.category}."
+            wording.tace_resistance_no_progression_within_days_after(series.window, _d(last), _d(shown.date), shown.category)
         )
         evidence = series.refs + shown.evidence
     else:
         closing = (
-            f"The progression after the last TACE ({_d(last)}) did not follow {series.needed} consecutive sessions "
-            "without response."
+            wording.tace_resistance_progression_after_last_tace_did(_d(last), series.needed)
         )
         evidence = series.refs + tuple(e for ev in dismissed_in_window for e in ev.evidence)
     return series.finding(Status.NOT_MET, dismissed + [closing], evidence)
@@ -282,19 +278,19 @@ def _cannot_judge(
     reports = [r for r in snapshot.disease_status if last < r.when <= series.end]
     if later_imaging:
         first = later_imaging[0]
-        why = f"the first imaging after it ({_d(first.date)}) was {first.category or 'not evaluable'}"
+        why = wording.tace_resistance_first_imaging_after_was(_d(first.date), first.category or 'not evaluable')
     elif reports:
         why = "no sized imaging after it (" + "; ".join(
-            f"disease status reported {r.trend} on {_d(r.when)}, {r.ref}" for r in reports
-        ) + ": a trend other than worsened does not measure a response)"
+            wording.tace_resistance_disease_status_reported(r.trend, _d(r.when), r.ref) for r in reports
+        ) + wording.tace_resistance_trend_other_than_worsened_does()
     else:
         why = "there is no imaging after it"
     if not later_imaging and (series.end - last).days <= series.window:
-        why += f" yet (the {series.window}-day window ends {_d(days_after(last, series.window))})"
+        why += wording.tace_resistance_yet_day_window_ends(series.window, _d(days_after(last, series.window)))
     return series.finding(
         Status.UNKNOWN,
         dismissed
-        + [f"Progression within {series.window} days after the last TACE ({_d(last)}) cannot be judged: {why}."],
+        + [wording.tace_resistance_progression_within_days_after_last(series.window, _d(last), why)],
         series.refs,
     )
 
@@ -321,9 +317,9 @@ def _without_progression(
             Status.UNKNOWN,
             dismissed
             + [
-                f"Imaging on {_d(in_window[-1].date)} was {in_window[-1].category}, but "
+                wording.tace_resistance_imaging_was_but(_d(in_window[-1].date), in_window[-1].category)
                 + "; ".join(undated)
-                + ": it may be new vascular invasion or spread within the window."
+                + wording.tace_resistance_may_new_vascular_invasion_spread()
             ],
             series.refs + in_window[-1].evidence,
         )
@@ -416,7 +412,7 @@ def _per_treated_lesion(
     for lesion, r in sorted(treated.items()):
         later = after.get(lesion)
         if later is None:
-            parts.append(f"{lesion} {r.viable_diameter_mm:g} mm -> not measured")
+            parts.append(wording.tace_resistance_mm_not_measured(lesion, r.viable_diameter_mm))
             flags.append(None)
             continue
         fraction = later.viable_diameter_mm / r.viable_diameter_mm
@@ -433,13 +429,12 @@ def _session_imaging(
     treated = {r.lesion: r for r in _viable(pre, liver_only=True)}
     evidence = tuple(r.ref for r in pre + post)
     if not treated:
-        return _SessionImaging(f"TACE {performed.isoformat()}: no viable tumour before it.", None, None, evidence)
+        return _SessionImaging(wording.tace_resistance_tace_no_viable_tumour_before(performed.isoformat()), None, None, evidence)
     parts, flags = _per_treated_lesion(treated, {r.lesion: r for r in post}, g)
     insufficient: bool | None = True if any(flags) else (None if None in flags else False)
     more = len(_viable(post, liver_only=True)) > len(_viable(pre, liver_only=True))
     return _SessionImaging(
-        f"TACE {performed.isoformat()}: viable diameter per treated lesion {'; '.join(parts)}; "
-        f"liver lesions {len(_viable(pre, True))} -> {len(_viable(post, True))}.",
+        wording.tace_resistance_tace_viable_diameter_per_treated(performed.isoformat(), '; '.join(parts), len(_viable(pre, True)), len(_viable(post, True))),
         insufficient,
         more,
         evidence,
@@ -459,7 +454,7 @@ def _imaging_response(
         after = [d for d in dates if start <= d <= stop]
         if not before or not after:
             results.append(
-                _SessionImaging(f"TACE {s.performed.isoformat()}: no imaging before and 1-3 months after.", None, None)
+                _SessionImaging(wording.tace_resistance_tace_no_imaging_before_months(s.performed.isoformat()), None, None)
             )
             continue
         results.append(_session_imaging(s.performed, imaging[before[-1]], imaging[after[0]], g))
@@ -484,11 +479,11 @@ def _marker_rises(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Js
         before = [m for m in afp if lookback <= m.when <= s.performed]
         after = [m for m in afp if s.performed < m.when <= stop]
         if not before or not after:
-            results.append(_SessionMarker(f"TACE {s.performed.isoformat()}: no AFP before and after.", None))
+            results.append(_SessionMarker(wording.tace_resistance_tace_no_afp_before_after(s.performed.isoformat()), None))
             continue
         results.append(
             _SessionMarker(
-                f"TACE {s.performed.isoformat()}: AFP {before[-1].value:g} -> {after[-1].value:g} ng/mL.",
+                wording.tace_resistance_tace_afp_ng_ml(s.performed.isoformat(), before[-1].value, after[-1].value),
                 after[-1].value > before[-1].value,
                 (before[-1].ref, after[-1].ref),
             )
@@ -532,8 +527,7 @@ def _refractoriness(
     more_lesions = _two_consecutive([i.more_lesions for i in imaging])
     rising = _two_consecutive([m.rose for m in markers])
     texts = [i.text for i in imaging] + [m.text for m in markers] + [
-        "Approximation: the response is read per treated lesion from viable longest diameters (the criterion "
-        "speaks of the viable tumour, not a diameter)."
+        wording.tace_resistance_approximation_response_read_per_treated()
     ]
     evidence = [e for i in imaging for e in i.evidence] + [e for m in markers for e in m.evidence]
     status, verdict = _refractoriness_verdict(insufficient, more_lesions, rising)
@@ -547,9 +541,9 @@ def _refractoriness_verdict(
         which = [
             name
             for name, flag in (
-                ("two consecutive insufficient responses (viable > 50%)", insufficient),
-                ("two consecutive increases in liver lesions", more_lesions),
-                ("AFP higher after two consecutive sessions", rising),
+                (wording.tace_resistance_two_consecutive_insufficient_responses_viable(), insufficient),
+                (wording.tace_resistance_two_consecutive_increases_liver_lesions(), more_lesions),
+                (wording.tace_resistance_afp_higher_after_two_consecutive(), rising),
             )
             if flag
         ]
@@ -557,15 +551,14 @@ def _refractoriness_verdict(
     if insufficient is False and more_lesions is False and rising is False:
         return (
             Status.NOT_MET,
-            "No refractoriness criterion met after the last two sessions; no new vascular invasion or extrahepatic "
-            "spread.",
+            wording.tace_resistance_no_refractoriness_criterion_met_after(),
         )
     missing = []
     if insufficient is None:
-        missing.append("imaging before and 1-3 months after each of the last two sessions")
+        missing.append(wording.tace_resistance_imaging_before_months_after_each())
     if rising is None:
-        missing.append("AFP before and after each of the last two sessions")
-    return Status.UNKNOWN, f"Cannot decide: missing {' and '.join(missing)}."
+        missing.append(wording.tace_resistance_afp_before_after_each_last())
+    return Status.UNKNOWN, wording.tace_resistance_cannot_decide_missing(' and '.join(missing))
 
 
 def evaluate_jsh_2014(
@@ -581,7 +574,7 @@ def evaluate_jsh_2014(
     if len(sessions) < needed:
         return finding(
             Status.NOT_MET,
-            [f"{len(sessions)} completed TACE session(s): at least {needed} are needed."],
+            [wording.tace_resistance_completed_tace_session_s_least(len(sessions), needed)],
             [s.ref for s in sessions],
             citation=citation,
         )
@@ -591,7 +584,7 @@ def evaluate_jsh_2014(
     if appeared:
         return finding(
             Status.MET,
-            [f"Appearance of {label} on {when.isoformat()} after TACE began." for label, _, when in appeared],
+            [wording.tace_resistance_appearance_after_tace_began(label, when.isoformat()) for label, _, when in appeared],
             [ref for _, ref, _ in appeared],
             citation=citation,
         )

@@ -868,3 +868,187 @@ def bclc_how_study_table_staged_tumour(reasons: str) -> str:
 
 def bclc_tumour_extent_how_study_table(stage: str) -> str:
     return f"Tumour extent (how the study's Table 1 staged) is also {stage}."
+
+
+# --- tace_resistance.py ---------------------------------------------------------------------------
+
+# tace_resistance (module level)
+
+def tace_resistance_new_vascular_invasion_portal_vein() -> str:
+    return "new vascular invasion (portal-vein tumour thrombus)"
+
+
+# tace_resistance._progression_events
+
+def tace_resistance_mrecist_pd_imaging(kinds: str) -> str:
+    return f"mRECIST PD on imaging ({kinds})"
+
+
+# tace_resistance._undatable_spread
+
+def tace_resistance_recorded_has_no_onset_date(what: str, ref: str, recorded: str) -> str:
+    return f"{what} {ref} recorded on {recorded} has no onset date"
+
+
+# tace_resistance._series
+
+def tace_resistance_tace_records_are_one_session(value: int, performed: str, value_2: str) -> str:
+    return f"{value} TACE records on {performed} ({value_2}) are one session."
+
+
+# tace_resistance._too_few_sessions
+
+def tace_resistance_sorafenib_start(sorafenib_start: str) -> str:
+    return f"sorafenib start {sorafenib_start}"
+
+
+def tace_resistance_only_completed_tace_session(count: int) -> str:
+    return f"Only {count} completed TACE session"
+
+
+def tace_resistance_before_least_consecutive_sessions_are(what: str, before_what: str, needed: int) -> str:
+    return f"{what} before {before_what}; at least {needed} consecutive sessions are needed."
+
+
+# tace_resistance._judge_event
+
+def tace_resistance_after_response(date: str) -> str:
+    return f" after the response on {date}"
+
+
+def tace_resistance_followed_only_session_s(what: str, when: str, before: int, broken: str) -> str:
+    return f"{what} on {when} followed only {before} session(s){broken}."
+
+
+def tace_resistance_came_days_after_session_more(what: str, when: str, gap: int, later: str, window: int) -> str:
+    return f"{what} on {when} came {gap} days after the session of {later} (more than {window})."
+
+
+# tace_resistance._progression_after_series
+
+def tace_resistance_consecutive_tace_sessions_days_after(sessions: int, dates: str, what: str, when: str, gap: int, window: int) -> str:
+    return f"{sessions} consecutive TACE sessions ({dates}); {what} on {when}, {gap} days after the last (at most {window})."
+
+
+def tace_resistance_which_also_codes_bland_y() -> str:
+    return "), which also codes bland and Y-90 embolization: not known to be TACE."
+
+
+# tace_resistance._no_progression_in_window
+
+def tace_resistance_no_progression_within_days_after(window: int, last: str, date: str, category: str | None) -> str:
+    return f"No progression within {window} days after the last TACE ({last}): imaging on {date} was {category}."
+
+
+def tace_resistance_progression_after_last_tace_did(last: str, needed: int) -> str:
+    return f"The progression after the last TACE ({last}) did not follow {needed} consecutive sessions without response."
+
+
+# tace_resistance._cannot_judge
+
+def tace_resistance_first_imaging_after_was(date: str, category: str) -> str:
+    return f"the first imaging after it ({date}) was {category}"
+
+
+def tace_resistance_disease_status_reported(trend: str, when: str, ref: str) -> str:
+    return f"disease status reported {trend} on {when}, {ref}"
+
+
+def tace_resistance_trend_other_than_worsened_does() -> str:
+    return ": a trend other than worsened does not measure a response)"
+
+
+def tace_resistance_yet_day_window_ends(window: int, last: str) -> str:
+    return f" yet (the {window}-day window ends {last})"
+
+
+def tace_resistance_progression_within_days_after_last(window: int, last: str, why: str) -> str:
+    return f"Progression within {window} days after the last TACE ({last}) cannot be judged: {why}."
+
+
+# tace_resistance._without_progression
+
+def tace_resistance_imaging_was_but(date: str, category: str | None) -> str:
+    return f"Imaging on {date} was {category}, but "
+
+
+def tace_resistance_may_new_vascular_invasion_spread() -> str:
+    return ": it may be new vascular invasion or spread within the window."
+
+
+# tace_resistance._per_treated_lesion
+
+def tace_resistance_mm_not_measured(lesion: str, viable_diameter_mm: float) -> str:
+    return f"{lesion} {viable_diameter_mm:g} mm -> not measured"
+
+
+# tace_resistance._session_imaging
+
+def tace_resistance_tace_no_viable_tumour_before(performed: str) -> str:
+    return f"TACE {performed}: no viable tumour before it."
+
+
+def tace_resistance_tace_viable_diameter_per_treated(performed: str, parts: str, pre: int, post: int) -> str:
+    return f"TACE {performed}: viable diameter per treated lesion {parts}; liver lesions {pre} -> {post}."
+
+
+# tace_resistance._imaging_response
+
+def tace_resistance_tace_no_imaging_before_months(performed: str) -> str:
+    return f"TACE {performed}: no imaging before and 1-3 months after."
+
+
+# tace_resistance._marker_rises
+
+def tace_resistance_tace_no_afp_before_after(performed: str) -> str:
+    return f"TACE {performed}: no AFP before and after."
+
+
+def tace_resistance_tace_afp_ng_ml(performed: str, value: float, value_2: float) -> str:
+    return f"TACE {performed}: AFP {value:g} -> {value_2:g} ng/mL."
+
+
+# tace_resistance._refractoriness
+
+def tace_resistance_approximation_response_read_per_treated() -> str:
+    return "Approximation: the response is read per treated lesion from viable longest diameters (the criterion speaks of the viable tumour, not a diameter)."
+
+
+# tace_resistance._refractoriness_verdict
+
+def tace_resistance_two_consecutive_insufficient_responses_viable() -> str:
+    return "two consecutive insufficient responses (viable > 50%)"
+
+
+def tace_resistance_two_consecutive_increases_liver_lesions() -> str:
+    return "two consecutive increases in liver lesions"
+
+
+def tace_resistance_afp_higher_after_two_consecutive() -> str:
+    return "AFP higher after two consecutive sessions"
+
+
+def tace_resistance_no_refractoriness_criterion_met_after() -> str:
+    return "No refractoriness criterion met after the last two sessions; no new vascular invasion or extrahepatic spread."
+
+
+def tace_resistance_imaging_before_months_after_each() -> str:
+    return "imaging before and 1-3 months after each of the last two sessions"
+
+
+def tace_resistance_afp_before_after_each_last() -> str:
+    return "AFP before and after each of the last two sessions"
+
+
+def tace_resistance_cannot_decide_missing(missing: str) -> str:
+    return f"Cannot decide: missing {missing}."
+
+
+# tace_resistance.evaluate_jsh_2014
+
+def tace_resistance_completed_tace_session_s_least(sessions: int, needed: int) -> str:
+    return f"{sessions} completed TACE session(s): at least {needed} are needed."
+
+
+def tace_resistance_appearance_after_tace_began(label: str, when: str) -> str:
+    return f"Appearance of {label} on {when} after TACE began."
