@@ -72,6 +72,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
+from rules import wording
 from rules.criteria import KnowledgeError
 from rules.snapshot import ConditionFact, LesionMeasurement, Snapshot
 from rules.timing import condition_present_at
@@ -200,7 +201,7 @@ class RecordedProgression:
 
     when: date
     ref: str
-    description: str = "unequivocal progression of non-target lesions"
+    description: str = wording.mrecist_unequivocal_progression_non_target_lesions()
 
 
 @dataclass(frozen=True)
@@ -337,7 +338,7 @@ def _valid_readings(
             continue
         value = m.viable_diameter_mm
         if value is None or not math.isfinite(value) or value < 0:
-            notes.append(f"Lesion measurement {m.ref} ({m.lesion}, {m.when.isoformat()}) has no usable diameter; not used.")
+            notes.append(wording.mrecist_lesion_measurement_has_no_usable(m.ref, m.lesion, m.when.isoformat()))
             continue
         grouped.setdefault((m.when, m.lesion), []).append(
             Reading(lesion=m.lesion, organ=m.organ, when=m.when, diameter_mm=_exact(value), ref=m.ref)
@@ -347,8 +348,7 @@ def _valid_readings(
         chosen = max(readings, key=lambda r: (r.diameter_mm, r.ref))
         if len({r.diameter_mm for r in readings}) > 1:
             notes.append(
-                f"{lesion} has {len(readings)} measurements on {when.isoformat()}; the largest "
-                f"({_mm(chosen.diameter_mm)} mm, {chosen.ref}) is used."
+                wording.mrecist_has_measurements_largest_mm_used(lesion, len(readings), when.isoformat(), _mm(chosen.diameter_mm), chosen.ref)
             )
         studies.setdefault(when, {})[lesion] = chosen
     return studies
@@ -483,8 +483,7 @@ def _classify_new_lesion(
         return _NewLesion(
             lesion,
             "new_extrahepatic_spread",
-            f"New lesion {lesion} outside the liver ({organ}), first seen {first_seen.isoformat()}{since}, "
-            f"viable {_mm(largest)} mm: new extrahepatic spread (PD).",
+            wording.mrecist_new_lesion_outside_liver_first(lesion, organ, first_seen.isoformat(), since, _mm(largest)),
             tuple(r.ref for r in readings),
         )
     if largest >= crit.new_lesion_min_viable_diameter_mm and largest > 0:
@@ -492,12 +491,11 @@ def _classify_new_lesion(
         return _NewLesion(
             lesion,
             "new_lesion",
-            f"New lesion {lesion}{where} first seen {first_seen.isoformat()}{since}, viable {_mm(largest)} mm "
-            f"(>= {_mm(crit.new_lesion_min_viable_diameter_mm)} mm): PD.",
+            wording.mrecist_new_lesion_first_seen_viable(lesion, where, first_seen.isoformat(), since, _mm(largest), _mm(crit.new_lesion_min_viable_diameter_mm)),
             tuple(r.ref for r in readings),
         )
     if latest.diameter_mm > 0:
-        where = f" outside the liver ({organ})" if outside_liver else ""
+        where = wording.mrecist_outside_liver(organ) if outside_liver else ""
         limit = (
             crit.new_extrahepatic_lesion_min_viable_diameter_mm
             if outside_liver
@@ -506,8 +504,7 @@ def _classify_new_lesion(
         return _NewLesion(
             lesion,
             "equivocal",
-            f"New lesion {lesion}{where} first seen {first_seen.isoformat()}, viable {_mm(latest.diameter_mm)} mm "
-            f"(< {_mm(limit)} mm): equivocal, not PD; it rules out CR.",
+            wording.mrecist_new_lesion_first_seen_viable_2(lesion, where, first_seen.isoformat(), _mm(latest.diameter_mm), _mm(limit)),
             (latest.ref,),
         )
     return None
@@ -542,7 +539,7 @@ def _new_lesions(day: date, reference: date, ctx: _Context) -> _NewLesions:
     since = (
         ""
         if reference == ctx.baseline.date
-        else f" (new since the imaging of {reference.isoformat()}, before the latest session)"
+        else wording.mrecist_new_since_imaging_before_latest(reference.isoformat())
     )
     found: list[_NewLesion] = []
     for lesion, first_seen in sorted(ctx.first_seen_after_baseline.items(), key=lambda kv: (kv[1], kv[0])):
@@ -577,8 +574,7 @@ def _new_conditions_step(day: date, reference: date, ctx: _Context) -> _Step:
         for c, onset in new:
             evidence.append(c.ref)
             pd_reasons.append(
-                f"{CONDITION_LABELS[concept].capitalize()} {c.ref} with onset {onset.isoformat()}, "
-                f"after {after} {reference.isoformat()}: {what} (PD)."
+                wording.mrecist_onset_after_pd(CONDITION_LABELS[concept].capitalize(), c.ref, onset.isoformat(), after, reference.isoformat(), what)
             )
         if new:
             progression.append(key)
@@ -640,21 +636,15 @@ def _non_target_growth_step(day: date, ctx: _Context, tracked: tuple[str, ...]) 
     crit, study = ctx.crit, ctx.studies[day]
     grown, possible, sizes = _non_target_growth(day, ctx, tracked)
     pd_reasons = tuple(
-        f"Non-target lesion {lesion} viable {_mm(now)} mm on {day.isoformat()}, up from its smallest "
-        f"{_mm(smallest)} mm ({when_smallest.isoformat()}): unequivocal non-target progression (PD; "
-        f">= {_mm(crit.non_target_progression_min_ratio)}x and "
-        f">= {_mm(crit.non_target_progression_min_increase_mm)} mm larger, "
-        "or regrowth to >= 10 mm after 0)."
+        wording.mrecist_non_target_lesion_viable_mm(lesion, _mm(now), day.isoformat(), _mm(smallest), when_smallest.isoformat(), _mm(crit.non_target_progression_min_ratio), _mm(crit.non_target_progression_min_increase_mm))
         for lesion, smallest, now, when_smallest in grown
     )
     reasons = [
-        f"Non-target lesion {lesion} viable {_mm(now)} mm on {day.isoformat()}, up from {_mm(smallest)} mm "
-        f"({when_smallest.isoformat()}): possible progression to confirm (below the unequivocal rule; "
-        "the category is not changed)."
+        wording.mrecist_non_target_lesion_viable_mm_2(lesion, _mm(now), day.isoformat(), _mm(smallest), when_smallest.isoformat())
         for lesion, smallest, now, when_smallest in possible
     ]
     if sizes:
-        reasons.append("Non-target lesions (viable diameters since baseline): " + "; ".join(sizes) + ".")
+        reasons.append(wording.mrecist_non_target_lesions_viable_diameters() + "; ".join(sizes) + ".")
     return _Step(
         progression=("non_target_progression",) if grown else (),
         pd_reasons=pd_reasons,
@@ -713,8 +703,7 @@ class _Targets:
         if not (self.missing and self.measured):
             return None
         return (
-            f"Sum over the {len(self.measured)} of {len(self.measured) + len(self.missing)} targets measured on "
-            f"{day.isoformat()} ({', '.join(self.missing)} not measured), against the nadir of the full target sum."
+            wording.mrecist_sum_over_targets_measured_not(len(self.measured), len(self.measured) + len(self.missing), day.isoformat(), ', '.join(self.missing))
         )
 
 
@@ -778,12 +767,10 @@ def _sum_progression_reason(sums: _Sums, crit: MrecistCriteria) -> str:
     nadir = sums.nadir
     if sums.change_from_nadir is None:
         return (
-            f"Sum of viable target diameters {_mm(sums.current)} mm after a nadir of 0 mm "
-            f"({nadir.date.isoformat()}): viable tumour reappeared (PD)."
+            wording.mrecist_sum_viable_target_diameters_mm(_mm(sums.current), nadir.date.isoformat())
         )
     return (
-        f"Sum of viable diameters {_mm(sums.current)} mm is {_pct_text(sums.change_from_nadir)} above the nadir "
-        f"of {_mm(nadir.sum_mm)} mm ({nadir.date.isoformat()}) (PD at >={_mm(crit.progression_increase_from_nadir_pct)}%)."
+        wording.mrecist_sum_viable_diameters_mm_above(_mm(sums.current), _pct_text(sums.change_from_nadir), _mm(nadir.sum_mm), nadir.date.isoformat(), _mm(crit.progression_increase_from_nadir_pct))
     )
 
 
@@ -791,15 +778,13 @@ def _missing_targets_reason(day: date, targets: _Targets, crit: MrecistCriteria)
     sums, measured = targets.sums, targets.measured
     if sums is not None and sums.change_from_nadir is not None:
         growth = (
-            f"; the {len(measured)} measured sum to {_mm(sums.current)} mm, {_pct(sums.change_from_nadir):+.1f}% "
-            f"from the nadir of the full sum, {_mm(sums.nadir.sum_mm)} mm ({sums.nadir.date.isoformat()}), "
-            f"short of PD (>=+{_mm(crit.progression_increase_from_nadir_pct)}%)"
+            wording.mrecist_measured_sum_mm_nadir_full(len(measured), _mm(sums.current), _pct(sums.change_from_nadir), _mm(sums.nadir.sum_mm), sums.nadir.date.isoformat(), _mm(crit.progression_increase_from_nadir_pct))
         )
     elif sums is not None:
-        growth = f"; the {len(measured)} measured sum to {_mm(sums.current)} mm, not above the nadir of 0 mm"
+        growth = wording.mrecist_measured_sum_mm_not_above(len(measured), _mm(sums.current))
     else:
         growth = "; no target measured"
-    return f"Target(s) {', '.join(targets.missing)} not measured on {day.isoformat()}: not evaluable (NE){growth}."
+    return wording.mrecist_target_s_not_measured_not(', '.join(targets.missing), day.isoformat(), growth)
 
 
 def _target_response(day: date, targets: _Targets, ctx: _Context) -> tuple[str | None, _Step]:
@@ -890,13 +875,12 @@ def _pd_context(day: date, targets: _Targets, progression: tuple[str, ...]) -> l
     if sums is None or sums.change_from_baseline is None:
         return []
     from_nadir = (
-        f", {_pct(sums.change_from_nadir):+.1f}% from the nadir of {_mm(sums.nadir.sum_mm)} mm."
+        wording.mrecist_nadir_mm(_pct(sums.change_from_nadir), _mm(sums.nadir.sum_mm))
         if sums.change_from_nadir is not None
         else "."
     )
     return [
-        f"Targets measured on {day.isoformat()}: sum {_mm(sums.current)} mm, "
-        f"{_pct(sums.change_from_baseline):+.1f}% from baseline {_mm(sums.baseline)} mm" + from_nadir
+        wording.mrecist_targets_measured_sum_mm_baseline(day.isoformat(), _mm(sums.current), _pct(sums.change_from_baseline), _mm(sums.baseline)) + from_nadir
     ]
 
 
@@ -907,13 +891,13 @@ def _complete_target_response_reason(
     non-target was not assessed."""
     if category == CR:
         return (
-            f"Every target lesion has no viable tumour (0 mm) on {day.isoformat()}, no new lesion"
+            wording.mrecist_every_target_lesion_has_no(day.isoformat())
             + (" and no viable non-target tumour" if non_targets.response == CR else "")
             + ": CR."
         )
     why = []
     if non_targets.viable:
-        why.append(f"non-target lesion(s) still viable ({', '.join(non_targets.viable)})")
+        why.append(wording.mrecist_non_target_lesion_s_still(', '.join(non_targets.viable)))
     if non_targets.persisting:
         why.append(
             "non-target "
@@ -921,38 +905,32 @@ def _complete_target_response_reason(
             + " still present"
         )
     if equivocal:
-        why.append(f"an equivocal new lesion ({', '.join(equivocal)})")
+        why.append(wording.mrecist_equivocal_new_lesion(', '.join(equivocal)))
     if non_targets.response == NE:
-        why.append(f"non-target lesion(s) not assessed ({', '.join(non_targets.unassessed)})")
+        why.append(wording.mrecist_non_target_lesion_s_not(', '.join(non_targets.unassessed)))
     return (
-        f"Every target lesion is at 0 mm on {day.isoformat()}, but {'; '.join(why)}: "
-        "PR by the overall-response table (CR needs all of them gone)."
+        wording.mrecist_every_target_lesion_mm_but(day.isoformat(), '; '.join(why))
     )
 
 
 def _partial_response_reason(sums: _Sums, crit: MrecistCriteria) -> str:
     change = _change_pct(sums.current, sums.baseline)
     return (
-        f"Sum of viable diameters {_mm(sums.current)} mm is {_pct_text(change)} below baseline "
-        f"{_mm(sums.baseline)} mm (PR at >={_mm(crit.partial_response_decrease_from_baseline_pct)}% decrease)."
+        wording.mrecist_sum_viable_diameters_mm_below(_mm(sums.current), _pct_text(change), _mm(sums.baseline), _mm(crit.partial_response_decrease_from_baseline_pct))
     )
 
 
 def _stable_disease_reason(sums: _Sums, crit: MrecistCriteria) -> str:
     nadir, change_from_nadir = sums.nadir, sums.change_from_nadir
     from_nadir = (
-        f"{_pct_text(change_from_nadir)} {'above' if change_from_nadir >= 0 else 'below'} the nadir "
-        f"of {_mm(nadir.sum_mm)} mm ({nadir.date.isoformat()})"
+        wording.mrecist_nadir_mm_2(_pct_text(change_from_nadir), 'above' if change_from_nadir >= 0 else 'below', _mm(nadir.sum_mm), nadir.date.isoformat())
         if change_from_nadir is not None
-        else f"at the nadir of {_mm(nadir.sum_mm)} mm"
+        else wording.mrecist_nadir_mm_3(_mm(nadir.sum_mm))
     )
     change = _change_pct(sums.current, sums.baseline)
     direction = "above" if change >= 0 else "below"
     return (
-        f"Sum of viable diameters {_mm(sums.current)} mm is {_pct_text(change)} {direction} "
-        f"baseline {_mm(sums.baseline)} mm and {from_nadir}: "
-        f"neither PR (>={_mm(crit.partial_response_decrease_from_baseline_pct)}% decrease) "
-        f"nor PD (>={_mm(crit.progression_increase_from_nadir_pct)}% increase), SD."
+        wording.mrecist_sum_viable_diameters_mm_baseline(_mm(sums.current), _pct_text(change), direction, _mm(sums.baseline), from_nadir, _mm(crit.partial_response_decrease_from_baseline_pct), _mm(crit.progression_increase_from_nadir_pct))
     )
 
 
@@ -969,8 +947,7 @@ def _explanation(
     crit, sums = ctx.crit, targets.sums
     if not ctx.baseline.targets:
         return [
-            f"No measurable target lesion (>= {_mm(crit.target_min_viable_diameter_mm)} mm viable) at baseline "
-            f"{ctx.baseline.date.isoformat()}, and no progression: no mRECIST category."
+            wording.mrecist_no_measurable_target_lesion_mm(_mm(crit.target_min_viable_diameter_mm), ctx.baseline.date.isoformat())
         ]
     if category == NE or sums is None:
         return []  # said with the missing targets
@@ -1049,8 +1026,8 @@ def _relevant_conditions(conditions: Iterable[ConditionFact]) -> tuple[Condition
 
 def _no_baseline_reason(studies: Mapping[date, object], reference_day: date, treatment_start: date) -> str:
     later = sorted(d for d in studies if d > reference_day)
-    tail = f" (first imaging {later[0].isoformat()}, after it)" if later else ""
-    return f"No baseline: no tumour imaging on or before the treatment start {treatment_start.isoformat()}{tail}."
+    tail = wording.mrecist_first_imaging_after(later[0].isoformat()) if later else ""
+    return wording.mrecist_no_baseline_no_tumour_imaging(treatment_start.isoformat(), tail)
 
 
 def _choose_baseline(
@@ -1081,29 +1058,24 @@ def _baseline_reasons(
     if targets:
         listed = ", ".join(f"{t.lesion} {_mm(t.diameter_mm)} mm" for t in targets)
         reasons.append(
-            f"Baseline: imaging of {base_day.isoformat()} (latest on or before the treatment start "
-            f"{treatment_start.isoformat()}); {len(targets)} target(s): {listed}; sum {_mm(baseline.sum_mm)} mm."
+            wording.mrecist_baseline_imaging_latest_before_treatment(base_day.isoformat(), treatment_start.isoformat(), len(targets), listed, _mm(baseline.sum_mm))
         )
     else:
         reasons.append(
-            f"Baseline: imaging of {base_day.isoformat()} (latest on or before the treatment start "
-            f"{treatment_start.isoformat()}) has no measurable target lesion "
-            f"(>= {_mm(crit.target_min_viable_diameter_mm)} mm viable)."
+            wording.mrecist_baseline_imaging_latest_before_treatment_2(base_day.isoformat(), treatment_start.isoformat(), _mm(crit.target_min_viable_diameter_mm))
         )
     if treatment_start > as_of:
         reasons.append(
-            f"The treatment start {treatment_start.isoformat()} is after the assessment date {as_of.isoformat()}."
+            wording.mrecist_treatment_start_after_assessment_date(treatment_start.isoformat(), as_of.isoformat())
         )
     for c in conditions:
         if c.onset is None and c.recorded is not None and c.recorded > base_day:
             reasons.append(
-                f"{CONDITION_LABELS[c.concept].capitalize()} {c.ref} has no onset date, only a recordedDate "
-                f"({c.recorded.isoformat()}, after baseline): it cannot be dated as new; counted as non-target tumour."
+                wording.mrecist_has_no_onset_date_only(CONDITION_LABELS[c.concept].capitalize(), c.ref, c.recorded.isoformat())
             )
         elif c.onset is None:
             reasons.append(
-                f"{CONDITION_LABELS[c.concept].capitalize()} {c.ref} has no onset date: taken as present before "
-                "baseline (non-target), not as new."
+                wording.mrecist_has_no_onset_date_taken(CONDITION_LABELS[c.concept].capitalize(), c.ref)
             )
     return reasons
 
@@ -1174,8 +1146,7 @@ def _clinical_progression(conditions: list[ConditionFact], ctx: _Context) -> Tim
             progression.append(key)
         assert c.onset is not None
         reasons.append(
-            f"{CONDITION_LABELS[c.concept].capitalize()} {c.ref} with onset {c.onset.isoformat()}, after the latest "
-            f"sized imaging and after baseline {ctx.baseline.date.isoformat()}: {what} (PD from that date)."
+            wording.mrecist_onset_after_latest_sized_imaging(CONDITION_LABELS[c.concept].capitalize(), c.ref, c.onset.isoformat(), ctx.baseline.date.isoformat(), what)
         )
     return TimepointEvaluation(
         date=day,
@@ -1257,8 +1228,7 @@ def evaluate_mrecist(
     timeline = _timeline(ctx, as_of)
     if not timeline:
         reasons.append(
-            f"No follow-up imaging after baseline {baseline.date.isoformat()} up to {as_of.isoformat()}: "
-            "no mRECIST category."
+            wording.mrecist_no_follow_up_imaging_after(baseline.date.isoformat(), as_of.isoformat())
         )
         return _no_category(reasons, notes, crit, as_of, treatment_start, baseline)
     current = timeline[-1]

@@ -1052,3 +1052,197 @@ def tace_resistance_completed_tace_session_s_least(sessions: int, needed: int) -
 
 def tace_resistance_appearance_after_tace_began(label: str, when: str) -> str:
     return f"Appearance of {label} on {when} after TACE began."
+
+
+# --- mrecist.py -----------------------------------------------------------------------------------
+
+# mrecist (module level)
+
+def mrecist_unequivocal_progression_non_target_lesions() -> str:
+    return "unequivocal progression of non-target lesions"
+
+
+# mrecist._valid_readings
+
+def mrecist_lesion_measurement_has_no_usable(ref: str, lesion: str, when: str) -> str:
+    return f"Lesion measurement {ref} ({lesion}, {when}) has no usable diameter; not used."
+
+
+def mrecist_has_measurements_largest_mm_used(lesion: str, readings: int, when: str, diameter_mm: str, ref: str) -> str:
+    return f"{lesion} has {readings} measurements on {when}; the largest ({diameter_mm} mm, {ref}) is used."
+
+
+# mrecist._classify_new_lesion
+
+def mrecist_new_lesion_outside_liver_first(lesion: str, organ: str | None, first_seen: str, since: str, largest: str) -> str:
+    return f"New lesion {lesion} outside the liver ({organ}), first seen {first_seen}{since}, viable {largest} mm: new extrahepatic spread (PD)."
+
+
+def mrecist_new_lesion_first_seen_viable(lesion: str, where: str, first_seen: str, since: str, largest: str, new_lesion_min_viable_diameter_mm: str) -> str:
+    return f"New lesion {lesion}{where} first seen {first_seen}{since}, viable {largest} mm (>= {new_lesion_min_viable_diameter_mm} mm): PD."
+
+
+def mrecist_outside_liver(organ: str | None) -> str:
+    return f" outside the liver ({organ})"
+
+
+def mrecist_new_lesion_first_seen_viable_2(lesion: str, where: str, first_seen: str, diameter_mm: str, limit: str) -> str:
+    return f"New lesion {lesion}{where} first seen {first_seen}, viable {diameter_mm} mm (< {limit} mm): equivocal, not PD; it rules out CR."
+
+
+# mrecist._new_lesions
+
+def mrecist_new_since_imaging_before_latest(reference: str) -> str:
+    return f" (new since the imaging of {reference}, before the latest session)"
+
+
+# mrecist._new_conditions_step
+
+def mrecist_onset_after_pd(condition_labels: str, ref: str, onset: str, after: str, reference: str, what: str) -> str:
+    return f"{condition_labels} {ref} with onset {onset}, after {after} {reference}: {what} (PD)."
+
+
+# mrecist._non_target_growth_step
+
+def mrecist_non_target_lesion_viable_mm(lesion: str, now: str, day: str, smallest: str, when_smallest: str, non_target_progression_min_ratio: str, non_target_progression_min_increase_mm: str) -> str:
+    return f"Non-target lesion {lesion} viable {now} mm on {day}, up from its smallest {smallest} mm ({when_smallest}): unequivocal non-target progression (PD; >= {non_target_progression_min_ratio}x and >= {non_target_progression_min_increase_mm} mm larger, or regrowth to >= 10 mm after 0)."
+
+
+def mrecist_non_target_lesion_viable_mm_2(lesion: str, now: str, day: str, smallest: str, when_smallest: str) -> str:
+    return f"Non-target lesion {lesion} viable {now} mm on {day}, up from {smallest} mm ({when_smallest}): possible progression to confirm (below the unequivocal rule; the category is not changed)."
+
+
+def mrecist_non_target_lesions_viable_diameters() -> str:
+    return "Non-target lesions (viable diameters since baseline): "
+
+
+# mrecist.subset_note
+
+def mrecist_sum_over_targets_measured_not(measured: int, value: int, day: str, missing: str) -> str:
+    return f"Sum over the {measured} of {value} targets measured on {day} ({missing} not measured), against the nadir of the full target sum."
+
+
+# mrecist._sum_progression_reason
+
+def mrecist_sum_viable_target_diameters_mm(current: str, date: str) -> str:
+    return f"Sum of viable target diameters {current} mm after a nadir of 0 mm ({date}): viable tumour reappeared (PD)."
+
+
+def mrecist_sum_viable_diameters_mm_above(current: str, change_from_nadir: str, sum_mm: str, date: str, progression_increase_from_nadir_pct: str) -> str:
+    return f"Sum of viable diameters {current} mm is {change_from_nadir} above the nadir of {sum_mm} mm ({date}) (PD at >={progression_increase_from_nadir_pct}%)."
+
+
+# mrecist._missing_targets_reason
+
+def mrecist_measured_sum_mm_nadir_full(measured: int, current: str, change_from_nadir: float, sum_mm: str, date: str, progression_increase_from_nadir_pct: str) -> str:
+    return f"; the {measured} measured sum to {current} mm, {change_from_nadir:+.1f}% from the nadir of the full sum, {sum_mm} mm ({date}), short of PD (>=+{progression_increase_from_nadir_pct}%)"
+
+
+def mrecist_measured_sum_mm_not_above(measured: int, current: str) -> str:
+    return f"; the {measured} measured sum to {current} mm, not above the nadir of 0 mm"
+
+
+def mrecist_target_s_not_measured_not(missing: str, day: str, growth: str) -> str:
+    return f"Target(s) {missing} not measured on {day}: not evaluable (NE){growth}."
+
+
+# mrecist._pd_context
+
+def mrecist_nadir_mm(change_from_nadir: float, sum_mm: str) -> str:
+    return f", {change_from_nadir:+.1f}% from the nadir of {sum_mm} mm."
+
+
+def mrecist_targets_measured_sum_mm_baseline(day: str, current: str, change_from_baseline: float, baseline: str) -> str:
+    return f"Targets measured on {day}: sum {current} mm, {change_from_baseline:+.1f}% from baseline {baseline} mm"
+
+
+# mrecist._complete_target_response_reason
+
+def mrecist_every_target_lesion_has_no(day: str) -> str:
+    return f"Every target lesion has no viable tumour (0 mm) on {day}, no new lesion"
+
+
+def mrecist_non_target_lesion_s_still(viable: str) -> str:
+    return f"non-target lesion(s) still viable ({viable})"
+
+
+def mrecist_equivocal_new_lesion(equivocal: str) -> str:
+    return f"an equivocal new lesion ({equivocal})"
+
+
+def mrecist_non_target_lesion_s_not(unassessed: str) -> str:
+    return f"non-target lesion(s) not assessed ({unassessed})"
+
+
+def mrecist_every_target_lesion_mm_but(day: str, why: str) -> str:
+    return f"Every target lesion is at 0 mm on {day}, but {why}: PR by the overall-response table (CR needs all of them gone)."
+
+
+# mrecist._partial_response_reason
+
+def mrecist_sum_viable_diameters_mm_below(current: str, change: str, baseline: str, partial_response_decrease_from_baseline_pct: str) -> str:
+    return f"Sum of viable diameters {current} mm is {change} below baseline {baseline} mm (PR at >={partial_response_decrease_from_baseline_pct}% decrease)."
+
+
+# mrecist._stable_disease_reason
+
+def mrecist_nadir_mm_2(change_from_nadir: str, value: str, sum_mm: str, date: str) -> str:
+    return f"{change_from_nadir} {value} the nadir of {sum_mm} mm ({date})"
+
+
+def mrecist_nadir_mm_3(sum_mm: str) -> str:
+    return f"at the nadir of {sum_mm} mm"
+
+
+def mrecist_sum_viable_diameters_mm_baseline(current: str, change: str, direction: str, baseline: str, from_nadir: str, partial_response_decrease_from_baseline_pct: str, progression_increase_from_nadir_pct: str) -> str:
+    return f"Sum of viable diameters {current} mm is {change} {direction} baseline {baseline} mm and {from_nadir}: neither PR (>={partial_response_decrease_from_baseline_pct}% decrease) nor PD (>={progression_increase_from_nadir_pct}% increase), SD."
+
+
+# mrecist._explanation
+
+def mrecist_no_measurable_target_lesion_mm(target_min_viable_diameter_mm: str, date: str) -> str:
+    return f"No measurable target lesion (>= {target_min_viable_diameter_mm} mm viable) at baseline {date}, and no progression: no mRECIST category."
+
+
+# mrecist._no_baseline_reason
+
+def mrecist_first_imaging_after(later: str) -> str:
+    return f" (first imaging {later}, after it)"
+
+
+def mrecist_no_baseline_no_tumour_imaging(treatment_start: str, tail: str) -> str:
+    return f"No baseline: no tumour imaging on or before the treatment start {treatment_start}{tail}."
+
+
+# mrecist._baseline_reasons
+
+def mrecist_baseline_imaging_latest_before_treatment(base_day: str, treatment_start: str, targets: int, listed: str, sum_mm: str) -> str:
+    return f"Baseline: imaging of {base_day} (latest on or before the treatment start {treatment_start}); {targets} target(s): {listed}; sum {sum_mm} mm."
+
+
+def mrecist_baseline_imaging_latest_before_treatment_2(base_day: str, treatment_start: str, target_min_viable_diameter_mm: str) -> str:
+    return f"Baseline: imaging of {base_day} (latest on or before the treatment start {treatment_start}) has no measurable target lesion (>= {target_min_viable_diameter_mm} mm viable)."
+
+
+def mrecist_treatment_start_after_assessment_date(treatment_start: str, as_of: str) -> str:
+    return f"The treatment start {treatment_start} is after the assessment date {as_of}."
+
+
+def mrecist_has_no_onset_date_only(condition_labels: str, ref: str, recorded: str) -> str:
+    return f"{condition_labels} {ref} has no onset date, only a recordedDate ({recorded}, after baseline): it cannot be dated as new; counted as non-target tumour."
+
+
+def mrecist_has_no_onset_date_taken(condition_labels: str, ref: str) -> str:
+    return f"{condition_labels} {ref} has no onset date: taken as present before baseline (non-target), not as new."
+
+
+# mrecist._clinical_progression
+
+def mrecist_onset_after_latest_sized_imaging(condition_labels: str, ref: str, onset: str, date: str, what: str) -> str:
+    return f"{condition_labels} {ref} with onset {onset}, after the latest sized imaging and after baseline {date}: {what} (PD from that date)."
+
+
+# mrecist.evaluate_mrecist
+
+def mrecist_no_follow_up_imaging_after(date: str, as_of: str) -> str:
+    return f"No follow-up imaging after baseline {date} up to {as_of}: no mRECIST category."
