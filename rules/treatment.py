@@ -103,9 +103,9 @@ class EndedCourse:
     stop_reason: str | None
 
     def describe(self) -> str:
-        start = self.start.isoformat() if self.start else "start not recorded"
-        end = self.end.isoformat() if self.end else "end date not recorded"
-        reason = self.stop_reason or "no stop reason recorded"
+        start = self.start.isoformat() if self.start else wording.treatment_start_not_recorded()
+        end = self.end.isoformat() if self.end else wording.treatment_end_date_not_recorded()
+        reason = self.stop_reason or wording.treatment_no_stop_reason_recorded()
         return wording.treatment_earlier_sorafenib_course(start, end, self.status, reason, self.record.ref)
 
 

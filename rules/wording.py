@@ -1246,3 +1246,19 @@ def mrecist_onset_after_latest_sized_imaging(condition_labels: str, ref: str, on
 
 def mrecist_no_follow_up_imaging_after(date: str, as_of: str) -> str:
     return f"No follow-up imaging after baseline {date} up to {as_of}: no mRECIST category."
+
+
+# --- treatment.py ---------------------------------------------------------------------------------
+
+# treatment.describe
+
+def treatment_start_not_recorded() -> str:
+    return "start not recorded"
+
+
+def treatment_end_date_not_recorded() -> str:
+    return "end date not recorded"
+
+
+def treatment_no_stop_reason_recorded() -> str:
+    return "no stop reason recorded"
