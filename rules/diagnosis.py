@@ -29,13 +29,13 @@ def evaluate_hcc_diagnosis(snapshot: Snapshot, as_of: date) -> Finding:
         return finding(
             Status.NOT_MET,
             [
-                wording.diagnosis_hcc_recorded_but_not_active(c.ref, as_of.isoformat(), c.clinical_status or 'not recorded', c.verification_status or 'not recorded')
+                wording.diagnosis_hcc_recorded_but_not_active(c.ref, as_of.isoformat(), c.clinical_status or wording.diagnosis_not_recorded(), c.verification_status or wording.diagnosis_not_recorded())
                 for c in hcc
             ],
             [c.ref for c in hcc],
             citation=HCC_CITATION,
         )
-    return finding(Status.NOT_MET, ["No HCC diagnosis recorded."], [], citation=HCC_CITATION)
+    return finding(Status.NOT_MET, [wording.diagnosis_no_hcc_diagnosis_recorded()], [], citation=HCC_CITATION)
 
 
 def _dated(c: ConditionFact) -> str:

@@ -1262,3 +1262,15 @@ def treatment_end_date_not_recorded() -> str:
 
 def treatment_no_stop_reason_recorded() -> str:
     return "no stop reason recorded"
+
+
+# --- diagnosis.py ---------------------------------------------------------------------------------
+
+# diagnosis.evaluate_hcc_diagnosis
+
+def diagnosis_not_recorded() -> str:
+    return "not recorded"
+
+
+def diagnosis_no_hcc_diagnosis_recorded() -> str:
+    return "No HCC diagnosis recorded."
