@@ -28,7 +28,7 @@ ITEM_LABELS = {
     "albumin": "albumin",
     "inr": "INR",
     "ascites": "ascites",
-    "encephalopathy": "hepatic encephalopathy",
+    "encephalopathy": wording.child_pugh_hepatic_encephalopathy(),
 }
 # Pugh's grading per item (PRODUCT.md, Clinical logic): ascites none 1 / mild 2 / moderate or severe 3;
 # encephalopathy none 1 / mild or moderate (West Haven 1-2) 2 / severe (West Haven 3-4) 3
@@ -150,7 +150,7 @@ def _score_condition(
         return ItemScore(points=None, value=None, evidence=chosen.ref)
     if not present:
         notes.assume(wording.child_pugh_no_recorded_scored_none(label))
-        return ItemScore(points=1, value="none (assumed)")
+        return ItemScore(points=1, value=wording.child_pugh_none_assumed())
     points_of = SEVERITY_POINTS[item]
     graded = [c for c in present if c.severity in points_of]
     if graded:
@@ -158,7 +158,7 @@ def _score_condition(
         return ItemScore(points=points_of[worst.severity or ""], value=worst.severity, evidence=worst.ref)
     chosen = sorted(present, key=lambda c: c.ref)[0]
     reasons.append(wording.child_pugh_recorded_without_severity_scored_mild(chosen.ref, label, MISSING_SEVERITY_POINTS))
-    return ItemScore(points=MISSING_SEVERITY_POINTS, value="present, severity not recorded", evidence=chosen.ref)
+    return ItemScore(points=MISSING_SEVERITY_POINTS, value=wording.child_pugh_present_severity_not_recorded(), evidence=chosen.ref)
 
 
 def _cautions(snapshot: Snapshot, anchor: date, points: dict[str, ItemScore]) -> list[str]:

@@ -1274,3 +1274,21 @@ def diagnosis_not_recorded() -> str:
 
 def diagnosis_no_hcc_diagnosis_recorded() -> str:
     return "No HCC diagnosis recorded."
+
+
+# --- child_pugh.py --------------------------------------------------------------------------------
+
+# child_pugh (module level)
+
+def child_pugh_hepatic_encephalopathy() -> str:
+    return "hepatic encephalopathy"
+
+
+# child_pugh._score_condition
+
+def child_pugh_none_assumed() -> str:
+    return "none (assumed)"
+
+
+def child_pugh_present_severity_not_recorded() -> str:
+    return "present, severity not recorded"
