@@ -107,5 +107,5 @@ def dose_advice(history: SorafenibHistory, events: tuple[AdverseEvent, ...], as_
         return _interrupt(severe, mg, index, name, names, reasons, evidence + ev_refs, citation)
     if mg is None:
         return DoseAdvice(mg, name, "unknown", None, tuple(reasons), evidence, citation)
-    last = wording.dose_no_grade_adverse_event_beyond() if at_grade else "No grade 3-4 adverse event: continue."
+    last = wording.dose_no_grade_adverse_event_beyond() if at_grade else wording.dose_no_grade_adverse_event_continue()
     return DoseAdvice(mg, name, "continue", name, tuple(reasons + [last]), evidence, citation)

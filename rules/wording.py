@@ -1292,3 +1292,11 @@ def child_pugh_none_assumed() -> str:
 
 def child_pugh_present_severity_not_recorded() -> str:
     return "present, severity not recorded"
+
+
+# --- dose.py --------------------------------------------------------------------------------------
+
+# dose.dose_advice
+
+def dose_no_grade_adverse_event_continue() -> str:
+    return "No grade 3-4 adverse event: continue."
