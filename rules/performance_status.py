@@ -87,7 +87,7 @@ def _valid_series(
             continue
         valid.append((m, score))
     for u in snapshot.unusable_of(concept):
-        when = u.when.isoformat() if u.when else "an unknown date"
+        when = u.when.isoformat() if u.when else wording.performance_status_unknown_date()
         reasons.append(wording.performance_status_could_not_used(label, when, u.ref, u.problem))
     return valid
 

@@ -1300,3 +1300,11 @@ def child_pugh_present_severity_not_recorded() -> str:
 
 def dose_no_grade_adverse_event_continue() -> str:
     return "No grade 3-4 adverse event: continue."
+
+
+# --- performance_status.py ------------------------------------------------------------------------
+
+# performance_status._valid_series
+
+def performance_status_unknown_date() -> str:
+    return "an unknown date"
