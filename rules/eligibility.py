@@ -29,7 +29,7 @@ AT_SORAFENIB_START = frozenset(
 )
 
 TO_CONFIRM = (
-    "Written informed consent",
+    wording.eligibility_written_informed_consent(),
     wording.eligibility_nutritional_status_study_excluded_nutritional(),
     wording.eligibility_feeding_artery_access_tace_digital(),
 )
@@ -47,7 +47,7 @@ def _age(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> Findin
     minimum = k.criteria.sorafenib_eligibility.min_age_years
     ref = snapshot.patient.ref
     if snapshot.patient.birth_date is None:
-        return finding(Status.UNKNOWN, ["No birth date recorded."], [ref], citation=citation, id="age", kind="inclusion")
+        return finding(Status.UNKNOWN, [wording.eligibility_no_birth_date_recorded()], [ref], citation=citation, id="age", kind="inclusion")
     age = age_on(snapshot.patient.birth_date, as_of)
     status = Status.MET if age >= minimum else Status.NOT_MET
     sign = ">=" if status is Status.MET else "<"
@@ -58,7 +58,7 @@ def _child_pugh(cp: ChildPugh, citation: str, warnings: list[str]) -> Finding:
     if cp.klass is None:
         return finding(
             Status.UNKNOWN,
-            ["Child-Pugh class unknown.", *cp.reasons],
+            [wording.eligibility_child_pugh_class_unknown(), *cp.reasons],
             cp.evidence,
             citation=citation,
             id="child_pugh_a_or_b",
@@ -133,7 +133,7 @@ def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: l
         if ps.ecog >= 1:
             kps_range = karnofsky_range_for_ecog(ps.ecog, k.criteria.performance_status)
             if kps_range is None:
-                band = "an unknown Karnofsky score"
+                band = wording.eligibility_unknown_karnofsky_score()
             elif kps_range[1] <= kps_cut:
                 band = wording.eligibility_karnofsky_all_which_study_excluded(kps_range[0], kps_range[1])
             elif kps_range[0] <= kps_cut:
@@ -167,7 +167,7 @@ def _bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> 
         reason = (
             wording.eligibility_latest_bilirubin_older_than_days(older.when.isoformat(), max_age)
             if older
-            else "No usable bilirubin result."
+            else wording.eligibility_no_usable_bilirubin_result()
         )
         reasons = [reason] + [wording.eligibility_not_used(u.ref, u.problem) for u in snapshot.unusable_of("bilirubin")]
         return finding(Status.UNKNOWN, reasons, [], citation=citation, id=fid, kind=kind)
@@ -187,7 +187,7 @@ def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPu
         return finding(Status.UNKNOWN, [wording.eligibility_no_tace_recorded_no_stage()], [], citation=citation, id=fid, kind=kind)
     cp = child_pugh_at_first_tace
     evidence = list(extent.evidence) + (list(cp.evidence) if cp else [])
-    when = wording.eligibility_first_tace(cp.anchor.isoformat()) if cp else "at the first TACE"
+    when = wording.eligibility_first_tace(cp.anchor.isoformat()) if cp else wording.eligibility_first_tace_2()
     if extent.stage is None:
         return finding(
             Status.UNKNOWN,

@@ -1308,3 +1308,41 @@ def dose_no_grade_adverse_event_continue() -> str:
 
 def performance_status_unknown_date() -> str:
     return "an unknown date"
+
+
+# --- eligibility.py -------------------------------------------------------------------------------
+
+# eligibility (module level)
+
+def eligibility_written_informed_consent() -> str:
+    return "Written informed consent"
+
+
+# eligibility._age
+
+def eligibility_no_birth_date_recorded() -> str:
+    return "No birth date recorded."
+
+
+# eligibility._child_pugh
+
+def eligibility_child_pugh_class_unknown() -> str:
+    return "Child-Pugh class unknown."
+
+
+# eligibility._performance
+
+def eligibility_unknown_karnofsky_score() -> str:
+    return "an unknown Karnofsky score"
+
+
+# eligibility._bilirubin
+
+def eligibility_no_usable_bilirubin_result() -> str:
+    return "No usable bilirubin result."
+
+
+# eligibility.bclc_b_at_first_tace
+
+def eligibility_first_tace_2() -> str:
+    return "at the first TACE"
