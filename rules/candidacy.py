@@ -33,7 +33,7 @@ LIVER = "liver"
 PVTT = "portal_vein_tumour_thrombus"
 METASTASIS = "extrahepatic_metastasis"
 MAIN_TRUNK_TO_CONFIRM = wording.candidacy_main_portal_trunk_involvement_not()
-BLAND_TO_CONFIRM = "tumour vs bland thrombus to confirm"
+BLAND_TO_CONFIRM = wording.candidacy_tumour_vs_bland_thrombus_confirm()
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def _check_child_pugh(child_pugh: ChildPugh, crit: TaceCandidacyCriteria, found:
     if child_pugh.klass == crit.child_pugh_class_excluded:
         found.present.append((f"Child-Pugh {child_pugh.klass}", child_pugh.evidence))
     elif child_pugh.klass is None:
-        found.unknown.append("Child-Pugh class unknown")
+        found.unknown.append(wording.candidacy_child_pugh_class_unknown())
 
 
 def _check_bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, found: _Contraindications) -> None:
@@ -182,7 +182,7 @@ def _check_bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, found: _Cont
     limit = float(k.criteria.tace_candidacy.bilirubin_mg_dl_max)
     bili = latest_within(snapshot.series("bilirubin"), as_of, k.criteria.freshness.lab_max_age_days)
     if bili is None:
-        found.unknown.append("no bilirubin within the freshness window")
+        found.unknown.append(wording.candidacy_no_bilirubin_within_freshness_window())
     elif bili.value > limit:
         found.present.append((wording.candidacy_bilirubin_mg_dl(bili.value, limit), (bili.ref,)))
 
@@ -218,7 +218,7 @@ def _check_tace_not_done(snapshot: Snapshot, as_of: date, found: _Contraindicati
     for p in tace_not_done(snapshot, as_of):
         when = p.performed
         if last_done is None or when is None or when >= last_done:
-            reason = p.status_reason or "no reason recorded"
+            reason = p.status_reason or wording.candidacy_no_reason_recorded()
             dated = when.isoformat() if when else "undated"
             after = wording.candidacy_after_last_completed_session(last_done.isoformat()) if last_done and when else ""
             found.present.append((wording.candidacy_tace_not_done(reason, dated, after), (p.ref,)))
@@ -266,7 +266,7 @@ def _decide(
     """Not met on a contraindication or no viable liver tumour; unknown when either cannot be told; else met."""
     to_confirm = tuple(found.to_confirm)
     if found.present:
-        reasons = [viable_text, "TACE contraindicated: " + "; ".join(words for words, _ in found.present) + "."]
+        reasons = [viable_text, wording.candidacy_tace_contraindicated() + "; ".join(words for words, _ in found.present) + "."]
         return Candidacy(finding(Status.NOT_MET, reasons, evidence, citation=citation), to_confirm)
     if viable is False:
         return Candidacy(finding(Status.NOT_MET, [viable_text], evidence, citation=citation), to_confirm)
@@ -274,7 +274,7 @@ def _decide(
         reasons = [viable_text] + ([wording.candidacy_cannot_exclude_contraindication(', '.join(found.unknown))] if found.unknown else [])
         return Candidacy(finding(Status.UNKNOWN, reasons, evidence, citation=citation), to_confirm)
     return Candidacy(
-        finding(Status.MET, [viable_text, "No TACE contraindication recorded."], evidence, citation=citation), to_confirm
+        finding(Status.MET, [viable_text, wording.candidacy_no_tace_contraindication_recorded()], evidence, citation=citation), to_confirm
     )
 
 

@@ -1346,3 +1346,39 @@ def eligibility_no_usable_bilirubin_result() -> str:
 
 def eligibility_first_tace_2() -> str:
     return "at the first TACE"
+
+
+# --- candidacy.py ---------------------------------------------------------------------------------
+
+# candidacy (module level)
+
+def candidacy_tumour_vs_bland_thrombus_confirm() -> str:
+    return "tumour vs bland thrombus to confirm"
+
+
+# candidacy._check_child_pugh
+
+def candidacy_child_pugh_class_unknown() -> str:
+    return "Child-Pugh class unknown"
+
+
+# candidacy._check_bilirubin
+
+def candidacy_no_bilirubin_within_freshness_window() -> str:
+    return "no bilirubin within the freshness window"
+
+
+# candidacy._check_tace_not_done
+
+def candidacy_no_reason_recorded() -> str:
+    return "no reason recorded"
+
+
+# candidacy._decide
+
+def candidacy_tace_contraindicated() -> str:
+    return "TACE contraindicated: "
+
+
+def candidacy_no_tace_contraindication_recorded() -> str:
+    return "No TACE contraindication recorded."
