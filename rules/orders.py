@@ -28,12 +28,12 @@ from rules.timing import days_before
 
 LAB_CONCEPTS = {"coagulation": ("inr", "prothrombin_time")}
 LAB_LABELS = {
-    "cbc": "complete blood count",
-    "platelets": "platelet count",
+    "cbc": wording.orders_complete_blood_count(),
+    "platelets": wording.orders_platelet_count(),
     "albumin": "albumin",
-    "bilirubin": "total bilirubin",
+    "bilirubin": wording.orders_total_bilirubin(),
     "creatinine": "creatinine",
-    "coagulation": "coagulation (INR)",
+    "coagulation": wording.orders_coagulation_inr(),
 }
 
 

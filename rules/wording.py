@@ -1382,3 +1382,23 @@ def candidacy_tace_contraindicated() -> str:
 
 def candidacy_no_tace_contraindication_recorded() -> str:
     return "No TACE contraindication recorded."
+
+
+# --- orders.py ------------------------------------------------------------------------------------
+
+# orders (module level)
+
+def orders_complete_blood_count() -> str:
+    return "complete blood count"
+
+
+def orders_platelet_count() -> str:
+    return "platelet count"
+
+
+def orders_total_bilirubin() -> str:
+    return "total bilirubin"
+
+
+def orders_coagulation_inr() -> str:
+    return "coagulation (INR)"
