@@ -56,7 +56,7 @@ def _invasion_or_spread(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[
     found: list[str] = []
     unknown: list[str] = []
     thrombi = [c for concept in (PVTT, *branch_only_concepts(k)) for c in snapshot.conditions_of(concept)]
-    for concept_conditions, label in ((thrombi, "vascular invasion"), (snapshot.conditions_of(METASTASIS), "extrahepatic spread")):
+    for concept_conditions, label in ((thrombi, wording.recommendation_vascular_invasion()), (snapshot.conditions_of(METASTASIS), wording.recommendation_extrahepatic_spread())):
         present = [c for c in concept_conditions if condition_presence(c, as_of, as_of) is True]
         doubtful = [c for c in concept_conditions if condition_presence(c, as_of, as_of) is None]
         if present:
@@ -92,7 +92,7 @@ def _row_1_not_applicable(snapshot: Snapshot, as_of: date, has_hcc: Finding, rec
         when = f" ({patient.deceased_date.isoformat()})" if patient.deceased_date else ""
         return rec("not-applicable", wording.recommendation_patient_recorded_deceased(when))
     if has_hcc.status is not Status.MET:
-        return rec("not-applicable", "No active, confirmed HCC diagnosis.", *has_hcc.reasons)
+        return rec("not-applicable", wording.recommendation_no_active_confirmed_hcc_diagnosis(), *has_hcc.reasons)
     return None
 
 
@@ -133,20 +133,20 @@ def _row_5_not_resistant(
     spread, spread_unknown = _invasion_or_spread(snapshot, as_of, k)
     ps_known = performance.source is not None
     ecog_ok = _performance_allows_tace(performance, k)
-    base = ["TACE resistance not met (JSH 2010)."] + list(tace_resistance.reasons)
+    base = [wording.recommendation_tace_resistance_not_met_jsh()] + list(tace_resistance.reasons)
     if candidacy.status is Status.MET and not spread and not spread_unknown and ps_known and ecog_ok:
         return rec("continue-tace", *base, wording.recommendation_tace_candidacy_met_no_vascular())
     if candidacy.status is Status.UNKNOWN or not ps_known or spread_unknown:
         window = k.criteria.freshness.performance_status_max_age_days
         missing = [] if ps_known else [wording.recommendation_no_performance_status_within_days(window)]
         if candidacy.status is Status.UNKNOWN:
-            missing.append("TACE candidacy unknown: " + " ".join(candidacy.reasons))
+            missing.append(wording.recommendation_tace_candidacy_unknown() + " ".join(candidacy.reasons))
         if spread_unknown:
             missing.append("Unknown: " + "; ".join(spread_unknown) + ".")
         return rec("insufficient-data", *base, *missing)
     why = []
     if candidacy.status is Status.NOT_MET:
-        why.append("TACE candidacy not met: " + " ".join(candidacy.reasons))
+        why.append(wording.recommendation_tace_candidacy_not_met() + " ".join(candidacy.reasons))
     if spread:
         why.append("Present: " + "; ".join(spread) + ".")
     if not ecog_ok:
@@ -160,20 +160,20 @@ def _rows_6_to_8(
 ) -> Recommendation:
     """6. outside the study's criteria; 7. resistance unknown or eligibility indeterminate; 8. the arm, by candidacy."""
     if eligibility_status == "ineligible":
-        resistance_words = "TACE resistance met." if resistance.status is Status.MET else "TACE resistance unknown."
+        resistance_words = wording.recommendation_tace_resistance_met() if resistance.status is Status.MET else wording.recommendation_tace_resistance_unknown()
         return rec("outside-study-criteria", resistance_words, *eligibility_reasons)
     if resistance.status is Status.UNKNOWN:
-        return rec("insufficient-data", "TACE resistance unknown.", *resistance.reasons)
+        return rec("insufficient-data", wording.recommendation_tace_resistance_unknown(), *resistance.reasons)
     if eligibility_status == "indeterminate":
         return rec("insufficient-data", wording.recommendation_tace_resistance_met_eligibility_indeterminate(), *eligibility_reasons)
     if candidacy.status is Status.MET:
-        return rec("sorafenib-plus-tace", "TACE resistance met.", "Eligible by the study's criteria.", "TACE still possible: " + " ".join(candidacy.reasons))
+        return rec("sorafenib-plus-tace", wording.recommendation_tace_resistance_met(), wording.recommendation_eligible_study_criteria(), wording.recommendation_tace_still_possible() + " ".join(candidacy.reasons))
     if candidacy.status is Status.NOT_MET:
         return rec(
             "sorafenib-alone",
-            "TACE resistance met.",
-            "Eligible by the study's criteria.",
-            "TACE candidacy not met: " + " ".join(candidacy.reasons),
+            wording.recommendation_tace_resistance_met(),
+            wording.recommendation_eligible_study_criteria(),
+            wording.recommendation_tace_candidacy_not_met() + " ".join(candidacy.reasons),
         )
     return rec(
         "insufficient-data",

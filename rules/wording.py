@@ -1402,3 +1402,53 @@ def orders_total_bilirubin() -> str:
 
 def orders_coagulation_inr() -> str:
     return "coagulation (INR)"
+
+
+# --- recommendation.py ----------------------------------------------------------------------------
+
+# recommendation._invasion_or_spread
+
+def recommendation_vascular_invasion() -> str:
+    return "vascular invasion"
+
+
+def recommendation_extrahepatic_spread() -> str:
+    return "extrahepatic spread"
+
+
+# recommendation._row_1_not_applicable
+
+def recommendation_no_active_confirmed_hcc_diagnosis() -> str:
+    return "No active, confirmed HCC diagnosis."
+
+
+# recommendation._row_5_not_resistant
+
+def recommendation_tace_resistance_not_met_jsh() -> str:
+    return "TACE resistance not met (JSH 2010)."
+
+
+def recommendation_tace_candidacy_unknown() -> str:
+    return "TACE candidacy unknown: "
+
+
+def recommendation_tace_candidacy_not_met() -> str:
+    return "TACE candidacy not met: "
+
+
+# recommendation._rows_6_to_8
+
+def recommendation_tace_resistance_met() -> str:
+    return "TACE resistance met."
+
+
+def recommendation_tace_resistance_unknown() -> str:
+    return "TACE resistance unknown."
+
+
+def recommendation_eligible_study_criteria() -> str:
+    return "Eligible by the study's criteria."
+
+
+def recommendation_tace_still_possible() -> str:
+    return "TACE still possible: "
