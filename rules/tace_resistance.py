@@ -38,7 +38,7 @@ RESPONSE_CATEGORIES = (CR, PR)
 EVALUABLE_CATEGORIES = ("CR", "PR", "SD", "PD")
 PROGRESSION_CONDITIONS = {
     "portal_vein_tumour_thrombus": wording.tace_resistance_new_vascular_invasion_portal_vein(),
-    "extrahepatic_metastasis": "new extrahepatic spread",
+    "extrahepatic_metastasis": wording.tace_resistance_new_extrahepatic_spread(),
 }
 
 
@@ -83,7 +83,7 @@ def _progression_events(
             events.append(ProgressionEvent(point.date, wording.tace_resistance_mrecist_pd_imaging(kinds), point.evidence))
     for report in snapshot.disease_status:
         if report.trend == "worsened" and series_start < report.when <= end:
-            events.append(ProgressionEvent(report.when, "disease status reported as worsened", (report.ref,)))
+            events.append(ProgressionEvent(report.when, wording.tace_resistance_disease_status_reported_worsened(), (report.ref,)))
     for concept, label in PROGRESSION_CONDITIONS.items():
         for cond in snapshot.conditions_of(concept):
             if cond.onset is not None and series_start < cond.onset <= end:
@@ -176,7 +176,7 @@ def _series(snapshot: Snapshot, as_of: date, k: Knowledge, sorafenib_start: date
 def _too_few_sessions(series: _Series, as_of: date, sorafenib_start: date | None) -> Finding:
     before_what = wording.tace_resistance_sorafenib_start(_d(sorafenib_start)) if sorafenib_start else f"{_d(as_of)}"
     count = len(series.sessions)
-    what = "No completed TACE session" if not count else wording.tace_resistance_only_completed_tace_session(count)
+    what = wording.tace_resistance_no_completed_tace_session() if not count else wording.tace_resistance_only_completed_tace_session(count)
     return series.finding(
         Status.NOT_MET,
         [wording.tace_resistance_before_least_consecutive_sessions_are(what, before_what, series.needed)],
@@ -242,7 +242,7 @@ def _progression_after_series(
     cpt_only = [s.ref for s in judged.sessions if not s.specific]
     if cpt_only:
         reasons.append(
-            "Sessions coded only by CPT 37243 (" + ", ".join(cpt_only) + wording.tace_resistance_which_also_codes_bland_y()
+            wording.tace_resistance_sessions_coded_only_cpt() + ", ".join(cpt_only) + wording.tace_resistance_which_also_codes_bland_y()
         )
         return series.finding(Status.UNKNOWN, reasons, refs + event.evidence), refs
     return series.finding(Status.MET, reasons, refs + event.evidence), refs
@@ -278,13 +278,13 @@ def _cannot_judge(
     reports = [r for r in snapshot.disease_status if last < r.when <= series.end]
     if later_imaging:
         first = later_imaging[0]
-        why = wording.tace_resistance_first_imaging_after_was(_d(first.date), first.category or 'not evaluable')
+        why = wording.tace_resistance_first_imaging_after_was(_d(first.date), first.category or wording.tace_resistance_not_evaluable())
     elif reports:
-        why = "no sized imaging after it (" + "; ".join(
+        why = wording.tace_resistance_no_sized_imaging_after() + "; ".join(
             wording.tace_resistance_disease_status_reported(r.trend, _d(r.when), r.ref) for r in reports
         ) + wording.tace_resistance_trend_other_than_worsened_does()
     else:
-        why = "there is no imaging after it"
+        why = wording.tace_resistance_there_no_imaging_after()
     if not later_imaging and (series.end - last).days <= series.window:
         why += wording.tace_resistance_yet_day_window_ends(series.window, _d(days_after(last, series.window)))
     return series.finding(
@@ -513,7 +513,7 @@ def _appearances(
     if series_mrecist is not None:
         for point in series_mrecist.timeline:
             if point.imaging and "new_extrahepatic_spread" in point.progression:
-                appeared.append(("new extrahepatic spread on imaging", point.evidence[0] if point.evidence else "", point.date))
+                appeared.append((wording.tace_resistance_new_extrahepatic_spread_imaging(), point.evidence[0] if point.evidence else "", point.date))
     return appeared
 
 

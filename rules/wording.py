@@ -1452,3 +1452,49 @@ def recommendation_eligible_study_criteria() -> str:
 
 def recommendation_tace_still_possible() -> str:
     return "TACE still possible: "
+
+
+# --- tace_resistance.py ---------------------------------------------------------------------------
+
+# tace_resistance (module level)
+
+def tace_resistance_new_extrahepatic_spread() -> str:
+    return "new extrahepatic spread"
+
+
+# tace_resistance._progression_events
+
+def tace_resistance_disease_status_reported_worsened() -> str:
+    return "disease status reported as worsened"
+
+
+# tace_resistance._too_few_sessions
+
+def tace_resistance_no_completed_tace_session() -> str:
+    return "No completed TACE session"
+
+
+# tace_resistance._progression_after_series
+
+def tace_resistance_sessions_coded_only_cpt() -> str:
+    return "Sessions coded only by CPT 37243 ("
+
+
+# tace_resistance._cannot_judge
+
+def tace_resistance_not_evaluable() -> str:
+    return "not evaluable"
+
+
+def tace_resistance_no_sized_imaging_after() -> str:
+    return "no sized imaging after it ("
+
+
+def tace_resistance_there_no_imaging_after() -> str:
+    return "there is no imaging after it"
+
+
+# tace_resistance._appearances
+
+def tace_resistance_new_extrahepatic_spread_imaging() -> str:
+    return "new extrahepatic spread on imaging"
