@@ -91,7 +91,7 @@ class TumourBurden:
     def describe(self) -> str:
         if self.nodules == 0:
             return wording.bclc_no_viable_tumour_imaging(self.imaging_date.isoformat())
-        count = "a single nodule" if self.nodules == 1 else f"{self.nodules} nodules"
+        count = wording.bclc_single_nodule() if self.nodules == 1 else f"{self.nodules} nodules"
         largest = _mm(self.largest_mm) if self.largest_mm is not None else "?"
         return wording.bclc_largest_mm_viable_imaging(count, largest, self.imaging_date.isoformat())
 
@@ -114,7 +114,7 @@ class StagingFacts:
         """Why there is no tumour burden, in words."""
         if self.stale_imaging is not None:
             return wording.bclc_latest_tumour_imaging_too_old(self.stale_imaging.isoformat())
-        return "no tumour imaging"
+        return wording.bclc_no_tumour_imaging()
 
 
 def _counts(condition: ConditionFact) -> bool:
@@ -195,7 +195,7 @@ def _undated_words(conditions: tuple[ConditionFact, ...], day: date) -> str:
 
 
 def _bland(conditions: tuple[ConditionFact, ...]) -> str:
-    return ": tumour vs bland thrombus to confirm" if any(not c.specific for c in conditions) else ""
+    return wording.bclc_tumour_vs_bland_thrombus_confirm() if any(not c.specific for c in conditions) else ""
 
 
 def _recent_tumour(
@@ -321,7 +321,7 @@ def _burden_words(stage: str, tumour: TumourBurden, crit: BclcCriteria) -> str:
         return wording.bclc_single_nodule_mm(_mm(crit.very_early_single_nodule_below_mm))
     if stage == "A":
         if tumour.nodules == 1:
-            return "single nodule"
+            return wording.bclc_single_nodule_2()
         return (
             wording.bclc_nodules_up_all_mm(tumour.nodules, crit.early_max_nodules, _mm(crit.early_multiple_nodules_max_diameter_mm))
         )
@@ -334,7 +334,7 @@ def _burden_words(stage: str, tumour: TumourBurden, crit: BclcCriteria) -> str:
 
 def _unknown_invasion(vascular_invasion: bool | None, extrahepatic_spread: bool | None) -> str:
     return " and ".join(
-        w for w, flag in (("portal invasion", vascular_invasion), ("extrahepatic spread", extrahepatic_spread)) if flag is None
+        w for w, flag in ((wording.bclc_portal_invasion(), vascular_invasion), (wording.bclc_extrahepatic_spread(), extrahepatic_spread)) if flag is None
     )
 
 
@@ -345,7 +345,7 @@ def tumour_extent_stage(
     extrahepatic_spread: bool | None,
     criteria: Mapping[str, Any] | BclcCriteria,
     evidence: Iterable[str] = (),
-    tumour_unknown: str = "no tumour imaging",
+    tumour_unknown: str = wording.bclc_no_tumour_imaging(),
 ) -> BclcStage:
     """The study's Table 1 staging: C when portal invasion or extrahepatic spread, else 0/A/B by burden.
 
@@ -356,7 +356,7 @@ def tumour_extent_stage(
     crit = _criteria(criteria)
     if vascular_invasion or extrahepatic_spread:
         what = " and ".join(
-            w for w, flag in (("portal invasion", vascular_invasion), ("extrahepatic spread", extrahepatic_spread)) if flag
+            w for w, flag in ((wording.bclc_portal_invasion(), vascular_invasion), (wording.bclc_extrahepatic_spread(), extrahepatic_spread)) if flag
         )
         return BclcStage("C", (wording.bclc_tumour_extent_c(what),), tuple(evidence), crit.citation, forced=True)
     doubt = _unknown_invasion(vascular_invasion, extrahepatic_spread)
@@ -398,15 +398,15 @@ class _StageInputs:
 
     @property
     def cp_text(self) -> str:
-        return f"Child-Pugh {self.cp}" if self.cp else "Child-Pugh class unknown"
+        return f"Child-Pugh {self.cp}" if self.cp else wording.bclc_child_pugh_class_unknown()
 
     @property
     def ecog_text(self) -> str:
-        return f"ECOG {self.ecog}" if self.ecog is not None else "ECOG unknown"
+        return f"ECOG {self.ecog}" if self.ecog is not None else wording.bclc_ecog_unknown()
 
     @property
     def invasion(self) -> list[str]:
-        return [w for w, flag in (("portal invasion", self.vascular_invasion), ("extrahepatic spread", self.extrahepatic_spread)) if flag]
+        return [w for w, flag in ((wording.bclc_portal_invasion(), self.vascular_invasion), (wording.bclc_extrahepatic_spread(), self.extrahepatic_spread)) if flag]
 
 
 _Decision = tuple[str | None, str, bool]  # (stage, reason, forced)
@@ -423,7 +423,7 @@ def _stage_d(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
 
 def _not_staged_missing(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
     """Child-Pugh class or ECOG missing: not staged, with what it could be."""
-    missing = [label for label, gap in (("Child-Pugh class", i.cp is None), ("ECOG", i.ecog is None)) if gap]
+    missing = [label for label, gap in ((wording.bclc_child_pugh_class(), i.cp is None), ("ECOG", i.ecog is None)) if gap]
     if not missing:
         return None
     could_be = "C or D" if i.invasion or (i.ecog is not None and i.ecog > crit.early_intermediate_max_ecog) else "0 to D"
@@ -437,7 +437,7 @@ def _stage_c(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
         return "C", wording.bclc_make_c(' and '.join(i.invasion).capitalize(), i.cp_text, i.ecog_text), True
     doubt = _unknown_invasion(i.vascular_invasion, i.extrahepatic_spread)
     if i.ecog is not None and i.ecog > crit.early_intermediate_max_ecog:
-        spread_words = f"{doubt} unknown" if doubt else "no invasion or spread"
+        spread_words = f"{doubt} unknown" if doubt else wording.bclc_no_invasion_spread_2()
         return "C", wording.bclc_makes_c_under_scheme(i.ecog_text, i.cp_text, spread_words), False
     if doubt:
         return None, wording.bclc_not_staged_this_date_unknown(doubt, i.cp_text, i.ecog_text), False
@@ -470,7 +470,7 @@ def bclc_2010_stage(
     ecog: int | None,
     criteria: Mapping[str, Any] | BclcCriteria,
     evidence: Iterable[str] = (),
-    tumour_unknown: str = "no tumour imaging",
+    tumour_unknown: str = wording.bclc_no_tumour_imaging(),
 ) -> BclcStage:
     """BCLC 2010 stage from its inputs (dossier §3.2), None when a missing input could change it.
 
@@ -547,8 +547,8 @@ def _facts_sentence(facts: StagingFacts) -> str:
         return what if flag else (f"{what} unknown" if flag is None else f"no {what}")
 
     parts = [facts.tumour.describe() if facts.tumour else facts.tumour_unknown]
-    parts.append(words(facts.vascular_invasion, "portal invasion"))
-    parts.append(words(facts.extrahepatic_spread, "extrahepatic spread"))
+    parts.append(words(facts.vascular_invasion, wording.bclc_portal_invasion()))
+    parts.append(words(facts.extrahepatic_spread, wording.bclc_extrahepatic_spread()))
     return "; ".join(parts)
 
 
@@ -577,7 +577,7 @@ def _staged_at_first_tace(
         supporting_evidence=supporting_evidence,
         as_of=as_of,
     )
-    reasons.append(wording.bclc_first_tace(first_tace.isoformat(), at_first.stage or 'not staged', ' '.join(at_first.reasons)))
+    reasons.append(wording.bclc_first_tace(first_tace.isoformat(), at_first.stage or wording.bclc_not_staged(), ' '.join(at_first.reasons)))
     reasons.append(wording.bclc_findings_first_tace(_facts_sentence(facts)))
     reasons.extend(facts.reasons)
     evidence.extend(at_first.evidence)
@@ -587,13 +587,13 @@ def _staged_at_first_tace(
 
 def _reasons_now(as_of: date, current: BclcStage, extent: BclcStage, facts: StagingFacts) -> list[str]:
     """The reasons of the stage at ``as_of``, and how tumour extent alone (the study's Table 1) stages it."""
-    reasons = [f"Now ({as_of.isoformat()}): {current.stage or 'not staged'}. {' '.join(current.reasons)}"]
+    reasons = [f"Now ({as_of.isoformat()}): {current.stage or wording.bclc_not_staged()}. {' '.join(current.reasons)}"]
     reasons.append(wording.bclc_findings_now(_facts_sentence(facts)))
     reasons.extend(facts.reasons)
     if extent.stage != current.stage:
         reasons.append(wording.bclc_how_study_table_staged_tumour(' '.join(extent.reasons)))
     else:
-        reasons.append(wording.bclc_tumour_extent_how_study_table(extent.stage or 'not staged'))
+        reasons.append(wording.bclc_tumour_extent_how_study_table(extent.stage or wording.bclc_not_staged()))
     return reasons
 
 

@@ -1498,3 +1498,69 @@ def tace_resistance_there_no_imaging_after() -> str:
 
 def tace_resistance_new_extrahepatic_spread_imaging() -> str:
     return "new extrahepatic spread on imaging"
+
+
+# --- bclc.py --------------------------------------------------------------------------------------
+
+# bclc.describe
+
+def bclc_single_nodule() -> str:
+    return "a single nodule"
+
+
+# bclc.tumour_unknown
+
+def bclc_no_tumour_imaging() -> str:
+    return "no tumour imaging"
+
+
+# bclc._bland
+
+def bclc_tumour_vs_bland_thrombus_confirm() -> str:
+    return ": tumour vs bland thrombus to confirm"
+
+
+# bclc._burden_words
+
+def bclc_single_nodule_2() -> str:
+    return "single nodule"
+
+
+# bclc._unknown_invasion
+
+def bclc_portal_invasion() -> str:
+    return "portal invasion"
+
+
+def bclc_extrahepatic_spread() -> str:
+    return "extrahepatic spread"
+
+
+# bclc.cp_text
+
+def bclc_child_pugh_class_unknown() -> str:
+    return "Child-Pugh class unknown"
+
+
+# bclc.ecog_text
+
+def bclc_ecog_unknown() -> str:
+    return "ECOG unknown"
+
+
+# bclc._not_staged_missing
+
+def bclc_child_pugh_class() -> str:
+    return "Child-Pugh class"
+
+
+# bclc._stage_c
+
+def bclc_no_invasion_spread_2() -> str:
+    return "no invasion or spread"
+
+
+# bclc._staged_at_first_tace
+
+def bclc_not_staged() -> str:
+    return "not staged"
