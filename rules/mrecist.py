@@ -80,7 +80,7 @@ from rules.timing import condition_present_at
 CRITERIA_GROUP = "mrecist"
 PVTT = "portal_vein_tumour_thrombus"
 METASTASIS = "extrahepatic_metastasis"
-CONDITION_LABELS = {PVTT: "portal-vein tumour thrombus", METASTASIS: "extrahepatic metastasis"}
+CONDITION_LABELS = {PVTT: wording.mrecist_portal_vein_tumour_thrombus(), METASTASIS: wording.mrecist_extrahepatic_metastasis()}
 NOT_COUNTED_VERIFICATION = ("refuted", "entered-in-error")
 UNKNOWN_ORGAN = "unknown"
 
@@ -487,7 +487,7 @@ def _classify_new_lesion(
             tuple(r.ref for r in readings),
         )
     if largest >= crit.new_lesion_min_viable_diameter_mm and largest > 0:
-        where = "" if organ == crit.liver_organ else (f" ({organ})" if organ else " (organ unknown)")
+        where = "" if organ == crit.liver_organ else (f" ({organ})" if organ else wording.mrecist_organ_unknown())
         return _NewLesion(
             lesion,
             "new_lesion",
@@ -555,14 +555,14 @@ def _new_lesions(day: date, reference: date, ctx: _Context) -> _NewLesions:
 # -- step: new vascular invasion or extrahepatic spread recorded as Conditions ------------------
 
 _NEW_CONDITION_KINDS = (
-    (PVTT, "new_vascular_invasion", "new vascular invasion"),
-    (METASTASIS, "new_extrahepatic_spread", "new extrahepatic spread"),
+    (PVTT, "new_vascular_invasion", wording.mrecist_new_vascular_invasion()),
+    (METASTASIS, "new_extrahepatic_spread", wording.mrecist_new_extrahepatic_spread()),
 )
 
 
 def _new_conditions_step(day: date, reference: date, ctx: _Context) -> _Step:
     """A thrombus or metastasis with onset after the reference imaging and up to ``day``: PD."""
-    after = "baseline" if reference == ctx.baseline.date else "the imaging of"
+    after = "baseline" if reference == ctx.baseline.date else wording.mrecist_imaging()
     progression: list[str] = []
     pd_reasons: list[str] = []
     evidence: list[str] = []
@@ -783,7 +783,7 @@ def _missing_targets_reason(day: date, targets: _Targets, crit: MrecistCriteria)
     elif sums is not None:
         growth = wording.mrecist_measured_sum_mm_not_above(len(measured), _mm(sums.current))
     else:
-        growth = "; no target measured"
+        growth = wording.mrecist_no_target_measured()
     return wording.mrecist_target_s_not_measured_not(', '.join(targets.missing), day.isoformat(), growth)
 
 
@@ -892,7 +892,7 @@ def _complete_target_response_reason(
     if category == CR:
         return (
             wording.mrecist_every_target_lesion_has_no(day.isoformat())
-            + (" and no viable non-target tumour" if non_targets.response == CR else "")
+            + (wording.mrecist_no_viable_non_target_tumour() if non_targets.response == CR else "")
             + ": CR."
         )
     why = []
@@ -902,7 +902,7 @@ def _complete_target_response_reason(
         why.append(
             "non-target "
             + ", ".join(f"{CONDITION_LABELS[c.concept]} ({c.ref})" for c in non_targets.persisting)
-            + " still present"
+            + wording.mrecist_still_present()
         )
     if equivocal:
         why.append(wording.mrecist_equivocal_new_lesion(', '.join(equivocal)))
@@ -1139,8 +1139,8 @@ def _clinical_progression(conditions: list[ConditionFact], ctx: _Context) -> Tim
     reasons: list[str] = []
     for c in sorted(conditions, key=lambda c: (c.onset or date.min, c.ref)):
         key, what = (
-            ("new_vascular_invasion", "new vascular invasion") if c.concept == PVTT
-            else ("new_extrahepatic_spread", "new extrahepatic spread")
+            ("new_vascular_invasion", wording.mrecist_new_vascular_invasion()) if c.concept == PVTT
+            else ("new_extrahepatic_spread", wording.mrecist_new_extrahepatic_spread())
         )
         if key not in progression:
             progression.append(key)

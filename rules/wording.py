@@ -1564,3 +1564,53 @@ def bclc_no_invasion_spread_2() -> str:
 
 def bclc_not_staged() -> str:
     return "not staged"
+
+
+# --- mrecist.py -----------------------------------------------------------------------------------
+
+# mrecist (module level)
+
+def mrecist_portal_vein_tumour_thrombus() -> str:
+    return "portal-vein tumour thrombus"
+
+
+def mrecist_extrahepatic_metastasis() -> str:
+    return "extrahepatic metastasis"
+
+
+# mrecist._classify_new_lesion
+
+def mrecist_organ_unknown() -> str:
+    return " (organ unknown)"
+
+
+# mrecist (module level)
+
+def mrecist_new_vascular_invasion() -> str:
+    return "new vascular invasion"
+
+
+def mrecist_new_extrahepatic_spread() -> str:
+    return "new extrahepatic spread"
+
+
+# mrecist._new_conditions_step
+
+def mrecist_imaging() -> str:
+    return "the imaging of"
+
+
+# mrecist._missing_targets_reason
+
+def mrecist_no_target_measured() -> str:
+    return "; no target measured"
+
+
+# mrecist._complete_target_response_reason
+
+def mrecist_no_viable_non_target_tumour() -> str:
+    return " and no viable non-target tumour"
+
+
+def mrecist_still_present() -> str:
+    return " still present"
