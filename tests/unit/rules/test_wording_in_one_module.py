@@ -1,7 +1,8 @@
 """Issue 21: the clinician-facing English lives in one module, ``rules/wording.py``.
 
-A rules module other than wording.py may not hold prose: an f-string or a string literal longer than
-about 40 characters that contains a space. Docstrings and exception messages (``raise``: programming errors, for developers) are allowed; ``criteria.py`` and ``knowledge.py``
+A rules module other than wording.py may not hold prose: an f-string or a string literal that contains a
+space and is longer than about 40 characters or has two words of three letters or more (a fragment such
+as "portal invasion" is wording too). Docstrings and exception messages (``raise``: programming errors, for developers) are allowed; ``criteria.py`` and ``knowledge.py``
 are exempt because their long strings are configuration error messages for whoever edits the knowledge
 files, not sentences said to a clinician.
 """
@@ -57,17 +58,14 @@ def prose_in(path: Path) -> list[tuple[int, str]]:
             text = node.value
         else:
             continue
-        if isinstance(node, ast.JoinedStr) and any(isinstance(v, ast.FormattedValue) for v in node.values):
-            is_prose = " " in text and len(text) > MAX_CHARS or _has_words(text)
-        else:
-            is_prose = " " in text and len(text) > MAX_CHARS
+        is_prose = " " in text and (len(text) > MAX_CHARS or _has_words(text))
         if is_prose and (path.name, text) not in ALLOWED:
             found.append((node.lineno, text))
     return sorted(found)
 
 
 def _has_words(text: str) -> bool:
-    """An f-string with two or more words of letters around its placeholders is a sentence fragment."""
+    """Two or more words of three letters or more (placeholders aside) make a phrase, however short."""
     words = [w for w in text.replace("{}", " ").split() if sum(c.isalpha() for c in w) >= 3]
     return len(words) >= 2
 
