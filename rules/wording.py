@@ -4,8 +4,12 @@ This module is where a reviewer or a translator reads the clinician-facing Engli
 recommendation texts, warnings, assumptions, notes and citations. Each phrase is a function named after
 the rule and the situation, with typed parameters; the rules call ``wording.<name>(...)`` and hold no
 prose of their own (``tests/unit/rules/test_wording_in_one_module.py`` keeps it so). Numbers and dates
-arrive already formatted by the callers' helpers, as before, unless a format spec in the phrase says
-otherwise; changing a sentence here changes the service's output, which the tests pin word for word.
+are formatted by the callers' helpers as before (a phrase that needs a number printed a set way, such as
+``{dose:g}``, says so in its format spec); changing a sentence here changes the service's output, which
+the tests pin word for word.
+
+Phrases are grouped by the rules module that says them (``# --- bclc.py ---``), then by the function
+that calls them (``# bclc._stage_at``); a phrase's name is its module and the first words of its text.
 
 Standard library only, like the rest of ``rules/``.
 """
@@ -46,6 +50,14 @@ def diagnosis_hcc_recorded_but_not_active(ref: str, as_of: str, clinical_status:
     return f"{ref}: HCC recorded but not active and confirmed at {as_of} (clinical status {clinical_status}, verification {verification_status})."
 
 
+def diagnosis_not_recorded() -> str:
+    return "not recorded"
+
+
+def diagnosis_no_hcc_diagnosis_recorded() -> str:
+    return "No HCC diagnosis recorded."
+
+
 # diagnosis._dated
 
 def diagnosis_recorded_onset_not_recorded(recorded: str) -> str:
@@ -80,6 +92,18 @@ def registry_no_tace_sorafenib_recorded_no() -> str:
 
 def treatment_earlier_sorafenib_course(start: str, end: str, status: str, reason: str, ref: str) -> str:
     return f"Earlier sorafenib course {start} to {end} ({status}; {reason}; {ref})."
+
+
+def treatment_start_not_recorded() -> str:
+    return "start not recorded"
+
+
+def treatment_end_date_not_recorded() -> str:
+    return "end date not recorded"
+
+
+def treatment_no_stop_reason_recorded() -> str:
+    return "no stop reason recorded"
 
 
 # --- assessment.py --------------------------------------------------------------------------------
@@ -156,6 +180,24 @@ def orders_tace_resistant_tace_not_possible() -> str:
 
 def orders_tace_resistant_but_sorafenib_not() -> str:
     return "TACE-resistant, but sorafenib is not suggested: "
+
+
+# orders (module level)
+
+def orders_complete_blood_count() -> str:
+    return "complete blood count"
+
+
+def orders_platelet_count() -> str:
+    return "platelet count"
+
+
+def orders_total_bilirubin() -> str:
+    return "total bilirubin"
+
+
+def orders_coagulation_inr() -> str:
+    return "coagulation (INR)"
 
 
 # --- ctcae.py -------------------------------------------------------------------------------------
@@ -250,6 +292,10 @@ def dose_no_grade_adverse_event_beyond() -> str:
     return "No grade 3-4 adverse event beyond its baseline: continue."
 
 
+def dose_no_grade_adverse_event_continue() -> str:
+    return "No grade 3-4 adverse event: continue."
+
+
 # --- performance_status.py ------------------------------------------------------------------------
 
 # performance_status._valid_series
@@ -260,6 +306,10 @@ def performance_status_not_whole_number_not_used(label: str, recorded: str | flo
 
 def performance_status_could_not_used(label: str, when: str, ref: str, problem: str) -> str:
     return f"{label} on {when} ({ref}) could not be used: {problem}."
+
+
+def performance_status_unknown_date() -> str:
+    return "an unknown date"
 
 
 # performance_status._none_counts
@@ -344,6 +394,14 @@ def child_pugh_recorded_without_severity_scored_mild(ref: str, label: str, missi
     return f"{ref}: {label} recorded without severity, scored as mild ({missing_severity_points} points)."
 
 
+def child_pugh_none_assumed() -> str:
+    return "none (assumed)"
+
+
+def child_pugh_present_severity_not_recorded() -> str:
+    return "present, severity not recorded"
+
+
 # child_pugh._cautions
 
 def child_pugh_inr_was_taken_vitamin_k(value: str | None, ref: str) -> str:
@@ -368,12 +426,22 @@ def child_pugh_incomplete_missing_class_could_any(missing_text: str, classes: st
     return f"Incomplete: {missing_text} missing; the class could be any of {classes}."
 
 
+# child_pugh (module level)
+
+def child_pugh_hepatic_encephalopathy() -> str:
+    return "hepatic encephalopathy"
+
+
 # --- candidacy.py ---------------------------------------------------------------------------------
 
 # candidacy (module level)
 
 def candidacy_main_portal_trunk_involvement_not() -> str:
     return "main portal trunk involvement not excluded: confirm"
+
+
+def candidacy_tumour_vs_bland_thrombus_confirm() -> str:
+    return "tumour vs bland thrombus to confirm"
 
 
 # candidacy._viable_liver_tumour
@@ -408,6 +476,10 @@ def candidacy_no_viable_arterially_enhancing_liver(latest: str) -> str:
 
 def candidacy_bilirubin_mg_dl(value: float, limit: float) -> str:
     return f"bilirubin {value:g} mg/dL > {limit:g}"
+
+
+def candidacy_no_bilirubin_within_freshness_window() -> str:
+    return "no bilirubin within the freshness window"
 
 
 # candidacy._spread_doubts
@@ -448,6 +520,10 @@ def candidacy_tace_not_done(reason: str, dated: str, after: str) -> str:
     return f"TACE not done ({reason}; {dated}{after})"
 
 
+def candidacy_no_reason_recorded() -> str:
+    return "no reason recorded"
+
+
 # candidacy._check_portal_vein
 
 def candidacy_portal_vein_thrombosis(present: str, main_trunk_to_confirm: str) -> str:
@@ -470,6 +546,20 @@ def candidacy_whether_portal_vein_thrombosis_recorded(as_of: str, unknown: str) 
 
 def candidacy_cannot_exclude_contraindication(unknown: str) -> str:
     return f"Cannot exclude a contraindication: {unknown}."
+
+
+def candidacy_tace_contraindicated() -> str:
+    return "TACE contraindicated: "
+
+
+def candidacy_no_tace_contraindication_recorded() -> str:
+    return "No TACE contraindication recorded."
+
+
+# candidacy._check_child_pugh
+
+def candidacy_child_pugh_class_unknown() -> str:
+    return "Child-Pugh class unknown"
 
 
 # --- recommendation.py ----------------------------------------------------------------------------
@@ -522,10 +612,22 @@ def recommendation_extrahepatic_spread_viable_lesion_s(unknown_organ: str) -> st
     return f"extrahepatic spread: viable lesion(s) of unknown organ ({unknown_organ})"
 
 
+def recommendation_vascular_invasion() -> str:
+    return "vascular invasion"
+
+
+def recommendation_extrahepatic_spread() -> str:
+    return "extrahepatic spread"
+
+
 # recommendation._row_1_not_applicable
 
 def recommendation_patient_recorded_deceased(when: str) -> str:
     return f"The patient is recorded as deceased{when}."
+
+
+def recommendation_no_active_confirmed_hcc_diagnosis() -> str:
+    return "No active, confirmed HCC diagnosis."
 
 
 # recommendation._rows_2_to_4
@@ -556,6 +658,18 @@ def recommendation_performance_status_beyond_ecog(ecog_max: int) -> str:
     return f"Performance status beyond ECOG {ecog_max}: "
 
 
+def recommendation_tace_resistance_not_met_jsh() -> str:
+    return "TACE resistance not met (JSH 2010)."
+
+
+def recommendation_tace_candidacy_unknown() -> str:
+    return "TACE candidacy unknown: "
+
+
+def recommendation_tace_candidacy_not_met() -> str:
+    return "TACE candidacy not met: "
+
+
 # recommendation._rows_6_to_8
 
 def recommendation_tace_resistance_met_eligibility_indeterminate() -> str:
@@ -570,6 +684,22 @@ def recommendation_tace_candidacy_unknown_so_neither() -> str:
     return "TACE candidacy unknown, so neither arm can be chosen: "
 
 
+def recommendation_tace_resistance_met() -> str:
+    return "TACE resistance met."
+
+
+def recommendation_tace_resistance_unknown() -> str:
+    return "TACE resistance unknown."
+
+
+def recommendation_eligible_study_criteria() -> str:
+    return "Eligible by the study's criteria."
+
+
+def recommendation_tace_still_possible() -> str:
+    return "TACE still possible: "
+
+
 # --- eligibility.py -------------------------------------------------------------------------------
 
 # eligibility (module level)
@@ -582,10 +712,18 @@ def eligibility_feeding_artery_access_tace_digital() -> str:
     return "Feeding-artery access for TACE (digital subtraction angiography)"
 
 
+def eligibility_written_informed_consent() -> str:
+    return "Written informed consent"
+
+
 # eligibility._child_pugh
 
 def eligibility_child_pugh_b_sorafenib_exposure() -> str:
     return "Child-Pugh B: sorafenib exposure and tolerance are less certain; the study included 22 of 34 such patients."
+
+
+def eligibility_child_pugh_class_unknown() -> str:
+    return "Child-Pugh class unknown."
 
 
 # eligibility._prior_surgery
@@ -628,6 +766,10 @@ def eligibility_ecog_no_more_recent_karnofsky_2(ecog: int) -> str:
     return f"ECOG {ecog} (no more recent Karnofsky): not excluded by the study's practice (ECOG 0-2 included)."
 
 
+def eligibility_unknown_karnofsky_score() -> str:
+    return "an unknown Karnofsky score"
+
+
 # eligibility._bilirubin
 
 def eligibility_latest_bilirubin_older_than_days(when: str, max_age: int) -> str:
@@ -644,6 +786,10 @@ def eligibility_bilirubin_mg_dl(value: float, limit: float) -> str:
 
 def eligibility_bilirubin_mg_dl_2(value: float, limit: float) -> str:
     return f"Bilirubin {value:g} mg/dL <= {limit:g}."
+
+
+def eligibility_no_usable_bilirubin_result() -> str:
+    return "No usable bilirubin result."
 
 
 # eligibility.bclc_b_at_first_tace
@@ -676,10 +822,20 @@ def eligibility_tumour_extent_stage_b_child(klass: str, when: str) -> str:
     return f"Tumour-extent stage B with Child-Pugh {klass} {when}."
 
 
+def eligibility_first_tace_2() -> str:
+    return "at the first TACE"
+
+
 # eligibility.evaluate_eligibility
 
 def eligibility_judged_sorafenib_start_study_did(day: str) -> str:
     return f"Judged at the sorafenib start ({day}), as the study did."
+
+
+# eligibility._age
+
+def eligibility_no_birth_date_recorded() -> str:
+    return "No birth date recorded."
 
 
 # --- bclc.py --------------------------------------------------------------------------------------
@@ -700,10 +856,18 @@ def bclc_largest_mm_viable_imaging(count: str, largest: str, imaging_date: str) 
     return f"{count}, largest {largest} mm viable, on imaging of {imaging_date}"
 
 
+def bclc_single_nodule() -> str:
+    return "a single nodule"
+
+
 # bclc.tumour_unknown
 
 def bclc_latest_tumour_imaging_too_old(stale_imaging: str) -> str:
     return f"latest tumour imaging ({stale_imaging}) too old"
+
+
+def bclc_no_tumour_imaging() -> str:
+    return "no tumour imaging"
 
 
 # bclc._undated_words
@@ -772,6 +936,10 @@ def bclc_multinodular_nodules_more_than(nodules: int, early_max_nodules: int) ->
     return f"multinodular: {nodules} nodules (more than {early_max_nodules})"
 
 
+def bclc_single_nodule_2() -> str:
+    return "single nodule"
+
+
 # bclc.tumour_extent_stage
 
 def bclc_tumour_extent_c(what: str) -> str:
@@ -810,6 +978,10 @@ def bclc_not_staged_missing_so_could(missing: str, could_be: str) -> str:
     return f"Not staged: {missing} missing, so it could be {could_be}"
 
 
+def bclc_child_pugh_class() -> str:
+    return "Child-Pugh class"
+
+
 # bclc._stage_c
 
 def bclc_make_c(invasion: str, cp_text: str, ecog_text: str) -> str:
@@ -822,6 +994,10 @@ def bclc_makes_c_under_scheme(ecog_text: str, cp_text: str, spread_words: str) -
 
 def bclc_not_staged_this_date_unknown(doubt: str, cp_text: str, ecog_text: str) -> str:
     return f"Not staged: {doubt} at this date unknown (onset missing), so it could be C ({cp_text}, {ecog_text})."
+
+
+def bclc_no_invasion_spread_2() -> str:
+    return "no invasion or spread"
 
 
 # bclc._stage_by_burden
@@ -856,6 +1032,10 @@ def bclc_findings_first_tace(facts: str) -> str:
     return f"Findings at the first TACE: {facts}."
 
 
+def bclc_not_staged() -> str:
+    return "not staged"
+
+
 # bclc._reasons_now
 
 def bclc_findings_now(facts: str) -> str:
@@ -870,6 +1050,34 @@ def bclc_tumour_extent_how_study_table(stage: str) -> str:
     return f"Tumour extent (how the study's Table 1 staged) is also {stage}."
 
 
+# bclc._bland
+
+def bclc_tumour_vs_bland_thrombus_confirm() -> str:
+    return ": tumour vs bland thrombus to confirm"
+
+
+# bclc._unknown_invasion
+
+def bclc_portal_invasion() -> str:
+    return "portal invasion"
+
+
+def bclc_extrahepatic_spread() -> str:
+    return "extrahepatic spread"
+
+
+# bclc.cp_text
+
+def bclc_child_pugh_class_unknown() -> str:
+    return "Child-Pugh class unknown"
+
+
+# bclc.ecog_text
+
+def bclc_ecog_unknown() -> str:
+    return "ECOG unknown"
+
+
 # --- tace_resistance.py ---------------------------------------------------------------------------
 
 # tace_resistance (module level)
@@ -878,10 +1086,18 @@ def tace_resistance_new_vascular_invasion_portal_vein() -> str:
     return "new vascular invasion (portal-vein tumour thrombus)"
 
 
+def tace_resistance_new_extrahepatic_spread() -> str:
+    return "new extrahepatic spread"
+
+
 # tace_resistance._progression_events
 
 def tace_resistance_mrecist_pd_imaging(kinds: str) -> str:
     return f"mRECIST PD on imaging ({kinds})"
+
+
+def tace_resistance_disease_status_reported_worsened() -> str:
+    return "disease status reported as worsened"
 
 
 # tace_resistance._undatable_spread
@@ -910,6 +1126,10 @@ def tace_resistance_before_least_consecutive_sessions_are(what: str, before_what
     return f"{what} before {before_what}; at least {needed} consecutive sessions are needed."
 
 
+def tace_resistance_no_completed_tace_session() -> str:
+    return "No completed TACE session"
+
+
 # tace_resistance._judge_event
 
 def tace_resistance_after_response(date: str) -> str:
@@ -932,6 +1152,10 @@ def tace_resistance_consecutive_tace_sessions_days_after(sessions: int, dates: s
 
 def tace_resistance_which_also_codes_bland_y() -> str:
     return "), which also codes bland and Y-90 embolization: not known to be TACE."
+
+
+def tace_resistance_sessions_coded_only_cpt() -> str:
+    return "Sessions coded only by CPT 37243 ("
 
 
 # tace_resistance._no_progression_in_window
@@ -964,6 +1188,18 @@ def tace_resistance_yet_day_window_ends(window: int, last: str) -> str:
 
 def tace_resistance_progression_within_days_after_last(window: int, last: str, why: str) -> str:
     return f"Progression within {window} days after the last TACE ({last}) cannot be judged: {why}."
+
+
+def tace_resistance_not_evaluable() -> str:
+    return "not evaluable"
+
+
+def tace_resistance_no_sized_imaging_after() -> str:
+    return "no sized imaging after it ("
+
+
+def tace_resistance_there_no_imaging_after() -> str:
+    return "there is no imaging after it"
 
 
 # tace_resistance._without_progression
@@ -1054,12 +1290,34 @@ def tace_resistance_appearance_after_tace_began(label: str, when: str) -> str:
     return f"Appearance of {label} on {when} after TACE began."
 
 
+# tace_resistance._appearances
+
+def tace_resistance_new_extrahepatic_spread_imaging() -> str:
+    return "new extrahepatic spread on imaging"
+
+
 # --- mrecist.py -----------------------------------------------------------------------------------
 
 # mrecist (module level)
 
 def mrecist_unequivocal_progression_non_target_lesions() -> str:
     return "unequivocal progression of non-target lesions"
+
+
+def mrecist_portal_vein_tumour_thrombus() -> str:
+    return "portal-vein tumour thrombus"
+
+
+def mrecist_extrahepatic_metastasis() -> str:
+    return "extrahepatic metastasis"
+
+
+def mrecist_new_vascular_invasion() -> str:
+    return "new vascular invasion"
+
+
+def mrecist_new_extrahepatic_spread() -> str:
+    return "new extrahepatic spread"
 
 
 # mrecist._valid_readings
@@ -1090,6 +1348,10 @@ def mrecist_new_lesion_first_seen_viable_2(lesion: str, where: str, first_seen: 
     return f"New lesion {lesion}{where} first seen {first_seen}, viable {diameter_mm} mm (< {limit} mm): equivocal, not PD; it rules out CR."
 
 
+def mrecist_organ_unknown() -> str:
+    return " (organ unknown)"
+
+
 # mrecist._new_lesions
 
 def mrecist_new_since_imaging_before_latest(reference: str) -> str:
@@ -1100,6 +1362,10 @@ def mrecist_new_since_imaging_before_latest(reference: str) -> str:
 
 def mrecist_onset_after_pd(condition_labels: str, ref: str, onset: str, after: str, reference: str, what: str) -> str:
     return f"{condition_labels} {ref} with onset {onset}, after {after} {reference}: {what} (PD)."
+
+
+def mrecist_imaging() -> str:
+    return "the imaging of"
 
 
 # mrecist._non_target_growth_step
@@ -1146,6 +1412,10 @@ def mrecist_target_s_not_measured_not(missing: str, day: str, growth: str) -> st
     return f"Target(s) {missing} not measured on {day}: not evaluable (NE){growth}."
 
 
+def mrecist_no_target_measured() -> str:
+    return "; no target measured"
+
+
 # mrecist._pd_context
 
 def mrecist_nadir_mm(change_from_nadir: float, sum_mm: str) -> str:
@@ -1176,6 +1446,14 @@ def mrecist_non_target_lesion_s_not(unassessed: str) -> str:
 
 def mrecist_every_target_lesion_mm_but(day: str, why: str) -> str:
     return f"Every target lesion is at 0 mm on {day}, but {why}: PR by the overall-response table (CR needs all of them gone)."
+
+
+def mrecist_no_viable_non_target_tumour() -> str:
+    return " and no viable non-target tumour"
+
+
+def mrecist_still_present() -> str:
+    return " still present"
 
 
 # mrecist._partial_response_reason
@@ -1246,371 +1524,3 @@ def mrecist_onset_after_latest_sized_imaging(condition_labels: str, ref: str, on
 
 def mrecist_no_follow_up_imaging_after(date: str, as_of: str) -> str:
     return f"No follow-up imaging after baseline {date} up to {as_of}: no mRECIST category."
-
-
-# --- treatment.py ---------------------------------------------------------------------------------
-
-# treatment.describe
-
-def treatment_start_not_recorded() -> str:
-    return "start not recorded"
-
-
-def treatment_end_date_not_recorded() -> str:
-    return "end date not recorded"
-
-
-def treatment_no_stop_reason_recorded() -> str:
-    return "no stop reason recorded"
-
-
-# --- diagnosis.py ---------------------------------------------------------------------------------
-
-# diagnosis.evaluate_hcc_diagnosis
-
-def diagnosis_not_recorded() -> str:
-    return "not recorded"
-
-
-def diagnosis_no_hcc_diagnosis_recorded() -> str:
-    return "No HCC diagnosis recorded."
-
-
-# --- child_pugh.py --------------------------------------------------------------------------------
-
-# child_pugh (module level)
-
-def child_pugh_hepatic_encephalopathy() -> str:
-    return "hepatic encephalopathy"
-
-
-# child_pugh._score_condition
-
-def child_pugh_none_assumed() -> str:
-    return "none (assumed)"
-
-
-def child_pugh_present_severity_not_recorded() -> str:
-    return "present, severity not recorded"
-
-
-# --- dose.py --------------------------------------------------------------------------------------
-
-# dose.dose_advice
-
-def dose_no_grade_adverse_event_continue() -> str:
-    return "No grade 3-4 adverse event: continue."
-
-
-# --- performance_status.py ------------------------------------------------------------------------
-
-# performance_status._valid_series
-
-def performance_status_unknown_date() -> str:
-    return "an unknown date"
-
-
-# --- eligibility.py -------------------------------------------------------------------------------
-
-# eligibility (module level)
-
-def eligibility_written_informed_consent() -> str:
-    return "Written informed consent"
-
-
-# eligibility._age
-
-def eligibility_no_birth_date_recorded() -> str:
-    return "No birth date recorded."
-
-
-# eligibility._child_pugh
-
-def eligibility_child_pugh_class_unknown() -> str:
-    return "Child-Pugh class unknown."
-
-
-# eligibility._performance
-
-def eligibility_unknown_karnofsky_score() -> str:
-    return "an unknown Karnofsky score"
-
-
-# eligibility._bilirubin
-
-def eligibility_no_usable_bilirubin_result() -> str:
-    return "No usable bilirubin result."
-
-
-# eligibility.bclc_b_at_first_tace
-
-def eligibility_first_tace_2() -> str:
-    return "at the first TACE"
-
-
-# --- candidacy.py ---------------------------------------------------------------------------------
-
-# candidacy (module level)
-
-def candidacy_tumour_vs_bland_thrombus_confirm() -> str:
-    return "tumour vs bland thrombus to confirm"
-
-
-# candidacy._check_child_pugh
-
-def candidacy_child_pugh_class_unknown() -> str:
-    return "Child-Pugh class unknown"
-
-
-# candidacy._check_bilirubin
-
-def candidacy_no_bilirubin_within_freshness_window() -> str:
-    return "no bilirubin within the freshness window"
-
-
-# candidacy._check_tace_not_done
-
-def candidacy_no_reason_recorded() -> str:
-    return "no reason recorded"
-
-
-# candidacy._decide
-
-def candidacy_tace_contraindicated() -> str:
-    return "TACE contraindicated: "
-
-
-def candidacy_no_tace_contraindication_recorded() -> str:
-    return "No TACE contraindication recorded."
-
-
-# --- orders.py ------------------------------------------------------------------------------------
-
-# orders (module level)
-
-def orders_complete_blood_count() -> str:
-    return "complete blood count"
-
-
-def orders_platelet_count() -> str:
-    return "platelet count"
-
-
-def orders_total_bilirubin() -> str:
-    return "total bilirubin"
-
-
-def orders_coagulation_inr() -> str:
-    return "coagulation (INR)"
-
-
-# --- recommendation.py ----------------------------------------------------------------------------
-
-# recommendation._invasion_or_spread
-
-def recommendation_vascular_invasion() -> str:
-    return "vascular invasion"
-
-
-def recommendation_extrahepatic_spread() -> str:
-    return "extrahepatic spread"
-
-
-# recommendation._row_1_not_applicable
-
-def recommendation_no_active_confirmed_hcc_diagnosis() -> str:
-    return "No active, confirmed HCC diagnosis."
-
-
-# recommendation._row_5_not_resistant
-
-def recommendation_tace_resistance_not_met_jsh() -> str:
-    return "TACE resistance not met (JSH 2010)."
-
-
-def recommendation_tace_candidacy_unknown() -> str:
-    return "TACE candidacy unknown: "
-
-
-def recommendation_tace_candidacy_not_met() -> str:
-    return "TACE candidacy not met: "
-
-
-# recommendation._rows_6_to_8
-
-def recommendation_tace_resistance_met() -> str:
-    return "TACE resistance met."
-
-
-def recommendation_tace_resistance_unknown() -> str:
-    return "TACE resistance unknown."
-
-
-def recommendation_eligible_study_criteria() -> str:
-    return "Eligible by the study's criteria."
-
-
-def recommendation_tace_still_possible() -> str:
-    return "TACE still possible: "
-
-
-# --- tace_resistance.py ---------------------------------------------------------------------------
-
-# tace_resistance (module level)
-
-def tace_resistance_new_extrahepatic_spread() -> str:
-    return "new extrahepatic spread"
-
-
-# tace_resistance._progression_events
-
-def tace_resistance_disease_status_reported_worsened() -> str:
-    return "disease status reported as worsened"
-
-
-# tace_resistance._too_few_sessions
-
-def tace_resistance_no_completed_tace_session() -> str:
-    return "No completed TACE session"
-
-
-# tace_resistance._progression_after_series
-
-def tace_resistance_sessions_coded_only_cpt() -> str:
-    return "Sessions coded only by CPT 37243 ("
-
-
-# tace_resistance._cannot_judge
-
-def tace_resistance_not_evaluable() -> str:
-    return "not evaluable"
-
-
-def tace_resistance_no_sized_imaging_after() -> str:
-    return "no sized imaging after it ("
-
-
-def tace_resistance_there_no_imaging_after() -> str:
-    return "there is no imaging after it"
-
-
-# tace_resistance._appearances
-
-def tace_resistance_new_extrahepatic_spread_imaging() -> str:
-    return "new extrahepatic spread on imaging"
-
-
-# --- bclc.py --------------------------------------------------------------------------------------
-
-# bclc.describe
-
-def bclc_single_nodule() -> str:
-    return "a single nodule"
-
-
-# bclc.tumour_unknown
-
-def bclc_no_tumour_imaging() -> str:
-    return "no tumour imaging"
-
-
-# bclc._bland
-
-def bclc_tumour_vs_bland_thrombus_confirm() -> str:
-    return ": tumour vs bland thrombus to confirm"
-
-
-# bclc._burden_words
-
-def bclc_single_nodule_2() -> str:
-    return "single nodule"
-
-
-# bclc._unknown_invasion
-
-def bclc_portal_invasion() -> str:
-    return "portal invasion"
-
-
-def bclc_extrahepatic_spread() -> str:
-    return "extrahepatic spread"
-
-
-# bclc.cp_text
-
-def bclc_child_pugh_class_unknown() -> str:
-    return "Child-Pugh class unknown"
-
-
-# bclc.ecog_text
-
-def bclc_ecog_unknown() -> str:
-    return "ECOG unknown"
-
-
-# bclc._not_staged_missing
-
-def bclc_child_pugh_class() -> str:
-    return "Child-Pugh class"
-
-
-# bclc._stage_c
-
-def bclc_no_invasion_spread_2() -> str:
-    return "no invasion or spread"
-
-
-# bclc._staged_at_first_tace
-
-def bclc_not_staged() -> str:
-    return "not staged"
-
-
-# --- mrecist.py -----------------------------------------------------------------------------------
-
-# mrecist (module level)
-
-def mrecist_portal_vein_tumour_thrombus() -> str:
-    return "portal-vein tumour thrombus"
-
-
-def mrecist_extrahepatic_metastasis() -> str:
-    return "extrahepatic metastasis"
-
-
-# mrecist._classify_new_lesion
-
-def mrecist_organ_unknown() -> str:
-    return " (organ unknown)"
-
-
-# mrecist (module level)
-
-def mrecist_new_vascular_invasion() -> str:
-    return "new vascular invasion"
-
-
-def mrecist_new_extrahepatic_spread() -> str:
-    return "new extrahepatic spread"
-
-
-# mrecist._new_conditions_step
-
-def mrecist_imaging() -> str:
-    return "the imaging of"
-
-
-# mrecist._missing_targets_reason
-
-def mrecist_no_target_measured() -> str:
-    return "; no target measured"
-
-
-# mrecist._complete_target_response_reason
-
-def mrecist_no_viable_non_target_tumour() -> str:
-    return " and no viable non-target tumour"
-
-
-def mrecist_still_present() -> str:
-    return " still present"
