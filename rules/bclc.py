@@ -91,7 +91,7 @@ class TumourBurden:
     def describe(self) -> str:
         if self.nodules == 0:
             return wording.bclc_no_viable_tumour_imaging(self.imaging_date.isoformat())
-        count = wording.bclc_single_nodule() if self.nodules == 1 else f"{self.nodules} nodules"
+        count = wording.bclc_a_single_nodule() if self.nodules == 1 else f"{self.nodules} nodules"
         largest = _mm(self.largest_mm) if self.largest_mm is not None else "?"
         return wording.bclc_largest_mm_viable_imaging(count, largest, self.imaging_date.isoformat())
 
@@ -321,7 +321,7 @@ def _burden_words(stage: str, tumour: TumourBurden, crit: BclcCriteria) -> str:
         return wording.bclc_single_nodule_mm(_mm(crit.very_early_single_nodule_below_mm))
     if stage == "A":
         if tumour.nodules == 1:
-            return wording.bclc_single_nodule_2()
+            return wording.bclc_single_nodule()
         return (
             wording.bclc_nodules_up_all_mm(tumour.nodules, crit.early_max_nodules, _mm(crit.early_multiple_nodules_max_diameter_mm))
         )
@@ -437,7 +437,7 @@ def _stage_c(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
         return "C", wording.bclc_make_c(' and '.join(i.invasion).capitalize(), i.cp_text, i.ecog_text), True
     doubt = _unknown_invasion(i.vascular_invasion, i.extrahepatic_spread)
     if i.ecog is not None and i.ecog > crit.early_intermediate_max_ecog:
-        spread_words = f"{doubt} unknown" if doubt else wording.bclc_no_invasion_spread_2()
+        spread_words = f"{doubt} unknown" if doubt else wording.bclc_no_invasion_or_spread()
         return "C", wording.bclc_makes_c_under_scheme(i.ecog_text, i.cp_text, spread_words), False
     if doubt:
         return None, wording.bclc_not_staged_this_date_unknown(doubt, i.cp_text, i.ecog_text), False
@@ -458,7 +458,7 @@ def _stage_by_burden(i: _StageInputs, crit: BclcCriteria) -> _Decision:
             False,
         )
     words = _burden_words(by_burden, i.tumour, crit).capitalize()
-    return by_burden, wording.bclc_no_invasion_spread(words, i.ecog_text, i.cp_text, by_burden), False
+    return by_burden, wording.bclc_stage_by_burden(words, i.ecog_text, i.cp_text, by_burden), False
 
 
 def bclc_2010_stage(

@@ -100,7 +100,7 @@ def hypertension(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
             None,
             readings[-1].when if readings else None,
             tuple(r.ref for r in readings),
-            wording.ctcae_blood_pressure_reading_s_within(len(readings), window, needed),
+            wording.ctcae_blood_pressure_readings_within(len(readings), window, needed),
         )
     grades = sorted((reading_grade(r, k) for r in readings), reverse=True)
     grade = grades[needed - 1]  # the highest grade at least `needed` readings reach

@@ -101,10 +101,10 @@ def _prior_surgery(snapshot: Snapshot, as_of: date, notes: Notes, citation: str)
             id="prior_resection_or_transplant",
             kind="exclusion",
         )
-    notes.assume(wording.eligibility_no_liver_resection_transplant_recorded())
+    notes.assume(wording.eligibility_no_prior_liver_treatment_assumed())
     return finding(
         Status.NOT_MET,
-        [wording.eligibility_no_liver_resection_transplant_recorded_2()],
+        [wording.eligibility_no_prior_liver_treatment_assumed_note()],
         [],
         citation=citation,
         id="prior_resection_or_transplant",
@@ -124,7 +124,7 @@ def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: l
         if ps.ecog >= ecog_cut:
             return finding(
                 Status.MET,
-                [wording.eligibility_ecog_no_more_recent_karnofsky(ps.ecog)],
+                [wording.eligibility_ecog_only_excluded(ps.ecog)],
                 ps.evidence,
                 citation=citation,
                 id=fid,
@@ -147,7 +147,7 @@ def _performance(ps: PerformanceStatus, k: Knowledge, citation: str, warnings: l
             )
         return finding(
             Status.NOT_MET,
-            [wording.eligibility_ecog_no_more_recent_karnofsky_2(ps.ecog)],
+            [wording.eligibility_ecog_only_not_excluded(ps.ecog)],
             ps.evidence,
             citation=citation,
             id=fid,
@@ -172,8 +172,8 @@ def _bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> 
         reasons = [reason] + [wording.eligibility_not_used(u.ref, u.problem) for u in snapshot.unusable_of("bilirubin")]
         return finding(Status.UNKNOWN, reasons, [], citation=citation, id=fid, kind=kind)
     if used.value > limit:
-        return finding(Status.MET, [wording.eligibility_bilirubin_mg_dl(used.value, limit)], [used.ref], citation=citation, id=fid, kind=kind)
-    return finding(Status.NOT_MET, [wording.eligibility_bilirubin_mg_dl_2(used.value, limit)], [used.ref], citation=citation, id=fid, kind=kind)
+        return finding(Status.MET, [wording.eligibility_bilirubin_above_limit(used.value, limit)], [used.ref], citation=citation, id=fid, kind=kind)
+    return finding(Status.NOT_MET, [wording.eligibility_bilirubin_within_limit(used.value, limit)], [used.ref], citation=citation, id=fid, kind=kind)
 
 
 def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPugh | None, citation: str) -> Finding:
@@ -187,7 +187,7 @@ def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPu
         return finding(Status.UNKNOWN, [wording.eligibility_no_tace_recorded_no_stage()], [], citation=citation, id=fid, kind=kind)
     cp = child_pugh_at_first_tace
     evidence = list(extent.evidence) + (list(cp.evidence) if cp else [])
-    when = wording.eligibility_first_tace(cp.anchor.isoformat()) if cp else wording.eligibility_first_tace_2()
+    when = wording.eligibility_at_first_tace_on(cp.anchor.isoformat()) if cp else wording.eligibility_at_first_tace()
     if extent.stage is None:
         return finding(
             Status.UNKNOWN,
@@ -207,14 +207,14 @@ def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPu
             kind=kind,
         )
     if cp is None or cp.klass is None:
-        reasons = [wording.eligibility_tumour_extent_stage_b_but(when)]
+        reasons = [wording.eligibility_stage_b_child_pugh_unknown(when)]
         if cp:
             reasons += list(cp.reasons)
         return finding(Status.UNKNOWN, reasons, evidence, citation=citation, id=fid, kind=kind)
     if cp.klass == "C":
         return finding(
             Status.NOT_MET,
-            [wording.eligibility_tumour_extent_stage_b_but_2(when)],
+            [wording.eligibility_stage_b_child_pugh_c(when)],
             evidence,
             citation=citation,
             id=fid,

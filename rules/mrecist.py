@@ -491,7 +491,7 @@ def _classify_new_lesion(
         return _NewLesion(
             lesion,
             "new_lesion",
-            wording.mrecist_new_lesion_first_seen_viable(lesion, where, first_seen.isoformat(), since, _mm(largest), _mm(crit.new_lesion_min_viable_diameter_mm)),
+            wording.mrecist_new_lesion_pd(lesion, where, first_seen.isoformat(), since, _mm(largest), _mm(crit.new_lesion_min_viable_diameter_mm)),
             tuple(r.ref for r in readings),
         )
     if latest.diameter_mm > 0:
@@ -504,7 +504,7 @@ def _classify_new_lesion(
         return _NewLesion(
             lesion,
             "equivocal",
-            wording.mrecist_new_lesion_first_seen_viable_2(lesion, where, first_seen.isoformat(), _mm(latest.diameter_mm), _mm(limit)),
+            wording.mrecist_new_lesion_equivocal(lesion, where, first_seen.isoformat(), _mm(latest.diameter_mm), _mm(limit)),
             (latest.ref,),
         )
     return None
@@ -636,11 +636,11 @@ def _non_target_growth_step(day: date, ctx: _Context, tracked: tuple[str, ...]) 
     crit, study = ctx.crit, ctx.studies[day]
     grown, possible, sizes = _non_target_growth(day, ctx, tracked)
     pd_reasons = tuple(
-        wording.mrecist_non_target_lesion_viable_mm(lesion, _mm(now), day.isoformat(), _mm(smallest), when_smallest.isoformat(), _mm(crit.non_target_progression_min_ratio), _mm(crit.non_target_progression_min_increase_mm))
+        wording.mrecist_non_target_unequivocal_progression(lesion, _mm(now), day.isoformat(), _mm(smallest), when_smallest.isoformat(), _mm(crit.non_target_progression_min_ratio), _mm(crit.non_target_progression_min_increase_mm))
         for lesion, smallest, now, when_smallest in grown
     )
     reasons = [
-        wording.mrecist_non_target_lesion_viable_mm_2(lesion, _mm(now), day.isoformat(), _mm(smallest), when_smallest.isoformat())
+        wording.mrecist_non_target_possible_progression(lesion, _mm(now), day.isoformat(), _mm(smallest), when_smallest.isoformat())
         for lesion, smallest, now, when_smallest in possible
     ]
     if sizes:
@@ -875,7 +875,7 @@ def _pd_context(day: date, targets: _Targets, progression: tuple[str, ...]) -> l
     if sums is None or sums.change_from_baseline is None:
         return []
     from_nadir = (
-        wording.mrecist_nadir_mm(_pct(sums.change_from_nadir), _mm(sums.nadir.sum_mm))
+        wording.mrecist_change_from_nadir(_pct(sums.change_from_nadir), _mm(sums.nadir.sum_mm))
         if sums.change_from_nadir is not None
         else "."
     )
@@ -923,9 +923,9 @@ def _partial_response_reason(sums: _Sums, crit: MrecistCriteria) -> str:
 def _stable_disease_reason(sums: _Sums, crit: MrecistCriteria) -> str:
     nadir, change_from_nadir = sums.nadir, sums.change_from_nadir
     from_nadir = (
-        wording.mrecist_nadir_mm_2(_pct_text(change_from_nadir), 'above' if change_from_nadir >= 0 else 'below', _mm(nadir.sum_mm), nadir.date.isoformat())
+        wording.mrecist_relative_to_nadir(_pct_text(change_from_nadir), 'above' if change_from_nadir >= 0 else 'below', _mm(nadir.sum_mm), nadir.date.isoformat())
         if change_from_nadir is not None
-        else wording.mrecist_nadir_mm_3(_mm(nadir.sum_mm))
+        else wording.mrecist_at_nadir(_mm(nadir.sum_mm))
     )
     change = _change_pct(sums.current, sums.baseline)
     direction = "above" if change >= 0 else "below"
@@ -1058,11 +1058,11 @@ def _baseline_reasons(
     if targets:
         listed = ", ".join(f"{t.lesion} {_mm(t.diameter_mm)} mm" for t in targets)
         reasons.append(
-            wording.mrecist_baseline_imaging_latest_before_treatment(base_day.isoformat(), treatment_start.isoformat(), len(targets), listed, _mm(baseline.sum_mm))
+            wording.mrecist_baseline_with_targets(base_day.isoformat(), treatment_start.isoformat(), len(targets), listed, _mm(baseline.sum_mm))
         )
     else:
         reasons.append(
-            wording.mrecist_baseline_imaging_latest_before_treatment_2(base_day.isoformat(), treatment_start.isoformat(), _mm(crit.target_min_viable_diameter_mm))
+            wording.mrecist_baseline_without_target(base_day.isoformat(), treatment_start.isoformat(), _mm(crit.target_min_viable_diameter_mm))
         )
     if treatment_start > as_of:
         reasons.append(

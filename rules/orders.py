@@ -112,9 +112,9 @@ def _study_criteria(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowl
         if (c.kind == "inclusion" and c.status is not Status.MET) or (c.kind == "exclusion" and c.status is not Status.NOT_MET)
     ]
     summary = (
-        wording.orders_sorafenib_ordered_outside_study_s()
+        wording.orders_sorafenib_outside_study_criteria()
         if elig.status == "ineligible"
-        else wording.orders_sorafenib_ordered_study_s_criteria()
+        else wording.orders_sorafenib_criteria_unconfirmed()
     )
     return [
         OrderAlert("outside-study-criteria" if elig.status == "ineligible" else "criteria-indeterminate", "warning",
@@ -151,8 +151,8 @@ def _dose(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowledge) -> l
         ]
     if dose is None:
         return [
-            OrderAlert("dose-unreadable", "warning", wording.orders_sorafenib_order_s_daily_dose(),
-                       (wording.orders_order_gives_no_dose_mg(),), dose_citation, draft.ref)
+            OrderAlert("dose-unreadable", "warning", wording.orders_dose_unreadable(),
+                       (wording.orders_dose_unreadable_detail(),), dose_citation, draft.ref)
         ]
     return []
 

@@ -37,8 +37,8 @@ SUMMARIES = {
     "refer-mdt": wording.recommendation_discuss_multidisciplinary_tumour_board_tace(),
     "insufficient-data": wording.recommendation_cannot_decide_data_study_criteria(),
     "outside-study-criteria": wording.recommendation_outside_study_criteria_sorafenib_see(),
-    "sorafenib-plus-tace": wording.recommendation_tace_resistant_hcc_within_study(),
-    "sorafenib-alone": wording.recommendation_tace_resistant_hcc_within_study_2(),
+    "sorafenib-plus-tace": wording.recommendation_tace_resistant_sorafenib_with_tace(),
+    "sorafenib-alone": wording.recommendation_tace_resistant_sorafenib_alone(),
 }
 
 

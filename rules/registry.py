@@ -178,7 +178,7 @@ def mrecist(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> Resp
             snapshot.lesions, treatment_start=first_tace, as_of=as_of, criteria=criteria, conditions=snapshot.conditions
         )
         return Response(result, wording.registry_response_tace_series_first_session(first_tace.isoformat()))
-    return Response(None, wording.registry_no_tace_sorafenib_recorded_no())
+    return Response(None, wording.registry_no_treatment_to_measure())
 
 
 def sorafenib_eligibility(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> Eligibility:

@@ -82,7 +82,7 @@ def registry_response_tace_series_first_session(first_tace: str) -> str:
     return f"Response of the TACE series (first session {first_tace})."
 
 
-def registry_no_tace_sorafenib_recorded_no() -> str:
+def registry_no_treatment_to_measure() -> str:
     return "No TACE or sorafenib recorded: no treatment to measure a response against."
 
 
@@ -124,11 +124,11 @@ def orders_prior_dose_reduction(ref: str) -> str:
 
 # orders._study_criteria
 
-def orders_sorafenib_ordered_outside_study_s() -> str:
+def orders_sorafenib_outside_study_criteria() -> str:
     return "Sorafenib ordered outside the study's criteria: see reasons (not a contraindication)."
 
 
-def orders_sorafenib_ordered_study_s_criteria() -> str:
+def orders_sorafenib_criteria_unconfirmed() -> str:
     return "Sorafenib ordered: the study's criteria cannot be confirmed from the record."
 
 
@@ -150,11 +150,11 @@ def orders_ordered_mg_day_no_prior(dose: float) -> str:
     return f"Ordered {dose:g} mg/day. No prior reduction, Child-Pugh B or grade 2+ adverse event is recorded; the study started every patient at 800 mg/day."
 
 
-def orders_sorafenib_order_s_daily_dose() -> str:
+def orders_dose_unreadable() -> str:
     return "The sorafenib order's daily dose could not be read; check it."
 
 
-def orders_order_gives_no_dose_mg() -> str:
+def orders_dose_unreadable_detail() -> str:
     return "The order gives no dose in mg (or in tablets of a known strength) with how often to take it."
 
 
@@ -214,7 +214,7 @@ def ctcae_platelets_x10_l_grade(value: float, when: str, grade: int) -> str:
 
 # ctcae.hypertension
 
-def ctcae_blood_pressure_reading_s_within(readings: int, window: int, needed: int) -> str:
+def ctcae_blood_pressure_readings_within(readings: int, window: int, needed: int) -> str:
     return f"{readings} blood-pressure reading(s) within {window} days: at least {needed} are needed to grade."
 
 
@@ -590,11 +590,11 @@ def recommendation_outside_study_criteria_sorafenib_see() -> str:
     return "Outside the study's criteria for sorafenib (see reasons)."
 
 
-def recommendation_tace_resistant_hcc_within_study() -> str:
+def recommendation_tace_resistant_sorafenib_with_tace() -> str:
     return "TACE-resistant HCC within the study's criteria: consider sorafenib with continued TACE."
 
 
-def recommendation_tace_resistant_hcc_within_study_2() -> str:
+def recommendation_tace_resistant_sorafenib_alone() -> str:
     return "TACE-resistant HCC within the study's criteria, TACE not possible: consider sorafenib alone."
 
 
@@ -732,17 +732,17 @@ def eligibility_prior_liver(concept: str, performed: str) -> str:
     return f"Prior liver {concept} ({performed})."
 
 
-def eligibility_no_liver_resection_transplant_recorded() -> str:
+def eligibility_no_prior_liver_treatment_assumed() -> str:
     return "No liver resection or transplant recorded: assumed none."
 
 
-def eligibility_no_liver_resection_transplant_recorded_2() -> str:
+def eligibility_no_prior_liver_treatment_assumed_note() -> str:
     return "No liver resection or transplant recorded (assumed none)."
 
 
 # eligibility._performance
 
-def eligibility_ecog_no_more_recent_karnofsky(ecog: int) -> str:
+def eligibility_ecog_only_excluded(ecog: int) -> str:
     return f"ECOG {ecog} (no more recent Karnofsky): corresponds to Karnofsky 40 or less, excluded."
 
 
@@ -762,7 +762,7 @@ def eligibility_only_ecog_recorded_may_correspond(ecog: int, band: str, kps_cut:
     return f"Only ECOG {ecog} recorded: it may correspond to {band}; the study's criterion was Karnofsky > {kps_cut}, and it nevertheless included ECOG 2 patients. Record a Karnofsky score to decide."
 
 
-def eligibility_ecog_no_more_recent_karnofsky_2(ecog: int) -> str:
+def eligibility_ecog_only_not_excluded(ecog: int) -> str:
     return f"ECOG {ecog} (no more recent Karnofsky): not excluded by the study's practice (ECOG 0-2 included)."
 
 
@@ -780,11 +780,11 @@ def eligibility_not_used(ref: str, problem: str) -> str:
     return f"{ref} not used: {problem}."
 
 
-def eligibility_bilirubin_mg_dl(value: float, limit: float) -> str:
+def eligibility_bilirubin_above_limit(value: float, limit: float) -> str:
     return f"Bilirubin {value:g} mg/dL > {limit:g}."
 
 
-def eligibility_bilirubin_mg_dl_2(value: float, limit: float) -> str:
+def eligibility_bilirubin_within_limit(value: float, limit: float) -> str:
     return f"Bilirubin {value:g} mg/dL <= {limit:g}."
 
 
@@ -798,7 +798,7 @@ def eligibility_no_tace_recorded_no_stage() -> str:
     return "No TACE recorded: no stage at the first TACE."
 
 
-def eligibility_first_tace(anchor: str) -> str:
+def eligibility_at_first_tace_on(anchor: str) -> str:
     return f"at the first TACE ({anchor})"
 
 
@@ -810,11 +810,11 @@ def eligibility_tumour_extent_stage_not_b(stage: str, when: str) -> str:
     return f"Tumour-extent stage {stage} {when}, not B."
 
 
-def eligibility_tumour_extent_stage_b_but(when: str) -> str:
+def eligibility_stage_b_child_pugh_unknown(when: str) -> str:
     return f"Tumour-extent stage B {when}, but Child-Pugh at that date is unknown."
 
 
-def eligibility_tumour_extent_stage_b_but_2(when: str) -> str:
+def eligibility_stage_b_child_pugh_c(when: str) -> str:
     return f"Tumour-extent stage B but Child-Pugh C {when}: BCLC D."
 
 
@@ -822,7 +822,7 @@ def eligibility_tumour_extent_stage_b_child(klass: str, when: str) -> str:
     return f"Tumour-extent stage B with Child-Pugh {klass} {when}."
 
 
-def eligibility_first_tace_2() -> str:
+def eligibility_at_first_tace() -> str:
     return "at the first TACE"
 
 
@@ -856,7 +856,7 @@ def bclc_largest_mm_viable_imaging(count: str, largest: str, imaging_date: str) 
     return f"{count}, largest {largest} mm viable, on imaging of {imaging_date}"
 
 
-def bclc_single_nodule() -> str:
+def bclc_a_single_nodule() -> str:
     return "a single nodule"
 
 
@@ -936,7 +936,7 @@ def bclc_multinodular_nodules_more_than(nodules: int, early_max_nodules: int) ->
     return f"multinodular: {nodules} nodules (more than {early_max_nodules})"
 
 
-def bclc_single_nodule_2() -> str:
+def bclc_single_nodule() -> str:
     return "single nodule"
 
 
@@ -996,7 +996,7 @@ def bclc_not_staged_this_date_unknown(doubt: str, cp_text: str, ecog_text: str) 
     return f"Not staged: {doubt} at this date unknown (onset missing), so it could be C ({cp_text}, {ecog_text})."
 
 
-def bclc_no_invasion_spread_2() -> str:
+def bclc_no_invasion_or_spread() -> str:
     return "no invasion or spread"
 
 
@@ -1014,7 +1014,7 @@ def bclc_single_nodule_mm_stage_needs(very_early_single_nodule_below_mm: str, cp
     return f"Single nodule < {very_early_single_nodule_below_mm} mm with {cp_text} and {ecog_text}: A (stage 0 needs Child-Pugh A and ECOG 0)."
 
 
-def bclc_no_invasion_spread(words: str, ecog_text: str, cp_text: str, by_burden: str) -> str:
+def bclc_stage_by_burden(words: str, ecog_text: str, cp_text: str, by_burden: str) -> str:
     return f"{words}, no invasion or spread, {ecog_text}, {cp_text}: {by_burden}."
 
 
@@ -1336,7 +1336,7 @@ def mrecist_new_lesion_outside_liver_first(lesion: str, organ: str | None, first
     return f"New lesion {lesion} outside the liver ({organ}), first seen {first_seen}{since}, viable {largest} mm: new extrahepatic spread (PD)."
 
 
-def mrecist_new_lesion_first_seen_viable(lesion: str, where: str, first_seen: str, since: str, largest: str, new_lesion_min_viable_diameter_mm: str) -> str:
+def mrecist_new_lesion_pd(lesion: str, where: str, first_seen: str, since: str, largest: str, new_lesion_min_viable_diameter_mm: str) -> str:
     return f"New lesion {lesion}{where} first seen {first_seen}{since}, viable {largest} mm (>= {new_lesion_min_viable_diameter_mm} mm): PD."
 
 
@@ -1344,7 +1344,7 @@ def mrecist_outside_liver(organ: str | None) -> str:
     return f" outside the liver ({organ})"
 
 
-def mrecist_new_lesion_first_seen_viable_2(lesion: str, where: str, first_seen: str, diameter_mm: str, limit: str) -> str:
+def mrecist_new_lesion_equivocal(lesion: str, where: str, first_seen: str, diameter_mm: str, limit: str) -> str:
     return f"New lesion {lesion}{where} first seen {first_seen}, viable {diameter_mm} mm (< {limit} mm): equivocal, not PD; it rules out CR."
 
 
@@ -1370,11 +1370,11 @@ def mrecist_imaging() -> str:
 
 # mrecist._non_target_growth_step
 
-def mrecist_non_target_lesion_viable_mm(lesion: str, now: str, day: str, smallest: str, when_smallest: str, non_target_progression_min_ratio: str, non_target_progression_min_increase_mm: str) -> str:
+def mrecist_non_target_unequivocal_progression(lesion: str, now: str, day: str, smallest: str, when_smallest: str, non_target_progression_min_ratio: str, non_target_progression_min_increase_mm: str) -> str:
     return f"Non-target lesion {lesion} viable {now} mm on {day}, up from its smallest {smallest} mm ({when_smallest}): unequivocal non-target progression (PD; >= {non_target_progression_min_ratio}x and >= {non_target_progression_min_increase_mm} mm larger, or regrowth to >= 10 mm after 0)."
 
 
-def mrecist_non_target_lesion_viable_mm_2(lesion: str, now: str, day: str, smallest: str, when_smallest: str) -> str:
+def mrecist_non_target_possible_progression(lesion: str, now: str, day: str, smallest: str, when_smallest: str) -> str:
     return f"Non-target lesion {lesion} viable {now} mm on {day}, up from {smallest} mm ({when_smallest}): possible progression to confirm (below the unequivocal rule; the category is not changed)."
 
 
@@ -1418,7 +1418,7 @@ def mrecist_no_target_measured() -> str:
 
 # mrecist._pd_context
 
-def mrecist_nadir_mm(change_from_nadir: float, sum_mm: str) -> str:
+def mrecist_change_from_nadir(change_from_nadir: float, sum_mm: str) -> str:
     return f", {change_from_nadir:+.1f}% from the nadir of {sum_mm} mm."
 
 
@@ -1464,11 +1464,11 @@ def mrecist_sum_viable_diameters_mm_below(current: str, change: str, baseline: s
 
 # mrecist._stable_disease_reason
 
-def mrecist_nadir_mm_2(change_from_nadir: str, value: str, sum_mm: str, date: str) -> str:
+def mrecist_relative_to_nadir(change_from_nadir: str, value: str, sum_mm: str, date: str) -> str:
     return f"{change_from_nadir} {value} the nadir of {sum_mm} mm ({date})"
 
 
-def mrecist_nadir_mm_3(sum_mm: str) -> str:
+def mrecist_at_nadir(sum_mm: str) -> str:
     return f"at the nadir of {sum_mm} mm"
 
 
@@ -1494,11 +1494,11 @@ def mrecist_no_baseline_no_tumour_imaging(treatment_start: str, tail: str) -> st
 
 # mrecist._baseline_reasons
 
-def mrecist_baseline_imaging_latest_before_treatment(base_day: str, treatment_start: str, targets: int, listed: str, sum_mm: str) -> str:
+def mrecist_baseline_with_targets(base_day: str, treatment_start: str, targets: int, listed: str, sum_mm: str) -> str:
     return f"Baseline: imaging of {base_day} (latest on or before the treatment start {treatment_start}); {targets} target(s): {listed}; sum {sum_mm} mm."
 
 
-def mrecist_baseline_imaging_latest_before_treatment_2(base_day: str, treatment_start: str, target_min_viable_diameter_mm: str) -> str:
+def mrecist_baseline_without_target(base_day: str, treatment_start: str, target_min_viable_diameter_mm: str) -> str:
     return f"Baseline: imaging of {base_day} (latest on or before the treatment start {treatment_start}) has no measurable target lesion (>= {target_min_viable_diameter_mm} mm viable)."
 
 
