@@ -266,7 +266,7 @@ def _decide(
     """Not met on a contraindication or no viable liver tumour; unknown when either cannot be told; else met."""
     to_confirm = tuple(found.to_confirm)
     if found.present:
-        reasons = [viable_text, wording.candidacy_tace_contraindicated() + "; ".join(words for words, _ in found.present) + "."]
+        reasons = [viable_text, wording.candidacy_tace_contraindicated("; ".join(words for words, _ in found.present))]
         return Candidacy(finding(Status.NOT_MET, reasons, evidence, citation=citation), to_confirm)
     if viable is False:
         return Candidacy(finding(Status.NOT_MET, [viable_text], evidence, citation=citation), to_confirm)

@@ -644,7 +644,7 @@ def _non_target_growth_step(day: date, ctx: _Context, tracked: tuple[str, ...]) 
         for lesion, smallest, now, when_smallest in possible
     ]
     if sizes:
-        reasons.append(wording.mrecist_non_target_lesions_viable_diameters() + "; ".join(sizes) + ".")
+        reasons.append(wording.mrecist_non_target_lesions_viable_diameters("; ".join(sizes)))
     return _Step(
         progression=("non_target_progression",) if grown else (),
         pd_reasons=pd_reasons,

@@ -195,5 +195,5 @@ def review_tace_order(assessment: Assessment, draft: DraftTaceOrder, k: Knowledg
                            wording.orders_tace_resistant_tace_not_possible(),
                            rec.reasons, citation, draft.ref, override=True)]
     return [OrderAlert("tace-resistant-no-sorafenib", "info",
-                       wording.orders_tace_resistant_but_sorafenib_not() + rec.code.replace("-", " ") + ".",
+                       wording.orders_tace_resistant_but_sorafenib_not(rec.code.replace("-", " ")),
                        rec.reasons, citation, draft.ref)]

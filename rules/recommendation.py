@@ -140,18 +140,18 @@ def _row_5_not_resistant(
         window = k.criteria.freshness.performance_status_max_age_days
         missing = [] if ps_known else [wording.recommendation_no_performance_status_within_days(window)]
         if candidacy.status is Status.UNKNOWN:
-            missing.append(wording.recommendation_tace_candidacy_unknown() + " ".join(candidacy.reasons))
+            missing.append(wording.recommendation_tace_candidacy_unknown(" ".join(candidacy.reasons)))
         if spread_unknown:
             missing.append("Unknown: " + "; ".join(spread_unknown) + ".")
         return rec("insufficient-data", *base, *missing)
     why = []
     if candidacy.status is Status.NOT_MET:
-        why.append(wording.recommendation_tace_candidacy_not_met() + " ".join(candidacy.reasons))
+        why.append(wording.recommendation_tace_candidacy_not_met(" ".join(candidacy.reasons)))
     if spread:
         why.append("Present: " + "; ".join(spread) + ".")
     if not ecog_ok:
         ecog_max = k.criteria.recommendation.continue_tace_max_ecog
-        why.append(wording.recommendation_performance_status_beyond_ecog(ecog_max) + " ".join(performance.reasons))
+        why.append(wording.recommendation_performance_status_beyond_ecog(ecog_max, " ".join(performance.reasons)))
     return rec("refer-mdt", *base, *why)
 
 
@@ -167,18 +167,18 @@ def _rows_6_to_8(
     if eligibility_status == "indeterminate":
         return rec("insufficient-data", wording.recommendation_tace_resistance_met_eligibility_indeterminate(), *eligibility_reasons)
     if candidacy.status is Status.MET:
-        return rec("sorafenib-plus-tace", wording.recommendation_tace_resistance_met(), wording.recommendation_eligible_study_criteria(), wording.recommendation_tace_still_possible() + " ".join(candidacy.reasons))
+        return rec("sorafenib-plus-tace", wording.recommendation_tace_resistance_met(), wording.recommendation_eligible_study_criteria(), wording.recommendation_tace_still_possible(" ".join(candidacy.reasons)))
     if candidacy.status is Status.NOT_MET:
         return rec(
             "sorafenib-alone",
             wording.recommendation_tace_resistance_met(),
             wording.recommendation_eligible_study_criteria(),
-            wording.recommendation_tace_candidacy_not_met() + " ".join(candidacy.reasons),
+            wording.recommendation_tace_candidacy_not_met(" ".join(candidacy.reasons)),
         )
     return rec(
         "insufficient-data",
         wording.recommendation_tace_resistance_met_eligible_study(),
-        wording.recommendation_tace_candidacy_unknown_so_neither() + " ".join(candidacy.reasons),
+        wording.recommendation_tace_candidacy_unknown_so_neither(" ".join(candidacy.reasons)),
     )
 
 

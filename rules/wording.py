@@ -178,8 +178,8 @@ def orders_tace_resistant_tace_not_possible() -> str:
     return "TACE-resistant and TACE not possible: the study gave sorafenib alone."
 
 
-def orders_tace_resistant_but_sorafenib_not() -> str:
-    return "TACE-resistant, but sorafenib is not suggested: "
+def orders_tace_resistant_but_sorafenib_not(recommendation: str) -> str:
+    return f"TACE-resistant, but sorafenib is not suggested: {recommendation}."
 
 
 # orders (module level)
@@ -548,8 +548,8 @@ def candidacy_cannot_exclude_contraindication(unknown: str) -> str:
     return f"Cannot exclude a contraindication: {unknown}."
 
 
-def candidacy_tace_contraindicated() -> str:
-    return "TACE contraindicated: "
+def candidacy_tace_contraindicated(contraindications: str) -> str:
+    return f"TACE contraindicated: {contraindications}."
 
 
 def candidacy_no_tace_contraindication_recorded() -> str:
@@ -654,20 +654,20 @@ def recommendation_no_performance_status_within_days(window: int) -> str:
     return f"no performance status within {window} days"
 
 
-def recommendation_performance_status_beyond_ecog(ecog_max: int) -> str:
-    return f"Performance status beyond ECOG {ecog_max}: "
+def recommendation_performance_status_beyond_ecog(ecog_max: int, reasons: str) -> str:
+    return f"Performance status beyond ECOG {ecog_max}: {reasons}"
 
 
 def recommendation_tace_resistance_not_met_jsh() -> str:
     return "TACE resistance not met (JSH 2010)."
 
 
-def recommendation_tace_candidacy_unknown() -> str:
-    return "TACE candidacy unknown: "
+def recommendation_tace_candidacy_unknown(reasons: str) -> str:
+    return f"TACE candidacy unknown: {reasons}"
 
 
-def recommendation_tace_candidacy_not_met() -> str:
-    return "TACE candidacy not met: "
+def recommendation_tace_candidacy_not_met(reasons: str) -> str:
+    return f"TACE candidacy not met: {reasons}"
 
 
 # recommendation._rows_6_to_8
@@ -680,8 +680,8 @@ def recommendation_tace_resistance_met_eligible_study() -> str:
     return "TACE resistance met; eligible by the study's criteria."
 
 
-def recommendation_tace_candidacy_unknown_so_neither() -> str:
-    return "TACE candidacy unknown, so neither arm can be chosen: "
+def recommendation_tace_candidacy_unknown_so_neither(reasons: str) -> str:
+    return f"TACE candidacy unknown, so neither arm can be chosen: {reasons}"
 
 
 def recommendation_tace_resistance_met() -> str:
@@ -696,8 +696,8 @@ def recommendation_eligible_study_criteria() -> str:
     return "Eligible by the study's criteria."
 
 
-def recommendation_tace_still_possible() -> str:
-    return "TACE still possible: "
+def recommendation_tace_still_possible(reasons: str) -> str:
+    return f"TACE still possible: {reasons}"
 
 
 # --- eligibility.py -------------------------------------------------------------------------------
@@ -1378,8 +1378,8 @@ def mrecist_non_target_possible_progression(lesion: str, now: str, day: str, sma
     return f"Non-target lesion {lesion} viable {now} mm on {day}, up from {smallest} mm ({when_smallest}): possible progression to confirm (below the unequivocal rule; the category is not changed)."
 
 
-def mrecist_non_target_lesions_viable_diameters() -> str:
-    return "Non-target lesions (viable diameters since baseline): "
+def mrecist_non_target_lesions_viable_diameters(sizes: str) -> str:
+    return f"Non-target lesions (viable diameters since baseline): {sizes}."
 
 
 # mrecist.subset_note
