@@ -242,7 +242,7 @@ def _progression_after_series(
     cpt_only = [s.ref for s in judged.sessions if not s.specific]
     if cpt_only:
         reasons.append(
-            wording.tace_resistance_sessions_coded_only_cpt() + ", ".join(cpt_only) + wording.tace_resistance_which_also_codes_bland_y()
+            wording.tace_resistance_sessions_coded_only_cpt(", ".join(cpt_only))
         )
         return series.finding(Status.UNKNOWN, reasons, refs + event.evidence), refs
     return series.finding(Status.MET, reasons, refs + event.evidence), refs
@@ -280,9 +280,9 @@ def _cannot_judge(
         first = later_imaging[0]
         why = wording.tace_resistance_first_imaging_after_was(_d(first.date), first.category or wording.tace_resistance_not_evaluable())
     elif reports:
-        why = wording.tace_resistance_no_sized_imaging_after() + "; ".join(
+        why = wording.tace_resistance_no_sized_imaging_after("; ".join(
             wording.tace_resistance_disease_status_reported(r.trend, _d(r.when), r.ref) for r in reports
-        ) + wording.tace_resistance_trend_other_than_worsened_does()
+        ))
     else:
         why = wording.tace_resistance_there_no_imaging_after()
     if not later_imaging and (series.end - last).days <= series.window:

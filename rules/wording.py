@@ -1150,12 +1150,8 @@ def tace_resistance_consecutive_tace_sessions_days_after(sessions: int, dates: s
     return f"{sessions} consecutive TACE sessions ({dates}); {what} on {when}, {gap} days after the last (at most {window})."
 
 
-def tace_resistance_which_also_codes_bland_y() -> str:
-    return "), which also codes bland and Y-90 embolization: not known to be TACE."
-
-
-def tace_resistance_sessions_coded_only_cpt() -> str:
-    return "Sessions coded only by CPT 37243 ("
+def tace_resistance_sessions_coded_only_cpt(refs: str) -> str:
+    return f"Sessions coded only by CPT 37243 ({refs}), which also codes bland and Y-90 embolization: not known to be TACE."
 
 
 # tace_resistance._no_progression_in_window
@@ -1178,10 +1174,6 @@ def tace_resistance_disease_status_reported(trend: str, when: str, ref: str) -> 
     return f"disease status reported {trend} on {when}, {ref}"
 
 
-def tace_resistance_trend_other_than_worsened_does() -> str:
-    return ": a trend other than worsened does not measure a response)"
-
-
 def tace_resistance_yet_day_window_ends(window: int, last: str) -> str:
     return f" yet (the {window}-day window ends {last})"
 
@@ -1194,8 +1186,8 @@ def tace_resistance_not_evaluable() -> str:
     return "not evaluable"
 
 
-def tace_resistance_no_sized_imaging_after() -> str:
-    return "no sized imaging after it ("
+def tace_resistance_no_sized_imaging_after(reports: str) -> str:
+    return f"no sized imaging after it ({reports}: a trend other than worsened does not measure a response)"
 
 
 def tace_resistance_there_no_imaging_after() -> str:
