@@ -74,7 +74,9 @@ def _disease_status_warnings(snapshot: Snapshot, as_of: date, prior: Prior) -> N
     worsened = [r for r in snapshot.disease_status if r.trend == "worsened" and mrecist.current.date <= r.when <= as_of]
     for report in worsened:
         prior.notes.warn(
-            wording.assessment_disease_status_reported_worsened_beside(report.when.isoformat(), report.ref, mrecist.category, mrecist.current.date.isoformat())
+            wording.assessment_disease_status_reported_worsened_beside(
+                report.when.isoformat(), report.ref, mrecist.category, mrecist.current.date.isoformat()
+            )
         )
 
 

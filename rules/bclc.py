@@ -209,7 +209,9 @@ def _recent_tumour(
     if tumour.imaging_date < days_before(day, crit.imaging_max_age_days):
         stale = tumour.imaging_date
         reasons.append(
-            wording.bclc_latest_tumour_imaging_days_before(stale.isoformat(), (day - stale).days, day.isoformat(), crit.imaging_max_age_days)
+            wording.bclc_latest_tumour_imaging_days_before(
+                stale.isoformat(), (day - stale).days, day.isoformat(), crit.imaging_max_age_days
+            )
         )
         return None, stale
     evidence.extend(tumour.evidence)
@@ -228,7 +230,9 @@ def _vascular_invasion(
         evidence.extend(c.ref for c in pvtt)
     elif pvtt_unknown:
         reasons.append(
-            wording.bclc_portal_vein_thrombus_unknown_onset(day.isoformat(), _undated_words(pvtt_unknown, day), _bland(pvtt_unknown))
+            wording.bclc_portal_vein_thrombus_unknown_onset(
+                day.isoformat(), _undated_words(pvtt_unknown, day), _bland(pvtt_unknown)
+            )
         )
         evidence.extend(c.ref for c in pvtt_unknown)
     return True if pvtt else (None if pvtt_unknown else False)
@@ -256,7 +260,9 @@ def _extrahepatic_spread(
     if not spread and metastases_unknown:
         spread = None
         reasons.append(
-            wording.bclc_extrahepatic_metastasis_unknown_onset_missing(day.isoformat(), _undated_words(metastases_unknown, day))
+            wording.bclc_extrahepatic_metastasis_unknown_onset_missing(
+                day.isoformat(), _undated_words(metastases_unknown, day)
+            )
         )
         evidence.extend(c.ref for c in metastases_unknown)
     return spread
@@ -322,19 +328,24 @@ def _burden_words(stage: str, tumour: TumourBurden, crit: BclcCriteria) -> str:
     if stage == "A":
         if tumour.nodules == 1:
             return wording.bclc_single_nodule()
-        return (
-            wording.bclc_nodules_up_all_mm(tumour.nodules, crit.early_max_nodules, _mm(crit.early_multiple_nodules_max_diameter_mm))
+        return wording.bclc_nodules_up_all_mm(
+            tumour.nodules, crit.early_max_nodules, _mm(crit.early_multiple_nodules_max_diameter_mm)
         )
     if tumour.nodules <= crit.early_max_nodules:
-        return (
-            wording.bclc_multinodular_nodules_largest_over_mm(tumour.nodules, _mm(crit.early_multiple_nodules_max_diameter_mm))
+        return wording.bclc_multinodular_nodules_largest_over_mm(
+            tumour.nodules, _mm(crit.early_multiple_nodules_max_diameter_mm)
         )
     return wording.bclc_multinodular_nodules_more_than(tumour.nodules, crit.early_max_nodules)
 
 
 def _unknown_invasion(vascular_invasion: bool | None, extrahepatic_spread: bool | None) -> str:
     return " and ".join(
-        w for w, flag in ((wording.bclc_portal_invasion(), vascular_invasion), (wording.bclc_extrahepatic_spread(), extrahepatic_spread)) if flag is None
+        w
+        for w, flag in (
+            (wording.bclc_portal_invasion(), vascular_invasion),
+            (wording.bclc_extrahepatic_spread(), extrahepatic_spread),
+        )
+        if flag is None
     )
 
 
@@ -356,7 +367,12 @@ def tumour_extent_stage(
     crit = _criteria(criteria)
     if vascular_invasion or extrahepatic_spread:
         what = " and ".join(
-            w for w, flag in ((wording.bclc_portal_invasion(), vascular_invasion), (wording.bclc_extrahepatic_spread(), extrahepatic_spread)) if flag
+            w
+            for w, flag in (
+                (wording.bclc_portal_invasion(), vascular_invasion),
+                (wording.bclc_extrahepatic_spread(), extrahepatic_spread),
+            )
+            if flag
         )
         return BclcStage("C", (wording.bclc_tumour_extent_c(what),), tuple(evidence), crit.citation, forced=True)
     doubt = _unknown_invasion(vascular_invasion, extrahepatic_spread)
@@ -406,7 +422,14 @@ class _StageInputs:
 
     @property
     def invasion(self) -> list[str]:
-        return [w for w, flag in ((wording.bclc_portal_invasion(), self.vascular_invasion), (wording.bclc_extrahepatic_spread(), self.extrahepatic_spread)) if flag]
+        return [
+            w
+            for w, flag in (
+                (wording.bclc_portal_invasion(), self.vascular_invasion),
+                (wording.bclc_extrahepatic_spread(), self.extrahepatic_spread),
+            )
+            if flag
+        ]
 
 
 _Decision = tuple[str | None, str, bool]  # (stage, reason, forced)
@@ -423,12 +446,18 @@ def _stage_d(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
 
 def _not_staged_missing(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
     """Child-Pugh class or ECOG missing: not staged, with what it could be."""
-    missing = [label for label, gap in ((wording.bclc_child_pugh_class(), i.cp is None), ("ECOG", i.ecog is None)) if gap]
+    missing = [
+        label for label, gap in ((wording.bclc_child_pugh_class(), i.cp is None), ("ECOG", i.ecog is None)) if gap
+    ]
     if not missing:
         return None
     could_be = "C or D" if i.invasion or (i.ecog is not None and i.ecog > crit.early_intermediate_max_ecog) else "0 to D"
     known = ", ".join(x for x in (" and ".join(i.invasion), i.cp_text if i.cp else "", i.ecog_text if i.ecog is not None else "") if x)
-    return None, wording.bclc_not_staged_missing_so_could(' and '.join(missing), could_be) + (f" ({known})." if known else "."), False
+    return (
+        None,
+        wording.bclc_not_staged_missing_so_could(" and ".join(missing), could_be) + (f" ({known})." if known else "."),
+        False,
+    )
 
 
 def _stage_c(i: _StageInputs, crit: BclcCriteria) -> _Decision | None:
@@ -454,7 +483,9 @@ def _stage_by_burden(i: _StageInputs, crit: BclcCriteria) -> _Decision:
     if by_burden == "0" and (i.cp != "A" or (i.ecog or 0) > crit.very_early_max_ecog):
         return (
             "A",
-            wording.bclc_single_nodule_mm_stage_needs(_mm(crit.very_early_single_nodule_below_mm), i.cp_text, i.ecog_text),
+            wording.bclc_single_nodule_mm_stage_needs(
+                _mm(crit.very_early_single_nodule_below_mm), i.cp_text, i.ecog_text
+            ),
             False,
         )
     words = _burden_words(by_burden, i.tumour, crit).capitalize()
@@ -577,7 +608,11 @@ def _staged_at_first_tace(
         supporting_evidence=supporting_evidence,
         as_of=as_of,
     )
-    reasons.append(wording.bclc_first_tace(first_tace.isoformat(), at_first.stage or wording.bclc_not_staged(), ' '.join(at_first.reasons)))
+    reasons.append(
+        wording.bclc_first_tace(
+            first_tace.isoformat(), at_first.stage or wording.bclc_not_staged(), " ".join(at_first.reasons)
+        )
+    )
     reasons.append(wording.bclc_findings_first_tace(_facts_sentence(facts)))
     reasons.extend(facts.reasons)
     evidence.extend(at_first.evidence)

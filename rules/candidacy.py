@@ -149,7 +149,10 @@ def _viable_on(
     if unknown_organ:
         return (
             None,
-            wording.candidacy_no_viable_liver_tumour_latest(latest.isoformat(), len(unknown_organ), ', '.join(m.lesion for m in unknown_organ)) + outside_note,
+            wording.candidacy_no_viable_liver_tumour_latest(
+                latest.isoformat(), len(unknown_organ), ", ".join(m.lesion for m in unknown_organ)
+            )
+            + outside_note,
             evidence,
         )
     return (
@@ -194,7 +197,11 @@ def _spread_doubts(spread: ExtrahepaticSites, as_of: date) -> list[str]:
     if spread.side_unknown:
         doubts.append(wording.candidacy_metastasis_site_recorded_without_side(', '.join(spread.side_unknown)))
     if spread.presence_unknown:
-        doubts.append(wording.candidacy_metastasis_recorded_after_presence_then(as_of.isoformat(), ', '.join(spread.presence_unknown)))
+        doubts.append(
+            wording.candidacy_metastasis_recorded_after_presence_then(
+                as_of.isoformat(), ", ".join(spread.presence_unknown)
+            )
+        )
     if spread.sites:
         doubts.append(wording.candidacy_known_sites(spread.describe()))
     return doubts
@@ -205,7 +212,10 @@ def _check_metastases(snapshot: Snapshot, as_of: date, minimum: int, found: _Con
     spread = extrahepatic_sites(snapshot, as_of, as_of)
     if len(spread.sites) >= minimum:
         found.present.append(
-            (wording.candidacy_multiple_extrahepatic_metastases_sites(len(spread.sites), spread.describe()), spread.evidence)
+            (
+                wording.candidacy_multiple_extrahepatic_metastases_sites(len(spread.sites), spread.describe()),
+                spread.evidence,
+            )
         )
     elif len(spread.sites) + spread.undecided >= minimum:
         doubts = _spread_doubts(spread, as_of)
@@ -246,7 +256,10 @@ def _check_portal_vein(snapshot: Snapshot, as_of: date, k: Knowledge, found: _Co
     present, branch, unknown = _portal_vein_thrombi(snapshot, as_of, set(branch_only_concepts(k)))
     if present:
         found.present.append(
-            (wording.candidacy_portal_vein_thrombosis(thrombus_words(present), MAIN_TRUNK_TO_CONFIRM), tuple(c.ref for c in present))
+            (
+                wording.candidacy_portal_vein_thrombosis(thrombus_words(present), MAIN_TRUNK_TO_CONFIRM),
+                tuple(c.ref for c in present),
+            )
         )
         found.to_confirm.append(
             wording.candidacy_portal_vein_thrombosis_recorded_confirm()
@@ -257,7 +270,9 @@ def _check_portal_vein(snapshot: Snapshot, as_of: date, k: Knowledge, found: _Co
             wording.candidacy_portal_vein_thrombus_recorded_confined(thrombus_words(branch))
         )
     if unknown:
-        found.unknown.append(wording.candidacy_whether_portal_vein_thrombosis_recorded(as_of.isoformat(), thrombus_words(unknown)))
+        found.unknown.append(
+            wording.candidacy_whether_portal_vein_thrombosis_recorded(as_of.isoformat(), thrombus_words(unknown))
+        )
 
 
 def _decide(
@@ -271,10 +286,18 @@ def _decide(
     if viable is False:
         return Candidacy(finding(Status.NOT_MET, [viable_text], evidence, citation=citation), to_confirm)
     if viable is None or found.unknown:
-        reasons = [viable_text] + ([wording.candidacy_cannot_exclude_contraindication(', '.join(found.unknown))] if found.unknown else [])
+        reasons = [viable_text] + (
+            [wording.candidacy_cannot_exclude_contraindication(", ".join(found.unknown))] if found.unknown else []
+        )
         return Candidacy(finding(Status.UNKNOWN, reasons, evidence, citation=citation), to_confirm)
     return Candidacy(
-        finding(Status.MET, [viable_text, wording.candidacy_no_tace_contraindication_recorded()], evidence, citation=citation), to_confirm
+        finding(
+            Status.MET,
+            [viable_text, wording.candidacy_no_tace_contraindication_recorded()],
+            evidence,
+            citation=citation,
+        ),
+        to_confirm,
     )
 
 

@@ -110,7 +110,9 @@ def _score_lab(snapshot: Snapshot, item: str, anchor: date, k: Knowledge, reason
         older = latest_before(series, anchor)
         if older is not None:
             reasons.append(
-                wording.child_pugh_no_within_days_before_latest(label, max_age, anchor.isoformat(), older.when.isoformat(), older.recorded)
+                wording.child_pugh_no_within_days_before_latest(
+                    label, max_age, anchor.isoformat(), older.when.isoformat(), older.recorded
+                )
             )
         else:
             reasons.append(wording.child_pugh_no_usable_result_before(label, anchor.isoformat()))
@@ -158,7 +160,9 @@ def _score_condition(
         return ItemScore(points=points_of[worst.severity or ""], value=worst.severity, evidence=worst.ref)
     chosen = sorted(present, key=lambda c: c.ref)[0]
     reasons.append(wording.child_pugh_recorded_without_severity_scored_mild(chosen.ref, label, MISSING_SEVERITY_POINTS))
-    return ItemScore(points=MISSING_SEVERITY_POINTS, value=wording.child_pugh_present_severity_not_recorded(), evidence=chosen.ref)
+    return ItemScore(
+        points=MISSING_SEVERITY_POINTS, value=wording.child_pugh_present_severity_not_recorded(), evidence=chosen.ref
+    )
 
 
 def _cautions(snapshot: Snapshot, anchor: date, points: dict[str, ItemScore]) -> list[str]:
@@ -179,7 +183,9 @@ def _cautions(snapshot: Snapshot, anchor: date, points: dict[str, ItemScore]) ->
         ]
         if meds:
             cautions.append(
-                wording.child_pugh_without_recorded_encephalopathy_encephalopathy_controlled(meds[0].concept.capitalize(), meds[0].ref)
+                wording.child_pugh_without_recorded_encephalopathy_encephalopathy_controlled(
+                    meds[0].concept.capitalize(), meds[0].ref
+                )
             )
     if points["ascites"].evidence is None:
         diuretics = [m for m in snapshot.medications_of("diuretic") if medication_active_at(m, anchor)]

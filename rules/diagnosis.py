@@ -29,7 +29,12 @@ def evaluate_hcc_diagnosis(snapshot: Snapshot, as_of: date) -> Finding:
         return finding(
             Status.NOT_MET,
             [
-                wording.diagnosis_hcc_recorded_but_not_active(c.ref, as_of.isoformat(), c.clinical_status or wording.diagnosis_not_recorded(), c.verification_status or wording.diagnosis_not_recorded())
+                wording.diagnosis_hcc_recorded_but_not_active(
+                    c.ref,
+                    as_of.isoformat(),
+                    c.clinical_status or wording.diagnosis_not_recorded(),
+                    c.verification_status or wording.diagnosis_not_recorded(),
+                )
                 for c in hcc
             ],
             [c.ref for c in hcc],

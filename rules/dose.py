@@ -93,8 +93,15 @@ def dose_advice(history: SorafenibHistory, events: tuple[AdverseEvent, ...], as_
     graded = [e for e in events if e.grade is not None]
     ev_refs = tuple(r for e in graded for r in e.evidence)
     if any(e.term == "hypertension" and e.grade == 4 for e in graded):
-        return DoseAdvice(mg, name, "stop", None, tuple(reasons + [wording.dose_grade_hypertension_label_stops_sorafenib()]),
-                          evidence + ev_refs, citation)
+        return DoseAdvice(
+            mg,
+            name,
+            "stop",
+            None,
+            tuple(reasons + [wording.dose_grade_hypertension_label_stops_sorafenib()]),
+            evidence + ev_refs,
+            citation,
+        )
     at_grade = [e for e in graded if (e.grade or 0) >= g.interrupt_from_grade]
     reasons.append(wording.dose_label_events_that_stop_drug(LABEL_STOP_NOT_ASSESSED))
     for e in at_grade:

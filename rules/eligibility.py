@@ -47,7 +47,14 @@ def _age(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> Findin
     minimum = k.criteria.sorafenib_eligibility.min_age_years
     ref = snapshot.patient.ref
     if snapshot.patient.birth_date is None:
-        return finding(Status.UNKNOWN, [wording.eligibility_no_birth_date_recorded()], [ref], citation=citation, id="age", kind="inclusion")
+        return finding(
+            Status.UNKNOWN,
+            [wording.eligibility_no_birth_date_recorded()],
+            [ref],
+            citation=citation,
+            id="age",
+            kind="inclusion",
+        )
     age = age_on(snapshot.patient.birth_date, as_of)
     status = Status.MET if age >= minimum else Status.NOT_MET
     sign = ">=" if status is Status.MET else "<"
@@ -95,7 +102,10 @@ def _prior_surgery(snapshot: Snapshot, as_of: date, notes: Notes, citation: str)
     if done:
         return finding(
             Status.MET,
-            [wording.eligibility_prior_liver(p.concept, p.performed.isoformat() if p.performed else 'undated') for p in done],
+            [
+                wording.eligibility_prior_liver(p.concept, p.performed.isoformat() if p.performed else "undated")
+                for p in done
+            ],
             [p.ref for p in done],
             citation=citation,
             id="prior_resection_or_transplant",
@@ -172,8 +182,22 @@ def _bilirubin(snapshot: Snapshot, as_of: date, k: Knowledge, citation: str) -> 
         reasons = [reason] + [wording.eligibility_not_used(u.ref, u.problem) for u in snapshot.unusable_of("bilirubin")]
         return finding(Status.UNKNOWN, reasons, [], citation=citation, id=fid, kind=kind)
     if used.value > limit:
-        return finding(Status.MET, [wording.eligibility_bilirubin_above_limit(used.value, limit)], [used.ref], citation=citation, id=fid, kind=kind)
-    return finding(Status.NOT_MET, [wording.eligibility_bilirubin_within_limit(used.value, limit)], [used.ref], citation=citation, id=fid, kind=kind)
+        return finding(
+            Status.MET,
+            [wording.eligibility_bilirubin_above_limit(used.value, limit)],
+            [used.ref],
+            citation=citation,
+            id=fid,
+            kind=kind,
+        )
+    return finding(
+        Status.NOT_MET,
+        [wording.eligibility_bilirubin_within_limit(used.value, limit)],
+        [used.ref],
+        citation=citation,
+        id=fid,
+        kind=kind,
+    )
 
 
 def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPugh | None, citation: str) -> Finding:
@@ -184,7 +208,9 @@ def bclc_b_at_first_tace(bclc: BclcAssessment, child_pugh_at_first_tace: ChildPu
     fid, kind = "bclc_b_at_first_tace", "inclusion"
     extent = bclc.tumour_extent_at_first_tace
     if extent is None:
-        return finding(Status.UNKNOWN, [wording.eligibility_no_tace_recorded_no_stage()], [], citation=citation, id=fid, kind=kind)
+        return finding(
+            Status.UNKNOWN, [wording.eligibility_no_tace_recorded_no_stage()], [], citation=citation, id=fid, kind=kind
+        )
     cp = child_pugh_at_first_tace
     evidence = list(extent.evidence) + (list(cp.evidence) if cp else [])
     when = wording.eligibility_at_first_tace_on(cp.anchor.isoformat()) if cp else wording.eligibility_at_first_tace()

@@ -80,7 +80,10 @@ from rules.timing import condition_present_at
 CRITERIA_GROUP = "mrecist"
 PVTT = "portal_vein_tumour_thrombus"
 METASTASIS = "extrahepatic_metastasis"
-CONDITION_LABELS = {PVTT: wording.mrecist_portal_vein_tumour_thrombus(), METASTASIS: wording.mrecist_extrahepatic_metastasis()}
+CONDITION_LABELS = {
+    PVTT: wording.mrecist_portal_vein_tumour_thrombus(),
+    METASTASIS: wording.mrecist_extrahepatic_metastasis(),
+}
 NOT_COUNTED_VERIFICATION = ("refuted", "entered-in-error")
 UNKNOWN_ORGAN = "unknown"
 
@@ -348,7 +351,9 @@ def _valid_readings(
         chosen = max(readings, key=lambda r: (r.diameter_mm, r.ref))
         if len({r.diameter_mm for r in readings}) > 1:
             notes.append(
-                wording.mrecist_has_measurements_largest_mm_used(lesion, len(readings), when.isoformat(), _mm(chosen.diameter_mm), chosen.ref)
+                wording.mrecist_has_measurements_largest_mm_used(
+                    lesion, len(readings), when.isoformat(), _mm(chosen.diameter_mm), chosen.ref
+                )
             )
         studies.setdefault(when, {})[lesion] = chosen
     return studies
@@ -491,7 +496,9 @@ def _classify_new_lesion(
         return _NewLesion(
             lesion,
             "new_lesion",
-            wording.mrecist_new_lesion_pd(lesion, where, first_seen.isoformat(), since, _mm(largest), _mm(crit.new_lesion_min_viable_diameter_mm)),
+            wording.mrecist_new_lesion_pd(
+                lesion, where, first_seen.isoformat(), since, _mm(largest), _mm(crit.new_lesion_min_viable_diameter_mm)
+            ),
             tuple(r.ref for r in readings),
         )
     if latest.diameter_mm > 0:
@@ -504,7 +511,9 @@ def _classify_new_lesion(
         return _NewLesion(
             lesion,
             "equivocal",
-            wording.mrecist_new_lesion_equivocal(lesion, where, first_seen.isoformat(), _mm(latest.diameter_mm), _mm(limit)),
+            wording.mrecist_new_lesion_equivocal(
+                lesion, where, first_seen.isoformat(), _mm(latest.diameter_mm), _mm(limit)
+            ),
             (latest.ref,),
         )
     return None
@@ -574,7 +583,9 @@ def _new_conditions_step(day: date, reference: date, ctx: _Context) -> _Step:
         for c, onset in new:
             evidence.append(c.ref)
             pd_reasons.append(
-                wording.mrecist_onset_after_pd(CONDITION_LABELS[concept].capitalize(), c.ref, onset.isoformat(), after, reference.isoformat(), what)
+                wording.mrecist_onset_after_pd(
+                    CONDITION_LABELS[concept].capitalize(), c.ref, onset.isoformat(), after, reference.isoformat(), what
+                )
             )
         if new:
             progression.append(key)
@@ -636,11 +647,21 @@ def _non_target_growth_step(day: date, ctx: _Context, tracked: tuple[str, ...]) 
     crit, study = ctx.crit, ctx.studies[day]
     grown, possible, sizes = _non_target_growth(day, ctx, tracked)
     pd_reasons = tuple(
-        wording.mrecist_non_target_unequivocal_progression(lesion, _mm(now), day.isoformat(), _mm(smallest), when_smallest.isoformat(), _mm(crit.non_target_progression_min_ratio), _mm(crit.non_target_progression_min_increase_mm))
+        wording.mrecist_non_target_unequivocal_progression(
+            lesion,
+            _mm(now),
+            day.isoformat(),
+            _mm(smallest),
+            when_smallest.isoformat(),
+            _mm(crit.non_target_progression_min_ratio),
+            _mm(crit.non_target_progression_min_increase_mm),
+        )
         for lesion, smallest, now, when_smallest in grown
     )
     reasons = [
-        wording.mrecist_non_target_possible_progression(lesion, _mm(now), day.isoformat(), _mm(smallest), when_smallest.isoformat())
+        wording.mrecist_non_target_possible_progression(
+            lesion, _mm(now), day.isoformat(), _mm(smallest), when_smallest.isoformat()
+        )
         for lesion, smallest, now, when_smallest in possible
     ]
     if sizes:
@@ -702,8 +723,8 @@ class _Targets:
         """Said of a PD found on the sum of some of the targets."""
         if not (self.missing and self.measured):
             return None
-        return (
-            wording.mrecist_sum_over_targets_measured_not(len(self.measured), len(self.measured) + len(self.missing), day.isoformat(), ', '.join(self.missing))
+        return wording.mrecist_sum_over_targets_measured_not(
+            len(self.measured), len(self.measured) + len(self.missing), day.isoformat(), ", ".join(self.missing)
         )
 
 
@@ -769,16 +790,25 @@ def _sum_progression_reason(sums: _Sums, crit: MrecistCriteria) -> str:
         return (
             wording.mrecist_sum_viable_target_diameters_mm(_mm(sums.current), nadir.date.isoformat())
         )
-    return (
-        wording.mrecist_sum_viable_diameters_mm_above(_mm(sums.current), _pct_text(sums.change_from_nadir), _mm(nadir.sum_mm), nadir.date.isoformat(), _mm(crit.progression_increase_from_nadir_pct))
+    return wording.mrecist_sum_viable_diameters_mm_above(
+        _mm(sums.current),
+        _pct_text(sums.change_from_nadir),
+        _mm(nadir.sum_mm),
+        nadir.date.isoformat(),
+        _mm(crit.progression_increase_from_nadir_pct),
     )
 
 
 def _missing_targets_reason(day: date, targets: _Targets, crit: MrecistCriteria) -> str:
     sums, measured = targets.sums, targets.measured
     if sums is not None and sums.change_from_nadir is not None:
-        growth = (
-            wording.mrecist_measured_sum_mm_nadir_full(len(measured), _mm(sums.current), _pct(sums.change_from_nadir), _mm(sums.nadir.sum_mm), sums.nadir.date.isoformat(), _mm(crit.progression_increase_from_nadir_pct))
+        growth = wording.mrecist_measured_sum_mm_nadir_full(
+            len(measured),
+            _mm(sums.current),
+            _pct(sums.change_from_nadir),
+            _mm(sums.nadir.sum_mm),
+            sums.nadir.date.isoformat(),
+            _mm(crit.progression_increase_from_nadir_pct),
         )
     elif sums is not None:
         growth = wording.mrecist_measured_sum_mm_not_above(len(measured), _mm(sums.current))
@@ -880,7 +910,10 @@ def _pd_context(day: date, targets: _Targets, progression: tuple[str, ...]) -> l
         else "."
     )
     return [
-        wording.mrecist_targets_measured_sum_mm_baseline(day.isoformat(), _mm(sums.current), _pct(sums.change_from_baseline), _mm(sums.baseline)) + from_nadir
+        wording.mrecist_targets_measured_sum_mm_baseline(
+            day.isoformat(), _mm(sums.current), _pct(sums.change_from_baseline), _mm(sums.baseline)
+        )
+        + from_nadir
     ]
 
 
@@ -915,22 +948,33 @@ def _complete_target_response_reason(
 
 def _partial_response_reason(sums: _Sums, crit: MrecistCriteria) -> str:
     change = _change_pct(sums.current, sums.baseline)
-    return (
-        wording.mrecist_sum_viable_diameters_mm_below(_mm(sums.current), _pct_text(change), _mm(sums.baseline), _mm(crit.partial_response_decrease_from_baseline_pct))
+    return wording.mrecist_sum_viable_diameters_mm_below(
+        _mm(sums.current), _pct_text(change), _mm(sums.baseline), _mm(crit.partial_response_decrease_from_baseline_pct)
     )
 
 
 def _stable_disease_reason(sums: _Sums, crit: MrecistCriteria) -> str:
     nadir, change_from_nadir = sums.nadir, sums.change_from_nadir
     from_nadir = (
-        wording.mrecist_relative_to_nadir(_pct_text(change_from_nadir), 'above' if change_from_nadir >= 0 else 'below', _mm(nadir.sum_mm), nadir.date.isoformat())
+        wording.mrecist_relative_to_nadir(
+            _pct_text(change_from_nadir),
+            "above" if change_from_nadir >= 0 else "below",
+            _mm(nadir.sum_mm),
+            nadir.date.isoformat(),
+        )
         if change_from_nadir is not None
         else wording.mrecist_at_nadir(_mm(nadir.sum_mm))
     )
     change = _change_pct(sums.current, sums.baseline)
     direction = "above" if change >= 0 else "below"
-    return (
-        wording.mrecist_sum_viable_diameters_mm_baseline(_mm(sums.current), _pct_text(change), direction, _mm(sums.baseline), from_nadir, _mm(crit.partial_response_decrease_from_baseline_pct), _mm(crit.progression_increase_from_nadir_pct))
+    return wording.mrecist_sum_viable_diameters_mm_baseline(
+        _mm(sums.current),
+        _pct_text(change),
+        direction,
+        _mm(sums.baseline),
+        from_nadir,
+        _mm(crit.partial_response_decrease_from_baseline_pct),
+        _mm(crit.progression_increase_from_nadir_pct),
     )
 
 
@@ -947,7 +991,9 @@ def _explanation(
     crit, sums = ctx.crit, targets.sums
     if not ctx.baseline.targets:
         return [
-            wording.mrecist_no_measurable_target_lesion_mm(_mm(crit.target_min_viable_diameter_mm), ctx.baseline.date.isoformat())
+            wording.mrecist_no_measurable_target_lesion_mm(
+                _mm(crit.target_min_viable_diameter_mm), ctx.baseline.date.isoformat()
+            )
         ]
     if category == NE or sums is None:
         return []  # said with the missing targets
@@ -1058,11 +1104,15 @@ def _baseline_reasons(
     if targets:
         listed = ", ".join(f"{t.lesion} {_mm(t.diameter_mm)} mm" for t in targets)
         reasons.append(
-            wording.mrecist_baseline_with_targets(base_day.isoformat(), treatment_start.isoformat(), len(targets), listed, _mm(baseline.sum_mm))
+            wording.mrecist_baseline_with_targets(
+                base_day.isoformat(), treatment_start.isoformat(), len(targets), listed, _mm(baseline.sum_mm)
+            )
         )
     else:
         reasons.append(
-            wording.mrecist_baseline_without_target(base_day.isoformat(), treatment_start.isoformat(), _mm(crit.target_min_viable_diameter_mm))
+            wording.mrecist_baseline_without_target(
+                base_day.isoformat(), treatment_start.isoformat(), _mm(crit.target_min_viable_diameter_mm)
+            )
         )
     if treatment_start > as_of:
         reasons.append(
@@ -1071,7 +1121,9 @@ def _baseline_reasons(
     for c in conditions:
         if c.onset is None and c.recorded is not None and c.recorded > base_day:
             reasons.append(
-                wording.mrecist_has_no_onset_date_only(CONDITION_LABELS[c.concept].capitalize(), c.ref, c.recorded.isoformat())
+                wording.mrecist_has_no_onset_date_only(
+                    CONDITION_LABELS[c.concept].capitalize(), c.ref, c.recorded.isoformat()
+                )
             )
         elif c.onset is None:
             reasons.append(
@@ -1146,7 +1198,13 @@ def _clinical_progression(conditions: list[ConditionFact], ctx: _Context) -> Tim
             progression.append(key)
         assert c.onset is not None
         reasons.append(
-            wording.mrecist_onset_after_latest_sized_imaging(CONDITION_LABELS[c.concept].capitalize(), c.ref, c.onset.isoformat(), ctx.baseline.date.isoformat(), what)
+            wording.mrecist_onset_after_latest_sized_imaging(
+                CONDITION_LABELS[c.concept].capitalize(),
+                c.ref,
+                c.onset.isoformat(),
+                ctx.baseline.date.isoformat(),
+                what,
+            )
         )
     return TimepointEvaluation(
         date=day,

@@ -164,9 +164,19 @@ def _baseline_labs(assessment: Assessment, draft: DraftSorafenibOrder, k: Knowle
         return []
     labels = ", ".join(LAB_LABELS[m] for m in missing)
     return [
-        OrderAlert("baseline-labs", "warning", wording.orders_baseline_labs_missing_before_sorafenib(labels)[:139],
-                   (wording.orders_not_within_days_study_monitored(k.criteria.sorafenib_dose.baseline_lab_max_age_days, labels),),
-                   k.criteria.sorafenib_dose.citation, draft.ref, order_labs=missing)
+        OrderAlert(
+            "baseline-labs",
+            "warning",
+            wording.orders_baseline_labs_missing_before_sorafenib(labels)[:139],
+            (
+                wording.orders_not_within_days_study_monitored(
+                    k.criteria.sorafenib_dose.baseline_lab_max_age_days, labels
+                ),
+            ),
+            k.criteria.sorafenib_dose.citation,
+            draft.ref,
+            order_labs=missing,
+        )
     ]
 
 

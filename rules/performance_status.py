@@ -82,7 +82,9 @@ def _valid_series(
         score = _as_score(m, low, high)
         if score is None:
             reasons.append(
-                wording.performance_status_not_whole_number_not_used(label, m.recorded or m.value, m.when.isoformat(), m.ref, low, high)
+                wording.performance_status_not_whole_number_not_used(
+                    label, m.recorded or m.value, m.when.isoformat(), m.ref, low, high
+                )
             )
             continue
         valid.append((m, score))
@@ -144,8 +146,8 @@ def _none_counts(found: _Found, ecogs: list[Scored], kpss: list[Scored]) -> Perf
 
 def _same_day(found: _Found, ecog: Scored, kps: Scored) -> PerformanceStatus:
     """Both on the same day: both reported, Karnofsky (the study's criterion) named the source."""
-    reason = (
-        wording.performance_status_ecog_karnofsky_both_recorded_same(ecog[1], kps[1], ecog[0].when.isoformat(), found.window)
+    reason = wording.performance_status_ecog_karnofsky_both_recorded_same(
+        ecog[1], kps[1], ecog[0].when.isoformat(), found.window
     )
     return found.status(ecog=ecog[1], karnofsky=kps[1], when=ecog[0].when, source=KARNOFSKY,
                         evidence=(kps[0].ref, ecog[0].ref), reasons=[reason])
@@ -155,7 +157,9 @@ def _ecog_decides(found: _Found, ecog: Scored, kps: Scored | None) -> Performanc
     m, score = ecog
     reasons = [f"ECOG {score} on {m.when.isoformat()} ({found.window})."]
     if kps is not None:
-        reasons.append(wording.performance_status_older_karnofsky_superseded_karnofsky_not(kps[1], kps[0].when.isoformat()))
+        reasons.append(
+            wording.performance_status_older_karnofsky_superseded_karnofsky_not(kps[1], kps[0].when.isoformat())
+        )
     else:
         reasons.append(wording.performance_status_no_karnofsky_window_none_inferred())
     return found.status(ecog=score, karnofsky=None, when=m.when, source=ECOG, evidence=(m.ref,), reasons=reasons)

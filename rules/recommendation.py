@@ -56,13 +56,20 @@ def _invasion_or_spread(snapshot: Snapshot, as_of: date, k: Knowledge) -> tuple[
     found: list[str] = []
     unknown: list[str] = []
     thrombi = [c for concept in (PVTT, *branch_only_concepts(k)) for c in snapshot.conditions_of(concept)]
-    for concept_conditions, label in ((thrombi, wording.recommendation_vascular_invasion()), (snapshot.conditions_of(METASTASIS), wording.recommendation_extrahepatic_spread())):
+    for concept_conditions, label in (
+        (thrombi, wording.recommendation_vascular_invasion()),
+        (snapshot.conditions_of(METASTASIS), wording.recommendation_extrahepatic_spread()),
+    ):
         present = [c for c in concept_conditions if condition_presence(c, as_of, as_of) is True]
         doubtful = [c for c in concept_conditions if condition_presence(c, as_of, as_of) is None]
         if present:
             found.append(f"{label} ({thrombus_words(present)})")
         if doubtful:
-            unknown.append(wording.recommendation_recorded_after_presence_then_unknown(label, as_of.isoformat(), thrombus_words(doubtful)))
+            unknown.append(
+                wording.recommendation_recorded_after_presence_then_unknown(
+                    label, as_of.isoformat(), thrombus_words(doubtful)
+                )
+            )
     seen = [m for m in snapshot.lesions if m.when <= as_of and m.viable_diameter_mm > 0]
     extrahepatic = sorted({m.lesion for m in seen if m.organ not in (None, "liver")})
     if extrahepatic:
@@ -160,14 +167,27 @@ def _rows_6_to_8(
 ) -> Recommendation:
     """6. outside the study's criteria; 7. resistance unknown or eligibility indeterminate; 8. the arm, by candidacy."""
     if eligibility_status == "ineligible":
-        resistance_words = wording.recommendation_tace_resistance_met() if resistance.status is Status.MET else wording.recommendation_tace_resistance_unknown()
+        resistance_words = (
+            wording.recommendation_tace_resistance_met()
+            if resistance.status is Status.MET
+            else wording.recommendation_tace_resistance_unknown()
+        )
         return rec("outside-study-criteria", resistance_words, *eligibility_reasons)
     if resistance.status is Status.UNKNOWN:
         return rec("insufficient-data", wording.recommendation_tace_resistance_unknown(), *resistance.reasons)
     if eligibility_status == "indeterminate":
-        return rec("insufficient-data", wording.recommendation_tace_resistance_met_eligibility_indeterminate(), *eligibility_reasons)
+        return rec(
+            "insufficient-data",
+            wording.recommendation_tace_resistance_met_eligibility_indeterminate(),
+            *eligibility_reasons,
+        )
     if candidacy.status is Status.MET:
-        return rec("sorafenib-plus-tace", wording.recommendation_tace_resistance_met(), wording.recommendation_eligible_study_criteria(), wording.recommendation_tace_still_possible(" ".join(candidacy.reasons)))
+        return rec(
+            "sorafenib-plus-tace",
+            wording.recommendation_tace_resistance_met(),
+            wording.recommendation_eligible_study_criteria(),
+            wording.recommendation_tace_still_possible(" ".join(candidacy.reasons)),
+        )
     if candidacy.status is Status.NOT_MET:
         return rec(
             "sorafenib-alone",

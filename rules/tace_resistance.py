@@ -80,10 +80,14 @@ def _progression_events(
         # PD without imaging (a thrombus or metastasis after the latest sized imaging) comes in as its Condition
         if point.category == PD and point.imaging:
             kinds = ", ".join(k.replace("_", " ") for k in point.progression) or "progression"
-            events.append(ProgressionEvent(point.date, wording.tace_resistance_mrecist_pd_imaging(kinds), point.evidence))
+            events.append(
+                ProgressionEvent(point.date, wording.tace_resistance_mrecist_pd_imaging(kinds), point.evidence)
+            )
     for report in snapshot.disease_status:
         if report.trend == "worsened" and series_start < report.when <= end:
-            events.append(ProgressionEvent(report.when, wording.tace_resistance_disease_status_reported_worsened(), (report.ref,)))
+            events.append(
+                ProgressionEvent(report.when, wording.tace_resistance_disease_status_reported_worsened(), (report.ref,))
+            )
     for concept, label in PROGRESSION_CONDITIONS.items():
         for cond in snapshot.conditions_of(concept):
             if cond.onset is not None and series_start < cond.onset <= end:
@@ -159,7 +163,9 @@ def _series(snapshot: Snapshot, as_of: date, k: Knowledge, sorafenib_start: date
     sessions = completed_tace(snapshot, end, inclusive=sorafenib_start is None)
     duplicates = same_day_duplicates(snapshot, sessions)
     merged = tuple(
-        wording.tace_resistance_tace_records_are_one_session(len(others) + 1, _d(s.performed), ', '.join((s.ref, *others)))
+        wording.tace_resistance_tace_records_are_one_session(
+            len(others) + 1, _d(s.performed), ", ".join((s.ref, *others))
+        )
         for s in sessions
         if s.performed is not None and (others := duplicates.get(s.ref))
     )
@@ -176,7 +182,11 @@ def _series(snapshot: Snapshot, as_of: date, k: Knowledge, sorafenib_start: date
 def _too_few_sessions(series: _Series, as_of: date, sorafenib_start: date | None) -> Finding:
     before_what = wording.tace_resistance_sorafenib_start(_d(sorafenib_start)) if sorafenib_start else f"{_d(as_of)}"
     count = len(series.sessions)
-    what = wording.tace_resistance_no_completed_tace_session() if not count else wording.tace_resistance_only_completed_tace_session(count)
+    what = (
+        wording.tace_resistance_no_completed_tace_session()
+        if not count
+        else wording.tace_resistance_only_completed_tace_session(count)
+    )
     return series.finding(
         Status.NOT_MET,
         [wording.tace_resistance_before_least_consecutive_sessions_are(what, before_what, series.needed)],
@@ -225,7 +235,9 @@ def _judge_event(event: ProgressionEvent, series: _Series, timeline: tuple[Timep
         return _Judgement(
             before,
             gap,
-            wording.tace_resistance_came_days_after_session_more(_sentence(event.what), _d(event.when), gap, _d(later), series.window),
+            wording.tace_resistance_came_days_after_session_more(
+                _sentence(event.what), _d(event.when), gap, _d(later), series.window
+            ),
         )
     return _Judgement(before, gap, None)
 
@@ -237,7 +249,9 @@ def _progression_after_series(
     refs = tuple(s.ref for s in judged.sessions)
     dates = ", ".join(_d(s.performed) for s in judged.sessions if s.performed)
     reasons = [
-        wording.tace_resistance_consecutive_tace_sessions_days_after(len(judged.sessions), dates, event.what, _d(event.when), judged.gap, series.window)
+        wording.tace_resistance_consecutive_tace_sessions_days_after(
+            len(judged.sessions), dates, event.what, _d(event.when), judged.gap, series.window
+        )
     ]
     cpt_only = [s.ref for s in judged.sessions if not s.specific]
     if cpt_only:
@@ -258,8 +272,8 @@ def _no_progression_in_window(
     """Not met: evaluable imaging in the window without PD, or progression there after too few sessions."""
     if in_window and in_window[-1].category != PD:
         shown = in_window[-1]
-        closing = (
-            wording.tace_resistance_no_progression_within_days_after(series.window, _d(last), _d(shown.date), shown.category)
+        closing = wording.tace_resistance_no_progression_within_days_after(
+            series.window, _d(last), _d(shown.date), shown.category
         )
         evidence = series.refs + shown.evidence
     else:
@@ -278,7 +292,9 @@ def _cannot_judge(
     reports = [r for r in snapshot.disease_status if last < r.when <= series.end]
     if later_imaging:
         first = later_imaging[0]
-        why = wording.tace_resistance_first_imaging_after_was(_d(first.date), first.category or wording.tace_resistance_not_evaluable())
+        why = wording.tace_resistance_first_imaging_after_was(
+            _d(first.date), first.category or wording.tace_resistance_not_evaluable()
+        )
     elif reports:
         why = wording.tace_resistance_no_sized_imaging_after("; ".join(
             wording.tace_resistance_disease_status_reported(r.trend, _d(r.when), r.ref) for r in reports
@@ -429,12 +445,16 @@ def _session_imaging(
     treated = {r.lesion: r for r in _viable(pre, liver_only=True)}
     evidence = tuple(r.ref for r in pre + post)
     if not treated:
-        return _SessionImaging(wording.tace_resistance_tace_no_viable_tumour_before(performed.isoformat()), None, None, evidence)
+        return _SessionImaging(
+            wording.tace_resistance_tace_no_viable_tumour_before(performed.isoformat()), None, None, evidence
+        )
     parts, flags = _per_treated_lesion(treated, {r.lesion: r for r in post}, g)
     insufficient: bool | None = True if any(flags) else (None if None in flags else False)
     more = len(_viable(post, liver_only=True)) > len(_viable(pre, liver_only=True))
     return _SessionImaging(
-        wording.tace_resistance_tace_viable_diameter_per_treated(performed.isoformat(), '; '.join(parts), len(_viable(pre, True)), len(_viable(post, True))),
+        wording.tace_resistance_tace_viable_diameter_per_treated(
+            performed.isoformat(), "; ".join(parts), len(_viable(pre, True)), len(_viable(post, True))
+        ),
         insufficient,
         more,
         evidence,
@@ -454,7 +474,9 @@ def _imaging_response(
         after = [d for d in dates if start <= d <= stop]
         if not before or not after:
             results.append(
-                _SessionImaging(wording.tace_resistance_tace_no_imaging_before_months(s.performed.isoformat()), None, None)
+                _SessionImaging(
+                    wording.tace_resistance_tace_no_imaging_before_months(s.performed.isoformat()), None, None
+                )
             )
             continue
         results.append(_session_imaging(s.performed, imaging[before[-1]], imaging[after[0]], g))
@@ -479,7 +501,9 @@ def _marker_rises(snapshot: Snapshot, sessions: tuple[ProcedureFact, ...], g: Js
         before = [m for m in afp if lookback <= m.when <= s.performed]
         after = [m for m in afp if s.performed < m.when <= stop]
         if not before or not after:
-            results.append(_SessionMarker(wording.tace_resistance_tace_no_afp_before_after(s.performed.isoformat()), None))
+            results.append(
+                _SessionMarker(wording.tace_resistance_tace_no_afp_before_after(s.performed.isoformat()), None)
+            )
             continue
         results.append(
             _SessionMarker(
@@ -513,7 +537,13 @@ def _appearances(
     if series_mrecist is not None:
         for point in series_mrecist.timeline:
             if point.imaging and "new_extrahepatic_spread" in point.progression:
-                appeared.append((wording.tace_resistance_new_extrahepatic_spread_imaging(), point.evidence[0] if point.evidence else "", point.date))
+                appeared.append(
+                    (
+                        wording.tace_resistance_new_extrahepatic_spread_imaging(),
+                        point.evidence[0] if point.evidence else "",
+                        point.date,
+                    )
+                )
     return appeared
 
 
@@ -584,7 +614,10 @@ def evaluate_jsh_2014(
     if appeared:
         return finding(
             Status.MET,
-            [wording.tace_resistance_appearance_after_tace_began(label, when.isoformat()) for label, _, when in appeared],
+            [
+                wording.tace_resistance_appearance_after_tace_began(label, when.isoformat())
+                for label, _, when in appeared
+            ],
             [ref for _, ref, _ in appeared],
             citation=citation,
         )
