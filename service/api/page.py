@@ -119,7 +119,7 @@ async def about(state: StateDep) -> HTMLResponse:
             "build": state.build,
             "overrides_sha256": k.overrides_sha256,
         },
-        context=k.thresholds["recommendation"]["context"],
+        context=k.criteria.recommendation.context,
         study=state.benchmarks.cohort(COHORT_ID).document["citation"],
         citations=citations,
         overrides=[o.describe() for o in k.overrides],

@@ -43,10 +43,11 @@ def _full_dose_update(draft: dict, mg_per_day: float) -> dict:
 
 
 def _lab_orders(alert: OrderAlert, assessment: Assessment, k: Knowledge) -> list[Action]:
-    codes = k.thresholds["sorafenib_dose"]["baseline_lab_orders"]
+    orders = k.criteria.sorafenib_dose.baseline_lab_orders
     actions = []
     for concept in alert.order_labs:
-        code = codes[concept]
+        order = orders[concept]
+        code = {"system": order.system, "code": order.code, "display": order.display}
         actions.append(
             Action(
                 type="create",
