@@ -180,39 +180,35 @@ def _read_elements_problem(resource: dict) -> str | None:
         return None
     read = READ_ELEMENTS[resource["resourceType"]]
     for where, msg in _validation_errors(resource):
-        if where.split(".", 1)[0] in read:
+        if where is not None and where.split(".", 1)[0] in read:
             return f"fails FHIR R4 validation at {where}: {msg}"
     where, msg = problem_location(message)
     return f"fails FHIR R4 validation at {where}: {msg}"
 
 
-def _validation_errors(resource: dict) -> list[tuple[str, str]]:
-    """fhir.resources' errors for ``resource`` as (location, message), located ones only."""
+def _validation_errors(resource: dict) -> list[tuple[str | None, str]]:
+    """fhir.resources' errors for ``resource`` as (location, message), in its order: the location is
+    "resource" for an error of the whole resource, None when the model raised outside pydantic's checks."""
     model = _model(resource["resourceType"])
     try:
         model.model_validate(resource)
     except ValidationError as exc:
         return [
-            (".".join(str(p) for p in error["loc"]), str(error.get("msg", "invalid")))
+            (".".join(str(p) for p in error.get("loc", ())) or "resource", str(error.get("msg", "invalid")))
             for error in exc.errors()
-            if error.get("loc")
         ]
-    except (ValueError, TypeError):
-        return []
+    except (ValueError, TypeError) as exc:
+        return [(None, str(exc))]
     return []
 
 
 def _validate(resource: dict) -> str | None:
-    model = _model(resource["resourceType"])
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "resource"
-        return f"fails FHIR R4 validation at {where}: {first.get('msg', 'invalid')}"
-    except (ValueError, TypeError) as exc:
-        return f"fails FHIR R4 validation: {exc}"
-    return None
+    """Strict mode's verdict: None, or fhir.resources' first error."""
+    errors = _validation_errors(resource)
+    if not errors:
+        return None
+    where, msg = errors[0]
+    return f"fails FHIR R4 validation: {msg}" if where is None else f"fails FHIR R4 validation at {where}: {msg}"
 
 
 def ref_of(resource: dict) -> str:

@@ -15,15 +15,10 @@ from fastapi.routing import APIRoute
 from service.json_parse import parse_json
 
 
-def parse_json_body(body: bytes) -> Any:
-    """The body's JSON, as the hook and REST routes read it."""
-    return parse_json(body)
-
-
 class FastJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = parse_json_body(await self.body())
+            self._json = parse_json(await self.body())
         return self._json
 
 
