@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 
 import anyio
 import anyio.to_thread
 
 from rules import Assessment, assess
+from rules.knowledge import Knowledge
 from service.fhir.limits import FhirLimitError
 from service.fhir.source import FhirSource
 from service.gather import PatientRecord, gather_patient_record
@@ -20,15 +22,32 @@ from service.mapping import map_to_snapshot
 ASSESS_GRACE_SECONDS = 2.0
 
 
+@dataclass(frozen=True)
+class Assessor:
+    """map -> assess with what they read of the app: a hook call, a REST call and a screening worker
+    (which has no app, database or HTTP pool) assess a gathered record through this one object."""
+
+    knowledge: Knowledge
+    strict: bool
+    build: str
+
+    @classmethod
+    def of(cls, state: AppState) -> Assessor:
+        return cls(state.knowledge, state.settings.fhir_strict_validation, state.build)
+
+    def __call__(self, record: PatientRecord, as_of: date) -> Assessment:
+        snapshot = map_to_snapshot(
+            record.patient,
+            record.resources,
+            self.knowledge,
+            prior_issues=record.issues,
+            strict=self.strict,
+        )
+        return assess(snapshot, as_of, self.knowledge, build=self.build)
+
+
 def assess_record(state: AppState, record: PatientRecord, as_of: date) -> Assessment:
-    snapshot = map_to_snapshot(
-        record.patient,
-        record.resources,
-        state.knowledge,
-        prior_issues=record.issues,
-        strict=state.settings.fhir_strict_validation,
-    )
-    return assess(snapshot, as_of, state.knowledge, build=state.build)
+    return Assessor.of(state)(record, as_of)
 
 
 async def assess_patient(
