@@ -91,6 +91,24 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     timezone: str = "UTC"
     clinical_overrides: Path | None = None
+    # hcc-cds screen (issue 22)
+    screen_work_dir: Path = Field(
+        default=Path("var/screening"),
+        description="where a screening keeps its downloads, partitions and result files (one folder a run); "
+        "on a cluster, a volume every Dask worker mounts at the same path",
+    )
+    screen_sources: str = Field(
+        default="",
+        description='the sources POST /api/v1/screenings may name, as JSON: {"name": {"fhir_base_url": ..., '
+        '"level": "group"|"patient"|"system", "group_id": ...} or {"ndjson": <folder>}} (never a URL from the caller)',
+    )
+    screen_patients_per_partition: int = Field(
+        default=250, gt=0, le=100_000, description="patients a partition holds (the unit of work a worker redoes if lost)"
+    )
+    screen_workers: int = Field(default=0, ge=0, description="local worker processes of a screening; 0: one a CPU core")
+    screening_retention_days: float = Field(
+        default=90.0, gt=0, description="how long a finished screening run and its worklist are kept before the purge"
+    )
 
     @field_validator("timezone")
     @classmethod

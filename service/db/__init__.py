@@ -17,7 +17,8 @@ Usage::
     await db.stop()
 
 Repositories: ``db.assessments`` (stored results behind card links), ``db.feedback`` (issued cards and
-CDS Hooks feedback), ``db.jti`` (JWT replay store, a :class:`JtiStore`), ``db.audit`` (audit trail).
+CDS Hooks feedback), ``db.jti`` (JWT replay store, a :class:`JtiStore`), ``db.audit`` (audit trail),
+``db.screenings`` (screening runs and their per-patient worklist).
 Every timestamp is timezone-aware UTC; naive datetimes are refused.
 """
 
@@ -52,6 +53,7 @@ from service.db.audit import AuditEvent, AuditKind, AuditRepository
 from service.db.feedback import FeedbackItem, FeedbackRepository, IssuedCard, StoredFeedback, TopicSummary
 from service.db.jti import JtiStore, SqlJtiStore
 from service.db.models import Base
+from service.db.screenings import ScreeningRepository
 from service.db.types import utcnow
 from service.db.urls import DEFAULT_DATABASE_URL, DatabaseUrls, resolve
 
@@ -71,6 +73,7 @@ __all__ = [
     "IssuedCard",
     "JtiStore",
     "PurgeCounts",
+    "ScreeningRepository",
     "SqlJtiStore",
     "StoredAssessment",
     "StoredFeedback",
@@ -137,6 +140,7 @@ class Database:
         self.feedback = FeedbackRepository(self)
         self.jti = SqlJtiStore(self)
         self.audit = AuditRepository(self)
+        self.screenings = ScreeningRepository(self)
 
     @classmethod
     def from_url(cls, url: str | URL | None = None, **options) -> Database:

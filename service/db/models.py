@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -58,6 +59,8 @@ JsonDoc = JSON(none_as_null=True)
 
 FEEDBACK_OUTCOMES = ("accepted", "overridden")
 AUDIT_KINDS = ("hook-call", "rest-call", "page-view", "feedback")
+SCREENING_STATUSES = ("queued", "exporting", "partitioning", "assessing", "complete", "failed", "cancelled")
+TOKEN_LENGTH = 32  # a short column holding a result token (recommendation code, status, mRECIST category)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -166,3 +169,73 @@ class AuditEventRow(Base):
     # the authenticated client (None: demo mode, a refused call, or before revision 0002)
     issuer: Mapped[str | None] = mapped_column(String(ISS_LENGTH), nullable=True)
     tenant: Mapped[str | None] = mapped_column(String(TENANT_LENGTH), nullable=True)
+
+
+class ScreeningRunRow(Base):
+    """One screening of a source (``hcc-cds screen``, ``POST /api/v1/screenings``): its progress and counts.
+
+    ``id`` names the run in the operator API; ``page_token`` (random, 256 bits) is the worklist page's only
+    authorisation, as a stored assessment's id is its page's.
+    """
+
+    __tablename__ = "screening_runs"
+    __table_args__ = (
+        CheckConstraint(_in("status", SCREENING_STATUSES), name="status"),
+        Index("ix_screening_runs_source_key_created_at", "source_key", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    page_token: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH), nullable=False)
+    issuer: Mapped[str | None] = mapped_column(String(ISS_LENGTH), nullable=True)
+    tenant: Mapped[str | None] = mapped_column(String(TENANT_LENGTH), nullable=True)
+    # the previous complete run of the same source_key is what "changes" compare against
+    source_key: Mapped[str] = mapped_column(String(SYSTEM_LENGTH), nullable=False)
+    source: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False)
+    as_of: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    phase_detail: Mapped[str | None] = mapped_column(String(DISPLAY_LENGTH), nullable=True)
+    patients_total: Mapped[int | None] = mapped_column(Integer(), nullable=True)
+    patients_done: Mapped[int] = mapped_column(Integer(), nullable=False)
+    patient_errors: Mapped[int] = mapped_column(Integer(), nullable=False)
+    # the export's and the partitioning's counts (malformed lines, unexpected types, notes, errors)
+    counts: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False)
+    transaction_time: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    previous_run_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    rules_version: Mapped[str | None] = mapped_column(String(VERSION_LENGTH), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text(), nullable=True)
+    work_dir: Mapped[str | None] = mapped_column(Text(), nullable=True)
+
+
+class ScreeningResultRow(Base):
+    """One patient of one run: the worklist columns, what changed since the previous run, and the stored
+    assessment and page data (zlib-compressed JSON: ~5.6 KB instead of ~24 KB) for the patient's page."""
+
+    __tablename__ = "screening_results"
+    __table_args__ = (Index("ix_screening_results_run_id_recommendation", "run_id", "recommendation"),)
+
+    run_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("screening_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer(), nullable=False)
+    as_of: Mapped[str] = mapped_column(String(10), nullable=False)
+    rules_version: Mapped[str | None] = mapped_column(String(VERSION_LENGTH), nullable=True)
+    recommendation: Mapped[str | None] = mapped_column(String(TOKEN_LENGTH), nullable=True)
+    tace_resistance: Mapped[str | None] = mapped_column(String(TOKEN_LENGTH), nullable=True)
+    mrecist: Mapped[str | None] = mapped_column(String(TOKEN_LENGTH), nullable=True)
+    sorafenib_eligibility: Mapped[str | None] = mapped_column(String(TOKEN_LENGTH), nullable=True)
+    tace_candidacy: Mapped[str | None] = mapped_column(String(TOKEN_LENGTH), nullable=True)
+    child_pugh: Mapped[str | None] = mapped_column(String(TOKEN_LENGTH), nullable=True)
+    bclc: Mapped[str | None] = mapped_column(String(TOKEN_LENGTH), nullable=True)
+    ecog: Mapped[int | None] = mapped_column(Integer(), nullable=True)
+    missing: Mapped[list[str]] = mapped_column(JsonDoc, nullable=False)
+    data_issues: Mapped[int] = mapped_column(Integer(), nullable=False)
+    changes: Mapped[list[str]] = mapped_column(JsonDoc, nullable=False)
+    error_kind: Mapped[str | None] = mapped_column(String(TOPIC_CODE_LENGTH), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text(), nullable=True)
+    assessment_z: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)
+    page_z: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)

@@ -17,7 +17,7 @@ from service.db import migrate as db_migrate
 
 pytestmark = pytest.mark.anyio
 
-TABLES = {"stored_assessments", "cards_issued", "feedback", "jti_seen", "audit_events"}
+TABLES = {"stored_assessments", "cards_issued", "feedback", "jti_seen", "audit_events", "screening_runs", "screening_results"}
 
 
 def test_one_head_shipped_inside_the_package():
