@@ -19,7 +19,7 @@ def ndjson(resources: list[dict]) -> bytes:
 PATIENTS = [{"resourceType": "Patient", "id": f"p{i}"} for i in range(3)]
 CONDITIONS = [{"resourceType": "Condition", "id": f"c{i}", "subject": {"reference": f"Patient/p{i}"}} for i in range(3)]
 LESIONS = [{"resourceType": "BodyStructure", "id": f"b{i}", "patient": {"reference": f"Patient/p{i}"}} for i in range(5)]
-DATA = {"Patient": PATIENTS, "Condition": CONDITIONS, "BodyStructure": LESIONS}
+DATA: dict[str, list[dict]] = {"Patient": PATIENTS, "Condition": CONDITIONS, "BodyStructure": LESIONS}
 
 
 class StaticAuth(httpx.Auth):
