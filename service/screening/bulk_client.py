@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,6 +86,18 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def format_since(value: str | datetime) -> str:
+    """An instant as ``meta.lastUpdated`` is written (UTC, milliseconds, ``Z``): servers such as sekmet compare
+    ``_since`` with it as text, so ``2026-12-03T08:42:02+01:00`` must become ``2026-12-03T07:42:02.000Z``."""
+    try:
+        when = datetime.fromisoformat(value.strip()) if isinstance(value, str) else value
+    except ValueError:
+        raise BulkExportError(f"_since {str(value)[:40]!r} is not an instant (e.g. 2026-12-03T07:42:02.549Z)") from None
+    if when.tzinfo is None:
+        raise BulkExportError("_since needs a time zone (e.g. 2026-12-03T07:42:02.549Z)")
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def outcome_text(response: httpx.Response) -> str:
@@ -189,7 +201,7 @@ class BulkClient:
         url = self.kickoff_url(level, group_id)
         params = {"_type": ",".join(types)} if types else {}
         if since:
-            params["_since"] = since
+            params["_since"] = format_since(since)
         headers = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
         response = await self._request("GET", url, auth=self.auth, headers=headers, params=params)
         location = response.headers.get("Content-Location")
@@ -269,28 +281,37 @@ class BulkClient:
         return check.lines
 
     async def error_messages(self, manifest: dict[str, Any]) -> list[str]:
-        """The OperationOutcome texts of the manifest's ``error`` files (at most :data:`MAX_ERROR_MESSAGES`)."""
+        """The OperationOutcome texts of the manifest's ``error`` files (at most :data:`MAX_ERROR_MESSAGES`).
+
+        Never fatal: an unreadable error file is itself a message. Streamed, and read no further than needed.
+        """
         messages: list[str] = []
         use_token = bool(manifest.get("requiresAccessToken"))
         for entry in manifest.get("error") or []:
             url = entry.get("url") if isinstance(entry, dict) else None
-            if not isinstance(url, str):
-                continue
-            auth = self.auth if use_token and origin(url) == origin(self.base_url) else None
-            try:
-                response = await self._request("GET", url, auth=auth, headers={"Accept": NDJSON})
-            except BulkExportError as exc:
-                messages.append(f"the error file {label(url)} could not be read: {exc}")
-                continue
-            if response.status_code != 200:
-                messages.append(f"the error file {label(url)} could not be read (HTTP {response.status_code})")
-                continue
-            for line in response.text.splitlines():
+            if isinstance(url, str) and len(messages) < MAX_ERROR_MESSAGES:
+                auth = self.auth if use_token and origin(url) == origin(self.base_url) else None
                 try:
-                    messages.extend(issue_texts(orjson.loads(line)))
+                    messages += await self._error_file(url, auth, MAX_ERROR_MESSAGES - len(messages))
+                except httpx.HTTPError as exc:
+                    messages.append(f"the error file {label(url)} could not be read ({exc.__class__.__name__})")
+        return messages[:MAX_ERROR_MESSAGES]
+
+    async def _error_file(self, url: str, auth: httpx.Auth | None, room: int) -> list[str]:
+        messages: list[str] = []
+        async with self.http.stream("GET", url, headers={"Accept": NDJSON}, auth=auth) as response:
+            if response.status_code != 200:
+                return [f"the error file {label(url)} could not be read (HTTP {response.status_code})"]
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    messages += issue_texts(orjson.loads(line))
                 except orjson.JSONDecodeError:
                     messages.append(f"the error file {label(url)} has a line that is not JSON")
-        return messages[:MAX_ERROR_MESSAGES]
+                if len(messages) >= room:
+                    break
+        return messages
 
     async def cancel(self, status_url: str) -> bool:
         """Asks the server to drop the export and its files (DELETE); best effort, True if it agreed."""
@@ -322,7 +343,11 @@ class BulkClient:
                 await self.policy.sleep(self._wait(response.headers.get("Retry-After"), attempt))
                 continue
             if response.status_code == 401:
-                raise BulkExportError(f"the FHIR server refused the access token at {label(url)} (HTTP 401)" + outcome_text(response))
+                raise BulkExportError(
+                    (f"the FHIR server refused the access token at {label(url)} (HTTP 401)" if auth else
+                     f"{label(url)} asks for authentication (HTTP 401): set HCC_BULK_CLIENT_ID and HCC_BULK_PRIVATE_KEY_FILE")
+                    + outcome_text(response)
+                )
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 

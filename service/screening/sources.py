@@ -120,6 +120,10 @@ class _Export:
                     kickoffs += 1
                     self.state.save()
                 return await self._finish(entry, file_suffix)
+            except asyncio.CancelledError:  # the run was stopped: the server need not finish the export
+                if start is not None and entry.get("status_url"):
+                    await asyncio.shield(self.client.cancel(entry["status_url"]))
+                raise
             except ExportGone as exc:
                 if start is None or kickoffs >= KICKOFFS_PER_EXPORT:
                     raise BulkExportError(f"{exc}; giving up after {kickoffs} kick-off(s)") from exc

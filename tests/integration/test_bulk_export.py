@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -79,13 +80,13 @@ def proxy(sekmet):
     return proxy
 
 
-def export(sekmet, keys, dest: Path, level: Level, alg: Alg = "RS384") -> tuple[ExportedFiles, SmartBackendAuth, list[str]]:
+def export(sekmet, keys, dest: Path, level: Level, alg: Alg = "RS384", since: str | None = None) -> tuple[ExportedFiles, SmartBackendAuth, list[str]]:
     server, _ = sekmet
     auth = SmartBackendAuth(server.base_url, f"hcc-{alg.lower()}", private_pem(keys[alg]), alg=alg, key_id=alg[:2].lower())
     progress: list[str] = []
     result = asyncio.run(
         export_from_fhir(
-            server.base_url, dest, level=level, group_id=GROUP if level == "group" else None, since=None, auth=auth,
+            server.base_url, dest, level=level, group_id=GROUP if level == "group" else None, since=since, auth=auth,
             on_progress=progress.append, policy=RetryPolicy(max_wait_seconds=5),
         )
     )
@@ -172,3 +173,14 @@ def test_truncated_file_is_downloaded_again(sekmet, keys, loaded, proxy, tmp_pat
     assert exported(result) == expected(resources, set(cohort))
     assert len(proxy.requests("GET", "/Observation.ndjson")) == 2
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_since_exports_only_what_changed(sekmet, keys, loaded, proxy, tmp_path):
+    server, _ = sekmet
+    _, resources, _ = loaded
+    since = datetime.now(UTC).isoformat()  # +00:00, microseconds: sent as meta.lastUpdated is written
+    patient = next(r for r in resources if r["id"] == "cohort-07")
+    server.load(as_transaction([{"entry": [{"resource": patient}]}]), token=STATIC_TOKEN)
+    result, _, _ = export(sekmet, keys, tmp_path, "group", since=since)
+    assert exported(result) == Counter({("Patient", "cohort-07"): 1})
+    assert result.notes[0].startswith("BodyStructure absent from the Group export: 0 taken")

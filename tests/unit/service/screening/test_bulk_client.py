@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 import time
 
 import httpx
 import pytest
 
-from service.screening.bulk_client import BulkClient, BulkExportError, ExportGone, RetryPolicy, retry_after_seconds
+from service.screening.bulk_client import (
+    BulkClient,
+    BulkExportError,
+    ExportGone,
+    RetryPolicy,
+    format_since,
+    retry_after_seconds,
+)
 from tests.unit.service.screening.fake_bulk import BASE, BUCKET, DATA, TOKEN, FakeBulk, Sleeps, StaticAuth
 
 
@@ -227,3 +235,33 @@ def test_retry_after_values():
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: now
     assert 59 <= retry_after_seconds(email.utils.formatdate(1_000_060, usegmt=True), now=1_000_000) <= 60
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_since_is_sent_as_meta_last_updated_is_written():
+    server = FakeBulk()
+    run(server, lambda c: c.kickoff("system", None, ("Patient",), "2026-12-03T08:42:02+01:00"))
+    assert server.jobs[0]["since"] == "2026-12-03T07:42:02.000Z"
+    assert format_since("2026-12-03T07:42:02.549Z") == "2026-12-03T07:42:02.549Z"
+    with pytest.raises(BulkExportError, match="needs a time zone"):
+        format_since("2026-12-03T07:42:02")
+    with pytest.raises(BulkExportError, match="is not an instant"):
+        format_since("last week")
+
+
+def test_401_without_credentials_says_what_to_configure():
+    async def main():
+        async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(401))) as http:
+            return await BulkClient(http, BASE, None).kickoff("system", None, ("Patient",), None)
+
+    with pytest.raises(BulkExportError, match="asks for authentication .* set HCC_BULK_CLIENT_ID"):
+        asyncio.run(main())
+
+
+def test_no_token_in_logs_or_progress(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    server = FakeBulk()
+    server.files = {"Condition.ndjson": ["cut"]}
+    server.status = [httpx.Response(429, headers={"Retry-After": "1"})]
+    _, progress = download(server, tmp_path)
+    assert caplog.records and progress
+    assert not [r for r in caplog.records if TOKEN in r.getMessage()] and not [p for p in progress if TOKEN in p]

@@ -171,3 +171,24 @@ def test_manifest_url(tmp_path):
 
     result = asyncio.run(files_from_ndjson(f"{BUCKET}/manifest.json", tmp_path, transport=httpx.MockTransport(handler)))
     assert contents(result) == {"Patient": DATA["Patient"]} and result.transaction_time == "2026-12-01T00:00:00.000Z"
+
+
+def test_a_stopped_run_cancels_the_export_on_the_server(tmp_path):
+    server = FakeBulk()
+    server.status = [httpx.Response(202, headers={"Retry-After": "1"}) for _ in range(500)]
+
+    async def tiny_sleep(_seconds: float) -> None:
+        await asyncio.sleep(0.005)
+
+    async def main():
+        task = asyncio.create_task(export_from_fhir(
+            BASE, tmp_path, level="system", group_id=None, since=None, auth=StaticAuth(), transport=server.transport(),
+            policy=RetryPolicy(sleep=tiny_sleep), types=("Patient",),
+        ))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert ("DELETE", f"{BASE}/bulk-status/0") in [(m, u) for m, u, _ in server.requests]
