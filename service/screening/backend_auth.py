@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -63,7 +63,9 @@ def load_private_key(pem: SecretStr, alg: Alg) -> rsa.RSAPrivateKey | ec.Ellipti
 class SmartBackendAuth(httpx.Auth):
     """Bearer tokens from a SMART Backend Services token endpoint, for requests to ``base_url``'s origin."""
 
-    requires_response_body = True  # discovery and token answers are read inside the flow
+    # Only the answers to its own discovery and token requests are read (``requires_response_body`` would make
+    # httpx read every answer whole before the caller sees it: a streamed NDJSON download too).
+    requires_response_body = False
 
     def __init__(
         self,
@@ -90,6 +92,30 @@ class SmartBackendAuth(httpx.Auth):
 
     def __repr__(self) -> str:  # no key, no token
         return f"SmartBackendAuth(base_url={self.base_url!r}, client_id={self.client_id!r}, alg={self.alg!r})"
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = self.auth_flow(request)
+        outgoing = next(flow)
+        while True:
+            response = yield outgoing
+            if outgoing is not request:
+                response.read()
+            try:
+                outgoing = flow.send(response)
+            except StopIteration:
+                return
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow = self.auth_flow(request)
+        outgoing = next(flow)
+        while True:
+            response = yield outgoing
+            if outgoing is not request:
+                await response.aread()
+            try:
+                outgoing = flow.send(response)
+            except StopIteration:
+                return
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if origin(request.url) != origin(self.base_url):

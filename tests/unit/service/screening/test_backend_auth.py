@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import urllib.parse
 
@@ -188,3 +189,28 @@ def test_from_settings(tmp_path, ec_key):
     assert auth is not None and (auth.client_id, auth.alg, auth.key_id, auth.scope) == ("hcc", "ES384", "k", "system/*.read")
     with pytest.raises(BackendAuthError, match="cannot be read"):
         backend_auth_from_settings(Settings(bulk_client_id="hcc", bulk_private_key_file=tmp_path / "none.pem"), BASE)
+
+
+def test_a_download_through_the_auth_is_streamed_not_read_whole(rsa_key):
+    server = TokenServer()
+    produced = []
+
+    async def body():
+        for i in range(50):
+            produced.append(i)
+            yield b'{"resourceType":"Patient"}\n' * 100
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = server(request)
+        if request.url.path.endswith("Patient.ndjson") and answer.status_code == 200:
+            return httpx.Response(200, content=body())
+        return answer
+
+    async def main():
+        auth = SmartBackendAuth(BASE, "c", pem(rsa_key))
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            async with client.stream("GET", f"{BASE}/Patient.ndjson", auth=auth) as response:
+                async for _chunk in response.aiter_raw():
+                    return len(produced)
+
+    assert asyncio.run(main()) < 50 and server.issued
