@@ -225,7 +225,7 @@ class BulkClient:
                 raise ExportGone(f"the server no longer knows the export {label(status_url)} (HTTP {response.status_code})")
             if response.status_code != 202:
                 raise BulkExportError(f"the export failed (HTTP {response.status_code} from its status URL)" + outcome_text(response))
-            progress = response.headers.get("X-Progress", "in progress")
+            progress = redact(response.headers.get("X-Progress", "in progress")[:80])
             self._progress(f"export {progress}")
             wait = self._wait(response.headers.get("Retry-After"), polls)
             if time.monotonic() + wait > deadline:
@@ -245,8 +245,9 @@ class BulkClient:
                 lines = await self._fetch_to(url, part, auth, expected)
             except _Retry as exc:
                 reason = str(exc)
-                self._progress(f"downloading {label(url)} again: {reason}")
-                await self.policy.sleep(self._wait(exc.retry_after, attempt))
+                if attempt + 1 < self.policy.download_attempts:
+                    self._progress(f"downloading {label(url)} again: {reason}")
+                    await self.policy.sleep(self._wait(exc.retry_after, attempt))
                 continue
             except BaseException:
                 part.unlink(missing_ok=True)
