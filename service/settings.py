@@ -88,6 +88,24 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         default=2048, gt=0, description="per worker: connections (idle ones too) or requests beyond which new requests get 503"
     )
+    bulk_client_id: str | None = Field(
+        default=None, description="SMART Backend Services client id for Bulk Data exports; unset: no token is asked"
+    )
+    bulk_private_key_file: Path | None = Field(
+        default=None, description="PEM private key signing the client assertion (read once, never logged)"
+    )
+    bulk_key_id: str | None = Field(default=None, description="`kid` header of the client assertion")
+    bulk_alg: Literal["RS384", "ES384"] = Field(default="RS384", description="client assertion algorithm")
+    bulk_scope: str = Field(default="system/*.read", description="scope asked of the token endpoint")
+    bulk_poll_max_seconds: float = Field(
+        default=6 * 3600.0, gt=0, description="longest wait for one $export to finish (status polling)"
+    )
+    bulk_retry_after_max_seconds: float = Field(
+        default=120.0, gt=0, description="longest single wait a server's Retry-After (or a retry's backoff) may ask"
+    )
+    bulk_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="per Bulk Data request (connect, and between two chunks of a download)"
+    )
     log_level: str = "INFO"
     timezone: str = "UTC"
     clinical_overrides: Path | None = None

@@ -35,15 +35,20 @@ def free_port() -> int:
 
 @dataclass
 class FhirServer:
-    base_url: str
+    base_url: str  # what the server advertises (a fault proxy's URL when one stands in front)
     process: subprocess.Popen
     workdir: Path
+    direct_url: str = ""  # the server itself, bypassing any proxy
+
+    @property
+    def root_url(self) -> str:
+        return self.base_url.removesuffix("/fhir")
 
     def load(self, transaction: dict, token: str | None = None) -> dict:
         headers = {"Content-Type": "application/fhir+json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        r = httpx.post(self.base_url, json=transaction, headers=headers, timeout=60)
+        r = httpx.post(self.direct_url or self.base_url, json=transaction, headers=headers, timeout=60)
         r.raise_for_status()
         return r.json()
 
@@ -56,9 +61,25 @@ class FhirServer:
             self.process.wait(timeout=10)
 
 
-def start_fhir_server(workdir: Path, *, bearer_tokens: list[str] | None = None) -> FhirServer:
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}/fhir"
+def start_fhir_server(
+    workdir: Path,
+    *,
+    bearer_tokens: list[str] | None = None,
+    smart_clients: list[dict] | None = None,
+    token_lifetime: int | None = None,
+    port: int | None = None,
+    base_url: str | None = None,
+) -> FhirServer:
+    """sekmet on ``port`` (default: a free one), advertising ``base_url`` (default: itself).
+
+    ``smart_clients`` (sekmet's ``{client_id, jwks | jwks_url | public_key_path, scopes}``) turn on SMART Backend
+    Services next to the static ``bearer_tokens`` (so a test can still load data with a static token);
+    ``token_lifetime`` is the access tokens' life in seconds. ``base_url`` lets a proxy stand in front: sekmet then
+    names the proxy in every URL it hands out (status, files, token endpoint, token audience).
+    """
+    port = port or free_port()
+    direct_url = f"http://127.0.0.1:{port}/fhir"
+    base_url = base_url or direct_url
     config: dict = {
         "base_url": base_url,
         "host": "127.0.0.1",
@@ -68,8 +89,15 @@ def start_fhir_server(workdir: Path, *, bearer_tokens: list[str] | None = None) 
         "log_inbound": False,
         "own_private_key_path": str(workdir / "keys" / "sekmet_private.pem"),
     }
+    auth: dict = {}
     if bearer_tokens:
-        config["server_auth"] = {"types": ["bearer"], "tokens": bearer_tokens}
+        auth = {"types": ["bearer"], "tokens": bearer_tokens}
+    if smart_clients:
+        auth = {"types": ["smart", *auth.get("types", [])], "tokens": bearer_tokens or [], "smart_clients": smart_clients}
+    if auth and token_lifetime:
+        auth["token_lifetime"] = token_lifetime
+    if auth:
+        config["server_auth"] = auth
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "settings.yaml").write_text(yaml.safe_dump(config))
     log = open(workdir / "server.log", "wb")
@@ -86,8 +114,8 @@ def start_fhir_server(workdir: Path, *, bearer_tokens: list[str] | None = None) 
         if process.poll() is not None:
             raise RuntimeError(f"FHIR test server exited: {(workdir / 'server.log').read_text()[-2000:]}")
         try:
-            if httpx.get(f"{base_url}/metadata", headers=headers, timeout=2).status_code == 200:
-                return FhirServer(base_url, process, workdir)
+            if httpx.get(f"{direct_url}/metadata", headers=headers, timeout=2).status_code == 200:
+                return FhirServer(base_url, process, workdir, direct_url)
         except httpx.TransportError:
             pass
         time.sleep(0.3)
