@@ -169,8 +169,8 @@ def _peak(patients: int, templates: list[Template]) -> int:
 
 
 def test_memory_stays_flat_whatever_the_number_of_patients(templates):
-    small, large = _peak(40, templates), _peak(400, templates)  # ten times the patients, three heavy records
-    assert sum(plan_patient(SEED, n, templates).observations >= 3000 for n in range(400)) >= 2
+    small, large = _peak(200, templates), _peak(2000, templates)  # ten times the patients and the heavy records
+    assert sum(plan_patient(SEED, n, templates).observations >= 3000 for n in range(2000)) >= 5
     assert large < small * 1.25 + 1_000_000, (small, large)
 
 
