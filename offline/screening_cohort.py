@@ -26,8 +26,9 @@ Each synthetic patient is a clone of one of the 37 embedded records (``service.d
 
 Streaming: one patient is built and written at a time (only the 37 source records are held), so memory stays flat
 whatever ``--patients``. Fast: each source resource is serialised once, with slots for what a clone changes (id
-prefix, dates), so a clone's line is joined from bytes (10 000 patients: 1 million resources, 750 MB, in about 15 s). Deterministic: every draw comes from a ``random.Random`` seeded by the string
-``"{seed}:{n}"`` (stable across Python versions), and the manifest's ``transactionTime`` is the fixed day.
+prefix, dates), so a clone's line is joined from bytes (10 000 patients: 1 million resources, 750 MB, in about
+15 s). Deterministic: every draw comes from a ``random.Random`` seeded by the string ``"{seed}:{n}"`` (stable
+across Python versions), and the manifest's ``transactionTime`` is the fixed day.
 """
 
 from __future__ import annotations
