@@ -332,8 +332,8 @@ def clone(seed: int, plan: Plan, template: Template) -> Iterator[tuple[str, byte
         yield resource["resourceType"], render(template.lines[resource["id"]])
     shift = timedelta(days=plan.shift_days)
     for resource, number, when in _history(plan, template, plan.observations - written):
-        line = render(template.history_lines[resource["id"]], f"-h{number}".encode(), (when + shift).isoformat().encode())
-        yield "Observation", line
+        moved = (when + shift).isoformat().encode()
+        yield "Observation", render(template.history_lines[resource["id"]], f"-h{number}".encode(), moved)
 
 
 class ExportWriter:
