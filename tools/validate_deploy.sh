@@ -2,8 +2,12 @@
 # Validate the deployment examples offline:
 #   - deploy/compose.yaml with `docker-compose config -q` (Debian's docker-compose 1.29, installed if missing;
 #     the variables come from deploy/env.example);
-#   - deploy/k8s/*.yaml against the Kubernetes OpenAPI schemas bundled in the PyPI package
-#     kubernetes-validate (strict: unknown fields are errors), for the oldest and newest versions we support.
+#   - deploy/k8s/*.yaml and the built-in kinds of deploy/k8s/dask/ (volume claim, Secret, ConfigMap,
+#     NetworkPolicy) against the Kubernetes OpenAPI schemas bundled in the PyPI package kubernetes-validate
+#     (strict: unknown fields are errors), for the oldest and newest versions we support;
+#   - the Dask operator's custom resources of deploy/k8s/dask/ (DaskCluster, DaskJob) against the CRDs shipped in
+#     the dask-kubernetes wheel (fetched with pip download, never installed), strict, by
+#     tools/validate_crd_manifests.py, whose --self-check also proves that broken copies are rejected.
 #
 #   tools/validate_deploy.sh            exit 0 when everything validates
 #
@@ -12,6 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
+DASK_KUBERNETES="dask-kubernetes==2026.3.0"   # the operator version the DaskCluster / DaskJob manifests target
+DASK_KUBERNETES_SHA256=5cf138e03cb1851063b82b74e9fd4679251238e3867fcae1e3682aada6410728  # its wheel on PyPI
 K8S_VERSIONS=(1.30.0 1.37.0)   # 1.30: the first with the preStop sleep action (deploy/k8s/deployment.yaml)
 VENV=.venv-deploy
 PYTHON="${PYTHON:-python3}"
@@ -44,6 +50,38 @@ for version in "${K8S_VERSIONS[@]}"; do
   "$VENV/bin/kubernetes-validate" --strict --quiet -k "$version" "${manifests[@]}"
   say "deploy/k8s: ${#manifests[@]} files valid against Kubernetes $version (strict)"
 done
+
+# --- Dask operator resources (deploy/k8s/dask/) ---------------------------------------------------
+custom=()
+builtin=()
+for manifest in deploy/k8s/dask/*.yaml; do
+  if grep -q '^apiVersion: kubernetes.dask.org/' "$manifest"; then custom+=("$manifest"); else builtin+=("$manifest"); fi
+done
+for version in "${K8S_VERSIONS[@]}"; do
+  "$VENV/bin/kubernetes-validate" --strict --quiet -k "$version" "${builtin[@]}"
+done
+say "deploy/k8s/dask: ${#builtin[@]} files valid against Kubernetes ${K8S_VERSIONS[*]} (strict)"
+crds="$VENV/crds/${DASK_KUBERNETES#*==}"
+if [[ ! -s "$crds/daskjob.yaml" ]]; then
+  say "fetching the CRDs of $DASK_KUBERNETES (pip download, not installed)"
+  wheels="$(mktemp -d)"
+  echo "$DASK_KUBERNETES --hash=sha256:$DASK_KUBERNETES_SHA256" > "$wheels/requirements.txt"
+  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: --require-hashes \
+    -r "$wheels/requirements.txt" -d "$wheels"
+  mkdir -p "$crds"
+  "$VENV/bin/python" - "$wheels" "$crds" <<'PY'
+import pathlib, sys, zipfile
+wheel = next(pathlib.Path(sys.argv[1]).glob("dask_kubernetes-*.whl"))
+inside = "dask_kubernetes/operator/deployment/helm/dask-kubernetes-operator/crds/"
+with zipfile.ZipFile(wheel) as archive:
+    for name in ("daskcluster.yaml", "daskjob.yaml"):
+        pathlib.Path(sys.argv[2], name).write_bytes(archive.read(inside + name))
+PY
+  rm -rf "$wheels"
+fi
+"$VENV/bin/python" tools/validate_crd_manifests.py --self-check \
+  --crd "$crds/daskcluster.yaml" --crd "$crds/daskjob.yaml" "${custom[@]}"
+say "deploy/k8s/dask: ${custom[*]} valid against the CRDs of $DASK_KUBERNETES (strict; broken copies rejected)"
 # --- nginx (the proxy of every example) -----------------------------------------------------------
 # nginx -t parses each configuration (directives, their arguments, the limits); the upstream host names
 # exist only inside compose / Kubernetes, so they are pointed at 127.0.0.1 in a scratch copy.
