@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import orjson
@@ -54,34 +54,50 @@ class _Reference(msgspec.Struct):
     reference: Any = None
 
 
+_NULL = msgspec.Raw(b"null")
+
+
 class _Routing(msgspec.Struct):
     """What routes a line to its patient; msgspec skips every other field without building it."""
 
     resourceType: Any = None
     id: Any = None
-    subject: Any = None
-    patient: Any = None
+    subject: msgspec.Raw = _NULL  # decoded only when read (most lines need one of the two)
+    patient: msgspec.Raw = _NULL
 
 
 _DECODER = msgspec.json.Decoder(_Routing)
+_REFERENCE_DECODER = msgspec.json.Decoder(_Reference)
 
 
 class RoutingError(ValueError):
     """A line that is not a FHIR resource as JSON."""
 
 
-@dataclass(frozen=True)
-class Routed:
+class Routed(NamedTuple):
     resource_type: str
     patient_id: str | None  # the Patient's own id, or the patient its subject/patient reference names
 
 
 def patient_of_reference(reference: str) -> str | None:
     """``Patient/<id>``, absolute or versioned, -> ``<id>``; None for a reference to anything else."""
+    if reference.startswith("Patient/") and reference.count("/") == 1:  # the usual, relative form
+        return reference[8:] or None
     parts = reference.split("/_history/", 1)[0].rsplit("/", 2)
     if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
         return parts[-1]
     return None
+
+
+def _reference(raw: msgspec.Raw) -> str | None:
+    """``<field>.reference`` when the field is an object with a string reference."""
+    if raw is _NULL or not raw:
+        return None
+    try:
+        found = _REFERENCE_DECODER.decode(raw)
+    except msgspec.ValidationError:  # not an object (the line itself was valid JSON)
+        return None
+    return found.reference if isinstance(found.reference, str) else None
 
 
 def route(line: bytes) -> Routed:
@@ -96,9 +112,10 @@ def route(line: bytes) -> Routed:
         if not isinstance(found.id, str) or not found.id:
             raise RoutingError("a Patient without an id")
         return Routed("Patient", found.id)
-    for ref in (found.subject, found.patient):
-        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-            return Routed(found.resourceType, patient_of_reference(ref["reference"]))
+    for raw in (found.subject, found.patient):
+        reference = _reference(raw)
+        if reference is not None:
+            return Routed(found.resourceType, patient_of_reference(reference))
     return Routed(found.resourceType, None)
 
 
