@@ -257,7 +257,7 @@ def partition_files(
     """
     if patients_per_partition < 1:
         raise ValueError("patients_per_partition must be at least 1")
-    folder = work_dir / PARTITIONS_DIR
+    folder = work_dir.resolve() / PARTITIONS_DIR  # absolute: workers need not share the driver's directory
     done = folder / DONE_FILE
     if done.exists():
         return PartitionPlan.from_json(done.read_bytes())

@@ -90,3 +90,9 @@ def test_a_worker_killed_mid_run_costs_only_its_partition(plan, local_rows, dask
     assert _run(dask_executor, plan, tmp_path / "results") == local_rows
     assert marker.exists()  # a worker did die: its partition was run again elsewhere
     assert set(dask_executor.client.scheduler_info()["workers"]) != workers_before
+
+
+def test_a_partition_that_cannot_be_read_fails_the_run_clearly(tmp_path):
+    spec = PartitionSpec(0, tmp_path / "missing.ndjson", tmp_path / "r.jsonl", AsOfPolicy(DAY), WorkerSettings())
+    with LocalExecutor(workers=1) as executor, pytest.raises(FileNotFoundError, match="missing.ndjson"):
+        list(executor.run([spec]))

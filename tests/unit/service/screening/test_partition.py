@@ -236,3 +236,12 @@ def test_route_reads_subject_before_patient_as_gather_does():
     assert route(b'{"resourceType": "Observation", "subject": "Patient/a"}').patient_id is None
     with pytest.raises(RoutingError):
         route(b'{"resourceType": 3}')
+
+
+def test_without_patients_everything_is_an_orphan_and_nothing_fails(tmp_path, monkeypatch):
+    (tmp_path / "Observation.ndjson").write_bytes(
+        b'{"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}}\n')
+    monkeypatch.chdir(tmp_path)
+    plan = partition_files([("Observation", Path("Observation.ndjson"))], Path("work"))
+    assert (plan.patients, plan.patients_per_partition, plan.counts["unknown_patient"]) == (0, [0], 1)
+    assert Path(plan.partitions[0]).is_absolute() and Path(plan.partitions[0]).read_bytes() == b""
