@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from types import TracebackType
@@ -40,14 +41,14 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-class Executor:
+class Executor(ABC):
     """Runs partitions somewhere; yields their results as they complete. A context manager (closes on exit)."""
 
-    def run(self, specs: Sequence[PartitionSpec]) -> Iterator[PartitionResult]:
-        raise NotImplementedError
+    @abstractmethod
+    def run(self, specs: Sequence[PartitionSpec]) -> Iterator[PartitionResult]: ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> Executor:
         return self

@@ -47,7 +47,11 @@ ERROR_MESSAGE_CHARS = 500
 
 @dataclass(frozen=True)
 class AsOfPolicy:
-    """The date each patient is assessed at: their own date if given, else ``default``, else today."""
+    """The date each patient is assessed at: their own date if given, else ``default``, else today.
+
+    "Today" is read when a partition starts (in the settings' time zone); a driver that wants one date for the
+    whole run, even across midnight, fixes ``default`` when the run starts.
+    """
 
     default: date | None = None
     per_patient: Mapping[str, date] = field(default_factory=dict)
