@@ -320,6 +320,49 @@ async def _fetch(
     return fetched
 
 
+def _checked_plan(patient_id: str, templates: Mapping[str, str], prefetch: Mapping[str, object] | None) -> PrefetchPlan:
+    """The prefetch plan, once the patient in context is a valid id and any prefetched Patient is theirs."""
+    if not FHIR_ID.fullmatch(patient_id):
+        raise PatientMismatchError(f"the patient in context ({patient_id[:64]!r}) is not a valid FHIR id")
+    plan = plan_prefetch(patient_id, templates, prefetch)
+    if PATIENT_KEY in plan.given:
+        the_patient(plan.given[PATIENT_KEY].resources, patient_id)  # refuse another patient before connecting
+    return plan
+
+
+def _assemble(
+    plan: PrefetchPlan,
+    collected: dict[str, list[dict]],
+    issues: list[DataIssue],
+    patient_id: str,
+    fetched_keys: list[str],
+) -> PatientRecord:
+    """The record from what was fetched and what the prefetch gave, restricted to the patient in context."""
+    for key, page in plan.given.items():
+        collected[key] = _accept(key, page, patient_id, issues)
+    patient = the_patient(collected.pop(PATIENT_KEY, []), patient_id)
+    resources = [r for found in collected.values() for r in found]
+    kept, excluded = restrict_to_patient(resources, patient_id)
+    return PatientRecord(patient=patient, resources=kept, issues=issues + excluded, fetched_keys=fetched_keys)
+
+
+def _prefetched_record(plan: PrefetchPlan, patient_id: str) -> PatientRecord:
+    if plan.to_fetch or plan.to_continue:
+        raise PrefetchMissingError(_missing_message(plan))
+    return _assemble(plan, {}, [], patient_id, [])
+
+
+def record_from_prefetch(
+    patient_id: str, templates: Mapping[str, str], prefetch: Mapping[str, object] | None
+) -> PatientRecord:
+    """:func:`gather_patient_record` with no source, without an event loop (a screening worker's call).
+
+    The same steps (the async function calls the same helpers when there is nothing to fetch): everything must
+    be prefetched, else :class:`PrefetchMissingError`.
+    """
+    return _prefetched_record(_checked_plan(patient_id, templates, prefetch), patient_id)
+
+
 async def gather_patient_record(
     patient_id: str,
     templates: Mapping[str, str],
@@ -329,29 +372,17 @@ async def gather_patient_record(
     deadline_seconds: float,
 ) -> PatientRecord:
     """All resources the templates ask for, from prefetch or from ``source``, within ``deadline_seconds``."""
-    if not FHIR_ID.fullmatch(patient_id):
-        raise PatientMismatchError(f"the patient in context ({patient_id[:64]!r}) is not a valid FHIR id")
-    plan = plan_prefetch(patient_id, templates, prefetch)
-    if PATIENT_KEY in plan.given:
-        the_patient(plan.given[PATIENT_KEY].resources, patient_id)  # refuse another patient before connecting
-    if source is None and (plan.to_fetch or plan.to_continue):
-        raise PrefetchMissingError(_missing_message(plan))
+    plan = _checked_plan(patient_id, templates, prefetch)
+    if source is None or not (plan.to_fetch or plan.to_continue):
+        return _prefetched_record(plan, patient_id)
     fetched_keys = sorted({*plan.to_fetch, *plan.to_continue})
     issues: list[DataIssue] = []
-    collected: dict[str, list[dict]] = {}
-    if source is not None and (plan.to_fetch or plan.to_continue):
-        _route_continuations(plan, source, templates, patient_id)
-        try:
-            # A backstop only: an HTTP source bounds each request by what is left of the same deadline with
-            # httpx's own timeouts, and its requests are shielded from this cancellation (service.fhir.client).
-            async with asyncio.timeout(deadline_seconds + DEADLINE_GRACE_SECONDS):
-                collected = await _fetch(plan, source, patient_id, issues)
-        except TimeoutError as exc:
-            raise FhirUnavailableError(f"the FHIR server did not answer within {deadline_seconds:g} s") from exc
-    for key, page in plan.given.items():
-        collected[key] = _accept(key, page, patient_id, issues)
-
-    patient = the_patient(collected.pop(PATIENT_KEY, []), patient_id)
-    resources = [r for found in collected.values() for r in found]
-    kept, excluded = restrict_to_patient(resources, patient_id)
-    return PatientRecord(patient=patient, resources=kept, issues=issues + excluded, fetched_keys=fetched_keys)
+    _route_continuations(plan, source, templates, patient_id)
+    try:
+        # A backstop only: an HTTP source bounds each request by what is left of the same deadline with
+        # httpx's own timeouts, and its requests are shielded from this cancellation (service.fhir.client).
+        async with asyncio.timeout(deadline_seconds + DEADLINE_GRACE_SECONDS):
+            collected = await _fetch(plan, source, patient_id, issues)
+    except TimeoutError as exc:
+        raise FhirUnavailableError(f"the FHIR server did not answer within {deadline_seconds:g} s") from exc
+    return _assemble(plan, collected, issues, patient_id, fetched_keys)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -15,8 +16,10 @@ from rules.knowledge import Knowledge
 from service.fhir.limits import FhirLimitError
 from service.fhir.source import FhirSource
 from service.gather import PatientRecord, gather_patient_record
-from service.main_state import AppState
 from service.mapping import map_to_snapshot
+
+if TYPE_CHECKING:  # only annotations: a screening worker imports this module without the app's db and auth
+    from service.main_state import AppState
 
 # what mapping and rules may take beyond what the FHIR requests left of HCC_FHIR_DEADLINE_SECONDS
 ASSESS_GRACE_SECONDS = 2.0
