@@ -76,8 +76,11 @@ def _purge(args: argparse.Namespace) -> int:
 
     async def purge() -> dict[str, int]:
         async with db:
-            counts = await db.purge_expired(keep_expired=timedelta(hours=settings.expired_retention_hours))
-        return {"assessments": counts.assessments, "jtis": counts.jtis}
+            counts = await db.purge_expired(
+                keep_expired=timedelta(hours=settings.expired_retention_hours),
+                screening_retention=timedelta(days=settings.screening_retention_days),
+            )
+        return {"assessments": counts.assessments, "jtis": counts.jtis, "screening_runs": counts.screening_runs}
 
     try:
         counts = asyncio.run(purge())
@@ -119,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="assess the synthetic study cohort as the service sees it (Table 1); --json: one object a patient"
     )
     commands.add_parser(
+        "screen",
+        help="screen every patient of a FHIR Bulk Data export (or NDJSON files) into a worklist; see screen --help",
+    )
+    commands.add_parser(
         "benchmarks",
         help="print the published vs reconstructed survival figures (--report; the tables are built offline)",
     )
@@ -131,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         from service.cohort.demo_cli import main as demo_main
 
         return demo_main(argv[1:])
+    if argv[:1] == ["screen"]:
+        from service.screening.cli import main as screen_main
+
+        return screen_main(argv[1:])
     if argv[:1] == ["benchmarks"]:
         from service.benchmarks.cli import main as benchmarks_main
 

@@ -14,7 +14,19 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service.api import assessments, benchmarks, demo_fhir, discovery, feedback, health, hooks, page, references
+from service.api import (
+    assessments,
+    benchmarks,
+    demo_fhir,
+    discovery,
+    feedback,
+    health,
+    hooks,
+    page,
+    references,
+    screenings,
+    worklist_page,
+)
 from service.api.docs import install_docs
 from service.api.schemas import ErrorMessage
 from service.audit import AuditMiddleware
@@ -38,7 +50,14 @@ from service.startup import check_startable
 log = logging.getLogger("hcc_cds")
 
 # the routers whose routes need a trusted client JWT in production (AppState.protected_routes)
-PROTECTED_ROUTERS = (discovery.router, feedback.router, hooks.router, assessments.router, benchmarks.router)
+PROTECTED_ROUTERS = (
+    discovery.router,
+    feedback.router,
+    hooks.router,
+    assessments.router,
+    benchmarks.router,
+    screenings.router,
+)
 
 _startup_frozen = False
 
@@ -100,6 +119,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
                 db.purge_periodically(
                     timedelta(minutes=settings.purge_interval_minutes),
                     keep_expired=timedelta(hours=settings.expired_retention_hours),
+                    screening_retention=timedelta(days=settings.screening_retention_days),
                 ),
                 name="hcc-cds purge",
             )
@@ -108,6 +128,10 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
                 freeze_startup_objects()
                 yield
         finally:
+            for job in list(state.screening_jobs):  # a run left unfinished is resumed by hcc-cds screen --run-id
+                job.cancel()
+            if state.screening_jobs:
+                await asyncio.gather(*state.screening_jobs, return_exceptions=True)
             if purge is not None:
                 purge.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -155,8 +179,10 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     app.include_router(hooks.router, dependencies=trusted, responses={**refused, **too_large, **db_down})
     app.include_router(assessments.router, dependencies=trusted, responses={**refused, **too_large, **db_down})
     app.include_router(benchmarks.router, dependencies=trusted, responses={**refused, **db_down})
+    app.include_router(screenings.router, dependencies=trusted, responses={**refused, **too_large, **db_down})
     install_docs(app)
     app.include_router(page.router, responses=db_down)  # authorised by its unguessable, expiring id (a browser sends no JWT)
+    app.include_router(worklist_page.router, responses=db_down)  # the same: the run's unguessable page token
     app.include_router(references.router)  # the sources every citation names; no patient data, no JWT (as /about)
     # The benchmark routes read the tables and plots from the state (service.api.benchmarks). No
     # dependency_overrides here: while any is set, FastAPI re-inspects every dependency of every request

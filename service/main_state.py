@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ class AppState:
     fhir: FhirConnections
     metrics: ServiceMetrics
     protected_routes: frozenset[int]  # ids of the routes that need a trusted client JWT
+    # screening runs started by the job API in this worker (service.api.screenings); cancelled at shutdown
+    screening_jobs: set[asyncio.Task[None]] = field(default_factory=set)
 
     def _http_source(self, base_url: str, token: str | None) -> HttpFhirSource:
         """A source for one call: its deadline and its byte and resource budget start with it."""

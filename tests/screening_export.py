@@ -36,3 +36,24 @@ def write_export(bundles: list[dict], folder: Path, *, gzipped: bool = False,
         path.write_bytes(gzip.compress(data) if gzipped else data)
         files.append((rtype, path))
     return files
+
+
+def demo_json_rows(day: date = DAY) -> dict[str, dict]:
+    """``hcc-cds demo --json --today DAY``: each cohort patient at its study assessment date."""
+    import contextlib
+    import io
+    import json
+
+    from service.cohort.demo_cli import main as demo_main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert demo_main(["--json", "--today", day.isoformat()]) == 0
+    rows = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    return {row["patient"]: row for row in rows}
+
+
+def write_as_of_file(path: Path, rows: dict[str, dict]) -> Path:
+    """``patient,as_of``: each cohort patient's study assessment date (what ``hcc-cds demo`` assesses at)."""
+    path.write_text("patient,as_of\n" + "".join(f"{pid},{row['assessment_date']}\n" for pid, row in rows.items()))
+    return path

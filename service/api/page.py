@@ -13,7 +13,7 @@ JavaScript, printable.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
@@ -162,20 +162,26 @@ async def assessment_page(
         )
         return HTMLResponse(html, status_code=410, headers=PAGE_HEADERS)
     note_audit(request, patient_ref=stored.patient_ref, rules_version=stored.rules_version)
-    assessment = stored.assessment
-    course = stored.page if stored.page and stored.page.get("format") == COURSE_FORMAT else None
+    html = render_assessment_html(state, stored.assessment, stored.page, stored.created_at, stored.expires_at)
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+def render_assessment_html(
+    state: AppState, assessment: dict, page: dict | None, created: datetime, expires: datetime | None
+) -> str:
+    """The assessment page of one stored assessment (a card's link, or a worklist's patient)."""
+    course = page if page and page.get("format") == COURSE_FORMAT else None
     evidence = (course or {}).get("evidence", {})
-    html = _TEMPLATES.get_template("assessment.html").render(
+    return _TEMPLATES.get_template("assessment.html").render(
         a=assessment,
         decision=_decision(assessment),
         timeline=build_timeline(course, assessment.get("mrecist"), assessment["as_of"]),
         window_days=(course or {}).get("window_days"),
         benchmark=_benchmark_view(state, assessment),
-        created=stored.created_at,
-        expires=stored.expires_at,
+        created=created,
+        expires=expires,
         criterion_name=criterion_name,
         outcome=outcome,
         lines=lambda refs: evidence_lines(refs, evidence),
         readable=lambda text: readable(text, evidence),
     )
-    return HTMLResponse(html, headers=PAGE_HEADERS)

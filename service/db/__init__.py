@@ -108,6 +108,7 @@ class DatabaseNotStartedError(RuntimeError):
 class PurgeCounts:
     assessments: int
     jtis: int
+    screening_runs: int = 0
 
 
 class Database:
@@ -288,17 +289,33 @@ class Database:
             return False
         return current == heads
 
-    async def purge_expired(self, now: datetime | None = None, *, keep_expired: timedelta = timedelta(0)) -> PurgeCounts:
+    async def purge_expired(
+        self,
+        now: datetime | None = None,
+        *,
+        keep_expired: timedelta = timedelta(0),
+        screening_retention: timedelta | None = None,
+    ) -> PurgeCounts:
         """Delete stored assessments expired for longer than ``keep_expired`` (until then their page says
-        "expired"; afterwards the id reads as unknown) and the jtis of tokens that have expired."""
+        "expired"; afterwards the id reads as unknown), the jtis of tokens that have expired and, with
+        ``screening_retention``, finished screening runs older than that (their worklists)."""
         now = now or utcnow()
         if keep_expired < timedelta(0):
             raise ValueError("keep_expired must not be negative")
+        runs = await self.screenings.purge_older_than(screening_retention, now) if screening_retention else 0
         return PurgeCounts(
-            assessments=await self.assessments.purge_expired(now - keep_expired), jtis=await self.jti.purge_expired(now)
+            assessments=await self.assessments.purge_expired(now - keep_expired),
+            jtis=await self.jti.purge_expired(now),
+            screening_runs=runs,
         )
 
-    async def purge_periodically(self, interval: timedelta, *, keep_expired: timedelta = timedelta(0)) -> None:
+    async def purge_periodically(
+        self,
+        interval: timedelta,
+        *,
+        keep_expired: timedelta = timedelta(0),
+        screening_retention: timedelta | None = None,
+    ) -> None:
         """:meth:`purge_expired` now and then every ``interval``, until cancelled (the app's lifespan).
 
         A failed purge is logged (the error's class) and tried again at the next interval. Several
@@ -308,9 +325,14 @@ class Database:
             raise ValueError("the purge interval must be positive")
         while True:
             try:
-                counts = await self.purge_expired(keep_expired=keep_expired)
-                if counts.assessments or counts.jtis:
-                    log.info("purge: %d expired assessments, %d expired jtis deleted", counts.assessments, counts.jtis)
+                counts = await self.purge_expired(keep_expired=keep_expired, screening_retention=screening_retention)
+                if counts.assessments or counts.jtis or counts.screening_runs:
+                    log.info(
+                        "purge: %d expired assessments, %d expired jtis, %d screening runs deleted",
+                        counts.assessments,
+                        counts.jtis,
+                        counts.screening_runs,
+                    )
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("purge failed (%s); next try in %.0f s", type(exc).__name__, interval.total_seconds())
             await anyio.sleep(interval.total_seconds())

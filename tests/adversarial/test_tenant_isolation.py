@@ -112,3 +112,14 @@ def test_a_role_other_than_cds_client_or_operator_stops_start_up(tmp_path):
                                      "role": "admin"}]))
     with pytest.raises(SettingsError, match="role"):
         load_trusted_clients(path)
+
+
+def test_only_an_operator_may_start_or_read_a_screening(service):
+    body = {"source": "nowhere"}
+    for iss, tenant in ((EHR_A, "hospital-a1"), (EHR_B, None)):
+        assert call(service, "POST", "/api/v1/screenings", iss, tenant, json=body).status_code == 403
+        assert call(service, "GET", "/api/v1/screenings/" + "0" * 32, iss, tenant).status_code == 403
+    refused = call(service, "POST", "/api/v1/screenings", OPS, json=body)
+    assert refused.status_code == 400 and "unknown screening source 'nowhere'" in refused.json()["detail"]
+    assert call(service, "GET", "/api/v1/screenings/" + "0" * 32, OPS).status_code == 404
+    assert service.post("/api/v1/screenings", json=body).status_code == 401  # no JWT at all
