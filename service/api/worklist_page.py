@@ -25,7 +25,7 @@ from service.main_state import AppState
 from service.render.page_text import DECISION_TITLES
 from service.render.templates import TEMPLATES
 from service.screening.changes import change_label
-from service.screening.summary import missing_label
+from service.screening.summary import missing_label, missing_short
 from service.screening.worklist_files import csv_lines
 
 router = APIRouter(tags=["page"])
@@ -33,7 +33,7 @@ TOKEN = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_
 ROWS_PER_PAGE = 500
 COLUMNS = (
     ("patient_id", "Patient"),
-    ("recommendation", "Recommendation"),
+    ("priority", "Recommendation"),
     ("tace_resistance", "TACE resistance"),
     ("mrecist", "mRECIST"),
     ("sorafenib_eligibility", "Sorafenib eligibility"),
@@ -72,7 +72,7 @@ async def worklist(
     state: StateDep,
     page_token: TOKEN,
     recommendation: Annotated[str | None, Query(max_length=40)] = None,
-    sort: Annotated[str, Query(max_length=40)] = "recommendation",
+    sort: Annotated[str, Query(max_length=40)] = "priority",
     desc: bool = False,
     changed: bool = False,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -81,7 +81,7 @@ async def worklist(
     if run is None:
         return _not_found()
     note_audit(request)
-    sort = sort if sort in SORTABLE else "recommendation"
+    sort = sort if sort in SORTABLE else "priority"
     rows = await state.db.screenings.results(
         run.id, recommendation=recommendation, changed_only=changed, sort=sort, descending=desc,
         limit=None if changed else ROWS_PER_PAGE, offset=0 if changed else offset,
@@ -100,6 +100,7 @@ async def worklist(
         token=page_token,
         titles=DECISION_TITLES,
         missing_label=missing_label,
+        missing_short=missing_short,
         change_label=change_label,
         departed=run.counts.get("departed") or {},
     )

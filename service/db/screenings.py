@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy import Table, and_, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db._engine import EngineSource
@@ -31,6 +31,7 @@ from service.db.models import (
 )
 from service.db.types import check_length, utcnow
 from service.screening.changes import changes_since
+from service.screening.summary import RECOMMENDATION_PRIORITY
 
 RUNS = cast(Table, ScreeningRunRow.__table__)
 RESULTS = cast(Table, ScreeningResultRow.__table__)
@@ -56,7 +57,8 @@ ROW_COLUMNS = (
     "error_kind",
     "error_message",
 )
-SORTABLE = frozenset(ROW_COLUMNS) - {"missing", "changes", "partition", "error_message"}
+# "priority": the recommendation in the order a tumour board acts on (summary.RECOMMENDATION_PRIORITY)
+SORTABLE = frozenset(ROW_COLUMNS) - {"missing", "changes", "partition", "error_message"} | {"priority"}
 UPDATABLE = frozenset(
     {
         "status",
@@ -144,6 +146,11 @@ def result_row(item: Mapping[str, Any]) -> dict[str, Any]:
         "error_kind": error.get("kind"),
         "error_message": error.get("message"),
     }
+
+
+def _priority() -> Any:
+    ranks = {code: rank for rank, code in enumerate(RECOMMENDATION_PRIORITY)}
+    return case(ranks, value=RESULTS.c.recommendation, else_=len(ranks))
 
 
 class ScreeningRepository:
@@ -287,7 +294,7 @@ class ScreeningRepository:
         *,
         recommendation: str | None = None,
         changed_only: bool = False,
-        sort: str = "patient_id",
+        sort: str = "priority",
         descending: bool = False,
         limit: int | None = None,
         offset: int = 0,
@@ -306,7 +313,7 @@ class ScreeningRepository:
         run_id: str,
         *,
         recommendation: str | None = None,
-        sort: str = "patient_id",
+        sort: str = "priority",
         descending: bool = False,
         limit: int | None = None,
         offset: int = 0,
@@ -314,7 +321,7 @@ class ScreeningRepository:
         """Streamed worklist rows (the CSV and JSON lines of a 100 000-patient run never sit in memory)."""
         if sort not in SORTABLE:
             raise ValueError(f"cannot sort by {sort!r}; one of {', '.join(sorted(SORTABLE))}")
-        column = RESULTS.c[sort]
+        column = _priority() if sort == "priority" else RESULTS.c[sort]
         order = [column.desc() if descending else column.asc(), RESULTS.c.patient_id.asc()]
         query = select(*[RESULTS.c[name] for name in ROW_COLUMNS]).where(RESULTS.c.run_id == run_id)
         if recommendation is not None:

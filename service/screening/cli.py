@@ -70,6 +70,16 @@ class BarProgress:
             self.bar = None
 
 
+def _as_of(text: str) -> date | None:
+    """``today`` (the day the run starts, in HCC_TIMEZONE) or an ISO date."""
+    if text == "today":
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or 'today', got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hcc-cds screen", description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -81,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     level.add_argument("--patient-level", action="store_true", help="Patient/$export: every patient")
     level.add_argument("--system", action="store_true", help="[base]/$export: the whole server")
     parser.add_argument("--since", default=None, help="'auto' (the previous run's transactionTime) or an instant")
-    parser.add_argument("--as-of", type=date.fromisoformat, help="screen as of this date (default: today)")
+    parser.add_argument("--as-of", type=_as_of, help="screen as of this date, YYYY-MM-DD or 'today' (the default)")
     parser.add_argument("--as-of-file", type=Path, help="CSV patient,as_of: a date per patient (others: --as-of)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default HCC_SCREEN_WORKERS)")
     parser.add_argument(

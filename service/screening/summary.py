@@ -22,6 +22,19 @@ MISSING_LABELS: dict[str, str] = {
 }
 CHILD_PUGH_ITEM_PREFIX = "child-pugh:"
 
+# the worklist's default order: what a tumour board acts on first (a decision to take, then data to complete,
+# then patients whose management goes on unchanged); unknown codes last
+RECOMMENDATION_PRIORITY = (
+    "sorafenib-plus-tace",
+    "sorafenib-alone",
+    "refer-mdt",
+    "insufficient-data",
+    "outside-study-criteria",
+    "continue-tace",
+    "on-sorafenib",
+    "not-applicable",
+)
+
 # the columns of the worklist, in order (CSV and JSON lines)
 FIELDS = (
     "recommendation",
@@ -65,6 +78,30 @@ def missing_data(rendered: dict[str, Any]) -> list[str]:
     if _status(rendered, "tace_candidacy") == "unknown":
         missing.add("tace-candidacy")
     return sorted(missing)
+
+
+# short forms for a worklist cell
+MISSING_SHORT: dict[str, str] = {
+    "tace-resistance": "TACE resistance",
+    "tumour-response": "lesion measurements",
+    "child-pugh": "Child-Pugh",
+    "performance-status": "ECOG/Karnofsky",
+    "bclc": "BCLC",
+    "eligibility": "eligibility",
+    "tace-candidacy": "TACE candidacy",
+}
+
+
+def missing_short(tokens: list[str]) -> str:
+    """One line for a worklist cell: "Child-Pugh (albumin, bilirubin), ECOG/Karnofsky"."""
+    items = [t.removeprefix(CHILD_PUGH_ITEM_PREFIX) for t in tokens if t.startswith(CHILD_PUGH_ITEM_PREFIX)]
+    parts = []
+    for token in tokens:
+        if token.startswith(CHILD_PUGH_ITEM_PREFIX):
+            continue
+        text = MISSING_SHORT.get(token, token)
+        parts.append(f"{text} ({', '.join(items)})" if token == "child-pugh" and items else text)
+    return ", ".join(parts)
 
 
 def missing_label(token: str) -> str:

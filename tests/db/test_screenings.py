@@ -76,6 +76,8 @@ async def test_worklist_sorted_and_filtered_in_the_database(database):
         "d", "c", "b", "a"]
     assert [r["patient_id"] for r in await database.screenings.results(run.id, recommendation="continue-tace")] == [
         "b", "d"]
+    # by default, in the order a tumour board acts on: data to complete before TACE to continue
+    assert [r["patient_id"] for r in await database.screenings.results(run.id)] == ["a", "c", "b", "d"]
     assert await database.screenings.recommendation_counts(run.id) == {"continue-tace": 2, "insufficient-data": 2}
     with pytest.raises(ValueError, match="cannot sort by"):
         await database.screenings.results(run.id, sort="assessment_z")
