@@ -137,7 +137,7 @@ def test_an_incremental_run_lays_the_changes_over_the_previous_runs_files(site, 
 
 
 def test_a_killed_run_resumes_without_redoing_finished_partitions(site):
-    env = {**site["env"], "HCC_SCREEN_PATIENTS_PER_PARTITION": "2"}
+    env = {**site["env"], "HCC_SCREEN_PATIENTS_PER_PARTITION": "1"}  # 34 partitions: a kill lands mid-run
     command = [sys.executable, "-m", "service.cli", "screen", "--no-progress", "--fhir", site["server"].base_url,
                "--group", GROUP, "--as-of-file", str(site["as_of"]), "--workers", "1"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -151,7 +151,7 @@ def test_a_killed_run_resumes_without_redoing_finished_partitions(site):
             finished_before = done
             os.killpg(process.pid, signal.SIGKILL)
             break
-        time.sleep(0.05)
+        time.sleep(0.01)
     process.wait(timeout=30)
     assert finished_before, "the run ended before three partitions were done: nothing to resume"
     run_id = finished_before[0].parent.parent.name
