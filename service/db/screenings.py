@@ -9,13 +9,11 @@ them; the patient's page does).
 from __future__ import annotations
 
 import secrets
-import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import Table, and_, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,13 +28,13 @@ from service.db.models import (
     ScreeningRunRow,
 )
 from service.db.types import check_length, utcnow
+from service.screening.blobs import to_bytes, unpack_bytes
 from service.screening.changes import changes_since
 from service.screening.summary import RECOMMENDATION_PRIORITY
 
 RUNS = cast(Table, ScreeningRunRow.__table__)
 RESULTS = cast(Table, ScreeningResultRow.__table__)
 FINISHED = ("complete", "failed", "cancelled")
-ZLIB_LEVEL = 6
 # the worklist columns a result row carries besides its keys (what the page sorts and filters on)
 ROW_COLUMNS = (
     "patient_id",
@@ -74,14 +72,6 @@ UPDATABLE = frozenset(
         "finished_at",
     }
 )
-
-
-def _z(value: Any) -> bytes | None:
-    return None if value is None else zlib.compress(orjson.dumps(value), ZLIB_LEVEL)
-
-
-def _unz(blob: bytes | None) -> Any:
-    return None if blob is None else orjson.loads(zlib.decompress(blob))
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,8 +241,8 @@ class ScreeningRepository:
                 row["changes"] = changes_since(
                     previous.get(row["patient_id"]), row, has_previous_run=run.previous_run_id is not None
                 )
-                row["assessment_z"] = _z(item.get("assessment"))
-                row["page_z"] = _z(item.get("page"))
+                row["assessment_z"] = to_bytes(item.get("assessment_z"))
+                row["page_z"] = to_bytes(item.get("page_z"))
             await conn.execute(
                 delete(RESULTS).where(and_(RESULTS.c.run_id == run.id, RESULTS.c.partition == partition))
             )
@@ -354,7 +344,7 @@ class ScreeningRepository:
         if row is None:
             return None
         data = dict(row)
-        assessment, page = _unz(data.pop("assessment_z")), _unz(data.pop("page_z"))
+        assessment, page = unpack_bytes(data.pop("assessment_z")), unpack_bytes(data.pop("page_z"))
         return PatientResult(run_id, data, assessment, page)
 
     async def departed(self, run: ScreeningRun, *, limit: int = 1000) -> list[str]:

@@ -38,6 +38,7 @@ from service.knowledge import load_knowledge
 from service.pipeline import Assessor
 from service.render.assessment_json import render_assessment
 from service.render.course import page_course
+from service.screening.blobs import pack
 from service.screening.partition import RoutingError, partition_of, route
 from service.screening.summary import worklist_fields
 from service.settings import Settings
@@ -161,7 +162,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 def error_row(row: dict[str, Any], kind: str, message: str) -> dict[str, Any]:
-    return row | {"rules_version": RULES_VERSION, "fields": None, "assessment": None, "page": None,
+    return row | {"rules_version": RULES_VERSION, "fields": None, "assessment_z": None, "page_z": None,
                   "error": {"kind": kind, "message": message}}
 
 
@@ -193,7 +194,7 @@ def assess_patient_lines(
     except Exception as exc:  # noqa: BLE001 (one patient's failure is their error row, never the partition's)
         return error_row(row, type(exc).__name__, _error_text(exc))
     return row | {"rules_version": assessment.versions["rules"], "fields": worklist_fields(rendered),
-                  "assessment": rendered, "page": page, "error": None}
+                  "assessment_z": pack(rendered), "page_z": pack(page), "error": None}
 
 
 def group_by_patient(data: bytes) -> dict[str, list[bytes]]:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from service.screening.blobs import pack
 from service.screening.changes import DATA_NOW_COMPLETE, NEW_PATIENT, NEWLY_RESISTANT
 
 pytestmark = pytest.mark.anyio
@@ -17,13 +18,14 @@ SOURCE = {"kind": "ndjson", "location": "/exports"}
 def item(pid: str, *, rec="insufficient-data", tace="unknown", missing=("child-pugh",), partition=0, error=None):
     if error:
         return {"patient_id": pid, "as_of": "2026-12-01", "partition": partition, "rules_version": "r1",
-                "fields": None, "assessment": None, "page": None, "error": {"kind": "MappingError", "message": error}}
+                "fields": None, "assessment_z": None, "page_z": None,
+                "error": {"kind": "MappingError", "message": error}}
     return {
         "patient_id": pid, "as_of": "2026-12-01", "partition": partition, "rules_version": "r1",
         "fields": {"recommendation": rec, "tace_resistance": tace, "mrecist": "SD", "sorafenib_eligibility": "eligible",
                    "tace_candidacy": "met", "child_pugh": "A", "bclc": "B", "ecog": 1, "missing": list(missing),
                    "data_issues": 0},
-        "assessment": {"patient_id": pid, "big": "x" * 5000}, "page": {"format": "p"}, "error": None,
+        "assessment_z": pack({"patient_id": pid, "big": "x" * 5000}), "page_z": pack({"format": "p"}), "error": None,
     }
 
 
@@ -39,7 +41,7 @@ async def test_a_partition_stored_twice_holds_its_rows_once(database):
     assert await database.screenings.ingest_partition(run, 0, rows) == 1  # a retried partition replaces itself
     assert await database.screenings.counts(run.id) == {"patients": 2, "errors": 1}
     stored = await database.screenings.patient_result(run.id, "p1")
-    assert stored.assessment == rows[0]["assessment"] and stored.page == {"format": "p"}
+    assert stored.assessment == {"patient_id": "p1", "big": "x" * 5000} and stored.page == {"format": "p"}
     failed = await database.screenings.patient_result(run.id, "p2")
     assert failed.assessment is None and failed.row["error_message"] == "no Patient resource"
 
