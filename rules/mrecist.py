@@ -128,6 +128,16 @@ class MrecistCriteria:
     non_target_progression_min_increase_mm: Fraction = Fraction(10)
     non_target_progression_citation: str = ""
 
+    @functools.cached_property
+    def progression_factor_pct(self) -> Fraction:
+        """100 + the PD increase (120): the sum at PD is at least the nadir times this over 100."""
+        return 100 + self.progression_increase_from_nadir_pct
+
+    @functools.cached_property
+    def partial_response_factor_pct(self) -> Fraction:
+        """100 - the PR decrease (70): the sum at PR is at most the baseline times this over 100."""
+        return 100 - self.partial_response_decrease_from_baseline_pct
+
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> MrecistCriteria:
         """Build from ``response_criteria.json`` (the whole document or its ``mrecist`` group)."""
@@ -832,7 +842,7 @@ def _target_sums(day: date, ctx: _Context) -> _Targets:
 def _is_sum_progression(sums: _Sums, crit: MrecistCriteria) -> bool:
     """The sum of the targets measured is above the nadir and >= 20% above it (any sum above a nadir of 0)."""
     return sums.current > sums.nadir.sum_mm and _at_least(
-        sums.current, 100, sums.nadir.sum_mm, 100 + crit.progression_increase_from_nadir_pct
+        sums.current, 100, sums.nadir.sum_mm, crit.progression_factor_pct
     )
 
 
@@ -881,7 +891,7 @@ def _target_response(day: date, targets: _Targets, ctx: _Context) -> tuple[str |
         return NE, _Step(reasons=(_missing_targets_reason(day, targets, crit),))
     if sums.current == 0:
         return CR, _Step()
-    if _at_least(sums.baseline, 100 - crit.partial_response_decrease_from_baseline_pct, sums.current, 100):
+    if _at_least(sums.baseline, crit.partial_response_factor_pct, sums.current, 100):
         return PR, _Step()
     return SD, _Step()
 
