@@ -349,13 +349,11 @@ def decode_problem(resource: dict) -> str | None:
     checks = TOP_LEVEL[rtype]
     keys = resource.keys()
     for prefix, names in checks.choices:
-        if names.isdisjoint(keys):  # no set built for a choice left out
-            if prefix in checks.required_choices:
-                return f"{prefix}[x] is required"
-            continue
         present = keys & names
         if len(present) > 1:
             return _one_of_problem(prefix, present)
+        if not present and prefix in checks.required_choices:
+            return f"{prefix}[x] is required"
     for name in checks.dates:
         value = resource.get(name)
         if value is not None and len(value) >= 10:  # a string: the struct checked its pattern
