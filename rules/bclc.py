@@ -34,6 +34,7 @@ the stage is forced by what is known. BCLC 2022 (Reig 2022) is noted, not used.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -56,7 +57,13 @@ ABSENT_UNLESS_RECORDED = (
 
 
 def _exact(value: float | int) -> Fraction:
-    return Fraction(value) if isinstance(value, int) else Fraction(repr(float(value)))
+    return Fraction(value) if isinstance(value, int) else _decimal_fraction(float(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decimal_fraction(value: float) -> Fraction:
+    """``Fraction(repr(value))``, kept: the text parse is the cost, and the same diameters are read at each date."""
+    return Fraction(repr(value))
 
 
 def _usable_mm(value: float | None) -> Fraction | None:

@@ -128,6 +128,16 @@ class MrecistCriteria:
     non_target_progression_min_increase_mm: Fraction = Fraction(10)
     non_target_progression_citation: str = ""
 
+    @functools.cached_property
+    def progression_factor_pct(self) -> Fraction:
+        """100 + the PD increase (120): the sum at PD is at least the nadir times this over 100."""
+        return 100 + self.progression_increase_from_nadir_pct
+
+    @functools.cached_property
+    def partial_response_factor_pct(self) -> Fraction:
+        """100 - the PR decrease (70): the sum at PR is at most the baseline times this over 100."""
+        return 100 - self.partial_response_decrease_from_baseline_pct
+
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> MrecistCriteria:
         """Build from ``response_criteria.json`` (the whole document or its ``mrecist`` group)."""
@@ -181,8 +191,49 @@ def _mm(value: Fraction) -> str:
 _PCT_LIMIT = Decimal("1e300")  # a finite float, whatever absurd diameter a record holds
 
 
+def _exact_sum(values: Iterable[Fraction]) -> Fraction:
+    """``sum(values, Fraction(0))`` with one normalisation instead of one per term (the same value: the
+    terms are added as integers over a common denominator)."""
+    numerator, denominator = 0, 1
+    for value in values:
+        n, d = value.numerator, value.denominator
+        if d == denominator:
+            numerator += n
+        else:
+            numerator, denominator = numerator * d + n * denominator, denominator * d
+    return Fraction(numerator, denominator)
+
+
+def _at_least(a: Fraction, k: Fraction | int, b: Fraction, m: Fraction | int) -> bool:
+    """``a * k >= b * m``, exactly, by cross-multiplying integers (no Fraction built); denominators are
+    positive, so the direction of the comparison holds (an int has them too: itself over 1)."""
+    left = a.numerator * k.numerator * b.denominator * m.denominator
+    return left >= b.numerator * m.numerator * a.denominator * k.denominator
+
+
+_PCT_FAST_LIMIT = 10**15  # below it in magnitude, 28 digits round a quotient far finer than the tenth
+
+
 def _pct(change: Fraction) -> float:
     """A percentage rounded to one decimal, half away from zero.
+
+    In integers when the value is below 1e15 and not within 1e-10 of a tenth's half (the value
+    :func:`_pct_decimal` gives: its 28-digit quotient cannot cross such a boundary); else by
+    :func:`_pct_decimal`.
+    """
+    n, d = change.numerator, change.denominator
+    magnitude = abs(n)
+    if magnitude < _PCT_FAST_LIMIT * d:
+        tenths, rest = divmod(magnitude * 10, d)
+        distance = abs(2 * rest - d)  # from the half: 0 on it, d at a whole tenth
+        if distance * 10**10 > d or distance == 0:
+            tenths += 1 if 2 * rest >= d else 0
+            return (tenths if n >= 0 else -tenths) / 10 + 0.0
+    return _pct_decimal(change)
+
+
+def _pct_decimal(change: Fraction) -> float:
+    """:func:`_pct` by the decimal module.
 
     The decimal context gets as many digits as the value needs (a record may hold a diameter of
     1e308 mm: 28 digits could not round it), and the result stays a finite float.
@@ -348,6 +399,9 @@ def _valid_readings(
         )
     studies: dict[date, dict[str, Reading]] = {}
     for (when, lesion), readings in sorted(grouped.items()):
+        if len(readings) == 1:  # the common case: no choice to make or report
+            studies.setdefault(when, {})[lesion] = readings[0]
+            continue
         chosen = max(readings, key=lambda r: (r.diameter_mm, r.ref))
         if len({r.diameter_mm for r in readings}) > 1:
             notes.append(
@@ -422,6 +476,11 @@ class _Context:
     conditions: tuple[ConditionFact, ...]  # PVTT and metastases that count
     non_target_progression: tuple[RecordedProgression, ...]
     sessions: tuple[date, ...] = ()  # treatment sessions: what is new is judged since the imaging before each
+    # computed once from the fields above (by :func:`_context`), read at every follow-up date:
+    study_dates: tuple[date, ...] = ()  # every study, oldest first
+    first_seen_by_lesion: tuple[tuple[str, date], ...] = ()  # ``first_seen_after_baseline`` by lesion
+    first_seen_by_date: tuple[tuple[str, date], ...] = ()  # the same, by date then lesion
+    full_sums: tuple[SumAt, ...] = ()  # the full target sum at each follow-up where every target was measured
 
     def reference_for(self, day: date) -> date:
         """The imaging against which lesions are new at ``day``: the baseline, or with sessions, the latest
@@ -459,9 +518,7 @@ def _merge(steps: tuple[_Step, ...]) -> _Step:
 
 def _tracked_lesions(reference: date, ctx: _Context) -> tuple[str, ...]:
     """Lesions first seen after baseline but by the reference imaging: tracked as non-targets, not new."""
-    return tuple(
-        lesion for lesion, first_seen in sorted(ctx.first_seen_after_baseline.items()) if first_seen <= reference
-    )
+    return tuple(lesion for lesion, first_seen in ctx.first_seen_by_lesion if first_seen <= reference)
 
 
 @dataclass(frozen=True)
@@ -551,7 +608,7 @@ def _new_lesions(day: date, reference: date, ctx: _Context) -> _NewLesions:
         else wording.mrecist_new_since_imaging_before_latest(reference.isoformat())
     )
     found: list[_NewLesion] = []
-    for lesion, first_seen in sorted(ctx.first_seen_after_baseline.items(), key=lambda kv: (kv[1], kv[0])):
+    for lesion, first_seen in ctx.first_seen_by_date:
         if first_seen > day or first_seen <= reference:
             continue
         readings = [ctx.studies[d][lesion] for d in ctx.follow_ups if d <= day and lesion in ctx.studies[d]]
@@ -622,7 +679,7 @@ def _non_target_growth(
     possible: list[_Growth] = []
     sizes: list[str] = []
     for lesion in (*ctx.known_non_targets, *tracked):
-        readings = [ctx.studies[d][lesion] for d in sorted(ctx.studies) if base.date <= d <= day and lesion in ctx.studies[d]]
+        readings = [ctx.studies[d][lesion] for d in ctx.study_dates if base.date <= d <= day and lesion in ctx.studies[d]]
         if not readings:
             continue
         sizes.append(f"{lesion} " + ", ".join(f"{_mm(r.diameter_mm)} mm ({r.when.isoformat()})" for r in readings))
@@ -729,7 +786,7 @@ class _Targets:
 
 
 def _sum_of(study: dict[str, Reading], lesions: Iterable[str]) -> Fraction:
-    return sum((study[lesion].diameter_mm for lesion in lesions), Fraction(0))
+    return _exact_sum(study[lesion].diameter_mm for lesion in lesions)
 
 
 def _nadir(day: date, ctx: _Context) -> SumAt:
@@ -737,19 +794,24 @@ def _nadir(day: date, ctx: _Context) -> SumAt:
     measured (RECIST 1.1 practice: with a target not measured, the measured sum can only show PD by already
     being >= 20% above it); ties by the earliest date."""
     base = ctx.baseline
-    all_targets = tuple(t.lesion for t in base.targets)
-    candidates = [SumAt(base.date, base.sum_mm)]
-    for d in ctx.follow_ups:
-        if d >= day:
-            break
-        earlier = ctx.studies[d]
-        if all(lesion in earlier for lesion in all_targets):
-            candidates.append(SumAt(d, _sum_of(earlier, all_targets)))
+    candidates = [SumAt(base.date, base.sum_mm), *(s for s in ctx.full_sums if s.date < day)]
     return min(candidates, key=lambda s: (s.sum_mm, s.date))
 
 
+def _full_sums(studies: dict[date, dict[str, Reading]], baseline: Baseline, follow_ups: tuple[date, ...]) -> tuple[SumAt, ...]:
+    """The full target sum at each follow-up on which every target was measured (the nadir's candidates)."""
+    all_targets = tuple(t.lesion for t in baseline.targets)
+    return tuple(
+        SumAt(d, _sum_of(studies[d], all_targets))
+        for d in follow_ups
+        if all(lesion in studies[d] for lesion in all_targets)
+    )
+
+
 def _change_pct(value: Fraction, reference: Fraction) -> Fraction:
-    return (value - reference) * 100 / reference
+    """``(value - reference) * 100 / reference`` (``reference`` not 0), built once from integers."""
+    vn, vd, rn, rd = value.numerator, value.denominator, reference.numerator, reference.denominator
+    return Fraction((vn * rd - rn * vd) * 100, vd * rn)
 
 
 def _target_sums(day: date, ctx: _Context) -> _Targets:
@@ -759,7 +821,7 @@ def _target_sums(day: date, ctx: _Context) -> _Targets:
     if not measured:
         return _Targets(measured, missing, None, ())
     current = _sum_of(study, measured)
-    baseline = sum((t.diameter_mm for t in base.targets if t.lesion in measured), Fraction(0))
+    baseline = _exact_sum(t.diameter_mm for t in base.targets if t.lesion in measured)
     nadir = _nadir(day, ctx)
     evidence = [study[lesion].ref for lesion in measured]
     if nadir.date != base.date:
@@ -779,8 +841,8 @@ def _target_sums(day: date, ctx: _Context) -> _Targets:
 
 def _is_sum_progression(sums: _Sums, crit: MrecistCriteria) -> bool:
     """The sum of the targets measured is above the nadir and >= 20% above it (any sum above a nadir of 0)."""
-    return sums.current > sums.nadir.sum_mm and (
-        sums.current * 100 >= sums.nadir.sum_mm * (100 + crit.progression_increase_from_nadir_pct)
+    return sums.current > sums.nadir.sum_mm and _at_least(
+        sums.current, 100, sums.nadir.sum_mm, crit.progression_factor_pct
     )
 
 
@@ -829,7 +891,7 @@ def _target_response(day: date, targets: _Targets, ctx: _Context) -> tuple[str |
         return NE, _Step(reasons=(_missing_targets_reason(day, targets, crit),))
     if sums.current == 0:
         return CR, _Step()
-    if sums.current * 100 <= sums.baseline * (100 - crit.partial_response_decrease_from_baseline_pct):
+    if _at_least(sums.baseline, crit.partial_response_factor_pct, sums.current, 100):
         return PR, _Step()
     return SD, _Step()
 
@@ -1087,7 +1149,7 @@ def _choose_baseline(
         date=base_day,
         treatment_start=treatment_start,
         targets=targets,
-        sum_mm=sum((t.diameter_mm for t in targets), Fraction(0)),
+        sum_mm=_exact_sum(t.diameter_mm for t in targets),
         non_targets=tuple(
             sorted(lesion for lesion, r in base_study.items() if lesion not in target_ids and r.diameter_mm > 0)
         ),
@@ -1160,17 +1222,22 @@ def _context(
     baseline, the non-targets known by baseline, the conditions, recorded progression and sessions."""
     known = {lesion for d, study in studies.items() if d <= baseline.date for lesion in study}
     first_seen, organ_of = _lesion_history(studies, known)
+    follow_ups = tuple(sorted(d for d in studies if baseline.date < d <= as_of))
     return _Context(
         crit=crit,
         studies=studies,
         baseline=baseline,
-        follow_ups=tuple(sorted(d for d in studies if baseline.date < d <= as_of)),
+        follow_ups=follow_ups,
         first_seen_after_baseline=first_seen,
         organ_of=organ_of,
         known_non_targets=tuple(sorted(known - {t.lesion for t in baseline.targets})),
         conditions=conditions,
         non_target_progression=tuple(sorted(non_target_progression, key=lambda p: (p.when, p.ref))),
         sessions=tuple(sorted(set(new_since_sessions))),
+        study_dates=tuple(sorted(studies)),
+        first_seen_by_lesion=tuple(sorted(first_seen.items())),
+        first_seen_by_date=tuple(sorted(first_seen.items(), key=lambda kv: (kv[1], kv[0]))),
+        full_sums=_full_sums(studies, baseline, follow_ups),
     )
 
 

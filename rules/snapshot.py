@@ -8,8 +8,10 @@ resource it came from, so findings can cite their evidence.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar
 
 from rules.findings import DataIssue
 
@@ -180,9 +182,14 @@ class Snapshot:
 
     def series(self, concept: str) -> tuple[Measurement, ...]:
         """Usable results of one concept, oldest first (ties by reference)."""
-        return tuple(
-            sorted((m for m in self.measurements if m.concept == concept), key=lambda m: (m.when, m.ref))
-        )
+        return self._series_by_concept.get(concept, ())
+
+    @functools.cached_property
+    def _series_by_concept(self) -> dict[str, tuple[Measurement, ...]]:
+        """Every concept's :meth:`series`, sorted once: the rules ask for a series ~10 times a call. (A stable
+        sort of all, then split by concept, keeps each concept's ties in the order filtering then sorting
+        would.)"""
+        return _by_concept(sorted(self.measurements, key=lambda m: (m.when, m.ref)))
 
     def unusable_of(self, concept: str) -> tuple[UnusableMeasurement, ...]:
         return tuple(u for u in self.unusable if u.concept == concept)
@@ -191,12 +198,23 @@ class Snapshot:
         return tuple(c for c in self.conditions if c.concept == concept)
 
     def procedures_of(self, concept: str) -> tuple[ProcedureFact, ...]:
-        return tuple(
-            sorted(
-                (p for p in self.procedures if p.concept == concept),
-                key=lambda p: (p.performed or date.min, p.ref),
-            )
-        )
+        """One concept's procedures, oldest first (undated first; ties by reference)."""
+        return self._procedures_by_concept.get(concept, ())
+
+    @functools.cached_property
+    def _procedures_by_concept(self) -> dict[str, tuple[ProcedureFact, ...]]:
+        return _by_concept(sorted(self.procedures, key=lambda p: (p.performed or date.min, p.ref)))
 
     def medications_of(self, concept: str) -> tuple[MedicationFact, ...]:
         return tuple(m for m in self.medications if m.concept == concept)
+
+
+_Fact = TypeVar("_Fact", Measurement, ProcedureFact)
+
+
+def _by_concept(facts: list[_Fact]) -> dict[str, tuple[_Fact, ...]]:
+    """``facts`` split by concept, each concept's in the order given."""
+    grouped: dict[str, list[_Fact]] = {}
+    for fact in facts:
+        grouped.setdefault(fact.concept, []).append(fact)
+    return {concept: tuple(group) for concept, group in grouped.items()}

@@ -19,7 +19,6 @@ and ``cancelled`` resources are ignored.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib
 import json
@@ -370,10 +369,18 @@ class _Builder:
     blood_pressures: list[BloodPressure] = field(default_factory=list)
     graded_events: list[GradedEvent] = field(default_factory=list)
     body_structures: dict[str, dict] = field(default_factory=dict)
+    # the entry may_use found for a resource (by id(); the resources outlive the mapping): once the resource
+    # is validated its codings are well-formed, so match() would find this same first entry again
+    matched: dict[int, CodeEntry] = field(default_factory=dict)
 
     def issue(self, resource: dict | str, problem: str) -> None:
         ref = resource if isinstance(resource, str) else ref_of(resource)
         self.issues.append(DataIssue(resource=ref, problem=problem))
+
+    def matched_entry(self, resource: dict, concept: Any, resource_type: str) -> CodeEntry | None:
+        """:meth:`match` of a resource's code, as :meth:`may_use` found it when it did."""
+        entry = self.matched.get(id(resource))
+        return entry if entry is not None else self.match(concept, resource_type)
 
     def match(self, concept: Any, resource_type: str) -> CodeEntry | None:
         """The first coding of ``concept`` that belongs to a value set for ``resource_type``."""
@@ -400,13 +407,13 @@ class _Builder:
         if rtype in ("MedicationRequest", "MedicationStatement"):
             if "medicationCodeableConcept" not in resource:
                 return True  # a medicationReference is reported as unresolved
-            return self._may_match(resource["medicationCodeableConcept"], "MedicationRequest")
+            return self._may_match(resource, resource["medicationCodeableConcept"], "MedicationRequest")
         code_of = _CODE_VALUE_SET.get(rtype)
         if code_of is None:
             return True
-        return self._may_match(resource.get("code"), code_of)
+        return self._may_match(resource, resource.get("code"), code_of)
 
-    def _may_match(self, concept: Any, resource_type: str) -> bool:
+    def _may_match(self, resource: dict, concept: Any, resource_type: str) -> bool:
         pairs = _plain_codings(concept)
         if pairs is None:
             return True
@@ -414,6 +421,7 @@ class _Builder:
         for system, code in pairs:
             entry = self.k.lookup(system, code)
             if entry is not None and entry.concept in allowed:
+                self.matched[id(resource)] = entry
                 return True
         return False
 
@@ -422,7 +430,7 @@ class _Builder:
         status = obs.get("status")
         if status in IGNORED_STATUSES:
             return
-        entry = self.match(obs.get("code"), "Observation")
+        entry = self.matched_entry(obs, obs.get("code"), "Observation")
         if entry is None:
             return
         ref = ref_of(obs)
@@ -566,7 +574,7 @@ class _Builder:
         verification = _coded_status(cond.get("verificationStatus"))
         if verification in ("entered-in-error", "refuted"):
             return
-        entry = self.match(cond.get("code"), "Condition")
+        entry = self.matched_entry(cond, cond.get("code"), "Condition")
         if entry is None:
             return
         onset, recorded = self.condition_dates(cond, entry.concept)
@@ -651,7 +659,7 @@ class _Builder:
         status = med.get("status")
         if status in IGNORED_STATUSES:
             return
-        entry = self.match(med.get("medicationCodeableConcept"), "MedicationRequest")
+        entry = self.matched_entry(med, med.get("medicationCodeableConcept"), "MedicationRequest")
         if entry is None:
             if "medicationReference" in med and "medicationCodeableConcept" not in med:
                 self.issue(med, "medicationReference is not resolved; the medication is not identified")
@@ -680,7 +688,7 @@ class _Builder:
     def allergy(self, allergy: dict) -> None:
         if _coded_status(allergy.get("verificationStatus")) in ("entered-in-error", "refuted"):
             return
-        entry = self.match(allergy.get("code"), "MedicationRequest")
+        entry = self.matched_entry(allergy, allergy.get("code"), "MedicationRequest")
         if entry is None:
             return
         self.allergies.append(
@@ -697,6 +705,7 @@ class _Builder:
         (``liver_structures``), the organ an ``extrahepatic_structures`` code names, else None (unknown:
         never extrahepatic) with a data issue."""
         resolved = []
+        organs: dict[str, tuple[str | None, str | None]] = {}  # a lesion's (organ, problem), read once
         reported: set[str] = set()
         for lesion in self.lesions:
             body = self.body_structures.get(lesion.lesion)
@@ -704,14 +713,16 @@ class _Builder:
             if body is None:
                 self.issue(lesion.ref, f"lesion {lesion.lesion} not found: its organ is unknown")
             else:
-                organ, problem = self.organ_of(body.get("location"))
+                if lesion.lesion not in organs:
+                    organs[lesion.lesion] = self.organ_of(body.get("location"))
+                organ, problem = organs[lesion.lesion]
                 if problem and lesion.lesion not in reported:
                     reported.add(lesion.lesion)
                     self.issue(
                         lesion.lesion, f"{problem}: the lesion's organ is unknown (neither intrahepatic nor extrahepatic)"
                     )
             resolved.append(
-                dataclasses.replace(lesion, organ=organ)
+                LesionMeasurement(lesion.lesion, organ, lesion.when, lesion.viable_diameter_mm, lesion.ref, lesion.modality)
             )
         self.lesions = resolved
 

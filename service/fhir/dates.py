@@ -9,14 +9,16 @@ value less precise than a day (``2026`` or ``2026-05``) is returned with
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
 
-@dataclass(frozen=True)
-class FhirDate:
+class FhirDate(NamedTuple):
+    """A named tuple rather than a frozen dataclass: the mapping builds one for every date it reads, and a
+    frozen dataclass's ``__init__`` costs ~4x a tuple's. (Always truthy, as the dataclass was: two fields.)"""
+
     day: date
     precise: bool  # False: only a year or a month was recorded (day is its first day)
 

@@ -78,13 +78,15 @@ def _check_nested(struct: Struct, dates: tuple[str, ...] = (), one_of: tuple[str
         if problem:
             raise ValueError(problem)
     if one_of:
-        problem = _one_of_problem(one_of[0], (n for n in one_of[1] if getattr(struct, n) is not None))
-        if problem:
-            raise ValueError(problem)
+        present = [n for n in one_of[1] if getattr(struct, n) is not None]
+        if len(present) > 1:  # the message (a sort) only for a refusal
+            raise ValueError(_one_of_problem(one_of[0], present))
 
 
 # -- complex types: every R4 member declared (unknown members are refused, as fhir.resources does) --------------
-class Element(Struct, forbid_unknown_fields=True, omit_defaults=True):
+# gc=False on every struct: the decoded structs hold JSON values (trees, never cycles) and are dropped at once;
+# not tracking them spares the garbage collector's bookkeeping for each of the ~20 a resource builds.
+class Element(Struct, forbid_unknown_fields=True, omit_defaults=True, gc=False):
     id: Any = None
     extension: Any = None
 
@@ -141,7 +143,7 @@ class Reference(Element):
     display_: Any = field(default=None, name="_display")
 
 
-class Resource(Struct, kw_only=True):
+class Resource(Struct, kw_only=True, gc=False):
     resourceType: Any = None  # the dispatch key: read before decoding
     id: Id | None = None
 
@@ -172,7 +174,7 @@ class ObservationComponent(_ValueX, kw_only=True):
         _check_nested(self, one_of=("value", _VALUE_X))
 
 
-class Repeat(Struct):
+class Repeat(Struct, gc=False):
     boundsPeriod: Period | None = None
     boundsDuration: Any = None
     boundsRange: Any = None
@@ -184,11 +186,11 @@ class Repeat(Struct):
         _check_nested(self, one_of=("bounds", ("boundsPeriod", "boundsDuration", "boundsRange")))
 
 
-class Timing(Struct):
+class Timing(Struct, gc=False):
     repeat: Repeat | None = None
 
 
-class DoseAndRate(Struct):
+class DoseAndRate(Struct, gc=False):
     doseQuantity: Quantity | None = None
     doseRange: Any = None
 
@@ -196,7 +198,7 @@ class DoseAndRate(Struct):
         _check_nested(self, one_of=("dose", ("doseQuantity", "doseRange")))
 
 
-class Dosage(Struct):
+class Dosage(Struct, gc=False):
     timing: Timing | None = None
     doseAndRate: list[DoseAndRate] | None = None
 
