@@ -245,6 +245,8 @@ def group_by_patient(data: bytes) -> dict[str, list[ParsedLine]]:
     Each line is parsed by orjson once and routed from the parsed object (the routing decoder and then orjson
     on every line cost ~1 ms a patient). A line orjson refuses but the routing decoder reads stays in its
     patient's group as the error, so that patient gets the error row they got when lines were parsed later.
+    The price is memory: a partition's parsed objects are ~5x its bytes (a 14 MB partition of 200 patients:
+    peak RSS 76 -> 147 MB), bounded by ``patients_per_partition``.
     """
     groups: dict[str, list[ParsedLine]] = {}
     loads = orjson.loads
