@@ -19,7 +19,7 @@ import functools
 import gc
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -39,11 +39,18 @@ from service.pipeline import Assessor
 from service.render.assessment_json import render_assessment
 from service.render.course import page_course
 from service.screening.blobs import pack
-from service.screening.partition import RoutingError, partition_of, route
+from service.screening.partition import (
+    SUBJECT_FIELDS,
+    RoutingError,
+    partition_of,
+    patient_of_reference,
+    route,
+)
 from service.screening.summary import worklist_fields
 from service.settings import Settings
 
 ERROR_MESSAGE_CHARS = 500
+ParsedLine = dict[str, Any] | orjson.JSONDecodeError  # a line as orjson read it, or why it could not
 
 
 @dataclass(frozen=True)
@@ -175,18 +182,26 @@ def row_bytes(row: dict[str, Any]) -> tuple[bytes, bool]:
         return orjson.dumps(error_row(base, "SerializationError", _error_text(exc))) + b"\n", True
 
 
+def _resources(parsed: list[ParsedLine]) -> Iterator[dict[str, Any]]:
+    """A patient's parsed lines; the first that JSON refused fails the patient (its error row says why)."""
+    for item in parsed:
+        if isinstance(item, Exception):
+            raise item
+        yield item
+
+
 def assess_patient_lines(
     patient_id: str,
-    lines: list[bytes],
+    lines: list[ParsedLine],
     as_of: date,
     kit: Toolkit,
     *,
     partition: int,
 ) -> dict[str, Any]:
-    """One patient's row: the hook path on a full prefetch of their lines, or an error row."""
+    """One patient's row: the hook path on a full prefetch of their parsed lines, or an error row."""
     row: dict[str, Any] = {"patient_id": patient_id, "as_of": as_of.isoformat(), "partition": partition}
     try:
-        prefetch = full_prefetch(patient_id, (orjson.loads(line) for line in lines), kit)
+        prefetch = full_prefetch(patient_id, _resources(lines), kit)
         record = record_from_prefetch(patient_id, kit.templates, prefetch)
         assessment = kit.assessor(record, as_of)
         rendered = render_assessment(assessment, kit.knowledge, kit.tables)
@@ -197,19 +212,62 @@ def assess_patient_lines(
                   "assessment_z": pack(rendered), "page_z": pack(page), "error": None}
 
 
-def group_by_patient(data: bytes) -> dict[str, list[bytes]]:
-    """A partition's raw lines by patient (lines the partitioner would not have written are skipped)."""
-    groups: dict[str, list[bytes]] = {}
+def _reference_of(value: object) -> str | None:
+    """``<field>.reference`` when the field is an object with a string reference (as the partitioner reads it)."""
+    if isinstance(value, dict):
+        reference = value.get("reference")
+        return reference if isinstance(reference, str) else None
+    return None
+
+
+def routed_patient(resource: object) -> str | None:
+    """The patient of a parsed line, exactly as :func:`service.screening.partition.route` reads the raw line:
+    none without a non-empty ``resourceType``; a Patient's own non-empty id; else the patient of the first of
+    ``subject``/``patient`` that holds a string reference."""
+    if not isinstance(resource, dict):
+        return None
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str) or not rtype:
+        return None
+    if rtype == "Patient":
+        pid = resource.get("id")
+        return pid if isinstance(pid, str) and pid else None
+    for name in SUBJECT_FIELDS:
+        reference = _reference_of(resource.get(name))
+        if reference is not None:
+            return patient_of_reference(reference)
+    return None
+
+
+def group_by_patient(data: bytes) -> dict[str, list[ParsedLine]]:
+    """A partition's lines, parsed once, by patient (lines the partitioner would not have written are skipped).
+
+    Each line is parsed by orjson once and routed from the parsed object (the routing decoder and then orjson
+    on every line cost ~1 ms a patient). A line orjson refuses but the routing decoder reads stays in its
+    patient's group as the error, so that patient gets the error row they got when lines were parsed later.
+    The price is memory: a partition's parsed objects are ~5x its bytes (a 14 MB partition of 200 patients:
+    peak RSS 76 -> 147 MB), bounded by ``patients_per_partition``.
+    """
+    groups: dict[str, list[ParsedLine]] = {}
+    loads = orjson.loads
     for line in data.splitlines():
         if not line.strip():
             continue
         try:
-            routed = route(line)
-        except RoutingError:
-            continue
-        if routed.patient_id is not None:
-            groups.setdefault(routed.patient_id, []).append(line)
+            item: ParsedLine = loads(line)
+            patient_id = routed_patient(item)
+        except orjson.JSONDecodeError as exc:
+            item, patient_id = exc, _routed_raw(line)
+        if patient_id is not None:
+            groups.setdefault(patient_id, []).append(item)
     return groups
+
+
+def _routed_raw(line: bytes) -> str | None:
+    try:
+        return route(line).patient_id
+    except RoutingError:
+        return None
 
 
 def run_partition(spec: PartitionSpec) -> PartitionResult:

@@ -174,3 +174,52 @@ def test_an_empty_partition_gives_an_empty_result(tmp_path):
     result = run_partition(PartitionSpec(3, empty, tmp_path / "r" / "part-0003.jsonl", AsOfPolicy(DAY),
                                          WorkerSettings()))
     assert (result.patients, result.errors) == (0, 0) and result.result.read_bytes() == b""
+
+
+ROUTING_LINES = [
+    b'{"resourceType": "Patient", "id": "p1"}',
+    b'{"resourceType": "Patient", "id": ""}',
+    b'{"resourceType": "Patient"}',
+    b'{"resourceType": "Patient", "id": 7}',
+    b'{"resourceType": "", "subject": {"reference": "Patient/p1"}}',
+    b'{"resourceType": 3, "subject": {"reference": "Patient/p1"}}',
+    b'{"subject": {"reference": "Patient/p1"}}',
+    b'[{"resourceType": "Patient", "id": "p1"}]',
+    b'"Patient"',
+    b'{"resourceType": "Observation", "subject": {"reference": "Patient/p2"}}',
+    b'{"resourceType": "Observation", "subject": {"reference": "http://x/fhir/Patient/p2/_history/3"}}',
+    b'{"resourceType": "Observation", "subject": {"reference": "Group/g1"}, "patient": {"reference": "Patient/p3"}}',
+    b'{"resourceType": "Observation", "subject": null, "patient": {"reference": "Patient/p3"}}',
+    b'{"resourceType": "Observation", "subject": "Patient/p1", "patient": {"reference": "Patient/p3"}}',
+    b'{"resourceType": "Observation", "subject": {"reference": 5}, "patient": {"reference": "Patient/p3"}}',
+    b'{"resourceType": "Observation", "subject": {"display": "x"}}',
+    b'{"resourceType": "Observation", "subject": {"reference": "Patient/"}}',
+    b'{"resourceType": "Observation"}',
+]
+
+
+@pytest.mark.parametrize("line", ROUTING_LINES)
+def test_a_parsed_line_goes_to_the_patient_the_partitioner_routed_it_to(line):
+    from service.screening.partition import RoutingError, route
+    from service.screening.runner import routed_patient
+
+    try:
+        expected = route(line).patient_id
+    except RoutingError:
+        expected = None
+    assert routed_patient(orjson.loads(line)) == expected
+
+
+def test_a_line_orjson_refuses_is_its_patients_error_row_as_before(tmp_path, bundles):
+    from service.screening.runner import group_by_patient
+
+    # not UTF-8 in an element the routing decoder skips: routed, but orjson refuses the line
+    bad = b'{"resourceType": "Observation", "id": "o9", "subject": {"reference": "Patient/demo-eligible"}, "x": "\xff"}'
+    groups = group_by_patient(bad + b"\n" + b'{"resourceType": "Patient", "id": "demo-eligible"}\n\n')
+    assert isinstance(groups["demo-eligible"][0], orjson.JSONDecodeError)
+    spec = _one_partition(tmp_path, bundles[:2], extra={"Observation": [bad]})
+    result = run_partition(spec)
+    rows = {r["patient_id"]: r for r in _rows(spec.result)}
+    assert (result.patients, result.errors) == (2, 1)
+    assert rows["demo-eligible"]["error"]["kind"] == "JSONDecodeError"
+    assert "UTF-8" in rows["demo-eligible"]["error"]["message"]
