@@ -1,10 +1,10 @@
 """One screening run from start to end: source -> partitions -> assessed partitions -> the database.
 
-The same function serves ``hcc-cds screen`` and the job API (which starts ``hcc-cds screen --run-id``
-in a process of its own). Each phase leaves its work on disk under the run's folder, so a killed run
-started again with ``--run-id`` (or ``--resume``) skips what is finished: complete downloads are kept,
-a finished partitioning is read back, a partition whose result file exists is only stored again
-(idempotent), and only the others are assessed.
+The same function serves ``hcc-cds screen`` and the job API (which runs it as a task of the replica that
+took the request; the partitions go to worker processes either way). Each phase leaves its work on disk
+under the run's folder, so a killed run started again with ``hcc-cds screen --run-id`` skips what is
+finished: complete downloads are kept, a finished partitioning is read back, a partition whose result file
+exists is only stored again (idempotent), and only the others are assessed.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ import anyio.to_thread
 import httpx
 import orjson
 
+from rules import RULES_VERSION
 from service.db import Database
 from service.db.screenings import ScreeningRun
+from service.db.types import utcnow
 from service.screening.backend_auth import backend_auth_from_settings
 from service.screening.bulk_client import RetryPolicy
 from service.screening.executors import DaskExecutor, Executor, LocalExecutor
@@ -229,10 +231,10 @@ async def execute_run(
         raise
     except RunCancelled:
         progress.phase("cancelled")
-        await db.screenings.update_run(run.id, status="cancelled", finished_at=_now())
+        await db.screenings.update_run(run.id, status="cancelled", finished_at=utcnow())
     except Exception as exc:  # noqa: BLE001 - any failure ends the run as failed, with its reason
         log.warning("screening %s failed: %s", run.id, type(exc).__name__)
-        await db.screenings.update_run(run.id, status="failed", message=_message(exc), finished_at=_now())
+        await db.screenings.update_run(run.id, status="failed", message=_message(exc), finished_at=utcnow())
     finally:
         progress.close()
     stored = await db.screenings.get_run(run.id)
@@ -243,12 +245,6 @@ async def execute_run(
 def _message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text[:2000]
-
-
-def _now() -> Any:
-    from service.db.types import utcnow
-
-    return utcnow()
 
 
 async def _phases(
@@ -316,8 +312,8 @@ async def _phases(
         patients_done=tally.done,
         patient_errors=tally.errors,
         counts=counts,
-        rules_version=_rules_version(),
-        finished_at=_now(),
+        rules_version=RULES_VERSION,
+        finished_at=utcnow(),
     )
     progress.phase("complete")
     previous = await db.screenings.get_run(run.previous_run_id) if run.previous_run_id else None
@@ -337,9 +333,3 @@ async def _fresh(db: Database, run_id: str) -> ScreeningRun:
     run = await db.screenings.get_run(run_id)
     assert run is not None
     return run
-
-
-def _rules_version() -> str:
-    from rules import RULES_VERSION
-
-    return RULES_VERSION
