@@ -31,7 +31,10 @@ log = logging.getLogger("hcc_cds.screening")
 router = APIRouter(prefix="/api/v1/screenings", tags=["screenings"], dependencies=[Depends(require_operator)])
 RUN_ID = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="the run's id")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No such screening run"}}
-OPERATOR: dict[int | str, dict[str, Any]] = {403: {"model": ErrorMessage, "description": "The client's role is not operator"}}
+OPERATOR: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorMessage, "description": "The client's role is not operator"},
+    422: {"model": ErrorMessage, "description": "The request body or a parameter is malformed"},
+}
 
 
 class ScreeningRequest(BaseModel):

@@ -29,6 +29,12 @@ from service.screening.summary import missing_label, missing_short
 from service.screening.worklist_files import csv_lines
 
 router = APIRouter(tags=["page"])
+MALFORMED: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "The link or a parameter is malformed",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}},
+    }
+}
 TOKEN = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 ROWS_PER_PAGE = 500
 COLUMNS = (
@@ -65,7 +71,7 @@ def _link(token: str, **params: Any) -> str:
     "/worklists/{page_token}",
     response_class=HTMLResponse,
     summary="A screening run's worklist (HTML)",
-    responses={404: {"description": "Unknown worklist", "content": {"text/html": {}}}},
+    responses={404: {"description": "Unknown worklist", "content": {"text/html": {}}}, **MALFORMED},
 )
 async def worklist(
     request: Request,
@@ -111,7 +117,7 @@ async def worklist(
     "/worklists/{page_token}/worklist.csv",
     response_class=StreamingResponse,
     summary="A screening run's worklist as CSV",
-    responses={200: {"content": {"text/csv": {}}}, 404: {"description": "Unknown worklist"}},
+    responses={200: {"content": {"text/csv": {}}}, 404: {"description": "Unknown worklist"}, **MALFORMED},
 )
 async def worklist_csv(request: Request, state: StateDep, page_token: TOKEN) -> Any:
     run = await _run(state, page_token)
@@ -126,7 +132,7 @@ async def worklist_csv(request: Request, state: StateDep, page_token: TOKEN) -> 
     "/worklists/{page_token}/patients/{patient_id}",
     response_class=HTMLResponse,
     summary="One screened patient's assessment page (HTML)",
-    responses={404: {"description": "Unknown worklist or patient", "content": {"text/html": {}}}},
+    responses={404: {"description": "Unknown worklist or patient", "content": {"text/html": {}}}, **MALFORMED},
 )
 async def worklist_patient(
     request: Request,

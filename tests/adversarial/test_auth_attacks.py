@@ -52,10 +52,16 @@ SAMPLES: dict[str, tuple[str, str, dict | None]] = {
     "/api/v1/benchmarks": ("GET", "/api/v1/benchmarks", None),
     "/api/v1/benchmarks/{cohort}/{arm}": ("GET", "/api/v1/benchmarks/tace-resistant-hcc/overall", None),
     "/api/v1/benchmarks/{cohort}/{arm}/plot.{fmt}": ("GET", "/api/v1/benchmarks/tace-resistant-hcc/overall/plot.svg", None),
+    "/api/v1/screenings": ("POST", "/api/v1/screenings", {"source": "hospital"}),
+    "/api/v1/screenings/{run_id}": ("GET", "/api/v1/screenings/" + "0" * 32, None),
+    "/api/v1/screenings/{run_id}/results": ("GET", "/api/v1/screenings/" + "0" * 32 + "/results", None),
 }
-# probes, the page behind a card's link (its unguessable id is its authorisation), the public "about" and
+# probes, the page behind a card's link and a screening's worklist pages (their unguessable ids are their
+# authorisation), the public "about" and
 # "references" pages (versions and citations only; cards link to them) and the API documents
 UNPROTECTED = {"/healthz", "/readyz", "/metrics", "/assessments/{assessment_id}", "/about", "/references",
+               "/worklists/{page_token}", "/worklists/{page_token}/worklist.csv",
+               "/worklists/{page_token}/patients/{patient_id}",
                "/references.json", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/static"}
 
 
