@@ -30,27 +30,19 @@ from service.db.models import (
 from service.db.types import check_length, utcnow
 from service.screening.blobs import to_bytes, unpack_bytes
 from service.screening.changes import changes_since
-from service.screening.summary import RECOMMENDATION_PRIORITY
+from service.screening.summary import FIELDS, RECOMMENDATION_PRIORITY
 
 RUNS = cast(Table, ScreeningRunRow.__table__)
 RESULTS = cast(Table, ScreeningResultRow.__table__)
 FINISHED = ("complete", "failed", "cancelled")
-# the worklist columns a result row carries besides its keys (what the page sorts and filters on)
+# a result row's columns (besides run_id and the stored JSON): its keys, the worklist's columns
+# (summary.FIELDS, in order), what changed, and the error of a patient who could not be assessed
 ROW_COLUMNS = (
     "patient_id",
     "partition",
     "as_of",
     "rules_version",
-    "recommendation",
-    "tace_resistance",
-    "mrecist",
-    "sorafenib_eligibility",
-    "tace_candidacy",
-    "child_pugh",
-    "bclc",
-    "ecog",
-    "missing",
-    "data_issues",
+    *FIELDS,
     "changes",
     "error_kind",
     "error_message",
@@ -118,24 +110,18 @@ def result_row(item: Mapping[str, Any]) -> dict[str, Any]:
     """A worker's result line (``service.screening.runner``) as the worklist columns."""
     fields = item.get("fields") or {}
     error = item.get("error") or {}
-    return {
+    row: dict[str, Any] = {
         "patient_id": item["patient_id"],
         "partition": int(item.get("partition") or 0),
         "as_of": str(item["as_of"]),
         "rules_version": item.get("rules_version"),
-        "recommendation": fields.get("recommendation"),
-        "tace_resistance": fields.get("tace_resistance"),
-        "mrecist": fields.get("mrecist"),
-        "sorafenib_eligibility": fields.get("sorafenib_eligibility"),
-        "tace_candidacy": fields.get("tace_candidacy"),
-        "child_pugh": fields.get("child_pugh"),
-        "bclc": fields.get("bclc"),
-        "ecog": fields.get("ecog"),
-        "missing": list(fields.get("missing") or []),
-        "data_issues": int(fields.get("data_issues") or 0),
-        "error_kind": error.get("kind"),
-        "error_message": error.get("message"),
     }
+    row.update((name, fields.get(name)) for name in FIELDS)
+    row["missing"] = list(fields.get("missing") or [])
+    row["data_issues"] = int(fields.get("data_issues") or 0)
+    row["error_kind"] = error.get("kind")
+    row["error_message"] = error.get("message")
+    return row
 
 
 def _priority() -> Any:

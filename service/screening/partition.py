@@ -47,7 +47,6 @@ PLAN_FORMAT = 1
 EXAMPLES_PER_KIND = 5
 BUFFER_BUDGET_BYTES = 64 * 1024 * 1024  # buffered lines of all partitions together, before appending to files
 PROBLEM_KINDS = ("malformed", "unexpected_type", "no_patient", "unknown_patient", "duplicate_patient")
-SUBJECT_FIELDS = ("subject", "patient")  # as service.gather reads a resource's patient, in that order
 
 
 class _Reference(msgspec.Struct):
@@ -112,7 +111,7 @@ def route(line: bytes) -> Routed:
         if not isinstance(found.id, str) or not found.id:
             raise RoutingError("a Patient without an id")
         return Routed("Patient", found.id)
-    for raw in (found.subject, found.patient):
+    for raw in (found.subject, found.patient):  # service.gather.SUBJECT_FIELDS, in its order
         reference = _reference(raw)
         if reference is not None:
             return Routed(found.resourceType, patient_of_reference(reference))

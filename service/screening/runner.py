@@ -33,14 +33,13 @@ from rules.knowledge import Knowledge
 from service.benchmarks.tables import BenchmarkTables, load_benchmark_tables
 from service.build_info import build_id
 from service.cds.services import patient_record_templates
-from service.gather import PATIENT_KEY, record_from_prefetch
+from service.gather import PATIENT_KEY, SUBJECT_FIELDS, record_from_prefetch
 from service.knowledge import load_knowledge
 from service.pipeline import Assessor
 from service.render.assessment_json import render_assessment
 from service.render.course import page_course
 from service.screening.blobs import pack
 from service.screening.partition import (
-    SUBJECT_FIELDS,
     RoutingError,
     partition_of,
     patient_of_reference,

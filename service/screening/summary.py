@@ -35,7 +35,7 @@ RECOMMENDATION_PRIORITY = (
     "not-applicable",
 )
 
-# the columns of the worklist, in order (CSV and JSON lines)
+# the worklist's columns of one patient, in order (what worklist_fields returns; the database's result rows)
 FIELDS = (
     "recommendation",
     "tace_resistance",
