@@ -9,6 +9,7 @@ resumed with ``hcc-cds screen --run-id <id>``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.api.schemas import ErrorMessage
 from service.audit import note_audit
 from service.auth.dependency import caller, require_operator
-from service.db.screenings import SORTABLE, ScreeningRun
+from service.db.screenings import ScreeningRun
 from service.deps import StateDep
 from service.main_state import AppState
 from service.screening.job import ExecutionOptions, execute_run, run_folder
@@ -138,7 +139,7 @@ async def start_screening(body: ScreeningRequest, state: StateDep, request: Requ
         names = ", ".join(sorted(sources)) or "none configured (HCC_SCREEN_SOURCES)"
         raise HTTPException(400, f"unknown screening source {body.source!r}; known: {names}")
     if body.since is not None and spec.kind == "fhir":
-        spec = type(spec)(**{**spec.as_json(), "since": None if body.since == "none" else body.since})
+        spec = dataclasses.replace(spec, since=None if body.since == "none" else body.since)
     identity = caller(request)
     run = await state.db.screenings.create_run(
         source_key=spec.key,
@@ -207,6 +208,3 @@ async def cancel_screening(run_id: RUN_ID, state: StateDep, request: Request) ->
     note_audit(request)
     await state.db.screenings.update_run(run_id, status="cancelled")
     return _status(state, await _run_or_404(state, run_id))
-
-
-SORT_KEYS = sorted(SORTABLE)

@@ -36,7 +36,7 @@ class BarProgress:
         self.tty = sys.stderr.isatty()
         self.bar: Any = None
         self.last = 0.0
-        self.done = self.total = self.errors = 0
+        self.done = self.total = self.errors = self.initial = 0
         self.started = time.monotonic()
 
     def phase(self, text: str) -> None:
@@ -44,7 +44,7 @@ class BarProgress:
             print(json.dumps({"phase": text}), file=sys.stderr, flush=True)
 
     def start(self, total: int, done: int) -> None:
-        self.total, self.done, self.started = total, done, time.monotonic()
+        self.total, self.done, self.initial, self.started = total, done, done, time.monotonic()
         if self.enabled and self.tty:
             from tqdm import tqdm
 
@@ -57,12 +57,12 @@ class BarProgress:
             self.bar.update(patients)
             self.bar.set_postfix(errors=self.errors)
         elif self.enabled and time.monotonic() - self.last >= PROGRESS_EVERY_SECONDS:
+            from service.screening.job import throughput
+
             self.last = time.monotonic()
-            elapsed = self.last - self.started
-            rate = self.done / elapsed if elapsed else 0.0
-            eta = (self.total - self.done) / rate if rate else None
-            line = {"done": self.done, "total": self.total, "errors": self.errors, "patients_per_second": round(rate, 1)}
-            print(json.dumps({**line, "eta_seconds": round(eta) if eta else None}), file=sys.stderr, flush=True)
+            rate, eta = throughput(self.done - self.initial, self.total - self.done, self.last - self.started)
+            line = {"done": self.done, "total": self.total, "errors": self.errors, "patients_per_second": rate}
+            print(json.dumps({**line, "eta_seconds": eta}), file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import shutil
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -85,10 +86,16 @@ class _Tally:
     assessed_since_start: int = 0
 
     def rate_and_eta(self) -> dict[str, float | None]:
-        elapsed = time.monotonic() - self.started
-        rate = self.assessed_since_start / elapsed if elapsed > 0 and self.assessed_since_start else None
-        eta = (self.total - self.done) / rate if rate else None
-        return {"patients_per_second": round(rate, 1) if rate else None, "eta_seconds": round(eta) if eta else None}
+        rate, eta = throughput(self.assessed_since_start, self.total - self.done, time.monotonic() - self.started)
+        return {"patients_per_second": rate, "eta_seconds": eta}
+
+
+def throughput(assessed: int, remaining: int, elapsed: float) -> tuple[float | None, float | None]:
+    """Patients/s of what this attempt assessed (partitions reused from a killed attempt left out) and the
+    seconds left at that rate, rounded for display; None before there is a rate."""
+    rate = assessed / elapsed if elapsed > 0 and assessed else None
+    eta = remaining / rate if rate else None
+    return (round(rate, 1) if rate else None), (round(eta) if eta else None)
 
 
 def run_folder(settings: Settings, run_id: str) -> Path:
@@ -179,10 +186,18 @@ def _next(iterator: Iterator[PartitionResult]) -> PartitionResult | None:
 
 
 async def _assess(
-    db: Database, run: ScreeningRun, specs: list[PartitionSpec], options: ExecutionOptions, progress: Progress, tally: _Tally
+    db: Database,
+    run: ScreeningRun,
+    specs: list[PartitionSpec],
+    options: ExecutionOptions,
+    progress: Progress,
+    tally: _Tally,
+    counts: dict[str, Any],
 ) -> None:
+    """Store the partitions an earlier attempt finished, assess the others; ``counts`` (the run's) gains
+    ``partitions_reused`` and, with each partition stored, the progress."""
     pending = [s for s in specs if not s.result.exists()]  # a result file exists only once complete
-    run.counts["partitions_reused"] = len(specs) - len(pending)
+    counts["partitions_reused"] = len(specs) - len(pending)
     for spec in specs:  # finished by an earlier attempt: stored again (idempotent), not recomputed
         if spec not in pending:
             await _store_partition(db, run, spec.index, spec.result, tally)
@@ -198,7 +213,7 @@ async def _assess(
             await _store_partition(db, run, result.index, result.result, tally)
             tally.assessed_since_start += tally.done - before
             progress.advance(tally.done - before, result.errors)
-            counts = {**run.counts, "progress": tally.rate_and_eta()}
+            counts["progress"] = tally.rate_and_eta()
             await db.screenings.update_run(run.id, patients_done=tally.done, patient_errors=tally.errors, counts=counts)
             await _check_not_cancelled(db, run.id)
     finally:
@@ -261,9 +276,7 @@ async def _phases(
     progress.phase("exporting")
     exported = await _source_files(db, settings, run, work, auth)
     await anyio.to_thread.run_sync(write_snapshot, work, list(exported.files))
-    files: dict[str, int] = {}
-    for kind, _ in exported.files:
-        files[kind] = files.get(kind, 0) + 1
+    files = dict(Counter(kind for kind, _ in exported.files))
     counts: dict[str, Any] = {
         "export": {"notes": list(exported.notes), "errors": list(exported.errors), "files": files}
     }
@@ -299,13 +312,11 @@ async def _phases(
     ]
     tally = _Tally(total=plan.patients)
     await db.screenings.update_run(run.id, status="assessing", patients_total=plan.patients, counts=counts)
-    run = await _fresh(db, run.id)
     progress.phase("assessing")
-    await _assess(db, run, specs, options, progress, tally)
+    await _assess(db, run, specs, options, progress, tally, counts)
     departed = await db.screenings.departed(run)
     counts["departed"] = {"count": len(departed), "patients": departed[:100]}
     counts["progress"] = tally.rate_and_eta()
-    counts["partitions_reused"] = run.counts.get("partitions_reused", 0)
     await db.screenings.update_run(
         run.id,
         status="complete",
@@ -327,9 +338,3 @@ def _tidy(work: Path, previous: Path | None) -> None:
         shutil.rmtree(work / folder, ignore_errors=True)
     if previous is not None and previous.resolve() != work.resolve() and previous.is_dir():
         shutil.rmtree(previous, ignore_errors=True)
-
-
-async def _fresh(db: Database, run_id: str) -> ScreeningRun:
-    run = await db.screenings.get_run(run_id)
-    assert run is not None
-    return run
