@@ -6,6 +6,7 @@ with full prefetch (``tests.api.hook_requests.full_prefetch``), dated from today
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -330,3 +331,19 @@ def _wait_workers(log: Path, workers: int, started: float) -> float:
 def write_json(path: Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def min_cpu_ms(work: Callable[[], object], repeats: int) -> float:
+    """The least CPU time of ``repeats`` runs of ``work``, in ms, after one warm-up run, the garbage collector
+    kept out of the runs (other processes can only add to a run's time: the least is the least disturbed)."""
+    best = float("inf")
+    work()  # warm-up
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            start = time.process_time()
+            work()
+            best = min(best, time.process_time() - start)
+    finally:
+        gc.enable()
+    return best * 1000

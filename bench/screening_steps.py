@@ -14,15 +14,13 @@ its patients;
 from __future__ import annotations
 
 import argparse
-import gc
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from bench.common import min_cpu_ms
 from rules import assess
 from service.gather import record_from_prefetch
 from service.mapping import map_to_snapshot
@@ -46,20 +44,6 @@ from tests.screening_export import DAY, demo_export_bundles, write_export
 STEPS = ("prefetch", "gather", "map", "assess", "render", "page", "fields", "pack", "row json")
 
 
-def least(work: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    work()
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            start = time.process_time()
-            work()
-            best = min(best, time.process_time() - start)
-    finally:
-        gc.enable()
-    return best * 1000
-
-
 def patient_steps(pid: str, lines: list[Any], repeats: int) -> dict[str, float]:
     kit = toolkit(WorkerSettings())
     out: dict[str, float] = {}
@@ -67,28 +51,28 @@ def patient_steps(pid: str, lines: list[Any], repeats: int) -> dict[str, float]:
     def parse() -> dict[str, object]:  # before issue 22's parse-once, lines were bytes parsed here
         return full_prefetch(pid, [orjson.loads(x) if isinstance(x, bytes) else x for x in lines], kit)
 
-    out["prefetch"] = least(parse, repeats)
+    out["prefetch"] = min_cpu_ms(parse, repeats)
     prefetch = parse()
-    out["gather"] = least(lambda: record_from_prefetch(pid, kit.templates, prefetch), repeats)
+    out["gather"] = min_cpu_ms(lambda: record_from_prefetch(pid, kit.templates, prefetch), repeats)
     record = record_from_prefetch(pid, kit.templates, prefetch)
 
     def mapped() -> object:
         return map_to_snapshot(record.patient, record.resources, kit.knowledge, prior_issues=record.issues,
                                strict=False)
 
-    out["map"] = least(mapped, repeats)
+    out["map"] = min_cpu_ms(mapped, repeats)
     snapshot = mapped()
-    out["assess"] = least(lambda: assess(snapshot, DAY, kit.knowledge, build="unknown"), repeats)  # type: ignore[arg-type]
+    out["assess"] = min_cpu_ms(lambda: assess(snapshot, DAY, kit.knowledge, build="unknown"), repeats)  # type: ignore[arg-type]
     assessment = kit.assessor(record, DAY)
-    out["render"] = least(lambda: render_assessment(assessment, kit.knowledge, kit.tables), repeats)
+    out["render"] = min_cpu_ms(lambda: render_assessment(assessment, kit.knowledge, kit.tables), repeats)
     rendered = render_assessment(assessment, kit.knowledge, kit.tables)
-    out["page"] = least(lambda: page_course(assessment, kit.knowledge), repeats)
+    out["page"] = min_cpu_ms(lambda: page_course(assessment, kit.knowledge), repeats)
     page = page_course(assessment, kit.knowledge)
-    out["fields"] = least(lambda: worklist_fields(rendered), repeats)
-    out["pack"] = least(lambda: (pack(rendered), pack(page)), repeats)
+    out["fields"] = min_cpu_ms(lambda: worklist_fields(rendered), repeats)
+    out["pack"] = min_cpu_ms(lambda: (pack(rendered), pack(page)), repeats)
     row = {"patient_id": pid, "as_of": DAY.isoformat(), "partition": 0, "rules_version": "x",
            "fields": worklist_fields(rendered), "assessment_z": pack(rendered), "page_z": pack(page), "error": None}
-    out["row json"] = least(lambda: row_bytes(row), repeats)
+    out["row json"] = min_cpu_ms(lambda: row_bytes(row), repeats)
     return out
 
 
@@ -113,7 +97,7 @@ def main() -> None:
     spec = PartitionSpec(0, part, work / "result.jsonl", AsOfPolicy(DAY), WorkerSettings())
     run_partition(spec)
     whole = min(run_partition(spec).cpu_seconds for _ in range(max(3, args.repeats // 3)))
-    group = least(lambda: group_by_patient(part.read_bytes()), args.repeats)
+    group = min_cpu_ms(lambda: group_by_patient(part.read_bytes()), args.repeats)
     totals = dict.fromkeys(STEPS, 0.0)
     lines = groups
     for pid in chosen:

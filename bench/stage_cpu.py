@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
-import time
 from collections.abc import Callable
 from datetime import date
 
+from bench.common import min_cpu_ms
 from rules import Snapshot, assess
 from rules.knowledge import Knowledge
 from service.cohort.load import cohort_bundles
@@ -52,21 +51,6 @@ def records(today: date = DAY) -> list[PatientRecord]:
                                                                  deadline_seconds=10)))
     loop.close()
     return out
-
-
-def min_cpu_ms(work: Callable[[], object], repeats: int) -> float:
-    """The least CPU time of ``repeats`` runs of ``work``, in ms (the garbage collector kept out of the runs)."""
-    best = float("inf")
-    work()  # warm-up
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            start = time.process_time()
-            work()
-            best = min(best, time.process_time() - start)
-    finally:
-        gc.enable()
-    return best * 1000
 
 
 def per_record(work: list[Callable[[], object]], repeats: int) -> float:

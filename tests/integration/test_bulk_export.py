@@ -9,10 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from pydantic import SecretStr
 
 from service.cohort.load import cohort_bundles
 from service.demo import as_transaction, demo_bundles
@@ -22,16 +20,11 @@ from service.screening.sources import ExportedFiles, export_from_fhir
 from service.settings import Settings
 from tests.integration.fault_proxy import FaultProxy
 from tests.integration.fhir_server import free_port, start_fhir_server
+from tests.unit.service.screening.test_backend_auth import pem
 
 STATIC_TOKEN = "loader-static-token"
 TOKEN_LIFETIME = 3  # seconds: tokens expire during the exports, so renewals are exercised
 GROUP = "hcc-cohort"
-
-
-def private_pem(key) -> SecretStr:
-    return SecretStr(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    )
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +75,7 @@ def proxy(sekmet):
 
 def export(sekmet, keys, dest: Path, level: Level, alg: Alg = "RS384", since: str | None = None) -> tuple[ExportedFiles, SmartBackendAuth, list[str]]:
     server, _ = sekmet
-    auth = SmartBackendAuth(server.base_url, f"hcc-{alg.lower()}", private_pem(keys[alg]), alg=alg, key_id=alg[:2].lower())
+    auth = SmartBackendAuth(server.base_url, f"hcc-{alg.lower()}", pem(keys[alg]), alg=alg, key_id=alg[:2].lower())
     progress: list[str] = []
     result = asyncio.run(
         export_from_fhir(

@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import RSAAlgorithm
 
 from service.demo import as_transaction, demo_bundles
 from service.settings import Settings
 from tests.integration.fhir_server import load_resources, search_bundle, start_fhir_server
 from tests.screening_export import demo_json_rows, write_as_of_file
+from tests.unit.service.screening.test_backend_auth import pem
 
 STATIC_TOKEN = "loader-static-token"
 GROUP = "hcc-cohort"
@@ -37,9 +37,7 @@ def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("screen-e2e")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_file = root / "bulk-client.pem"
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    key_file.write_text(pem(key).get_secret_value())
     jwk = {**RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "alg": "RS384", "kid": "screen"}
     server = start_fhir_server(
         root / "fhir", bearer_tokens=[STATIC_TOKEN],
