@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request
 
 from rules import Assessment, review_sorafenib_order, review_tace_order
@@ -22,6 +24,7 @@ from service.render.assessment_json import render_assessment
 from service.render.cards import render_patient_view_cards
 from service.render.course import page_course
 from service.render.order_cards import render_order_card
+from service.settings import Settings
 
 router = APIRouter(tags=["cds-hooks"], route_class=FastJsonRoute)
 
@@ -120,6 +123,22 @@ async def call_service(service_id: str, request: HookRequest, state: StateDep, h
     return CardsResponse(cards=cards)
 
 
+def smart_links(settings: Settings, stored_id: str) -> list[Link]:
+    """The SMART app's launch link (issue 23), when a SMART client id is configured: the EHR adds ``iss`` and
+    ``launch`` to the URL. The card's assessment id travels twice, as ``appContext`` (for EHRs that pass it in the
+    token response) and in the URL (for those that do not); the app treats it as a hint, never as authority."""
+    if not settings.smart_client_id:
+        return []
+    return [
+        Link(
+            label="Record tumour measurements (opens the app)",
+            url=f"{settings.public_base_url}/smart/launch?assessment={stored_id}",
+            type="smart",
+            app_context=json.dumps({"assessment": stored_id}),
+        )
+    ]
+
+
 async def _store_and_link(
     assessment: Assessment,
     cards: list[Card],
@@ -150,7 +169,8 @@ async def _store_and_link(
             url=f"{state.settings.public_base_url}/assessments/{stored_id}",
             type="absolute",
         )
-        linked = [card.model_copy(update={"links": [*(card.links or []), link]}) for card in cards]
+        links = [link, *smart_links(state.settings, stored_id)]
+        linked = [card.model_copy(update={"links": [*(card.links or []), *links]}) for card in cards]
         await state.db.feedback.record_cards(
             service_id,
             [c.model_dump(by_alias=True, exclude_none=True) for c in linked],

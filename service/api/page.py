@@ -170,18 +170,25 @@ def render_assessment_html(
     state: AppState, assessment: dict, page: dict | None, created: datetime, expires: datetime | None
 ) -> str:
     """The assessment page of one stored assessment (a card's link, or a worklist's patient)."""
+    return _TEMPLATES.get_template("assessment.html").render(**assessment_view(state, assessment, page, created, expires))
+
+
+def assessment_view(
+    state: AppState, assessment: dict, page: dict | None, created: datetime, expires: datetime | None
+) -> dict:
+    """What assessment.html (and the SMART app's page, which extends it) renders of one assessment."""
     course = page if page and page.get("format") == COURSE_FORMAT else None
     evidence = (course or {}).get("evidence", {})
-    return _TEMPLATES.get_template("assessment.html").render(
-        a=assessment,
-        decision=_decision(assessment),
-        timeline=build_timeline(course, assessment.get("mrecist"), assessment["as_of"]),
-        window_days=(course or {}).get("window_days"),
-        benchmark=_benchmark_view(state, assessment),
-        created=created,
-        expires=expires,
-        criterion_name=criterion_name,
-        outcome=outcome,
-        lines=lambda refs: evidence_lines(refs, evidence),
-        readable=lambda text: readable(text, evidence),
-    )
+    return {
+        "a": assessment,
+        "decision": _decision(assessment),
+        "timeline": build_timeline(course, assessment.get("mrecist"), assessment["as_of"]),
+        "window_days": (course or {}).get("window_days"),
+        "benchmark": _benchmark_view(state, assessment),
+        "created": created,
+        "expires": expires,
+        "criterion_name": criterion_name,
+        "outcome": outcome,
+        "lines": lambda refs: evidence_lines(refs, evidence),
+        "readable": lambda text: readable(text, evidence),
+    }

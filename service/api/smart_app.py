@@ -1,0 +1,307 @@
+"""The SMART app's pages, once launched (issue 23): ``GET /smart/app`` and ``POST /smart/app/measurements``.
+
+The launch (``service.api.smart_launch``) leaves a server-side session: the FHIR base (``iss``), the patient of the
+launch context, the user (``fhirUser``) and their access token. These pages read the patient's record LIVE through
+that token — the same gathering, mapping and rules as a hook call — show the assessment (the card page's template)
+and a form to record one imaging study's measurements. On save the form becomes one FHIR transaction (mCODE
+resources and a Provenance naming the user: :mod:`service.smart.capture`), written through the user's token
+(:mod:`service.smart.fhir_writer`); the record is then read again and assessed, and the page says what changed.
+
+The patient comes only from the session: a card's assessment id (the launch's hint) for another patient is refused
+before anything is read. Every form carries the session's CSRF token and a one-shot form id (a double submit writes
+once). A refused or failed write says what was written: nothing, as the transaction is atomic.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from rules import Assessment
+from service.api.page import assessment_view
+from service.audit import note_audit
+from service.build_info import package_version
+from service.cds.services import patient_record_templates
+from service.db import ExpiredAssessment
+from service.deps import StateDep
+from service.fhir.errors import FhirAuthError, FhirError
+from service.gather import PatientMismatchError, PatientRecord, PrefetchMissingError, gather_patient_record
+from service.main_state import AppState
+from service.pipeline import Assessor
+from service.render.assessment_json import render_assessment
+from service.render.course import page_course
+from service.render.templates import TEMPLATES
+from service.screening.summary import worklist_fields
+from service.smart import capture
+from service.smart.fhir_writer import WriteRefused, write_transaction
+from service.smart.session import SmartSession, SmartSessionDep, smart_page_headers
+
+log = logging.getLogger("hcc_cds.smart")
+router = APIRouter(tags=["smart-app"])
+
+APP_NAME = "hcc-cds"
+SERVICE_ID = "smart-app"  # the stored assessments' service id (the card's page link works for them too)
+MAX_FORM_FIELDS = 500
+MAX_FORM_BYTES = 64 * 1024
+WRITE_STATUS = {"expired": 401, "forbidden": 403, "conflict": 409, "invalid": 422, "unavailable": 503}
+WRITE_TITLES = {
+    "expired": "Your session has expired — nothing was saved",
+    "forbidden": "The EHR refused the write — nothing was saved",
+    "conflict": "The record changed while the form was open — nothing was saved",
+    "invalid": "The FHIR server rejected the study — nothing was saved",
+    "unavailable": "The FHIR server could not be reached — nothing was saved",
+}
+# what a clinician looks at after a save, worded (service.screening.summary.worklist_fields names)
+CHANGE_FIELDS = (
+    ("mrecist", "mRECIST response"),
+    ("tace_resistance", "TACE resistance (JSH 2010)"),
+    ("recommendation", "Recommendation"),
+    ("sorafenib_eligibility", "Sorafenib eligibility (the study's criteria)"),
+)
+
+
+class SmartPageError(Exception):
+    """A page that explains why the app cannot go on (rendered by :func:`_message`)."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(title)
+        self.status, self.title, self.message = status, title, message
+
+
+@dataclass
+class LiveRecord:
+    """The patient's record as read now through the user's token, assessed."""
+
+    record: PatientRecord
+    assessment: Assessment
+    rendered: dict[str, Any]
+    context: capture.CaptureContext
+
+
+def _message(state: AppState, error: SmartPageError, *, back: bool = True) -> HTMLResponse:
+    html = TEMPLATES.get_template("message.html").render(
+        title=error.title, message=error.message, link=("/smart/app", "Back to the assessment") if back else None
+    )
+    return HTMLResponse(html, status_code=error.status, headers=smart_page_headers(state.settings))
+
+
+async def _check_hint(state: AppState, session: SmartSession) -> None:
+    """The card the app was opened from must be this patient's: its assessment id is a hint, never authority."""
+    if not session.assessment_hint:
+        return
+    stored = await state.db.assessments.get_assessment(session.assessment_hint)
+    if stored is None or isinstance(stored, ExpiredAssessment):
+        return  # an unknown or expired card link: the live record is read all the same
+    if stored.patient_ref != f"Patient/{session.patient_id}":
+        raise SmartPageError(
+            403,
+            "This card is for another patient",
+            "The card the app was opened from belongs to another patient than the one open in the EHR. Nothing was "
+            "read. Open the app again from the card in this patient's chart.",
+        )
+
+
+async def _read_live(state: AppState, session: SmartSession) -> LiveRecord:
+    """Gather the launch patient's record through the user's token (as a hook call would) and assess it."""
+    source = state.hook_source(session.iss, session.access_token.get_secret_value())
+    as_of = state.settings.today()
+    try:
+        record = await gather_patient_record(
+            session.patient_id,
+            patient_record_templates(state.knowledge),
+            None,
+            source,
+            deadline_seconds=state.settings.fhir_deadline_seconds,
+        )
+    except FhirAuthError as exc:
+        raise SmartPageError(
+            401, "Your session has expired", f"The EHR's FHIR server refused the app's access ({exc}). Open the app "
+            "again from the patient's chart.",
+        ) from exc
+    except (FhirError, PrefetchMissingError, PatientMismatchError) as exc:
+        raise SmartPageError(502, "The patient's record could not be read", str(exc)) from exc
+    assessment = await anyio.to_thread.run_sync(Assessor.of(state), record, as_of)
+    rendered = render_assessment(assessment, state.knowledge, state.benchmarks)
+    context = capture.capture_context(session.patient_id, record.resources, as_of, state.knowledge)
+    return LiveRecord(record, assessment, rendered, context)
+
+
+async def _new_form_id(state: AppState, session: SmartSession) -> str:
+    return secrets.token_urlsafe(18)
+
+
+def _app_page(
+    state: AppState,
+    session: SmartSession,
+    live: LiveRecord,
+    *,
+    form_id: str,
+    errors: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    now = datetime.now(UTC)
+    html = TEMPLATES.get_template("smart_app.html").render(
+        **assessment_view(state, live.rendered, page_course(live.assessment, state.knowledge), now, None),
+        session=session,
+        ctx=live.context,
+        names=capture.FIELD_NAMES,
+        form_id=form_id,
+        errors=dict(errors or {}),
+        values=dict(values or {}),
+        today=live.context.today.isoformat(),
+    )
+    return HTMLResponse(html, status_code=status, headers=smart_page_headers(state.settings))
+
+
+@router.get("/smart/app", response_class=HTMLResponse, summary="The SMART app: the live assessment and the form (HTML)")
+async def smart_app(request: Request, state: StateDep, session: SmartSessionDep) -> HTMLResponse:
+    _note(request, session)
+    try:
+        await _check_hint(state, session)
+        live = await _read_live(state, session)
+    except SmartPageError as error:
+        return _message(state, error, back=False)
+    note_audit(request, rules_version=live.assessment.versions["rules"])
+    return _app_page(state, session, live, form_id=await _new_form_id(state, session))
+
+
+def _note(request: Request, session: SmartSession) -> None:
+    note_audit(request, patient_ref=f"Patient/{session.patient_id}", actor=session.fhir_user, issuer=session.iss)
+
+
+async def _form_fields(request: Request) -> dict[str, str]:
+    """The urlencoded form (the page's only enctype); a field given twice keeps its first value."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        raise SmartPageError(415, "The form could not be read", "The form must be sent as the page sends it.")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise SmartPageError(413, "The form is too large", f"At most {MAX_FORM_BYTES // 1024} KiB.")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SmartPageError(400, "The form could not be read", "The form's data is malformed.") from exc
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields.setdefault(name, value.strip())
+    return fields
+
+
+async def _check_form(state: AppState, session: SmartSession, fields: Mapping[str, str]) -> None:
+    if not session.can_write:
+        raise SmartPageError(
+            403, "This launch cannot write to the record",
+            "The EHR granted the app read access only (or did not say who you are), so nothing can be recorded.",
+        )
+    if not hmac.compare_digest(fields.get("csrf_token", ""), session.csrf_token):
+        raise SmartPageError(403, "The form was not sent from this app", "Reload the app and enter the study again.")
+    form_id = fields.get("form_id", "")
+    if not form_id or not await state.db.smart.consume_form_id(session, form_id):
+        raise SmartPageError(
+            409, "This form was already sent",
+            "A study is saved once per form: reload the app to see what the record now holds.",
+        )
+
+
+def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
+    old, new = worklist_fields(dict(before)), worklist_fields(dict(after))
+    return [
+        {"label": label, "before": old.get(key) or "unknown", "after": new.get(key) or "unknown",
+         "changed": old.get(key) != new.get(key)}
+        for key, label in CHANGE_FIELDS
+    ]
+
+
+async def _store(state: AppState, session: SmartSession, live: LiveRecord) -> str:
+    return await state.db.assessments.save_assessment(
+        patient_ref=f"Patient/{session.patient_id}",
+        service_id=SERVICE_ID,
+        rules_version=live.assessment.versions["rules"],
+        assessment=live.rendered,
+        page=page_course(live.assessment, state.knowledge),
+    )
+
+
+@router.post(
+    "/smart/app/measurements",
+    response_class=HTMLResponse,
+    summary="The SMART app: record one imaging study's measurements (urlencoded form; HTML)",
+)
+async def record_measurements(request: Request, state: StateDep, session: SmartSessionDep) -> HTMLResponse:
+    _note(request, session)
+    try:
+        fields = await _form_fields(request)
+        await _check_form(state, session, fields)
+        await _check_hint(state, session)
+        before = await _read_live(state, session)
+    except SmartPageError as error:
+        return _message(state, error)
+    parsed = capture.read_form(fields, before.context)
+    if isinstance(parsed, capture.CaptureErrors):
+        return _app_page(
+            state, session, before, form_id=await _new_form_id(state, session),
+            errors=parsed.errors, values=parsed.values, status=422,
+        )
+    assert session.fhir_user is not None  # can_write
+    bundle = capture.build_transaction(
+        parsed, before.context, author=session.fhir_user, app_name=APP_NAME, app_version=_app_version(state),
+        now=datetime.now(UTC),
+    )
+    try:
+        result = await write_transaction(
+            state.fhir.client, session.iss, session.access_token.get_secret_value(), bundle,
+            timeout=state.settings.fhir_timeout_seconds,
+        )
+    except WriteRefused as refused:
+        log.info("a SMART app write was refused (%s, HTTP %s)", refused.kind, refused.status)
+        if refused.kind == "expired":
+            await state.db.smart.end_session(session)
+        return _message(state, SmartPageError(WRITE_STATUS[refused.kind], WRITE_TITLES[refused.kind], _written(refused)))
+    note_audit(request, resources_written=len(result.written))
+    return await _saved_page(state, session, before, bundle, result.written)
+
+
+def _written(refused: WriteRefused) -> str:
+    if refused.written:
+        return f"{refused.message} Written before the failure: {', '.join(refused.written)}."
+    return refused.message
+
+
+def _app_version(state: AppState) -> str:
+    return f"{package_version()} ({state.build})"
+
+
+async def _saved_page(
+    state: AppState, session: SmartSession, before: LiveRecord, bundle: dict, written: tuple[str, ...]
+) -> HTMLResponse:
+    try:
+        after = await _read_live(state, session)
+    except SmartPageError as error:
+        error.title = "Saved; the record could not be read again"
+        error.message = f"The study was written ({', '.join(written)}), but re-reading the record failed: {error.message}"
+        return _message(state, error)
+    stored_id = await _store(state, session, after)
+    html = TEMPLATES.get_template("smart_result.html").render(
+        patient_id=session.patient_id,
+        as_of=after.rendered["as_of"],
+        changes=_changes(before.rendered, after.rendered),
+        writes=capture.describe_writes(bundle),
+        written=written,
+        author=session.fhir_user,
+        stored_url=f"/assessments/{stored_id}",
+    )
+    return HTMLResponse(html, headers=smart_page_headers(state.settings))
+
+
+def _today(state: AppState) -> date:
+    return state.settings.today()
