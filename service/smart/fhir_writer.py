@@ -45,7 +45,9 @@ MAX_DIAGNOSTICS = 500
 
 @dataclass(frozen=True)
 class WriteResult:
-    written: tuple[str, ...]  # "BodyStructure/abc/_history/1", ... from the response entries, in entry order
+    # "BodyStructure/abc/_history/1", ... from the response entries, in entry order (relative to the base
+    # when the server answers absolute URLs under it)
+    written: tuple[str, ...]
 
 
 class WriteRefused(Exception):
@@ -96,6 +98,12 @@ def _refusal(status: int, body: bytes, token: str) -> WriteRefused:
                         status=status)
 
 
+def relative_location(location: str, base: str) -> str:
+    """``Type/id/_history/n`` of a location under ``base`` (servers answer absolute URLs); others as given."""
+    prefix = base.rstrip("/") + "/"
+    return location[len(prefix):] if location.startswith(prefix) else location
+
+
 def _locations(response: dict, expected: int, status: int) -> tuple[str, ...]:
     """The written locations of a transaction-response; WriteRefused ``invalid`` when it is not one."""
     entries = response.get("entry") if isinstance(response, dict) else None
@@ -116,7 +124,7 @@ def _locations(response: dict, expected: int, status: int) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _success(answer: httpx.Response, expected: int) -> WriteResult:
+def _success(answer: httpx.Response, expected: int, base: str) -> WriteResult:
     if len(answer.content) > MAX_RESPONSE_BYTES:
         raise WriteRefused("invalid", "The FHIR server's answer is too large to read. " + NOT_KNOWN, status=answer.status_code)
     try:
@@ -124,7 +132,12 @@ def _success(answer: httpx.Response, expected: int) -> WriteResult:
     except (ValueError, RecursionError):
         raise WriteRefused("invalid", f"The FHIR server answered {answer.status_code} with a body that is not JSON. "
                            + NOT_KNOWN, status=answer.status_code) from None
-    return WriteResult(_locations(body, expected, answer.status_code))
+    try:
+        found = _locations(body, expected, answer.status_code)
+    except WriteRefused as exc:
+        exc.written = tuple(relative_location(w, base) for w in exc.written)
+        raise
+    return WriteResult(tuple(relative_location(w, base) for w in found))
 
 
 async def _post(client: httpx.AsyncClient, base: str, token: str, bundle: dict, timeout: float) -> httpx.Response:
@@ -156,4 +169,4 @@ async def write_transaction(client: httpx.AsyncClient, base: str, token: str, bu
     log.info("FHIR transaction of %d entries answered %s", len(bundle["entry"]), answer.status_code)
     if not 200 <= answer.status_code < 300:
         raise _refusal(answer.status_code, answer.content, token)
-    return _success(answer, len(bundle["entry"]))
+    return _success(answer, len(bundle["entry"]), base)

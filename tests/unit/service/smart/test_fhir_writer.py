@@ -122,6 +122,12 @@ def test_a_200_that_is_not_a_full_transaction_response_is_invalid_and_exact(body
     assert error.kind == "invalid" and words in error.message and "not known" in error.message
 
 
+def test_absolute_locations_under_the_base_are_made_relative():
+    absolute = [f"{BASE}/{LOCATIONS[0]}", "https://other.example/fhir/Procedure/p/_history/2"]
+    result, _ = send(lambda r: httpx.Response(200, json=_response_bundle(absolute)))
+    assert result.written == (LOCATIONS[0], absolute[1])
+
+
 def test_a_short_response_names_what_it_did_write():
     error, _ = send(lambda r: httpx.Response(200, json=_response_bundle(LOCATIONS[:1])))
     assert error.written == (LOCATIONS[0],)
