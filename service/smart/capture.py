@@ -215,7 +215,7 @@ def _location(body: dict, codes: CaptureCodes, liver: set[str]) -> tuple[str | N
         if isinstance(coding, dict) and coding.get("code") in codes.locations:
             code = str(coding["code"])
             break
-    place = codes.locations[code].display or code if code else "location not recognised"
+    place = (codes.locations[code].display or code) if code else "location not recognised"
     description = body.get("description")
     label = f"{description} ({place})" if isinstance(description, str) and description.strip() else str(place)
     return code, label, code in liver
@@ -574,16 +574,20 @@ def build_transaction(inp: CaptureInput, ctx: CaptureContext, *, author: str, ap
     if now.tzinfo is None or not author.strip():
         raise CaptureBuildError("a Provenance needs a recorded time with its zone and the author's reference")
     writer = _Writer(ctx)
-    day = inp.study_date
+    day, modality = inp.study_date, inp.modality
+    measured = bool(inp.sizes or inp.new_lesions)
+    if (day is None and (measured or inp.vascular_invasion or inp.extrahepatic)) or \
+            (measured and modality not in ctx.codes.modality_codes):
+        raise CaptureBuildError("a measurement without its study date or modality: read_form was bypassed")
     if day is not None:
         for lesion_id, size in inp.sizes:
             lesion = ctx.lesion(lesion_id)
-            if lesion is None or inp.modality is None:
-                raise CaptureBuildError(f"lesion {lesion_id!r} or the modality is missing: read_form was bypassed")
-            writer.tumour_size(f"BodyStructure/{lesion_id}", lesion.location_label, size, day, inp.modality)
+            if lesion is None:
+                raise CaptureBuildError(f"lesion {lesion_id!r} is not in the record: read_form was bypassed")
+            writer.tumour_size(f"BodyStructure/{lesion_id}", lesion.location_label, size, day, str(modality))
         for new in inp.new_lesions:
             ref, label = writer.new_lesion(new, day)
-            writer.tumour_size(ref, label, new.size_mm, day, inp.modality or "")
+            writer.tumour_size(ref, label, new.size_mm, day, str(modality))
         _findings(writer, inp, day, now.date())
     for procedure_id in inp.confirm_tace:
         tace = ctx.tace(procedure_id)

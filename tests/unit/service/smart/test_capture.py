@@ -308,6 +308,10 @@ def test_a_builder_fault_raises_and_never_returns_a_bundle(ctx):
         build_transaction(inp, ctx, author=AUTHOR, app_name="a", app_version="1", now=datetime(2026, 12, 3, 14))
     with pytest.raises(CaptureBuildError, match="read_form was bypassed"):
         build(CaptureInput(TODAY, "CT", (("not-a-lesion", Decimal(1)),), (), False, (), ()), ctx)
+    with pytest.raises(CaptureBuildError, match="without its study date or modality"):
+        build(CaptureInput(TODAY, None, ((LESION_A, Decimal(1)),), (), False, (), ()), ctx)
+    with pytest.raises(CaptureBuildError, match="without its study date or modality"):
+        build(CaptureInput(None, None, (), (), True, (), ()), ctx)
     with pytest.raises(CaptureBuildError, match="fails FHIR R4B validation"):
         capture.validate_bundle({"resourceType": "Bundle", "type": "transaction", "entry": [
             {"resource": {"resourceType": "Observation", "status": "final"}, "request": {"method": "POST", "url": "Observation"}}]})
