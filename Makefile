@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PIP := $(VENV)/bin/pip --disable-pip-version-check
 
-.PHONY: run test test-sandbox lint openapi install install-dev fhir-server bench clean
+.PHONY: run test test-sandbox test-smart lint openapi install install-dev fhir-server bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: install-dev fhir-server
 test-sandbox: install-dev
 	$(VENV)/bin/python -m pytest -m sandbox tests/browser
 
+# the real SMART App Launcher (tests/vendor/smart-launcher, Node >= 16 and npm) in front of the FHIR test server
+# (also part of `make test`); its npm dependencies are installed once into .cache/smart-launcher/
+test-smart: install-dev fhir-server
+	$(VENV)/bin/python -m pytest -m smart tests/smart
+
 # ruff and mypy as pyproject.toml configures them: ruff over the whole tree, mypy on service/ (default mode)
 # and rules/ (strict)
 lint: install-dev
@@ -54,4 +59,4 @@ openapi: install-dev
 	$(VENV)/bin/hcc-cds openapi > openapi.yaml
 
 clean:
-	rm -rf $(VENV) $(FHIR_VENV) .pytest_cache .hypothesis test-artifacts
+	rm -rf $(VENV) $(FHIR_VENV) .pytest_cache .hypothesis test-artifacts .cache

@@ -378,6 +378,22 @@ class SorafenibDoseCriteria:
         return found
 
 
+@dataclass(frozen=True)
+class CaptureLimits:
+    """What the SMART app's measurement form accepts (group ``capture``): plausibility limits of the
+    product, not clinical cut-offs. A diameter outside them is a typing error to show, never to write."""
+
+    citation: str = key(text)
+    min_diameter_mm: float = key(number(low=0))
+    max_diameter_mm: float = key(number(above=0))
+    diameter_decimal_places: int = key(whole(low=0, high=3))
+
+    def problems(self) -> list[tuple[str, str]]:
+        if self.max_diameter_mm <= self.min_diameter_mm:
+            return [(f"must be above min_diameter_mm ({self.min_diameter_mm:g})", "max_diameter_mm")]
+        return []
+
+
 # -- response_criteria.json: BCLC and performance status (mRECIST: rules.mrecist) ------------------------
 
 
@@ -537,6 +553,7 @@ class ClinicalCriteria:
     safety: SafetyCriteria
     ctcae: CtcaeCriteria
     sorafenib_dose: SorafenibDoseCriteria
+    capture: CaptureLimits
     performance_status: PerformanceStatusCriteria
     bclc: BclcCriteria
 
@@ -552,6 +569,7 @@ TYPED_GROUPS: dict[str, type[Any]] = {
     "safety": SafetyCriteria,
     "ctcae": CtcaeCriteria,
     "sorafenib_dose": SorafenibDoseCriteria,
+    "capture": CaptureLimits,
 }
 SCHEMA_GROUPS: dict[str, Mapping[str, Check | Mapping[str, Check]]] = {
     "mrecist": MRECIST_SCHEMA,

@@ -216,15 +216,15 @@ def ref_of(resource: dict) -> str:
 
 
 # Imaging modality of a TumorSize Observation (its ``method``), for display only ("CT 2026-06-15: ...")
-_MODALITY_CODES = {"77477000": "CT", "113091000": "MRI", "16310003": "US", "82918005": "PET"}
+MODALITY_CODES = {"77477000": "CT", "113091000": "MRI", "16310003": "US", "82918005": "PET"}
 _MODALITY_WORDS = (("tomograph", "CT"), ("magnetic", "MRI"), ("mri", "MRI"), ("ultraso", "US"), ("ct", "CT"))
 
 
 def imaging_modality(method: Any) -> str | None:
     """"CT", "MRI", "US" or "PET" from an Observation.method, else None (never guessed from elsewhere)."""
     for coding in _codings(method):
-        if coding.get("code") in _MODALITY_CODES:
-            return _MODALITY_CODES[coding["code"]]
+        if coding.get("code") in MODALITY_CODES:
+            return MODALITY_CODES[coding["code"]]
     texts = [str(c.get("display") or "") for c in _codings(method)]
     if isinstance(method, dict) and method.get("text"):
         texts.append(str(method["text"]))

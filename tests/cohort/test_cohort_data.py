@@ -52,7 +52,7 @@ RAW_CONCEPTS = (
     "hcc", "ascites", "encephalopathy", "portal_vein_tumour_thrombus", "extrahepatic_metastasis", "hepatitis_b",
     "hepatitis_c", "cirrhosis", "pregnancy", "tace", "resection", "transplant", "sorafenib", "vitamin_k_antagonist",
     "diuretic", "lactulose", "rifaximin", "bilirubin", "albumin", "inr", "platelets", "creatinine", "afp", "alt", "ast",
-    "ecog", "karnofsky", "tumour_size", "liver_structures", "extrahepatic_structures", "hbv_antiviral", "cbc", "leukocytes", "prothrombin_time",
+    "ecog", "karnofsky", "tumour_size", "liver_structures", "extrahepatic_structures", "lesion_morphology", "hbv_antiviral", "cbc", "leukocytes", "prothrombin_time",
     "blood_pressure", "adverse_event_grade",
 )
 DERIVED_CONCEPTS = ("disease_status",)

@@ -7,7 +7,11 @@ script consumed in order per key:
 * ``"status"`` (GET on a bulk-status URL): ``"429:N"`` / ``"503:N"`` (Retry-After N seconds), ``"503:date"``
   (Retry-After as an HTTP date 1 s ahead), ``"202:N"`` (an extra "in progress" asking N seconds);
 * ``"file:<Name>.ndjson"`` or ``"file:*"`` (GET on a bulk file): ``"404"`` (expired URL), ``"truncate:F"`` (only
-  the first fraction F of the body).
+  the first fraction F of the body);
+* ``"transaction"`` (POST on the FHIR base, ``/fhir`` or ``/fhir/``: a transaction or batch): ``"403"``, ``"412"``,
+  ``"422"`` or ``"500"``, answered with an OperationOutcome whose diagnostics say it is an injected fault; nothing
+  is forwarded, so the server is unchanged (sekmet cannot refuse with 403 behind the SMART launcher, which strips
+  ``Authorization``).
 
 :attr:`FaultProxy.log` records ``(method, path, status)`` of every answer, faults included.
 """
@@ -27,6 +31,9 @@ from starlette.routing import Route
 
 from tests.integration.fhir_server import free_port
 
+FHIR_BASE_PATHS = ("/fhir", "/fhir/")
+# the OperationOutcome issue code of each injected transaction status
+TRANSACTION_FAULTS = {"403": "forbidden", "412": "conflict", "422": "processing", "500": "exception"}
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
@@ -72,9 +79,11 @@ class FaultProxy:
         return response
 
     def _next_fault(self, method: str, path: str) -> str | None:
-        if method != "GET":
+        if method == "POST" and path in FHIR_BASE_PATHS:
+            keys = ["transaction"]
+        elif method != "GET":
             return None
-        if "/bulk-status/" in path:
+        elif "/bulk-status/" in path:
             keys = ["status"]
         elif "/bulk-files/" in path:
             keys = [f"file:{path.rsplit('/', 1)[1]}", "file:*"]
@@ -82,7 +91,10 @@ class FaultProxy:
             return None
         for key in keys:
             if self.faults.get(key):
-                return self.faults[key].pop(0)
+                fault = self.faults[key].pop(0)
+                if key == "transaction" and fault not in TRANSACTION_FAULTS:
+                    raise ValueError(f"unknown transaction fault {fault!r}: one of {sorted(TRANSACTION_FAULTS)}")
+                return fault
         return None
 
     @staticmethod
@@ -95,6 +107,11 @@ class FaultProxy:
         if kind == "404":
             outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found", "diagnostics": "expired"}]}
             return JSONResponse(outcome, status_code=404)
+        if kind in TRANSACTION_FAULTS:
+            diagnostics = f"Injected fault: the test's fault proxy answered {kind} to this transaction; nothing was forwarded"
+            outcome = {"resourceType": "OperationOutcome",
+                       "issue": [{"severity": "error", "code": TRANSACTION_FAULTS[kind], "diagnostics": diagnostics}]}
+            return JSONResponse(outcome, status_code=int(kind), media_type="application/fhir+json")
         return None
 
     async def _forward(self, request: Request) -> Response:
