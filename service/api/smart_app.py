@@ -70,6 +70,36 @@ CHANGE_FIELDS = (
 )
 
 
+class FormNames:
+    """The form's field names as the template asks for them (:mod:`service.smart.capture` fixes them)."""
+
+    study_date = capture.STUDY_DATE
+    modality = capture.MODALITY
+    vascular_invasion = capture.VASCULAR_INVASION
+    form_error = capture.FORM_ERROR
+    new_rows = capture.NEW_LESION_ROWS
+
+    @staticmethod
+    def size(body_structure_id: str) -> str:
+        return capture.SIZE_PREFIX + body_structure_id
+
+    @staticmethod
+    def new_location(row: int) -> str:
+        return f"{capture.NEW_LOCATION_PREFIX}{row}"
+
+    @staticmethod
+    def new_size(row: int) -> str:
+        return f"{capture.NEW_SIZE_PREFIX}{row}"
+
+    @staticmethod
+    def extrahepatic(code: str) -> str:
+        return capture.EXTRAHEPATIC_PREFIX + code
+
+    @staticmethod
+    def confirm_tace(procedure_id: str) -> str:
+        return capture.CONFIRM_TACE_PREFIX + procedure_id
+
+
 class SmartPageError(Exception):
     """A page that explains why the app cannot go on (rendered by :func:`_message`)."""
 
@@ -136,7 +166,8 @@ async def _read_live(state: AppState, session: SmartSession) -> LiveRecord:
     return LiveRecord(record, assessment, rendered, context)
 
 
-async def _new_form_id(state: AppState, session: SmartSession) -> str:
+def _new_form_id() -> str:
+    """A form's one-shot id: the save consumes it (``db.smart.consume_form_id``), so a double submit writes once."""
     return secrets.token_urlsafe(18)
 
 
@@ -155,7 +186,7 @@ def _app_page(
         **assessment_view(state, live.rendered, page_course(live.assessment, state.knowledge), now, None),
         session=session,
         ctx=live.context,
-        names=capture.FIELD_NAMES,
+        names=FormNames,
         form_id=form_id,
         errors=dict(errors or {}),
         values=dict(values or {}),
@@ -173,7 +204,7 @@ async def smart_app(request: Request, state: StateDep, session: SmartSessionDep)
     except SmartPageError as error:
         return _message(state, error, back=False)
     note_audit(request, rules_version=live.assessment.versions["rules"])
-    return _app_page(state, session, live, form_id=await _new_form_id(state, session))
+    return _app_page(state, session, live, form_id=_new_form_id())
 
 
 def _note(request: Request, session: SmartSession) -> None:
@@ -249,7 +280,7 @@ async def record_measurements(request: Request, state: StateDep, session: SmartS
     parsed = capture.read_form(fields, before.context)
     if isinstance(parsed, capture.CaptureErrors):
         return _app_page(
-            state, session, before, form_id=await _new_form_id(state, session),
+            state, session, before, form_id=_new_form_id(),
             errors=parsed.errors, values=parsed.values, status=422,
         )
     assert session.fhir_user is not None  # can_write
@@ -301,7 +332,3 @@ async def _saved_page(
         stored_url=f"/assessments/{stored_id}",
     )
     return HTMLResponse(html, headers=smart_page_headers(state.settings))
-
-
-def _today(state: AppState) -> date:
-    return state.settings.today()
