@@ -2,7 +2,8 @@
 
 A pure ASGI middleware records, after the response and off its path (a batch written in the
 background, and at shutdown: :mod:`service.db.audit`), who called (the client's
-``iss``/``sub``, ``demo`` in demo mode, ``unauthenticated`` for a refused call),
+``iss``/``sub``, ``demo`` in demo mode, ``unauthenticated`` for a refused call; for the SMART app's
+routes the user's ``fhirUser`` from the EHR's verified id_token, with the EHR's FHIR base as issuer),
 when, which route (its template, never the path: a page id is the page's only
 authorisation), which patient by reference, which service and hook instance, the
 rules version, the HTTP status and the request id. Never clinical data. Handlers

@@ -20,6 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from service.api.page import PAGE_HEADERS
 from service.audit import note_audit
+from service.db.models import ISS_LENGTH
+from service.db.smart import MAX_LAUNCH_LENGTH
 from service.db.types import utcnow
 from service.deps import StateDep
 from service.main_state import AppState
@@ -41,6 +43,8 @@ APP_PATH = "/smart/app"
 # errors an EHR's authorization server returns when it (or the user) declines: 403; other errors: 400
 DECLINED = frozenset({"access_denied", "invalid_scope", "unauthorized_client", "invalid_client"})
 MAX_DESCRIPTION = 300
+MAX_STATE_LENGTH = 200
+MAX_CODE_LENGTH = 8_000
 UNKNOWN_USER = "smart-user-unknown"  # the audit's actor when the EHR gave no verifiable fhirUser
 _PAGE: dict[str, Any] = {"content": {"text/html": {}}}
 
@@ -71,8 +75,11 @@ def set_session_cookie(response: Response, settings: Settings, value: str, max_a
         httponly=True,
         secure=https,
         samesite="none" if https else "lax",
-        partitioned=https,
     )
+    if https:  # Starlette writes Partitioned only on Python >= 3.14 (http.cookies): added to the header here
+        name, value_bytes = response.raw_headers[-1]
+        assert name == b"set-cookie", "set_cookie appends its header last"
+        response.raw_headers[-1] = (name, value_bytes + b"; Partitioned")
 
 
 def page(settings: Settings, status: int, title: str, message: str) -> HTMLResponse:
@@ -111,7 +118,7 @@ async def _configuration(state: AppState, iss: str) -> SmartConfiguration:
     summary="SMART EHR launch: redirects the browser to the EHR's authorization endpoint",
     responses={
         302: {"description": "To the EHR's authorize endpoint (PKCE S256, aud=iss, launch, state, nonce)"},
-        400: {"description": "iss or launch missing", **_PAGE},
+        400: {"description": "iss or launch missing or too long", **_PAGE},
         403: {"description": "iss is not an accepted FHIR server", **_PAGE},
         404: {"description": "The SMART app is not configured (HCC_SMART_CLIENT_ID)", **_PAGE},
         502: {"description": "The EHR's SMART configuration is unusable", **_PAGE},
@@ -120,12 +127,12 @@ async def _configuration(state: AppState, iss: str) -> SmartConfiguration:
 async def smart_launch(
     request: Request,
     state: StateDep,
-    iss: Annotated[str | None, Query(max_length=1000, description="the EHR's FHIR base")] = None,
-    launch: Annotated[str | None, Query(max_length=8000, description="the EHR's opaque launch context")] = None,
-    assessment: Annotated[str | None, Query(max_length=100, description="a card's stored assessment (a hint)")] = None,
+    iss: Annotated[str | None, Query(description="the EHR's FHIR base")] = None,
+    launch: Annotated[str | None, Query(description="the EHR's opaque launch context")] = None,
+    assessment: Annotated[str | None, Query(description="a card's stored assessment id (a hint only)")] = None,
 ) -> Response:
-    client_id = _client_id(state)
-    if not iss or not launch:
+    client_id = _client_id(state)  # lengths checked here, not by FastAPI: a browser gets a page, not JSON
+    if not iss or not launch or len(iss) > ISS_LENGTH or len(launch) > MAX_LAUNCH_LENGTH:
         return page(state.settings, 400, "The app was not launched by an EHR",
                     "Open the app from the patient's chart in the EHR (the launch names the EHR and its context).")
     config = await _configuration(state, iss)
@@ -167,18 +174,19 @@ def _declined(settings: Settings, error: str, description: str | None) -> HTMLRe
 async def smart_callback(
     request: Request,
     state: StateDep,
-    code: Annotated[str | None, Query(max_length=8000)] = None,
-    state_: Annotated[str | None, Query(alias="state", max_length=200)] = None,
-    error: Annotated[str | None, Query(max_length=200)] = None,
-    error_description: Annotated[str | None, Query(max_length=2000)] = None,
+    code: Annotated[str | None, Query(description="the authorization code")] = None,
+    state_: Annotated[str | None, Query(alias="state", description="the launch's state")] = None,
+    error: Annotated[str | None, Query(description="the OAuth error, when the EHR declined")] = None,
+    error_description: Annotated[str | None, Query()] = None,
 ) -> Response:
     client_id = _client_id(state)
-    launch = await state.db.smart.take_launch(state_) if state_ else None  # used up, whatever comes next
+    usable_state = state_ if state_ and len(state_) <= MAX_STATE_LENGTH else None
+    launch = await state.db.smart.take_launch(usable_state) if usable_state else None  # used up, whatever comes next
     if launch is not None:
         note_audit(request, issuer=launch.iss)
     if error:
         return _declined(state.settings, error, error_description)
-    if launch is None or not code:
+    if launch is None or not code or len(code) > MAX_CODE_LENGTH:
         return page(state.settings, 400, "This sign-in has expired or was already used",
                     "The app's sign-in could not be matched to a launch (it expired, or was already used). "
                     "Open the app again from the patient's chart.")
