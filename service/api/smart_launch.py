@@ -34,7 +34,7 @@ from service.smart.launch import (
     exchange_code,
     oauth_client,
 )
-from service.smart.session import COOKIE_NAME, COOKIE_PATH, SmartNotConfigured, SmartPageError
+from service.smart.session import COOKIE_NAME, COOKIE_PATH, UNKNOWN_USER, SmartNotConfigured, SmartPageError
 
 log = logging.getLogger("hcc_cds.smart")
 router = APIRouter(tags=["smart"])
@@ -45,7 +45,6 @@ DECLINED = frozenset({"access_denied", "invalid_scope", "unauthorized_client", "
 MAX_DESCRIPTION = 300
 MAX_STATE_LENGTH = 200
 MAX_CODE_LENGTH = 8_000
-UNKNOWN_USER = "smart-user-unknown"  # the audit's actor when the EHR gave no verifiable fhirUser
 _PAGE: dict[str, Any] = {"content": {"text/html": {}}}
 
 

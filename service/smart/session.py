@@ -5,6 +5,9 @@ with the session keys (:mod:`service.smart.crypto`), the access token and the CS
 reaches the browser, a URL or a log. The patient is the token response's ``patient``: the only source
 of the patient the app reads and writes.
 
+The dependency also notes the route's audit record: actor = the user's ``fhirUser``, issuer = the EHR's FHIR
+base, patient = ``Patient/<patient_id>`` (``service.audit.note_audit``); a route may add more.
+
 :data:`SmartSessionDep` is the FastAPI dependency of the app's routes: no cookie, an unknown or an expired
 session raise :class:`SmartSessionEnded`, which the app answers with a 401 page (``service.api.smart_launch``).
 
@@ -23,6 +26,7 @@ from pydantic import SecretStr
 
 COOKIE_NAME = "hcc_smart"
 COOKIE_PATH = "/smart"
+UNKNOWN_USER = "smart-user-unknown"  # the audit's actor when the EHR gave no verifiable fhirUser
 
 # what capture writes (service.smart.capture): create lesions, measurements, findings and the provenance;
 # update a TACE Procedure's coding. (resource type, SMART v2 action letter)
@@ -105,6 +109,11 @@ async def require_smart_session(request: Request) -> SmartSession:
     session = await state.db.smart.get_session(cookie) if cookie else None
     if session is None:
         raise SmartSessionEnded()
+    from service.audit import note_audit  # here: service.audit imports service.db, which imports this module
+
+    # every route of the app is audited as the EHR's user, for the session's patient and EHR
+    note_audit(request, actor=session.fhir_user or UNKNOWN_USER, issuer=session.iss,
+               patient_ref=f"Patient/{session.patient_id}")
     return session
 
 

@@ -205,7 +205,9 @@ def test_callback_stores_the_session_and_sets_the_cookie(client, ehr, seen, capl
     assert (callback.actor, callback.issuer, callback.patient_ref, callback.outcome) == (
         "Practitioner/example", EHR, "Patient/demo-missing-data", 303)
     assert any(e.route == "/smart/launch" and e.kind == "smart-launch" and e.issuer == EHR for e in smart)
-    assert any(e.route == "/smart/app" and e.kind == "smart-view" for e in smart)
+    view = next(e for e in smart if e.route == "/smart/app")
+    assert (view.kind, view.actor, view.issuer, view.patient_ref) == (
+        "smart-view", "Practitioner/example", EHR, "Patient/demo-missing-data")
     # the token never leaves the server: no body, header or URL the browser saw, no log line
     for response in seen:
         assert TOKEN not in response.text and TOKEN not in str(response.headers) and TOKEN not in str(response.url)

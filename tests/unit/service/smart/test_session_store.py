@@ -170,3 +170,24 @@ def test_session_keys_parsing():
     assert "key 2" in str(refused.value) and "not-a-key" not in str(refused.value)
     token = session_cipher(SecretStr(key1)).encrypt(b"x")
     assert MultiFernet([Fernet(key1)]).decrypt(token) == b"x"
+
+
+async def test_audit_kinds_of_the_app_and_the_rebuilt_check(db):
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from service.audit import audit_kind
+    from service.db import AuditEvent
+
+    assert audit_kind("/smart/launch") == audit_kind("/smart/callback", "GET") == "smart-launch"
+    assert audit_kind("/smart/app") == audit_kind("/smart/app/result/x", "GET") == "smart-view"
+    assert audit_kind("/smart/app/measurements", "POST") == "smart-write"
+    assert audit_kind("/smart/other") is None and audit_kind("/assessments/x") == "page-view"
+    for kind in ("smart-launch", "smart-view", "smart-write"):
+        await db.audit.record(AuditEvent(kind=kind, actor="Practitioner/example", route="/smart/app", outcome=200,
+                                         issuer=ISS, patient_ref="Patient/demo-missing-data"))
+    assert {e.kind for e in await db.audit.list_events()} == {"smart-launch", "smart-view", "smart-write"}
+    with pytest.raises(IntegrityError):  # the CHECK survived its rebuild
+        async with db.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO audit_events (at, actor, kind, route, outcome) "
+                                    "VALUES ('2026-01-01 00:00:00', 'a', 'bogus', '/x', 200)"))
