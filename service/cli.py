@@ -80,7 +80,12 @@ def _purge(args: argparse.Namespace) -> int:
                 keep_expired=timedelta(hours=settings.expired_retention_hours),
                 screening_retention=timedelta(days=settings.screening_retention_days),
             )
-        return {"assessments": counts.assessments, "jtis": counts.jtis, "screening_runs": counts.screening_runs}
+        return {
+            "assessments": counts.assessments,
+            "jtis": counts.jtis,
+            "screening_runs": counts.screening_runs,
+            "smart": counts.smart,
+        }
 
     try:
         counts = asyncio.run(purge())

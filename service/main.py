@@ -25,6 +25,7 @@ from service.api import (
     page,
     references,
     screenings,
+    smart_launch,
     worklist_page,
 )
 from service.api.docs import install_docs
@@ -45,6 +46,8 @@ from service.main_state import AppState, FhirConnections
 from service.observability import ServiceMetrics, install_observability
 from service.observability.readiness import fhir_pool_check
 from service.settings import Settings
+from service.smart.crypto import session_cipher
+from service.smart.session import SmartPageError
 from service.startup import check_startable
 
 log = logging.getLogger("hcc_cds")
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
         settings.database_url,
         assessment_lifetime=timedelta(hours=settings.assessment_link_hours),
         timeout=settings.database_timeout_seconds,
+        smart_cipher=session_cipher(settings.smart_session_keys),
     )
     fhir = FhirConnections(max_concurrent_per_origin=settings.fhir_max_concurrent_per_origin)
     state = AppState(
@@ -164,6 +168,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, read_timeout=settings.body_timeout_seconds)
     app.add_middleware(AuditMiddleware)
     install_error_handlers(app)
+    app.add_exception_handler(SmartPageError, smart_launch.page_error)
     # CDS Hooks and REST routes need a trusted client JWT in production (a no-op in demo mode)
     trusted = [Depends(require_cds_client)]
     refused: dict[int | str, dict[str, Any]] = {401: {"model": ErrorMessage, "description": "Production mode: no valid client JWT (a bare 401)"}}
@@ -183,6 +188,8 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     install_docs(app)
     app.include_router(page.router, responses=db_down)  # authorised by its unguessable, expiring id (a browser sends no JWT)
     app.include_router(worklist_page.router, responses=db_down)  # the same: the run's unguessable page token
+    # the SMART app: a browser launched by the EHR (no client JWT); its session cookie is its authorisation
+    app.include_router(smart_launch.router, responses=db_down)
     app.include_router(references.router)  # the sources every citation names; no patient data, no JWT (as /about)
     # The benchmark routes read the tables and plots from the state (service.api.benchmarks). No
     # dependency_overrides here: while any is set, FastAPI re-inspects every dependency of every request

@@ -22,6 +22,8 @@ from service.fhir.memory import InMemoryFhirSource
 from service.fhir.source import FhirSource
 from service.observability.metrics import ServiceMetrics
 from service.settings import Settings
+from service.smart.discovery import SmartDiscovery
+from service.smart.launch import JwksCache
 
 
 @dataclass
@@ -66,6 +68,9 @@ class AppState:
     protected_routes: frozenset[int]  # ids of the routes that need a trusted client JWT
     # screening runs started by the job API in this worker (service.api.screenings); cancelled at shutdown
     screening_jobs: set[asyncio.Task[None]] = field(default_factory=set)
+    # the SMART app's EHR configurations and id_token keys, cached a few minutes (service.api.smart_launch)
+    smart_discovery: SmartDiscovery = field(default_factory=SmartDiscovery)
+    smart_jwks: JwksCache = field(default_factory=JwksCache)
 
     def _http_source(self, base_url: str, token: str | None) -> HttpFhirSource:
         """A source for one call: its deadline and its byte and resource budget start with it."""

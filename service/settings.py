@@ -128,6 +128,32 @@ class Settings(BaseSettings):
         default=90.0, gt=0, description="how long a finished screening run and its worklist are kept before the purge"
     )
 
+    # the SMART app (issue 23): an EHR launch from the patient's chart (service/smart, service/api/smart_launch.py)
+    smart_client_id: str | None = Field(
+        default=None,
+        description="the app's client id at the EHR's authorization server (a public client with PKCE); "
+        "unset: the /smart routes answer 404 'the SMART app is not configured'",
+    )
+    smart_iss_allowlist: str = Field(
+        default="",
+        description="comma-separated FHIR bases a launch's iss may name (as HCC_FHIR_ALLOWLIST); empty: "
+        "HCC_FHIR_ALLOWLIST; demo mode also admits any loopback http(s) URL",
+    )
+    smart_session_keys: SecretStr | None = Field(
+        default=None,
+        description="comma-separated Fernet keys encrypting the app's server-side sessions (the first encrypts, "
+        "all decrypt: rotation); required in production with HCC_SMART_CLIENT_ID; demo mode without it: a "
+        "random key per process (sessions end when it restarts)",
+    )
+    smart_session_minutes: float = Field(
+        default=30.0, gt=0, le=24 * 60,
+        description="the longest an app session lasts (never beyond its access token's expiry)",
+    )
+    smart_frame_ancestors: str = Field(
+        default="'self'",
+        description="the CSP frame-ancestors of the app's pages: the EHR origins that may show it in a frame",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -145,6 +171,12 @@ class Settings(BaseSettings):
     @property
     def allowlist(self) -> tuple[str, ...]:
         return tuple(u.strip().rstrip("/") for u in self.fhir_allowlist.split(",") if u.strip())
+
+    @property
+    def smart_iss_list(self) -> tuple[str, ...]:
+        """The FHIR bases a SMART launch's ``iss`` may name (HCC_SMART_ISS_ALLOWLIST, else HCC_FHIR_ALLOWLIST)."""
+        own = tuple(u.strip().rstrip("/") for u in self.smart_iss_allowlist.split(",") if u.strip())
+        return own or self.allowlist
 
     @property
     def cors_origin_list(self) -> tuple[str, ...]:

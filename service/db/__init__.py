@@ -18,7 +18,8 @@ Usage::
 
 Repositories: ``db.assessments`` (stored results behind card links), ``db.feedback`` (issued cards and
 CDS Hooks feedback), ``db.jti`` (JWT replay store, a :class:`JtiStore`), ``db.audit`` (audit trail),
-``db.screenings`` (screening runs and their per-patient worklist).
+``db.screenings`` (screening runs and their per-patient worklist), ``db.smart`` (the SMART app's launches,
+sessions and used form ids, secrets encrypted: :mod:`service.db.smart`).
 Every timestamp is timezone-aware UTC; naive datetimes are refused.
 """
 
@@ -36,6 +37,7 @@ from types import TracebackType
 import anyio
 import anyio.to_thread
 import orjson
+from cryptography.fernet import MultiFernet
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
@@ -54,6 +56,7 @@ from service.db.feedback import FeedbackItem, FeedbackRepository, IssuedCard, St
 from service.db.jti import JtiStore, SqlJtiStore
 from service.db.models import Base
 from service.db.screenings import ScreeningRepository
+from service.db.smart import SmartLaunch, SmartRepository
 from service.db.types import utcnow
 from service.db.urls import DEFAULT_DATABASE_URL, DatabaseUrls, resolve
 
@@ -74,6 +77,8 @@ __all__ = [
     "JtiStore",
     "PurgeCounts",
     "ScreeningRepository",
+    "SmartLaunch",
+    "SmartRepository",
     "SqlJtiStore",
     "StoredAssessment",
     "StoredFeedback",
@@ -109,6 +114,7 @@ class PurgeCounts:
     assessments: int
     jtis: int
     screening_runs: int = 0
+    smart: int = 0  # SMART app launches and sessions
 
 
 class Database:
@@ -123,6 +129,7 @@ class Database:
         max_overflow: int | None = None,
         echo: bool = False,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        smart_cipher: MultiFernet | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("the database timeout must be positive")
@@ -142,6 +149,7 @@ class Database:
         self.jti = SqlJtiStore(self)
         self.audit = AuditRepository(self)
         self.screenings = ScreeningRepository(self)
+        self.smart = SmartRepository(self, smart_cipher)
 
     @classmethod
     def from_url(cls, url: str | URL | None = None, **options) -> Database:
@@ -298,7 +306,8 @@ class Database:
     ) -> PurgeCounts:
         """Delete stored assessments expired for longer than ``keep_expired`` (until then their page says
         "expired"; afterwards the id reads as unknown), the jtis of tokens that have expired and, with
-        ``screening_retention``, finished screening runs older than that (their worklists)."""
+        ``screening_retention``, finished screening runs older than that (their worklists), and the SMART
+        app's expired launches and sessions."""
         now = now or utcnow()
         if keep_expired < timedelta(0):
             raise ValueError("keep_expired must not be negative")
@@ -307,6 +316,7 @@ class Database:
             assessments=await self.assessments.purge_expired(now - keep_expired),
             jtis=await self.jti.purge_expired(now),
             screening_runs=runs,
+            smart=await self.smart.purge_expired(now),
         )
 
     async def purge_periodically(
@@ -326,12 +336,14 @@ class Database:
         while True:
             try:
                 counts = await self.purge_expired(keep_expired=keep_expired, screening_retention=screening_retention)
-                if counts.assessments or counts.jtis or counts.screening_runs:
+                if counts.assessments or counts.jtis or counts.screening_runs or counts.smart:
                     log.info(
-                        "purge: %d expired assessments, %d expired jtis, %d screening runs deleted",
+                        "purge: %d expired assessments, %d expired jtis, %d screening runs, "
+                        "%d SMART launches and sessions deleted",
                         counts.assessments,
                         counts.jtis,
                         counts.screening_runs,
+                        counts.smart,
                     )
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("purge failed (%s); next try in %.0f s", type(exc).__name__, interval.total_seconds())

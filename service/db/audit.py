@@ -40,7 +40,9 @@ from service.db.models import (
 )
 from service.db.types import ClientScope, as_utc, check_length, check_reference, utcnow, where_scope
 
-AuditKind = Literal["hook-call", "rest-call", "page-view", "feedback"]
+AuditKind = Literal[
+    "hook-call", "rest-call", "page-view", "feedback", "smart-launch", "smart-view", "smart-write"
+]
 assert get_args(AuditKind) == AUDIT_KINDS
 MAX_LIST_LIMIT = 10_000
 FLUSH_SECONDS = 0.25  # the longest an audited call waits in memory while the service runs

@@ -51,6 +51,8 @@ REQUEST_ID_LENGTH = 100
 ISS_LENGTH = 1000
 JTI_LENGTH = 500
 TENANT_LENGTH = 200
+HINT_LENGTH = 100  # a stored assessment id a SMART launch names (a hint, never authorisation)
+SCOPE_LENGTH = 4000
 
 # Auto-incrementing 64-bit keys; SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -58,7 +60,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 JsonDoc = JSON(none_as_null=True)
 
 FEEDBACK_OUTCOMES = ("accepted", "overridden")
-AUDIT_KINDS = ("hook-call", "rest-call", "page-view", "feedback")
+AUDIT_KINDS = ("hook-call", "rest-call", "page-view", "feedback", "smart-launch", "smart-view", "smart-write")
 SCREENING_STATUSES = ("queued", "exporting", "partitioning", "assessing", "complete", "failed", "cancelled")
 TOKEN_LENGTH = 32  # a short column holding a result token (recommendation code, status, mRECIST category)
 
@@ -239,3 +241,49 @@ class ScreeningResultRow(Base):
     error_message: Mapped[str | None] = mapped_column(Text(), nullable=True)
     assessment_z: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)
     page_z: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)
+
+
+class SmartLaunchRow(Base):
+    """A SMART launch between the redirect to the EHR's authorize endpoint and the callback (10 minutes,
+    used once): the PKCE verifier and the nonce, encrypted. Keyed by the SHA-256 of ``state``."""
+
+    __tablename__ = "smart_launches"
+
+    state_sha256: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    iss: Mapped[str] = mapped_column(String(ISS_LENGTH), nullable=False)
+    launch: Mapped[str] = mapped_column(Text(), nullable=False)
+    assessment_hint: Mapped[str | None] = mapped_column(String(HINT_LENGTH), nullable=True)
+    secret_enc: Mapped[str] = mapped_column(Text(), nullable=False)  # Fernet: {code_verifier, nonce}
+
+
+class SmartSessionRow(Base):
+    """A browser's session with the SMART app, keyed by the SHA-256 of its cookie's random id. The access
+    token and the CSRF token are Fernet-encrypted (``secret_enc``); the rest is what the EHR granted."""
+
+    __tablename__ = "smart_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    iss: Mapped[str] = mapped_column(String(ISS_LENGTH), nullable=False)
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    fhir_user: Mapped[str | None] = mapped_column(String(REF_LENGTH), nullable=True)
+    client_id: Mapped[str] = mapped_column(String(ACTOR_LENGTH), nullable=False)
+    scope: Mapped[str] = mapped_column(Text(), nullable=False)
+    assessment_hint: Mapped[str | None] = mapped_column(String(HINT_LENGTH), nullable=True)
+    secret_enc: Mapped[str] = mapped_column(Text(), nullable=False)  # Fernet: {access_token, csrf_token}
+
+
+class SmartFormIdRow(Base):
+    """A form id a session has submitted: the primary key makes a second submission of the same form fail
+    (double submit), whichever replica receives it. Deleted with its session."""
+
+    __tablename__ = "smart_form_ids"
+
+    session_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("smart_sessions.id_sha256", ondelete="CASCADE"), primary_key=True
+    )
+    form_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

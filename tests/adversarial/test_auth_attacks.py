@@ -62,6 +62,8 @@ SAMPLES: dict[str, tuple[str, str, dict | None]] = {
 UNPROTECTED = {"/healthz", "/readyz", "/metrics", "/assessments/{assessment_id}", "/about", "/references",
                "/worklists/{page_token}", "/worklists/{page_token}/worklist.csv",
                "/worklists/{page_token}/patients/{patient_id}",
+               # the SMART app's EHR launch: a browser, authorised by the EHR's OAuth (state, PKCE, then its cookie)
+               "/smart/launch", "/smart/callback",
                "/references.json", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/static"}
 
 

@@ -85,5 +85,5 @@ def test_hcc_cds_purge_deletes_once_and_reports_the_counts(tmp_path, monkeypatch
     monkeypatch.setenv("HCC_DATABASE_URL", f"sqlite:///{path}")
     monkeypatch.setenv("HCC_EXPIRED_RETENTION_HOURS", "0")
     assert main(["purge"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"deleted": {"assessments": 2, "jtis": 1, "screening_runs": 0}}
+    assert json.loads(capsys.readouterr().out) == {"deleted": {"assessments": 2, "jtis": 1, "screening_runs": 0, "smart": 0}}
     assert asyncio.run(_state(f"sqlite:///{path}", ids)) == (["gone", "gone", "current"], ["new"])

@@ -17,7 +17,10 @@ from service.db import migrate as db_migrate
 
 pytestmark = pytest.mark.anyio
 
-TABLES = {"stored_assessments", "cards_issued", "feedback", "jti_seen", "audit_events", "screening_runs", "screening_results"}
+TABLES = {
+    "stored_assessments", "cards_issued", "feedback", "jti_seen", "audit_events", "screening_runs", "screening_results",
+    "smart_launches", "smart_sessions", "smart_form_ids",
+}
 
 
 def test_one_head_shipped_inside_the_package():
