@@ -25,6 +25,7 @@ from service.api import (
     page,
     references,
     screenings,
+    smart_app,
     smart_launch,
     worklist_page,
 )
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None, *, demo_day: date | None = None
     app.include_router(worklist_page.router, responses=db_down)  # the same: the run's unguessable page token
     # the SMART app: a browser launched by the EHR (no client JWT); its session cookie is its authorisation
     app.include_router(smart_launch.router, responses=db_down)
+    app.include_router(smart_app.router, responses=db_down)  # the launched app's pages: the session's cookie
     app.include_router(references.router)  # the sources every citation names; no patient data, no JWT (as /about)
     # The benchmark routes read the tables and plots from the state (service.api.benchmarks). No
     # dependency_overrides here: while any is set, FastAPI re-inspects every dependency of every request

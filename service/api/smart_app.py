@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,6 +29,7 @@ from fastapi.responses import HTMLResponse
 
 from rules import Assessment
 from service.api.page import assessment_view
+from service.api.smart_launch import smart_page_headers
 from service.audit import note_audit
 from service.build_info import package_version
 from service.cds.services import patient_record_templates
@@ -44,7 +45,7 @@ from service.render.templates import TEMPLATES
 from service.screening.summary import worklist_fields
 from service.smart import capture
 from service.smart.fhir_writer import WriteRefused, write_transaction
-from service.smart.session import SmartSession, SmartSessionDep, smart_page_headers
+from service.smart.session import SmartPageError, SmartSession, SmartSessionDep
 
 log = logging.getLogger("hcc_cds.smart")
 router = APIRouter(tags=["smart-app"])
@@ -98,14 +99,6 @@ class FormNames:
     @staticmethod
     def confirm_tace(procedure_id: str) -> str:
         return capture.CONFIRM_TACE_PREFIX + procedure_id
-
-
-class SmartPageError(Exception):
-    """A page that explains why the app cannot go on (rendered by :func:`_message`)."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(title)
-        self.status, self.title, self.message = status, title, message
 
 
 @dataclass
@@ -197,7 +190,6 @@ def _app_page(
 
 @router.get("/smart/app", response_class=HTMLResponse, summary="The SMART app: the live assessment and the form (HTML)")
 async def smart_app(request: Request, state: StateDep, session: SmartSessionDep) -> HTMLResponse:
-    _note(request, session)
     try:
         await _check_hint(state, session)
         live = await _read_live(state, session)
@@ -205,10 +197,6 @@ async def smart_app(request: Request, state: StateDep, session: SmartSessionDep)
         return _message(state, error, back=False)
     note_audit(request, rules_version=live.assessment.versions["rules"])
     return _app_page(state, session, live, form_id=_new_form_id())
-
-
-def _note(request: Request, session: SmartSession) -> None:
-    note_audit(request, patient_ref=f"Patient/{session.patient_id}", actor=session.fhir_user, issuer=session.iss)
 
 
 async def _form_fields(request: Request) -> dict[str, str]:
@@ -269,7 +257,6 @@ async def _store(state: AppState, session: SmartSession, live: LiveRecord) -> st
     summary="The SMART app: record one imaging study's measurements (urlencoded form; HTML)",
 )
 async def record_measurements(request: Request, state: StateDep, session: SmartSessionDep) -> HTMLResponse:
-    _note(request, session)
     try:
         fields = await _form_fields(request)
         await _check_form(state, session, fields)
@@ -289,6 +276,7 @@ async def record_measurements(request: Request, state: StateDep, session: SmartS
         now=datetime.now(UTC),
     )
     try:
+        assert state.fhir.client is not None, "the HTTP client is opened by the app's lifespan"
         result = await write_transaction(
             state.fhir.client, session.iss, session.access_token.get_secret_value(), bundle,
             timeout=state.settings.fhir_timeout_seconds,

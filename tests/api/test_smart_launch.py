@@ -109,10 +109,13 @@ def smart_settings(**overrides) -> Settings:
     return Settings(**values)
 
 
+SESSION_VIEW = "/smart/app/test-session"  # audited as the app's pages are (smart-view)
+
+
 def build(settings: Settings, ehr: FakeEhr):
     app = create_app(settings)
 
-    @app.get("/smart/app")  # the lead's page; here only what the session dependency gives
+    @app.get(SESSION_VIEW)  # what the session dependency gives the app's pages (under the cookie's /smart path)
     async def app_page(session: SmartSessionDep) -> dict:
         return {"patient": session.patient_id, "fhir_user": session.fhir_user, "scope": session.scope,
                 "hint": session.assessment_hint, "can_write": session.can_write, "iss": session.iss,
@@ -193,7 +196,7 @@ def test_callback_stores_the_session_and_sets_the_cookie(client, ehr, seen, capl
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE_NAME}=") and "HttpOnly" in cookie and "Path=/smart" in cookie
     assert "SameSite=lax" in cookie and "Secure" not in cookie  # http: the test stack
-    shown = client.get("/smart/app")
+    shown = client.get(SESSION_VIEW)
     assert shown.status_code == 200
     assert shown.json() == {
         "patient": "demo-missing-data", "fhir_user": "Practitioner/example", "iss": EHR, "token_ok": True,
@@ -205,7 +208,7 @@ def test_callback_stores_the_session_and_sets_the_cookie(client, ehr, seen, capl
     assert (callback.actor, callback.issuer, callback.patient_ref, callback.outcome) == (
         "Practitioner/example", EHR, "Patient/demo-missing-data", 303)
     assert any(e.route == "/smart/launch" and e.kind == "smart-launch" and e.issuer == EHR for e in smart)
-    view = next(e for e in smart if e.route == "/smart/app")
+    view = next(e for e in smart if e.route == SESSION_VIEW)
     assert (view.kind, view.actor, view.issuer, view.patient_ref) == (
         "smart-view", "Practitioner/example", EHR, "Patient/demo-missing-data")
     # the token never leaves the server: no body, header or URL the browser saw, no log line
@@ -219,7 +222,7 @@ def test_callback_stores_the_session_and_sets_the_cookie(client, ehr, seen, capl
 def test_url_hint_when_no_app_context(client, ehr):
     answer = client.get("/smart/callback", params=launch_and_authorize(client, ehr, assessment="hint-from-url"))
     assert answer.status_code == 303
-    assert client.get("/smart/app").json()["hint"] == "hint-from-url"
+    assert client.get(SESSION_VIEW).json()["hint"] == "hint-from-url"
 
 
 def test_state_is_single_use_and_must_be_known(client, ehr):
@@ -291,14 +294,14 @@ def test_bad_id_token_is_refused(client, ehr, claims, key):
 def test_granted_scope_without_writes_is_read_only(client, ehr):
     ehr.token_overrides["scope"] = "launch openid fhirUser patient/*.read"
     assert client.get("/smart/callback", params=launch_and_authorize(client, ehr)).status_code == 303
-    shown = client.get("/smart/app").json()
+    shown = client.get(SESSION_VIEW).json()
     assert shown["fhir_user"] == "Practitioner/example" and shown["can_write"] is False
 
 
 def test_no_jwks_uri_means_an_unknown_user_and_no_writes(client, ehr):
     del ehr.config["jwks_uri"]
     assert client.get("/smart/callback", params=launch_and_authorize(client, ehr)).status_code == 303
-    shown = client.get("/smart/app").json()
+    shown = client.get(SESSION_VIEW).json()
     assert shown["fhir_user"] is None and shown["can_write"] is False and shown["patient"] == "demo-missing-data"
 
 
