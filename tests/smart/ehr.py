@@ -63,7 +63,7 @@ def served_ehr() -> Iterator[EhrScreen]:
     screen = EhrScreen(f"http://127.0.0.1:{port}/")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        def do_GET(self) -> None:
             body = screen.body
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -71,7 +71,7 @@ def served_ehr() -> Iterator[EhrScreen]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
