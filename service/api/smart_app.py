@@ -42,7 +42,8 @@ from service.gather import PatientMismatchError, PatientRecord, PrefetchMissingE
 from service.main_state import AppState
 from service.pipeline import Assessor
 from service.render.assessment_json import render_assessment
-from service.render.course import page_course
+from service.render.course import lesion_labels, page_course
+from service.render.page_text import DECISION_TITLES
 from service.render.templates import TEMPLATES
 from service.screening.summary import worklist_fields
 from service.smart import capture
@@ -64,13 +65,15 @@ WRITE_TITLES = {
     "invalid": "The FHIR server rejected the study — nothing was saved",
     "unavailable": "The FHIR server could not be reached — nothing was saved",
 }
-# what a clinician looks at after a save, worded (service.screening.summary.worklist_fields names)
+# what a clinician looks at after a save (service.screening.summary.worklist_fields names), and its words
 CHANGE_FIELDS = (
     ("mrecist", "mRECIST response"),
     ("tace_resistance", "TACE resistance (JSH 2010)"),
     ("recommendation", "Recommendation"),
-    ("sorafenib_eligibility", "Sorafenib eligibility (the study's criteria)"),
+    ("sorafenib_eligibility", "Sorafenib after TACE: the study's criteria"),
 )
+STATUS_WORDS = {"met": "met", "not-met": "not met", "unknown": "unknown"}
+ELIGIBILITY_WORDS = {"eligible": "all fulfilled", "ineligible": "not fulfilled", "indeterminate": "cannot tell yet"}
 
 
 class FormNames:
@@ -194,6 +197,7 @@ def _app_page(
         names=FormNames,
         form_id=form_id,
         record_version=record_fingerprint(live.record),
+        lesion_letters=lesion_labels(live.assessment),  # the letters the course chart and its table use
         errors=dict(errors or {}),
         values=dict(values or {}),
         today=live.context.today.isoformat(),
@@ -245,10 +249,18 @@ async def _check_form(state: AppState, session: SmartSession, fields: Mapping[st
         )
 
 
+def _worded(key: str, token: str | None) -> str:
+    if token is None:
+        return "not evaluable" if key == "mrecist" else "unknown"
+    words = {"tace_resistance": STATUS_WORDS, "recommendation": DECISION_TITLES, "sorafenib_eligibility": ELIGIBILITY_WORDS}
+    return words.get(key, {}).get(token, token)
+
+
 def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Before and after the save, for what a tumour board acts on, in words."""
     old, new = worklist_fields(dict(before)), worklist_fields(dict(after))
     return [
-        {"label": label, "before": old.get(key) or "unknown", "after": new.get(key) or "unknown",
+        {"label": label, "before": _worded(key, old.get(key)), "after": _worded(key, new.get(key)),
          "changed": old.get(key) != new.get(key)}
         for key, label in CHANGE_FIELDS
     ]

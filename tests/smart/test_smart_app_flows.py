@@ -124,6 +124,16 @@ def test_implausible_values_are_refused_field_by_field(served, smart_stack, smar
     assert record_state(smart_stack) == before
 
 
+def test_a_form_without_the_sessions_csrf_token_is_refused(served, smart_stack, smart_proxy, card_link, today):
+    app, _ = served
+    browser, page = open_app(smart_stack, card_link["url"], SCENARIO_PATIENT)
+    forged = post_form(browser, app.base_url, fields_of(page.text, today, csrf_token="x" * 43))
+    assert forged.status_code == 403 and "not sent from this app" in forged.text
+    unreadable = browser.post(f"{app.base_url}/smart/app/measurements", json=fields_of(page.text, today))
+    assert unreadable.status_code == 415
+    assert not [entry for entry in smart_proxy.log if entry[0] == "POST"]
+
+
 @pytest.mark.parametrize(("status", "page_status", "words"),
                          [("403", 403, "refused"), ("422", 422, "rejected"), ("412", 409, "changed")])
 def test_a_refused_write_writes_nothing(served, smart_stack, smart_proxy, card_link, today, status, page_status, words):
@@ -170,7 +180,7 @@ def test_a_save_is_written_once_with_provenance_and_the_next_hook_sees_it(served
     saved = post_form(browser, app.base_url, fields)
     assert saved.status_code == 200, saved.text[:2000]
     assert "Saved to the patient" in saved.text
-    for before_after in (("SD", "PD"), ("not-met", "met")):
+    for before_after in (("SD", "PD"), ("not met", "met")):
         assert f"<td>{before_after[0]}</td><td>{before_after[1]}" in saved.text, saved.text
     after = record_state(smart_stack)
     assert after["Observation"] == before["Observation"] + 2 and after["Provenance"] == before["Provenance"] + 1
