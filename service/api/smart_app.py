@@ -205,7 +205,24 @@ def _app_page(
     return HTMLResponse(html, status_code=status, headers=smart_page_headers(state.settings))
 
 
-@router.get("/smart/app", response_class=HTMLResponse, summary="The SMART app: the live assessment and the form (HTML)")
+_PAGE: dict[str, Any] = {"content": {"text/html": {}}}
+_SESSION = {
+    401: {"description": "No session (no cookie, or it ended with its token): launch the app again", **_PAGE},
+    404: {"description": "The SMART app is not configured (HCC_SMART_CLIENT_ID)", **_PAGE},
+}
+_READ = {
+    401: {"description": "No session, or the FHIR server refused the user's token", **_PAGE},
+    403: {"description": "The card the app was opened from is another patient's (nothing read)", **_PAGE},
+    502: {"description": "The patient's record could not be read", **_PAGE},
+}
+
+
+@router.get(
+    "/smart/app",
+    response_class=HTMLResponse,
+    summary="The SMART app: the live assessment and the form (HTML)",
+    responses={**_SESSION, **_READ},
+)
 async def smart_app(request: Request, state: StateDep, session: SmartSessionDep) -> HTMLResponse:
     try:
         await _check_hint(state, session)
@@ -280,6 +297,20 @@ async def _store(state: AppState, session: SmartSession, live: LiveRecord) -> st
     "/smart/app/measurements",
     response_class=HTMLResponse,
     summary="The SMART app: record one imaging study's measurements (urlencoded form; HTML)",
+    responses={
+        **_SESSION,
+        **_READ,
+        400: {"description": "The form's data is malformed", **_PAGE},
+        403: {"description": "Another patient's card, no CSRF token, a read-only launch, or the EHR refused the write",
+              **_PAGE},
+        409: {"description": "The form was already sent, or the record changed (since the form was shown, or during "
+              "the write): nothing written", **_PAGE},
+        413: {"description": "The form is larger than 64 KiB", **_PAGE},
+        415: {"description": "Not an urlencoded form", **_PAGE},
+        422: {"description": "Values refused (each field's reason on the form shown again), or the FHIR server "
+              "rejected the transaction: nothing written", **_PAGE},
+        503: {"description": "The FHIR server could not be reached: nothing written", **_PAGE},
+    },
 )
 async def record_measurements(request: Request, state: StateDep, session: SmartSessionDep) -> HTMLResponse:
     try:
