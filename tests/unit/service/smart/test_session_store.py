@@ -16,6 +16,7 @@ from service.db.smart import LAUNCH_LIFETIME, digest
 from service.settings import SettingsError
 from service.smart.crypto import parse_keys, session_cipher
 from service.smart.session import SmartSession
+from tests.db.conftest import fresh_postgres_database, postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -29,12 +30,23 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture()
-async def db(tmp_path):
-    database = Database.from_url(f"sqlite:///{tmp_path}/smart.sqlite3")
-    await database.migrate()
-    async with database:
-        yield database
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request, tmp_path):
+    """SQLite, and PostgreSQL when ``HCC_TEST_POSTGRES_URL`` names a server (as tests/db)."""
+    if request.param == "sqlite":
+        database = Database.from_url(f"sqlite:///{tmp_path}/smart.sqlite3")
+        await database.migrate()
+        async with database:
+            yield database
+        return
+    server = postgres_url()
+    if server is None:
+        pytest.skip("PostgreSQL not configured: set HCC_TEST_POSTGRES_URL")
+    with fresh_postgres_database(server) as url:
+        database = Database.from_url(url)
+        await database.migrate()
+        async with database:
+            yield database
 
 
 async def _session(db: Database, **overrides) -> tuple[str, SmartSession]:
@@ -69,6 +81,8 @@ async def test_session_round_trip_and_expiry(db):
 
 
 async def test_secrets_are_not_in_the_database_file(db, tmp_path):
+    if db.backend != "sqlite":
+        pytest.skip("reads the SQLite file")
     cookie, session = await _session(db)
     await db.smart.create_launch("state-value-123", iss=ISS, launch="L", assessment_hint=None,
                                  code_verifier="verifier-" + "v" * 50, nonce="nonce-" + "n" * 30, now=T0)
