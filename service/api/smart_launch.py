@@ -52,7 +52,7 @@ def smart_page_headers(settings: Settings) -> dict[str, str]:
     """The app pages' headers: :data:`PAGE_HEADERS` with the EHR origins that may frame them
     (``HCC_SMART_FRAME_ANCESTORS``; the card pages say ``frame-ancestors 'none'``)."""
     csp = PAGE_HEADERS["Content-Security-Policy"].replace(
-        "frame-ancestors 'none'", f"frame-ancestors {settings.smart_frame_ancestors}"
+        "frame-ancestors 'none'", f"frame-ancestors {settings.smart_frame_ancestors}; form-action 'self'"
     )
     return {**PAGE_HEADERS, "Content-Security-Policy": csp}
 

@@ -362,5 +362,5 @@ def test_https_cookie_is_cross_site_and_partitioned():
     cookie = response.headers["set-cookie"]
     assert "SameSite=none" in cookie and "Secure" in cookie and "Partitioned" in cookie and "HttpOnly" in cookie
     headers = smart_page_headers(smart_settings(smart_frame_ancestors="https://ehr.example.org"))
-    assert headers["Content-Security-Policy"].endswith("frame-ancestors https://ehr.example.org")
+    assert headers["Content-Security-Policy"].endswith("frame-ancestors https://ehr.example.org; form-action 'self'")
     assert headers["Cache-Control"] == "no-store"

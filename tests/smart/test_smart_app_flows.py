@@ -81,7 +81,7 @@ def test_the_app_reads_the_record_live_and_offers_the_form(served, smart_stack, 
     assert "mRECIST now:</strong> SD" in page.text
     assert f'name="{SIZE_PREFIX}{LESION_A}"' in page.text and all(f"confirm_tace__{p}" in page.text for p in TACE_SESSIONS)
     assert "Practitioner/example" in page.text
-    assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'self'; form-action 'self'" in page.headers["content-security-policy"]
     # read through the launcher with the user's token, only the launch patient
     reads = [path for method, path, _ in smart_proxy.log if method == "GET"]
     assert reads and all(OTHER_PATIENT not in path for path in reads)
