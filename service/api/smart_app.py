@@ -206,11 +206,11 @@ def _app_page(
 
 
 _PAGE: dict[str, Any] = {"content": {"text/html": {}}}
-_SESSION = {
+_SESSION: dict[int | str, dict[str, Any]] = {
     401: {"description": "No session (no cookie, or it ended with its token): launch the app again", **_PAGE},
     404: {"description": "The SMART app is not configured (HCC_SMART_CLIENT_ID)", **_PAGE},
 }
-_READ = {
+_READ: dict[int | str, dict[str, Any]] = {
     401: {"description": "No session, or the FHIR server refused the user's token", **_PAGE},
     403: {"description": "The card the app was opened from is another patient's (nothing read)", **_PAGE},
     502: {"description": "The patient's record could not be read", **_PAGE},
