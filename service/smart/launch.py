@@ -9,8 +9,10 @@ same httpx client rather than PyJWT's ``PyJWKClient``, whose urllib fetch would 
 bypass the app's transport. Without a ``jwks_uri`` (or an id_token) the user stays unknown: the session
 is read-only (no author for the Provenance).
 
-Scopes use the SMART v1 syntax (``.read``/``.write``), which the SMART launcher and v2 servers accept;
-the session decides what it may write from the scope *granted* (:func:`service.smart.session.scope_grants`
+Scopes: the narrowest the app needs. With an authorization server that advertises ``permission-v2``, SMART v2
+(``.rs`` to read and search; ``.c`` to create lesions, measurements, findings and the Provenance; ``.u`` only for
+Procedure, whose coding a confirmation updates: never delete); otherwise the v1 syntax (``.read``/``.write``).
+The session decides what it may write from the scope *granted* (:func:`service.smart.session.scope_grants`
 reads v1 and v2).
 """
 
@@ -51,6 +53,18 @@ WRITE_SCOPES = (
     "patient/Provenance.write"
 )
 SCOPES = f"{READ_SCOPES} {WRITE_SCOPES}"
+SCOPES_V2 = (
+    "launch openid fhirUser patient/Patient.r patient/Observation.rs patient/Condition.rs patient/Procedure.rs "
+    "patient/MedicationRequest.rs patient/MedicationStatement.rs patient/AllergyIntolerance.rs "
+    "patient/BodyStructure.rs patient/Observation.c patient/BodyStructure.c patient/Condition.c "
+    "patient/Procedure.u patient/Provenance.c"
+)
+
+
+def scopes_for(config: SmartConfiguration) -> str:
+    """The scopes to ask of this authorization server: v2 (narrower: no delete) when it says it grants them."""
+    return SCOPES_V2 if "permission-v2" in config.capabilities else SCOPES
+
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384"]
 TIMEOUT_SECONDS = 10.0
 JWKS_CACHE_SECONDS = 300.0
@@ -117,7 +131,8 @@ def authorize_request(client: AsyncOAuth2Client, config: SmartConfiguration, lau
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)  # 86 characters: RFC 7636 asks 43 to 128
     url, _ = client.create_authorization_url(
-        config.authorization_endpoint, state=state, code_verifier=verifier, aud=config.iss, launch=launch, nonce=nonce
+        config.authorization_endpoint, state=state, code_verifier=verifier, aud=config.iss, launch=launch, nonce=nonce,
+        scope=scopes_for(config),
     )
     return AuthorizeRequest(url=url, state=state, code_verifier=verifier, nonce=nonce)
 
@@ -152,7 +167,7 @@ async def exchange_code(
     if not isinstance(patient, str) or not _PATIENT_ID.fullmatch(patient):
         raise SmartLaunchError(403, "The EHR's token response names no patient: open the app from a patient's chart.")
     granted_scope = token.get("scope")
-    scope = granted_scope if isinstance(granted_scope, str) else SCOPES  # absent: as asked (RFC 6749 5.1)
+    scope = granted_scope if isinstance(granted_scope, str) else scopes_for(config)  # absent: as asked (RFC 6749 5.1)
     fhir_user = await _verified_fhir_user(token.get("id_token"), shared, config, jwks, client.client_id, nonce)
     return GrantedToken(
         access_token=access_token,

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from service.settings import Settings
 from service.smart.discovery import SmartDiscovery, SmartDiscoveryError, SmartIssNotAllowedError
-from service.smart.launch import SCOPES, app_context_assessment, normalise_fhir_user
+from service.smart.launch import SCOPES, SCOPES_V2, app_context_assessment, normalise_fhir_user
 from service.smart.session import SmartSession, scope_grants
 
 pytestmark = pytest.mark.anyio
@@ -126,6 +126,9 @@ def test_can_write_needs_every_capture_scope_and_a_user():
     assert _session(SCOPES).can_write
     assert not _session(SCOPES, fhir_user=None).can_write
     assert not _session(SCOPES.replace("patient/Provenance.write", "")).can_write
+    assert _session(SCOPES_V2).can_write  # the v2 scopes asked of a permission-v2 server: create, and update Procedure
+    assert not _session(SCOPES_V2.replace("patient/Procedure.u", "patient/Procedure.rs")).can_write
+    assert "d" not in "".join(s.rsplit(".", 1)[1] for s in SCOPES_V2.split() if "/" in s)  # never delete
     assert not _session("launch openid fhirUser patient/*.read").can_write
     assert _session("launch patient/*.write").can_write
     assert _session("launch patient/*.*").can_write
