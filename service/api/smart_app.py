@@ -57,13 +57,14 @@ APP_NAME = "hcc-cds"
 SERVICE_ID = "smart-app"  # the stored assessments' service id (the card's page link works for them too)
 MAX_FORM_FIELDS = 500
 MAX_FORM_BYTES = 64 * 1024
-WRITE_STATUS = {"expired": 401, "forbidden": 403, "conflict": 409, "invalid": 422, "unavailable": 503}
+WRITE_STATUS = {"expired": 401, "forbidden": 403, "conflict": 409, "invalid": 422, "unavailable": 503, "unknown": 502}
 WRITE_TITLES = {
     "expired": "Your session has expired — nothing was saved",
     "forbidden": "The EHR refused the write — nothing was saved",
     "conflict": "The record changed while the form was open — nothing was saved",
     "invalid": "The FHIR server rejected the study — nothing was saved",
     "unavailable": "The FHIR server could not be reached — nothing was saved",
+    "unknown": "Not known whether the study was saved — check the record before saving again",
 }
 # what a clinician looks at after a save (service.screening.summary.worklist_fields names), and its words
 CHANGE_FIELDS = (
@@ -174,6 +175,23 @@ def record_fingerprint(record: PatientRecord) -> str:
     return digest.hexdigest()[:32]
 
 
+def _same(typed: str, expected: str) -> bool:
+    """Constant-time comparison of a form value (any text: compared as UTF-8 bytes, never a TypeError)."""
+    return hmac.compare_digest(typed.encode(), expected.encode())
+
+
+def patient_banner(patient: dict) -> dict[str, str | None]:
+    """Who the record is (name, birth date, sex, id), as the EHR's patient banner shows it: the app is opened per
+    chart, and a clinician checks the patient before recording anything (SMART's need_patient_banner)."""
+    names = [n for n in patient.get("name") or [] if isinstance(n, dict)]
+    chosen = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+    text = chosen.get("text") or " ".join(
+        [*(g for g in chosen.get("given") or [] if isinstance(g, str)), *([chosen["family"]] if isinstance(chosen.get("family"), str) else [])]
+    )
+    return {"name": text.strip() or None, "birth_date": patient.get("birthDate"), "sex": patient.get("gender"),
+            "id": str(patient.get("id"))}
+
+
 def _new_form_id() -> str:
     """A form's one-shot id: the save consumes it (``db.smart.consume_form_id``), so a double submit writes once."""
     return secrets.token_urlsafe(18)
@@ -197,7 +215,8 @@ def _app_page(
         names=FormNames,
         form_id=form_id,
         record_version=record_fingerprint(live.record),
-        lesion_letters=lesion_labels(live.assessment),  # the letters the course chart and its table use
+        lesion_letters=lesion_labels(live.assessment),
+        patient=patient_banner(live.record.patient),  # the letters the course chart and its table use
         errors=dict(errors or {}),
         values=dict(values or {}),
         today=live.context.today.isoformat(),
@@ -256,7 +275,7 @@ async def _check_form(state: AppState, session: SmartSession, fields: Mapping[st
             403, "This launch cannot write to the record",
             "The EHR granted the app read access only (or did not say who you are), so nothing can be recorded.",
         )
-    if not hmac.compare_digest(fields.get("csrf_token", ""), session.csrf_token):
+    if not _same(fields.get("csrf_token", ""), session.csrf_token):
         raise SmartPageError(403, "The form was not sent from this app", "Reload the app and enter the study again.")
     form_id = fields.get("form_id", "")
     if not form_id or not await state.db.smart.consume_form_id(session, form_id):
@@ -309,6 +328,9 @@ async def _store(state: AppState, session: SmartSession, live: LiveRecord) -> st
         415: {"description": "Not an urlencoded form", **_PAGE},
         422: {"description": "Values refused (each field's reason on the form shown again), or the FHIR server "
               "rejected the transaction: nothing written", **_PAGE},
+        502: {"description": "The patient's record could not be read; or the FHIR server's answer to the save was lost "
+              "or unusable: whether anything was written is not known (the page says so, and what the server named)",
+              **_PAGE},
         503: {"description": "The FHIR server could not be reached: nothing written", **_PAGE},
     },
 )
@@ -320,7 +342,7 @@ async def record_measurements(request: Request, state: StateDep, session: SmartS
         before = await _read_live(state, session)
     except SmartPageError as error:
         return _message(state, error)
-    if not hmac.compare_digest(fields.get("record_version", ""), record_fingerprint(before.record)):
+    if not _same(fields.get("record_version", ""), record_fingerprint(before.record)):
         changed = {capture.FORM_ERROR: "The patient's record changed since the form was shown (another user or system "
                    "wrote to it). Nothing was saved: check your values against the record below and save again."}
         return _app_page(state, session, before, form_id=_new_form_id(), errors=changed, values=fields, status=409)
@@ -330,13 +352,42 @@ async def record_measurements(request: Request, state: StateDep, session: SmartS
             state, session, before, form_id=_new_form_id(),
             errors=parsed.errors, values=parsed.values, status=422,
         )
-    assert session.fhir_user is not None  # can_write
-    bundle = capture.build_transaction(
-        parsed, before.context, author=session.fhir_user, app_name=APP_NAME, app_version=_app_version(state),
-        now=datetime.now(UTC),
-    )
     try:
-        assert state.fhir.client is not None, "the HTTP client is opened by the app's lifespan"
+        bundle = _build(state, session, parsed, before)
+        written = await _write_once(state, session, fields["record_version"], bundle)
+    except SmartPageError as error:
+        return _message(state, error)
+    return await _saved_page(state, session, before, bundle, written)
+
+
+def _build(state: AppState, session: SmartSession, parsed: capture.CaptureInput, before: LiveRecord) -> dict:
+    """The transaction Bundle; a resource fhir.resources refuses is a page, never sent."""
+    assert session.fhir_user is not None  # can_write
+    try:
+        return capture.build_transaction(
+            parsed, before.context, author=session.fhir_user, app_name=APP_NAME, app_version=_app_version(state),
+            now=datetime.now(UTC),
+        )
+    except capture.CaptureBuildError as exc:
+        log.warning("a SMART app save could not be built: %s", type(exc).__name__)
+        raise SmartPageError(
+            422, "The study could not be turned into valid FHIR — nothing was saved",
+            "The app could not build resources the FHIR standard accepts from this form and this record, so nothing "
+            "was sent. Report it to the service's operators; record the study in the EHR meanwhile.") from None
+
+
+async def _write_once(state: AppState, session: SmartSession, record_version: str, bundle: dict) -> tuple[str, ...]:
+    """Write the transaction once per record state and session: two windows (or replicas) saving the same record as
+    they both read it cannot both write (the second would duplicate the study). A refusal that wrote nothing frees
+    the state again, so the clinician may retry; an unknown outcome keeps it taken until the record is read again."""
+    record_key = f"record:{record_version}"
+    if not await state.db.smart.consume_form_id(session, record_key):
+        raise SmartPageError(
+            409, "This record is already being saved from another window",
+            "A save of the record as it was shown is already under way or done. Reload the app: if the study is not "
+            "in the record, open the app again from the patient's chart.")
+    assert state.fhir.client is not None, "the HTTP client is opened by the app's lifespan"
+    try:
         result = await write_transaction(
             state.fhir.client, session.iss, session.access_token.get_secret_value(), bundle,
             timeout=state.settings.fhir_timeout_seconds,
@@ -345,13 +396,15 @@ async def record_measurements(request: Request, state: StateDep, session: SmartS
         log.info("a SMART app write was refused (%s, HTTP %s)", refused.kind, refused.status)
         if refused.kind == "expired":
             await state.db.smart.end_session(session)
-        return _message(state, SmartPageError(WRITE_STATUS[refused.kind], WRITE_TITLES[refused.kind], _written(refused)))
-    return await _saved_page(state, session, before, bundle, result.written)
+        elif refused.kind != "unknown" and not refused.written:
+            await state.db.smart.release_form_id(session, record_key)
+        raise SmartPageError(WRITE_STATUS[refused.kind], WRITE_TITLES[refused.kind], _written(refused)) from None
+    return result.written
 
 
 def _written(refused: WriteRefused) -> str:
     if refused.written:
-        return f"{refused.message} Written before the failure: {', '.join(refused.written)}."
+        return f"{refused.message} The FHIR server named these as written: {', '.join(refused.written)}."
     return refused.message
 
 

@@ -12,6 +12,7 @@ HTML page (4xx; 502 when the EHR fails), never a 500, never a session or a cooki
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from service.api.page import PAGE_HEADERS
 from service.audit import note_audit
 from service.db.models import ISS_LENGTH
-from service.db.smart import MAX_LAUNCH_LENGTH
+from service.db.smart import LAUNCH_LIFETIME, MAX_LAUNCH_LENGTH, digest
 from service.db.types import utcnow
 from service.deps import StateDep
 from service.main_state import AppState
@@ -29,6 +30,7 @@ from service.render.templates import TEMPLATES
 from service.settings import Settings
 from service.smart.discovery import SmartConfiguration, SmartDiscoveryError, SmartIssNotAllowedError
 from service.smart.launch import (
+    CALLBACK_PATH,
     SmartLaunchError,
     authorize_request,
     exchange_code,
@@ -40,6 +42,7 @@ log = logging.getLogger("hcc_cds.smart")
 router = APIRouter(tags=["smart"])
 
 APP_PATH = "/smart/app"
+LAUNCH_COOKIE = "hcc_smart_launch"  # binds a launch to the browser that started it (Path=/smart/callback)
 # errors an EHR's authorization server returns when it (or the user) declines: 403; other errors: 400
 DECLINED = frozenset({"access_denied", "invalid_scope", "unauthorized_client", "invalid_client"})
 MAX_DESCRIPTION = 300
@@ -58,7 +61,12 @@ def smart_page_headers(settings: Settings) -> dict[str, str]:
 
 
 def set_session_cookie(response: Response, settings: Settings, value: str, max_age: int) -> None:
-    """The session's cookie: HttpOnly, ``Path=/smart``, only as long as the session.
+    """The session's cookie (see :func:`_set_cookie`): ``Path=/smart``, as long as the session."""
+    _set_cookie(response, settings, COOKIE_NAME, value, max_age, COOKIE_PATH)
+
+
+def _set_cookie(response: Response, settings: Settings, name: str, value: str, max_age: int, path: str) -> None:
+    """An app cookie: HttpOnly, on ``path``, for ``max_age`` seconds.
 
     Over https it is ``SameSite=None; Secure; Partitioned``: the EHR shows the app in an iframe of another
     site, where a ``Lax`` cookie is never sent, and browsers that block third-party cookies keep a
@@ -67,18 +75,18 @@ def set_session_cookie(response: Response, settings: Settings, value: str, max_a
     """
     https = settings.public_base_url.startswith("https://")
     response.set_cookie(
-        COOKIE_NAME,
+        name,
         value,
-        max_age=max(1, max_age),
-        path=COOKIE_PATH,
+        max_age=max(0, max_age),  # 0: deleted
+        path=path,
         httponly=True,
         secure=https,
         samesite="none" if https else "lax",
     )
     if https:  # Starlette writes Partitioned only on Python >= 3.14 (http.cookies): added to the header here
-        name, value_bytes = response.raw_headers[-1]
-        assert name == b"set-cookie", "set_cookie appends its header last"
-        response.raw_headers[-1] = (name, value_bytes + b"; Partitioned")
+        header, value_bytes = response.raw_headers[-1]
+        assert header == b"set-cookie", "set_cookie appends its header last"
+        response.raw_headers[-1] = (header, value_bytes + b"; Partitioned")
 
 
 def page(settings: Settings, status: int, title: str, message: str) -> HTMLResponse:
@@ -145,9 +153,14 @@ async def smart_launch(
         assessment_hint=assessment,
         code_verifier=authorize.code_verifier,
         nonce=authorize.nonce,
+        browser_binding=(binding := secrets.token_urlsafe(32)),
     )
     headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    return RedirectResponse(authorize.url, status_code=302, headers=headers)
+    redirect = RedirectResponse(authorize.url, status_code=302, headers=headers)
+    # the callback must come back to this browser: a code and state started by someone else (login CSRF: the
+    # victim would work in the attacker's session, and sign the attacker's Provenance) find no such cookie
+    _set_cookie(redirect, state.settings, LAUNCH_COOKIE, binding, int(LAUNCH_LIFETIME.total_seconds()), CALLBACK_PATH)
+    return redirect
 
 
 def _declined(settings: Settings, error: str, description: str | None) -> HTMLResponse:
@@ -178,13 +191,28 @@ async def smart_callback(
     error: Annotated[str | None, Query(description="the OAuth error, when the EHR declined")] = None,
     error_description: Annotated[str | None, Query()] = None,
 ) -> Response:
+    answer = await _callback(request, state, code, state_, error, error_description)
+    # the launch's binding cookie has served (or the launch is gone): deleted with the same attributes it was set with
+    _set_cookie(answer, state.settings, LAUNCH_COOKIE, "", 0, CALLBACK_PATH)
+    return answer
+
+
+async def _callback(
+    request: Request, state: AppState, code: str | None, state_: str | None, error: str | None,
+    error_description: str | None,
+) -> Response:
     client_id = _client_id(state)
     usable_state = state_ if state_ and len(state_) <= MAX_STATE_LENGTH else None
     launch = await state.db.smart.take_launch(usable_state) if usable_state else None  # used up, whatever comes next
     if launch is not None:
         note_audit(request, issuer=launch.iss)
-    if error:
-        return _declined(state.settings, error, error_description)
+    if error:  # the EHR's own words only for a launch of this app (else anyone could word this page)
+        return _declined(state.settings, error, error_description if launch is not None else None)
+    if launch is not None and launch.browser_sha256 is not None and not secrets.compare_digest(
+            digest(request.cookies.get(LAUNCH_COOKIE, "")).encode(), launch.browser_sha256.encode()):
+        return page(state.settings, 400, "This sign-in was started elsewhere",
+                    "The app's sign-in did not start in this browser, so it is refused. Open the app again from the "
+                    "patient's chart.")
     if launch is None or not code or len(code) > MAX_CODE_LENGTH:
         return page(state.settings, 400, "This sign-in has expired or was already used",
                     "The app's sign-in could not be matched to a launch (it expired, or was already used). "

@@ -65,6 +65,7 @@ class SmartLaunch:
     nonce: str
     created_at: datetime
     expires_at: datetime
+    browser_sha256: str | None = None  # the launching browser's binding cookie, hashed (login CSRF)
 
 
 class SmartRepository:
@@ -97,9 +98,11 @@ class SmartRepository:
         assessment_hint: str | None,
         code_verifier: str,
         nonce: str,
+        browser_binding: str | None = None,
         now: datetime | None = None,
     ) -> None:
-        """Keep a launch until its callback (at most :data:`LAUNCH_LIFETIME`)."""
+        """Keep a launch until its callback (at most :data:`LAUNCH_LIFETIME`); ``browser_binding`` is the random
+        value of the cookie the launching browser got, kept hashed: the callback must come from that browser."""
         now = as_utc(now, "now") if now is not None else utcnow()
         check_length("iss", iss, ISS_LENGTH, required=True)
         check_length("launch", launch, MAX_LAUNCH_LENGTH, required=True)
@@ -110,7 +113,8 @@ class SmartRepository:
             "iss": iss,
             "launch": launch,
             "assessment_hint": clean_hint(assessment_hint),
-            "secret_enc": self._seal({"code_verifier": code_verifier, "nonce": nonce}),
+            "secret_enc": self._seal({"code_verifier": code_verifier, "nonce": nonce,
+                                      **({"browser": digest(browser_binding)} if browser_binding else {})}),
         }
         async with self._source.engine.begin() as conn:
             await conn.execute(insert(SmartLaunchRow).values(row))
@@ -138,6 +142,7 @@ class SmartRepository:
             nonce=secret["nonce"],
             created_at=row.created_at,
             expires_at=row.expires_at,
+            browser_sha256=secret.get("browser"),
         )
 
     # -- sessions --------------------------------------------------------------------------------
@@ -227,6 +232,12 @@ class SmartRepository:
         except IntegrityError:  # used before, or the session is gone (the foreign key)
             return False
         return True
+
+    async def release_form_id(self, session: SmartSession, form_id: str) -> None:
+        """Make ``form_id`` usable again in this session (a save the server refused wrote nothing: it may be retried)."""
+        async with self._source.engine.begin() as conn:
+            await conn.execute(delete(SmartFormIdRow).where(SmartFormIdRow.session_id == session.key,
+                                                            SmartFormIdRow.form_id == form_id))
 
     async def end_session(self, session: SmartSession) -> None:
         """Delete the session (and its used form ids): its cookie opens nothing any more."""

@@ -99,6 +99,7 @@ class UnconfirmedTace:
     performed: date | None
     label: str
     resource: dict  # as read (keeps meta.versionId, the If-Match of the PUT)
+    problem: str | None = None  # why it cannot be corrected here (the PUT would send a resource R4B refuses)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,13 @@ def _first(k: Knowledge, concept: str) -> Coding:
     return _coding(codes[0])
 
 
+def _first_specific(k: Knowledge, concept: str) -> Coding:
+    """The first code of a concept that says the finding itself (a site's specific code first), else the first."""
+    codes = k.codes_of(concept)
+    specific = next((e for e in codes if e.specific), None)
+    return _coding(specific) if specific is not None else _first(k, concept)
+
+
 def capture_codes(k: Knowledge) -> CaptureCodes:
     """The codes a save writes, from the value sets (site overrides included); KnowledgeError if one is missing."""
     size = k.value_set("tumour_size")
@@ -200,7 +208,7 @@ def capture_codes(k: Knowledge) -> CaptureCodes:
         morphology=_first(k, "lesion_morphology"),
         locations=locations,
         location_sites=sites,
-        portal_vein_thrombus=_first(k, "portal_vein_tumour_thrombus"),
+        portal_vein_thrombus=_first_specific(k, "portal_vein_tumour_thrombus"),
         metastasis=_coding(generic),
         metastasis_by_site=by_site,
         tace_specific=_coding(specific) if specific else None,
@@ -250,8 +258,18 @@ def _unconfirmed(resources: list[dict], snapshot: Snapshot) -> tuple[Unconfirmed
         code = resource.get("code") or {}
         codings = [c for c in code.get("coding") or [] if isinstance(c, dict)]
         label = code.get("text") or next((c.get("display") or c.get("code") for c in codings), None) or "Procedure"
-        found.append(UnconfirmedTace(str(resource["id"]), proc.performed, str(label), resource))
+        found.append(UnconfirmedTace(str(resource["id"]), proc.performed, str(label), resource, _put_problem(resource)))
     return tuple(found)
+
+
+def _put_problem(resource: dict) -> str | None:
+    """Why the Procedure as read cannot be sent back whole (a PUT), or None: the whole form must not fail on it."""
+    try:
+        _models()["Procedure"].model_validate(resource)
+    except (ValidationError, ValueError, TypeError) as exc:
+        first = str(exc).splitlines()[1:2] or [str(exc)]
+        return f"the EHR's Procedure does not pass FHIR validation ({first[0].strip()[:160]}); correct its coding in the EHR"
+    return None
 
 
 def capture_context(patient_id: str, resources: list[dict], today: date, knowledge: Knowledge) -> CaptureContext:
@@ -376,20 +394,24 @@ def _codes_checked(fields: Mapping[str, str], prefix: str, known: set[str], unkn
     return chosen
 
 
-def _dates_after_last(day: date, sizes: list[tuple[str, Decimal]], ctx: CaptureContext) -> str | None:
-    """A message when the study is not after a measured lesion's last study (a same-day study is a duplicate)."""
-    problems = []
-    for lesion_id, _ in sizes:
-        lesion = ctx.lesion(lesion_id)
-        if lesion is None or lesion.last_date is None or day > lesion.last_date:
-            continue
-        if day == lesion.last_date:
-            problems.append(f"a study of {day} is already recorded for {lesion.location_label}; "
-                            "correct it in the EHR rather than adding it again")
-        else:
-            problems.append(f"{lesion.location_label} was last measured on {lesion.last_date}: "
-                            "only a later study can be added here")
-    return ("Study date: " + "; ".join(dict.fromkeys(problems)) + ".") if problems else None
+def _dates_after_last(day: date, ctx: CaptureContext) -> str | None:
+    """A message when the study is not after the record's latest lesion study.
+
+    Whatever the form records (a diameter, a new lesion, a finding) belongs to a study later than every study
+    already recorded: an earlier one would move the baseline or the nadir the response is measured from, or slip a
+    new lesion or a thrombus in before it could count as progression; a same-day study is a duplicate."""
+    dated = [lesion for lesion in ctx.lesions if lesion.last_date is not None]
+    if not dated:
+        return None
+    latest = max(lesion.last_date for lesion in dated if lesion.last_date is not None)
+    if day > latest:
+        return None
+    if day == latest:
+        names = ", ".join(dict.fromkeys(lesion.location_label for lesion in dated if lesion.last_date == day))
+        return (f"Study date: a study of {day} is already recorded ({names}); correct it in the EHR rather than "
+                "adding it again.")
+    return (f"Study date: the latest recorded study is of {latest}: only a later study can be added here (an earlier "
+            "one would change the baseline or the nadir the response is measured from).")
 
 
 def _typed(fields: Mapping[str, str]) -> dict[str, str]:
@@ -413,7 +435,7 @@ def read_form(fields: Mapping[str, str], ctx: CaptureContext) -> CaptureInput | 
     invasion = _checked(fields, VASCULAR_INVASION)
     extrahepatic_codes = {code for code, _ in ctx.extrahepatic_locations}
     spread = _codes_checked(fields, EXTRAHEPATIC_PREFIX, extrahepatic_codes, "Not an extrahepatic location of the list.", errors)
-    tace_ids = {t.procedure_id for t in ctx.unconfirmed_tace}
+    tace_ids = {t.procedure_id for t in ctx.unconfirmed_tace if t.problem is None}
     confirms = _codes_checked(fields, CONFIRM_TACE_PREFIX, tace_ids, "This session is not in the patient's record (reload the form).", errors)
     measured = bool(sizes or new)
     modality = str(fields.get(MODALITY, "")).strip()
@@ -421,8 +443,8 @@ def read_form(fields: Mapping[str, str], ctx: CaptureContext) -> CaptureInput | 
         errors[MODALITY] = "Choose the imaging modality from the list."
     elif measured and not modality:
         errors[MODALITY] = "Say which imaging the diameters come from."
-    if isinstance(day, date) and sizes and STUDY_DATE not in errors:
-        problem = _dates_after_last(day, sizes, ctx)
+    if isinstance(day, date) and (measured or invasion or spread) and STUDY_DATE not in errors:
+        problem = _dates_after_last(day, ctx)
         if problem:
             errors[STUDY_DATE] = problem
     if day is None and (measured or invasion or spread):
@@ -588,7 +610,7 @@ def build_transaction(inp: CaptureInput, ctx: CaptureContext, *, author: str, ap
         for new in inp.new_lesions:
             ref, label = writer.new_lesion(new, day)
             writer.tumour_size(ref, label, new.size_mm, day, str(modality))
-        _findings(writer, inp, day, now.date())
+        _findings(writer, inp, day, ctx.today)  # the site's day (HCC_TIMEZONE), as the study date was checked
     for procedure_id in inp.confirm_tace:
         tace = ctx.tace(procedure_id)
         if tace is None:

@@ -13,8 +13,8 @@ answer                      kind             written
 409 / 412                   ``conflict``     nothing (the record changed since the form was shown)
 400 / 422 / other 4xx, 3xx  ``invalid``      nothing
 5xx, connection refused     ``unavailable``  nothing (a transaction is atomic)
-timeout mid-exchange        ``unavailable``  not known: the server may have committed before the answer was lost
-200 but not a usable        ``invalid``      not known: the locations it did name, if any
+timeout mid-exchange        ``unknown``      not known: the server may have committed before the answer was lost
+200 but not a usable        ``unknown``      not known: the locations it did name, if any
 transaction-response
 ==========================  ===============  ================================================================
 
@@ -37,7 +37,7 @@ from service.fhir.source import MalformedBundleError, outcome_texts
 
 log = logging.getLogger("hcc_cds.smart")
 
-WriteRefusedKind = Literal["expired", "forbidden", "conflict", "invalid", "unavailable"]
+WriteRefusedKind = Literal["expired", "forbidden", "conflict", "invalid", "unavailable", "unknown"]
 NOTHING_WRITTEN = "Nothing was written."
 NOT_KNOWN = "Whether anything was written is not known: reload the app and check the record before saving again."
 MAX_DIAGNOSTICS = 500
@@ -105,12 +105,12 @@ def relative_location(location: str, base: str) -> str:
 
 
 def _locations(response: dict, expected: int, status: int) -> tuple[str, ...]:
-    """The written locations of a transaction-response; WriteRefused ``invalid`` when it is not one."""
+    """The written locations of a transaction-response; WriteRefused ``unknown`` when it is not one."""
     entries = response.get("entry") if isinstance(response, dict) else None
     if not isinstance(response, dict) or response.get("resourceType") != "Bundle" \
             or response.get("type") != "transaction-response" or not isinstance(entries, list):
         kind = response.get("type") or response.get("resourceType") if isinstance(response, dict) else type(response).__name__
-        raise WriteRefused("invalid", f"The FHIR server answered {status} with a {kind}, not a transaction-response. "
+        raise WriteRefused("unknown", f"The FHIR server answered {status} with a {kind}, not a transaction-response. "
                            + NOT_KNOWN, status=status)
     found = []
     for entry in entries:
@@ -118,7 +118,7 @@ def _locations(response: dict, expected: int, status: int) -> tuple[str, ...]:
         if isinstance(answer, dict) and isinstance(answer.get("location"), str):
             found.append(answer["location"])
     if len(entries) != expected or len(found) != expected:
-        raise WriteRefused("invalid", f"The FHIR server's transaction-response has {len(entries)} entries and "
+        raise WriteRefused("unknown", f"The FHIR server's transaction-response has {len(entries)} entries and "
                            f"{len(found)} locations for the {expected} sent. " + NOT_KNOWN,
                            status=status, written=tuple(found))
     return tuple(found)
@@ -126,11 +126,11 @@ def _locations(response: dict, expected: int, status: int) -> tuple[str, ...]:
 
 def _success(answer: httpx.Response, expected: int, base: str) -> WriteResult:
     if len(answer.content) > MAX_RESPONSE_BYTES:
-        raise WriteRefused("invalid", "The FHIR server's answer is too large to read. " + NOT_KNOWN, status=answer.status_code)
+        raise WriteRefused("unknown", "The FHIR server's answer is too large to read. " + NOT_KNOWN, status=answer.status_code)
     try:
         body = json.loads(answer.content)
     except (ValueError, RecursionError):
-        raise WriteRefused("invalid", f"The FHIR server answered {answer.status_code} with a body that is not JSON. "
+        raise WriteRefused("unknown", f"The FHIR server answered {answer.status_code} with a body that is not JSON. "
                            + NOT_KNOWN, status=answer.status_code) from None
     try:
         found = _locations(body, expected, answer.status_code)
@@ -141,7 +141,7 @@ def _success(answer: httpx.Response, expected: int, base: str) -> WriteResult:
 
 
 async def _post(client: httpx.AsyncClient, base: str, token: str, bundle: dict, timeout: float) -> httpx.Response:
-    """The one POST; transport failures become WriteRefused ``unavailable`` (sure or unsure of nothing written)."""
+    """The one POST; transport failures become WriteRefused ``unavailable`` (nothing sent) or ``unknown``."""
     headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, "Authorization": f"Bearer {token}"}
     try:
         return await client.post(base.rstrip("/"), content=json.dumps(bundle).encode(), headers=headers,
@@ -150,10 +150,10 @@ async def _post(client: httpx.AsyncClient, base: str, token: str, bundle: dict, 
         raise WriteRefused("unavailable", f"The FHIR server could not be reached ({type(exc).__name__}). "
                            f"{NOTHING_WRITTEN} Try again in a moment.") from None
     except httpx.TimeoutException as exc:
-        raise WriteRefused("unavailable", f"The FHIR server did not answer within {timeout:g} s ({type(exc).__name__}). "
+        raise WriteRefused("unknown", f"The FHIR server did not answer within {timeout:g} s ({type(exc).__name__}). "
                            + NOT_KNOWN) from None
     except httpx.HTTPError as exc:
-        raise WriteRefused("unavailable", f"The exchange with the FHIR server failed ({type(exc).__name__}). "
+        raise WriteRefused("unknown", f"The exchange with the FHIR server failed ({type(exc).__name__}). "
                            + NOT_KNOWN) from None
 
 

@@ -67,6 +67,7 @@ def scopes_for(config: SmartConfiguration) -> str:
 
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384"]
 TIMEOUT_SECONDS = 10.0
+MAX_TOKEN_SECONDS = 86_400.0
 JWKS_CACHE_SECONDS = 300.0
 MAX_JWKS_BYTES = 256 * 1024
 CALLBACK_PATH = "/smart/callback"
@@ -187,7 +188,8 @@ def _short(text: object) -> str:
 def _expires_at(expires_in: object) -> datetime | None:
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
         return None
-    return datetime.now(UTC) + timedelta(seconds=float(expires_in))
+    # a day at most: an absurd expires_in (1e13) would overflow datetime; the session is shorter anyway
+    return datetime.now(UTC) + timedelta(seconds=min(float(expires_in), MAX_TOKEN_SECONDS))
 
 
 def app_context_assessment(app_context: object) -> str | None:
@@ -231,7 +233,7 @@ async def _verified_fhir_user(
         )
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise SmartLaunchError(403, f"The EHR's identity token could not be verified ({type(exc).__name__}).") from None
-    if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(claims["nonce"], nonce):
+    if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(claims["nonce"].encode(), nonce.encode()):
         raise SmartLaunchError(403, "The EHR's identity token could not be verified (nonce).")
     return normalise_fhir_user(claims.get("fhirUser") or claims.get("profile"), config.iss)
 

@@ -38,6 +38,7 @@ CAPTURE_WRITES: tuple[tuple[str, str], ...] = (
     ("Provenance", "c"),
 )
 _SCOPE = re.compile(r"^(patient|user)/(\*|[A-Za-z]+)\.(\*|read|write|[cruds]+)(\?.*)?$")
+_CLINICIAN = re.compile(r"(^|/)(Practitioner|PractitionerRole)/[^/]+$")
 _V1_ACTIONS = {"read": "rs", "write": "cud", "*": "cruds"}
 
 
@@ -72,8 +73,14 @@ class SmartSession:
 
     @property
     def can_write(self) -> bool:
-        """The granted scope covers every write capture needs, and the user is known (the Provenance's author)."""
-        return self.fhir_user is not None and all(scope_grants(self.scope, r, a) for r, a in CAPTURE_WRITES)
+        """The granted scope covers every write capture needs, and the user is known (the Provenance's author) and a
+        clinician: a patient or relative launching from a portal reads, but never records tumour measurements."""
+        return self.is_clinician and all(scope_grants(self.scope, r, a) for r, a in CAPTURE_WRITES)
+
+    @property
+    def is_clinician(self) -> bool:
+        """The user is a Practitioner or PractitionerRole (the id_token's fhirUser)."""
+        return self.fhir_user is not None and _CLINICIAN.search(self.fhir_user) is not None
 
     def __repr__(self) -> str:  # never the tokens, should a session end up in a log or a traceback
         return f"SmartSession(key={self.key[:8]}…, iss={self.iss!r}, fhir_user={self.fhir_user!r}, scope={self.scope!r})"

@@ -165,7 +165,9 @@ def launch_and_authorize(client, ehr: FakeEhr, **params) -> dict[str, str]:
 
 
 def assert_no_session(response: httpx.Response) -> None:
-    assert "set-cookie" not in response.headers
+    cookies = response.headers.get_list("set-cookie")
+    assert not [c for c in cookies if c.startswith(f"{COOKIE_NAME}=")]  # no session
+    assert all(c.startswith("hcc_smart_launch=;") or 'hcc_smart_launch="";' in c for c in cookies)  # only its binding, deleted
     assert response.headers["content-type"].startswith("text/html")
     assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
 
@@ -252,6 +254,25 @@ def test_the_ehr_declining_is_a_clear_page(client, ehr):
     later = client.get("/smart/callback", params=params)  # the launch was used up by the error
     assert later.status_code == 400
     assert not any(r.url.path.endswith("/auth/token") for r in ehr.requests)
+
+
+def test_a_callback_from_another_browser_is_refused(client, ehr):
+    """Login CSRF: an attacker starts a launch, stops at the callback URL and has a victim open it; the victim's
+    browser lacks the launch's binding cookie, so no session is made (the victim would sign the attacker's work)."""
+    params = launch_and_authorize(client, ehr)
+    started_cookie = client.cookies.get("hcc_smart_launch")
+    assert started_cookie
+    client.cookies.delete("hcc_smart_launch")
+    refused = client.get("/smart/callback", params=params)
+    assert refused.status_code == 400 and "started elsewhere" in refused.text
+    assert_no_session(refused)
+    assert not any(r.url.path.endswith("/auth/token") for r in ehr.requests)  # the code is never exchanged
+
+
+def test_an_error_without_a_launch_shows_no_text_of_the_caller(client):
+    page = client.get("/smart/callback", params={"error": "access_denied",
+                                                 "error_description": "Call the helpdesk on +1 555 0100"})
+    assert page.status_code == 403 and "helpdesk" not in page.text and "access_denied" in page.text
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -81,6 +82,7 @@ def test_the_app_reads_the_record_live_and_offers_the_form(served, smart_stack, 
     assert "mRECIST now:</strong> SD" in page.text
     assert f'name="{SIZE_PREFIX}{LESION_A}"' in page.text and all(f"confirm_tace__{p}" in page.text for p in TACE_SESSIONS)
     assert "Practitioner/example" in page.text
+    assert "<strong>Missing Demo</strong> · born 1968-11-30 · male · id demo-missing-data" in page.text  # the banner
     assert "frame-ancestors 'self'; form-action 'self'" in page.headers["content-security-policy"]
     # read through the launcher with the user's token, only the launch patient
     reads = [path for method, path, _ in smart_proxy.log if method == "GET"]
@@ -176,9 +178,14 @@ def test_a_save_is_written_once_with_provenance_and_the_next_hook_sees_it(served
     app, workdir = served
     before = record_state(smart_stack)
     browser, page = open_app(smart_stack, card_link["url"], SCENARIO_PATIENT)
-    fields = fields_of(page.text, today)
-    saved = post_form(browser, app.base_url, fields)
-    assert saved.status_code == 200, saved.text[:2000]
+    second_window = browser.get(f"{app.base_url}/smart/app")  # the same record shown twice (two windows)
+    fields, other = fields_of(page.text, today), fields_of(second_window.text, today)
+    assert fields["form_id"] != other["form_id"] and fields["record_version"] == other["record_version"]
+    with ThreadPoolExecutor(2) as pool:  # both saved at once: the study must be written once
+        answers = list(pool.map(lambda f: post_form(httpx.Client(cookies=browser.cookies, timeout=30), app.base_url, f),
+                                [fields, other]))
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text[-800:] for a in answers]
+    saved = next(a for a in answers if a.status_code == 200)
     assert "Saved to the patient" in saved.text
     for before_after in (("SD", "PD"), ("not met", "met")):
         assert f"<td>{before_after[0]}</td><td>{before_after[1]}" in saved.text, saved.text
@@ -189,7 +196,7 @@ def test_a_save_is_written_once_with_provenance_and_the_next_hook_sees_it(served
                            timeout=10).json()["entry"][-1]["resource"]
     assert provenance["agent"][0]["who"]["reference"] == "Practitioner/example"
     # the same form again: written once
-    again = post_form(browser, app.base_url, fields)
+    again = post_form(browser, app.base_url, fields if saved is answers[0] else other)
     assert again.status_code == 409 and "already sent" in again.text
     assert record_state(smart_stack) == after
     # a second assessment (a hook call) sees the new study

@@ -4,8 +4,9 @@ mapping reads back into the assessment the clinician meant (the scenario: SD -> 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -154,10 +155,11 @@ def test_today_is_accepted_and_tomorrow_refused(ctx):
 
 
 def test_the_diagnosis_date_is_accepted_and_the_day_before_refused(ctx):
+    bare = dataclasses.replace(ctx, lesions=())  # no lesion study yet: only the diagnosis bounds the date
     finding = {"vascular_invasion": "1"}
-    assert accepted(form(study_date=DIAGNOSIS.isoformat(), **finding), ctx).study_date == DIAGNOSIS
+    assert accepted(form(study_date=DIAGNOSIS.isoformat(), **finding), bare).study_date == DIAGNOSIS
     before = DIAGNOSIS - timedelta(days=1)
-    assert "before the HCC diagnosis" in errors_of(form(study_date=before.isoformat(), **finding), ctx)["study_date"]
+    assert "before the HCC diagnosis" in errors_of(form(study_date=before.isoformat(), **finding), bare)["study_date"]
 
 
 def test_a_same_day_study_of_a_measured_lesion_is_a_duplicate(ctx):
@@ -168,9 +170,20 @@ def test_a_same_day_study_of_a_measured_lesion_is_a_duplicate(ctx):
 def test_a_study_before_a_measured_lesion_s_last_one_is_refused_and_the_day_after_accepted(ctx):
     earlier = LAST_STUDY - timedelta(days=1)
     message = errors_of(form(study_date=earlier.isoformat(), **{f"size__{LESION_B}": "20"}), ctx)["study_date"]
-    assert f"last measured on {LAST_STUDY}" in message
+    assert f"the latest recorded study is of {LAST_STUDY}: only a later study can be added" in message
     later = LAST_STUDY + timedelta(days=1)
     assert accepted(form(study_date=later.isoformat(), **{f"size__{LESION_B}": "20"}), ctx).study_date == later
+
+
+@pytest.mark.parametrize("recorded", [{"new_location__0": LUNG, "new_size__0": "25"}, {"vascular_invasion": "1"},
+                                      {f"extrahepatic__{LUNG}": "1"}])
+def test_new_lesions_and_findings_cannot_be_dated_before_the_latest_study(ctx, recorded):
+    """A back-dated new lesion would become a baseline target (SD -> NE) or an untracked non-target; a back-dated
+    thrombus or spread would predate the baseline: neither may slip in before the latest recorded study."""
+    for day in (LAST_STUDY - timedelta(days=60), LAST_STUDY):
+        assert "Study date:" in errors_of(form(study_date=day.isoformat(), **recorded), ctx)["study_date"]
+    later = LAST_STUDY + timedelta(days=1)
+    assert accepted(form(study_date=later.isoformat(), **recorded), ctx).study_date == later
 
 
 @pytest.mark.parametrize("typed", ["2026-13-01", "03/12/2026", "yesterday"])
@@ -364,3 +377,19 @@ def test_the_scenario_goes_from_sd_and_not_met_to_pd_and_met(ctx, record, k):
     after = assess(PatientRecord(record[0], merged(record[1], written)), TODAY)
     assert (after.mrecist.category, after.tace_resistance.status) == ("PD", Status.MET)
     assert not [i for i in after.data_issues if "fails FHIR" in i.problem]
+
+
+def test_a_procedure_that_cannot_be_sent_back_whole_is_not_offered_and_the_rest_of_the_form_works(k, record):
+    """The confirmation PUTs the Procedure as read: one fhir.resources refuses (here an element the mapping does not
+    read, malformed) is shown with the reason, its confirmation is refused, and the rest of the form still saves."""
+    resources = copy.deepcopy(record[1])
+    broken = next(r for r in resources if r["id"] == TACE_SESSIONS[0])
+    broken["note"] = "free text where FHIR wants a list of Annotations"
+    ctx = capture_context(SCENARIO_PATIENT, resources, TODAY, k)
+    offered = {t.procedure_id: t.problem for t in ctx.unconfirmed_tace}
+    assert offered[TACE_SESSIONS[1]] is None and "does not pass FHIR validation" in (offered[TACE_SESSIONS[0]] or "")
+    refused = errors_of(form(**{f"confirm_tace__{TACE_SESSIONS[0]}": "1"}), ctx)
+    assert f"confirm_tace__{TACE_SESSIONS[0]}" in refused
+    fine = accepted(form(**{f"confirm_tace__{TACE_SESSIONS[1]}": "1", f"size__{LESION_A}": "40"}), ctx)
+    build_transaction(fine, ctx, author="Practitioner/example", app_name="hcc-cds", app_version="t",
+                      now=datetime.now(UTC))

@@ -126,6 +126,9 @@ def test_can_write_needs_every_capture_scope_and_a_user():
     assert _session(SCOPES).can_write
     assert not _session(SCOPES, fhir_user=None).can_write
     assert not _session(SCOPES.replace("patient/Provenance.write", "")).can_write
+    assert not _session(SCOPES, fhir_user="Patient/p1").can_write  # a portal launch reads only
+    assert not _session(SCOPES, fhir_user="RelatedPerson/r1").can_write
+    assert _session(SCOPES, fhir_user="https://ehr.example.org/fhir/PractitionerRole/pr1").can_write
     assert _session(SCOPES_V2).can_write  # the v2 scopes asked of a permission-v2 server: create, and update Procedure
     assert not _session(SCOPES_V2.replace("patient/Procedure.u", "patient/Procedure.rs")).can_write
     assert "d" not in "".join(s.rsplit(".", 1)[1] for s in SCOPES_V2.split() if "/" in s)  # never delete
