@@ -21,12 +21,12 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 
 from rules import Assessment
@@ -48,7 +48,7 @@ from service.render.templates import TEMPLATES
 from service.screening.summary import worklist_fields
 from service.smart import capture
 from service.smart.fhir_writer import WriteRefused, write_transaction
-from service.smart.session import SmartPageError, SmartSession, SmartSessionDep
+from service.smart.session import SmartPageError, SmartSession, SmartSessionDep, window_path
 
 log = logging.getLogger("hcc_cds.smart")
 router = APIRouter(tags=["smart-app"])
@@ -117,9 +117,10 @@ class LiveRecord:
     context: capture.CaptureContext
 
 
-def _message(state: AppState, error: SmartPageError, *, back: bool = True) -> HTMLResponse:
+def _message(state: AppState, error: SmartPageError, *, back: str | None = None) -> HTMLResponse:
+    """A page saying why the app cannot go on; ``back``: this window's app page, to link to."""
     html = TEMPLATES.get_template("message.html").render(
-        title=error.title, message=error.message, link=("/smart/app", "Back to the assessment") if back else None
+        title=error.title, message=error.message, link=(back, "Back to the assessment") if back else None
     )
     return HTMLResponse(html, status_code=error.status, headers=smart_page_headers(state.settings))
 
@@ -201,6 +202,7 @@ def _app_page(
     state: AppState,
     session: SmartSession,
     live: LiveRecord,
+    here: str,
     *,
     form_id: str,
     errors: Mapping[str, str] | None = None,
@@ -220,6 +222,7 @@ def _app_page(
         errors=dict(errors or {}),
         values=dict(values or {}),
         today=live.context.today.isoformat(),
+        here=here,
     )
     return HTMLResponse(html, status_code=status, headers=smart_page_headers(state.settings))
 
@@ -236,20 +239,23 @@ _READ: dict[int | str, dict[str, Any]] = {
 }
 
 
+WindowPath = Annotated[str, Path(min_length=1, max_length=40, description="the launch's window (from the callback)")]
+
+
 @router.get(
-    "/smart/app",
+    "/smart/app/{window}",
     response_class=HTMLResponse,
     summary="The SMART app: the live assessment and the form (HTML)",
     responses={**_SESSION, **_READ},
 )
-async def smart_app(request: Request, state: StateDep, session: SmartSessionDep) -> HTMLResponse:
+async def smart_app(request: Request, state: StateDep, session: SmartSessionDep, window: WindowPath) -> HTMLResponse:
     try:
         await _check_hint(state, session)
         live = await _read_live(state, session)
     except SmartPageError as error:
-        return _message(state, error, back=False)
+        return _message(state, error)
     note_audit(request, rules_version=live.assessment.versions["rules"])
-    return _app_page(state, session, live, form_id=_new_form_id())
+    return _app_page(state, session, live, window_path(window), form_id=_new_form_id())
 
 
 async def _form_fields(request: Request) -> dict[str, str]:
@@ -313,7 +319,7 @@ async def _store(state: AppState, session: SmartSession, live: LiveRecord) -> st
 
 
 @router.post(
-    "/smart/app/measurements",
+    "/smart/app/{window}/measurements",
     response_class=HTMLResponse,
     summary="The SMART app: record one imaging study's measurements (urlencoded form; HTML)",
     responses={
@@ -334,30 +340,33 @@ async def _store(state: AppState, session: SmartSession, live: LiveRecord) -> st
         503: {"description": "The FHIR server could not be reached: nothing written", **_PAGE},
     },
 )
-async def record_measurements(request: Request, state: StateDep, session: SmartSessionDep) -> HTMLResponse:
+async def record_measurements(
+    request: Request, state: StateDep, session: SmartSessionDep, window: WindowPath
+) -> HTMLResponse:
+    here = window_path(window)
     try:
         fields = await _form_fields(request)
         await _check_form(state, session, fields)
         await _check_hint(state, session)
         before = await _read_live(state, session)
     except SmartPageError as error:
-        return _message(state, error)
+        return _message(state, error, back=here)
     if not _same(fields.get("record_version", ""), record_fingerprint(before.record)):
         changed = {capture.FORM_ERROR: "The patient's record changed since the form was shown (another user or system "
                    "wrote to it). Nothing was saved: check your values against the record below and save again."}
-        return _app_page(state, session, before, form_id=_new_form_id(), errors=changed, values=fields, status=409)
+        return _app_page(state, session, before, here, form_id=_new_form_id(), errors=changed, values=fields, status=409)
     parsed = capture.read_form(fields, before.context)
     if isinstance(parsed, capture.CaptureErrors):
         return _app_page(
-            state, session, before, form_id=_new_form_id(),
+            state, session, before, here, form_id=_new_form_id(),
             errors=parsed.errors, values=parsed.values, status=422,
         )
     try:
         bundle = _build(state, session, parsed, before)
         written = await _write_once(state, session, fields["record_version"], bundle)
     except SmartPageError as error:
-        return _message(state, error)
-    return await _saved_page(state, session, before, bundle, written)
+        return _message(state, error, back=here)
+    return await _saved_page(state, session, before, bundle, written, here)
 
 
 def _build(state: AppState, session: SmartSession, parsed: capture.CaptureInput, before: LiveRecord) -> dict:
@@ -413,14 +422,14 @@ def _app_version(state: AppState) -> str:
 
 
 async def _saved_page(
-    state: AppState, session: SmartSession, before: LiveRecord, bundle: dict, written: tuple[str, ...]
+    state: AppState, session: SmartSession, before: LiveRecord, bundle: dict, written: tuple[str, ...], here: str
 ) -> HTMLResponse:
     try:
         after = await _read_live(state, session)
     except SmartPageError as error:
         error.title = "Saved; the record could not be read again"
         error.message = f"The study was written ({', '.join(written)}), but re-reading the record failed: {error.message}"
-        return _message(state, error)
+        return _message(state, error, back=here)
     stored_id = await _store(state, session, after)
     html = TEMPLATES.get_template("smart_result.html").render(
         patient_id=session.patient_id,
@@ -430,5 +439,6 @@ async def _saved_page(
         written=written,
         author=session.fhir_user,
         stored_url=f"/assessments/{stored_id}",
+        here=here,
     )
     return HTMLResponse(html, headers=smart_page_headers(state.settings))

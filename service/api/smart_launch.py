@@ -36,12 +36,18 @@ from service.smart.launch import (
     exchange_code,
     oauth_client,
 )
-from service.smart.session import COOKIE_NAME, COOKIE_PATH, UNKNOWN_USER, SmartNotConfigured, SmartPageError
+from service.smart.session import (
+    APP_PATH,
+    COOKIE_NAME,
+    UNKNOWN_USER,
+    SmartNotConfigured,
+    SmartPageError,
+    window_path,
+)
 
 log = logging.getLogger("hcc_cds.smart")
 router = APIRouter(tags=["smart"])
 
-APP_PATH = "/smart/app"
 LAUNCH_COOKIE = "hcc_smart_launch"  # binds a launch to the browser that started it (Path=/smart/callback)
 # errors an EHR's authorization server returns when it (or the user) declines: 403; other errors: 400
 DECLINED = frozenset({"access_denied", "invalid_scope", "unauthorized_client", "invalid_client"})
@@ -60,9 +66,11 @@ def smart_page_headers(settings: Settings) -> dict[str, str]:
     return {**PAGE_HEADERS, "Content-Security-Policy": csp}
 
 
-def set_session_cookie(response: Response, settings: Settings, value: str, max_age: int) -> None:
-    """The session's cookie (see :func:`_set_cookie`): ``Path=/smart``, as long as the session."""
-    _set_cookie(response, settings, COOKIE_NAME, value, max_age, COOKIE_PATH)
+def set_session_cookie(response: Response, settings: Settings, value: str, max_age: int, path: str) -> None:
+    """The session's cookie (see :func:`_set_cookie`) on its window's path (``/smart/app/<window>``), as long as the
+    session: a second launch in the same browser (another patient, another EHR window) gets its own path and cookie
+    instead of replacing the first window's session."""
+    _set_cookie(response, settings, COOKIE_NAME, value, max_age, path)
 
 
 def _set_cookie(response: Response, settings: Settings, name: str, value: str, max_age: int, path: str) -> None:
@@ -176,7 +184,7 @@ def _declined(settings: Settings, error: str, description: str | None) -> HTMLRe
     status_code=303,
     summary="SMART EHR launch: the authorization server's redirect (code, or error)",
     responses={
-        303: {"description": f"Session stored, cookie set; to {APP_PATH}"},
+        303: {"description": f"Session stored, cookie set on its window's path; to {APP_PATH}/<window>"},
         400: {"description": "Missing, unknown, expired or replayed state; other OAuth errors", **_PAGE},
         403: {"description": "The EHR declined, or its token response or id_token is refused", **_PAGE},
         404: {"description": "The SMART app is not configured (HCC_SMART_CLIENT_ID)", **_PAGE},
@@ -247,6 +255,7 @@ async def _callback(
         now=now,
     )
     note_audit(request, actor=session.fhir_user or UNKNOWN_USER, patient_ref=f"Patient/{session.patient_id}")
-    response = RedirectResponse(APP_PATH, status_code=303, headers={"Cache-Control": "no-store"})
-    set_session_cookie(response, state.settings, cookie, int((expires - now).total_seconds()))
+    window = window_path(secrets.token_urlsafe(12))
+    response = RedirectResponse(window, status_code=303, headers={"Cache-Control": "no-store"})
+    set_session_cookie(response, state.settings, cookie, int((expires - now).total_seconds()), window)
     return response

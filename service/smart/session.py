@@ -25,7 +25,12 @@ from fastapi import Depends, Request
 from pydantic import SecretStr
 
 COOKIE_NAME = "hcc_smart"
-COOKIE_PATH = "/smart"
+APP_PATH = "/smart/app"  # a session's pages are APP_PATH/<window>: its cookie is scoped to that path
+
+
+def window_path(window: str) -> str:
+    """The path of one launch's pages, and of its cookie: each launch (each EHR window) keeps its own session."""
+    return f"{APP_PATH}/{window}"
 UNKNOWN_USER = "smart-user-unknown"  # the audit's actor when the EHR gave no verifiable fhirUser
 
 # what capture writes (service.smart.capture): create lesions, measurements, findings and the provenance;

@@ -65,7 +65,7 @@ UNPROTECTED = {"/healthz", "/readyz", "/metrics", "/assessments/{assessment_id}"
                # the SMART app's EHR launch: a browser, authorised by the EHR's OAuth (state, PKCE, then its cookie)
                "/smart/launch", "/smart/callback",
                # the launched app's pages: the session cookie (tests/smart/test_smart_app_flows.py: none -> 401)
-               "/smart/app", "/smart/app/measurements",
+               "/smart/app/{window}", "/smart/app/{window}/measurements",
                "/references.json", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/static"}
 
 

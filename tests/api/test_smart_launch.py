@@ -109,13 +109,14 @@ def smart_settings(**overrides) -> Settings:
     return Settings(**values)
 
 
-SESSION_VIEW = "/smart/app/test-session"  # audited as the app's pages are (smart-view)
+SESSION_VIEW = "/smart/app/{window}/test-session"  # audited as the app's pages are (smart-view)
+SOME_WINDOW = "/smart/app/no-such-window"
 
 
 def build(settings: Settings, ehr: FakeEhr):
     app = create_app(settings)
 
-    @app.get(SESSION_VIEW)  # what the session dependency gives the app's pages (under the cookie's /smart path)
+    @app.get(SESSION_VIEW)  # what the session dependency gives the app's pages (under the cookie's window path)
     async def app_page(session: SmartSessionDep) -> dict:
         return {"patient": session.patient_id, "fhir_user": session.fhir_user, "scope": session.scope,
                 "hint": session.assessment_hint, "can_write": session.can_write, "iss": session.iss,
@@ -152,6 +153,13 @@ def client(ehr, seen):
     test_client = _open(app, ehr, seen)
     yield test_client
     test_client.__exit__(None, None, None)
+
+
+def session_view(client) -> str:
+    """The test route under the window the callback opened (the path of its session cookie)."""
+    paths = [c.path for c in client.cookies.jar if c.name == COOKIE_NAME]
+    assert len(paths) == 1, paths
+    return f"{paths[0]}/test-session"
 
 
 def launch(client, **params) -> httpx.Response:
@@ -194,11 +202,11 @@ def test_callback_stores_the_session_and_sets_the_cookie(client, ehr, seen, capl
     caplog.set_level(logging.DEBUG)
     ehr.token_overrides["appContext"] = json.dumps({"assessment": "hint-from-app-context"})
     answer = client.get("/smart/callback", params=launch_and_authorize(client, ehr, assessment="hint-from-url"))
-    assert answer.status_code == 303 and answer.headers["location"] == "/smart/app"
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/smart/app/")
     cookie = answer.headers["set-cookie"]
-    assert cookie.startswith(f"{COOKIE_NAME}=") and "HttpOnly" in cookie and "Path=/smart" in cookie
+    assert cookie.startswith(f"{COOKIE_NAME}=") and "HttpOnly" in cookie and f"Path={answer.headers['location']};" in cookie
     assert "SameSite=lax" in cookie and "Secure" not in cookie  # http: the test stack
-    shown = client.get(SESSION_VIEW)
+    shown = client.get(session_view(client))
     assert shown.status_code == 200
     assert shown.json() == {
         "patient": "demo-missing-data", "fhir_user": "Practitioner/example", "iss": EHR, "token_ok": True,
@@ -224,7 +232,7 @@ def test_callback_stores_the_session_and_sets_the_cookie(client, ehr, seen, capl
 def test_url_hint_when_no_app_context(client, ehr):
     answer = client.get("/smart/callback", params=launch_and_authorize(client, ehr, assessment="hint-from-url"))
     assert answer.status_code == 303
-    assert client.get(SESSION_VIEW).json()["hint"] == "hint-from-url"
+    assert client.get(session_view(client)).json()["hint"] == "hint-from-url"
 
 
 def test_state_is_single_use_and_must_be_known(client, ehr):
@@ -239,7 +247,7 @@ def test_state_is_single_use_and_must_be_known(client, ehr):
         refused = client.get("/smart/callback", params=bad)
         assert refused.status_code == 400
         assert_no_session(refused)
-    assert client.get("/smart/app").status_code == 401
+    assert client.get(SOME_WINDOW).status_code == 401
 
 
 def test_the_ehr_declining_is_a_clear_page(client, ehr):
@@ -290,7 +298,7 @@ def test_unusable_token_response_is_refused(client, ehr, overrides, status, word
     refused = client.get("/smart/callback", params=launch_and_authorize(client, ehr))
     assert refused.status_code == status and words in refused.text
     assert_no_session(refused)
-    assert client.get("/smart/app").status_code == 401
+    assert client.get(SOME_WINDOW).status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -315,14 +323,14 @@ def test_bad_id_token_is_refused(client, ehr, claims, key):
 def test_granted_scope_without_writes_is_read_only(client, ehr):
     ehr.token_overrides["scope"] = "launch openid fhirUser patient/*.read"
     assert client.get("/smart/callback", params=launch_and_authorize(client, ehr)).status_code == 303
-    shown = client.get(SESSION_VIEW).json()
+    shown = client.get(session_view(client)).json()
     assert shown["fhir_user"] == "Practitioner/example" and shown["can_write"] is False
 
 
 def test_no_jwks_uri_means_an_unknown_user_and_no_writes(client, ehr):
     del ehr.config["jwks_uri"]
     assert client.get("/smart/callback", params=launch_and_authorize(client, ehr)).status_code == 303
-    shown = client.get(SESSION_VIEW).json()
+    shown = client.get(session_view(client)).json()
     assert shown["fhir_user"] is None and shown["can_write"] is False and shown["patient"] == "demo-missing-data"
 
 
@@ -357,17 +365,17 @@ def test_configuration_without_s256_is_refused(client, ehr):
 
 
 def test_no_session_is_a_401_page(client):
-    ended = client.get("/smart/app")
+    ended = client.get(SOME_WINDOW)
     assert ended.status_code == 401 and "open it again from the patient" in ended.text
-    client.cookies.set(COOKIE_NAME, "made-up", domain="testserver", path="/smart")
-    assert client.get("/smart/app").status_code == 401
+    client.cookies.set(COOKIE_NAME, "made-up", domain="testserver", path=SOME_WINDOW)
+    assert client.get(SOME_WINDOW).status_code == 401
 
 
 def test_not_configured_is_a_404_page(ehr, seen):
     app = build(smart_settings(smart_client_id=None), ehr)
     client = _open(app, ehr, seen)
     try:
-        for path in ("/smart/launch", "/smart/callback", "/smart/app"):
+        for path in ("/smart/launch", "/smart/callback", SOME_WINDOW):
             answer = client.get(path, params={"iss": EHR, "launch": "x"})
             assert answer.status_code == 404 and "not configured" in answer.text
         assert ehr.requests == []
@@ -379,9 +387,10 @@ def test_https_cookie_is_cross_site_and_partitioned():
     from fastapi.responses import Response
 
     response = Response()
-    set_session_cookie(response, smart_settings(public_base_url="https://cds.example.org"), "v", 60)
+    set_session_cookie(response, smart_settings(public_base_url="https://cds.example.org"), "v", 60, "/smart/app/w1")
     cookie = response.headers["set-cookie"]
     assert "SameSite=none" in cookie and "Secure" in cookie and "Partitioned" in cookie and "HttpOnly" in cookie
+    assert "Path=/smart/app/w1" in cookie
     headers = smart_page_headers(smart_settings(smart_frame_ancestors="https://ehr.example.org"))
     assert headers["Content-Security-Policy"].endswith("frame-ancestors https://ehr.example.org; form-action 'self'")
     assert headers["Cache-Control"] == "no-store"

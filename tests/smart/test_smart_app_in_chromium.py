@@ -12,6 +12,7 @@ them. Screenshots in ``test-artifacts/smart/`` (gitignored). Skipped without chr
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -89,7 +90,7 @@ def test_from_a_card_to_a_recorded_study_in_the_ehr_frame(smart_stack, tmp_path_
                 page.keyboard.press("Enter")  # the clinician follows the card's link
                 frame = page.frame(name="app")
                 assert frame is not None
-                frame.wait_for_url(f"{app.base_url}/smart/app", timeout=30_000)
+                frame.wait_for_url(re.compile(re.escape(f"{app.base_url}/smart/app/") + r"[\w-]+$"), timeout=30_000)
                 frame.get_by_role("heading", name="Record a study's measurements").wait_for()
                 assert "mRECIST now: SD" in frame.locator("#course").inner_text()
                 assert frame.get_by_label("Lesion A: Liver structure").count() == 1  # the chart's letters
