@@ -173,10 +173,14 @@ class Settings(BaseSettings):
         return tuple(u.strip().rstrip("/") for u in self.fhir_allowlist.split(",") if u.strip())
 
     @property
+    def smart_iss_entries(self) -> tuple[str, ...]:
+        """HCC_SMART_ISS_ALLOWLIST's own entries."""
+        return tuple(u.strip().rstrip("/") for u in self.smart_iss_allowlist.split(",") if u.strip())
+
+    @property
     def smart_iss_list(self) -> tuple[str, ...]:
         """The FHIR bases a SMART launch's ``iss`` may name (HCC_SMART_ISS_ALLOWLIST, else HCC_FHIR_ALLOWLIST)."""
-        own = tuple(u.strip().rstrip("/") for u in self.smart_iss_allowlist.split(",") if u.strip())
-        return own or self.allowlist
+        return self.smart_iss_entries or self.allowlist
 
     @property
     def cors_origin_list(self) -> tuple[str, ...]:

@@ -20,9 +20,11 @@ DEMO_WARNING = (
 
 
 def check_fhir_urls(settings: Settings) -> None:
-    """HCC_FHIR_BASE_URL and every HCC_FHIR_ALLOWLIST entry must be usable http(s) base URLs."""
+    """HCC_FHIR_BASE_URL and every HCC_FHIR_ALLOWLIST and HCC_SMART_ISS_ALLOWLIST entry must be usable http(s)
+    base URLs."""
     named = [("HCC_FHIR_BASE_URL", settings.fhir_base_url)] if settings.fhir_base_url else []
     named += [("HCC_FHIR_ALLOWLIST", entry) for entry in settings.allowlist]
+    named += [("HCC_SMART_ISS_ALLOWLIST", entry) for entry in settings.smart_iss_entries]
     for variable, url in named:
         try:
             Origin.parse(url)
@@ -31,14 +33,9 @@ def check_fhir_urls(settings: Settings) -> None:
 
 
 def check_smart(settings: Settings) -> list[str]:
-    """The SMART app's settings: usable session keys (required in production with a client id) and iss
-    allowlist entries. Returns the demo-mode warnings."""
+    """The SMART app's settings: usable session keys (required in production with a client id); its iss
+    allowlist is checked with the other FHIR URLs (:func:`check_fhir_urls`). Returns the demo-mode warnings."""
     parse_keys(settings.smart_session_keys)  # SettingsError for a key that is not a Fernet key
-    for entry in (e.strip() for e in settings.smart_iss_allowlist.split(",") if e.strip()):
-        try:
-            Origin.parse(entry)
-        except FhirServerNotAllowedError as exc:
-            raise SettingsError(f"HCC_SMART_ISS_ALLOWLIST: {entry!r} is not a usable FHIR base URL ({exc})") from exc
     if settings.smart_client_id is None or settings.smart_session_keys is not None:
         return []
     if settings.mode == "production":

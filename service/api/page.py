@@ -28,6 +28,7 @@ from service.render.course import COURSE_FORMAT
 from service.render.page_text import (
     ATTENTION_CODES,
     DECISION_TITLES,
+    ELIGIBILITY_WORDS,
     benchmark_caveats,
     criterion_name,
     evidence_lines,
@@ -188,6 +189,7 @@ def assessment_view(
         "created": created,
         "expires": expires,
         "criterion_name": criterion_name,
+        "eligibility_words": ELIGIBILITY_WORDS,
         "outcome": outcome,
         "lines": lambda refs: evidence_lines(refs, evidence),
         "readable": lambda text: readable(text, evidence),

@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse
 
 from rules import Assessment
 from service.api.page import assessment_view
-from service.api.smart_launch import smart_page_headers
+from service.api.smart_launch import PAGE_CONTENT, page, smart_page_headers
 from service.audit import note_audit
 from service.build_info import package_version
 from service.cds.services import patient_record_templates
@@ -43,7 +43,7 @@ from service.main_state import AppState
 from service.pipeline import Assessor
 from service.render.assessment_json import render_assessment
 from service.render.course import lesion_labels, page_course
-from service.render.page_text import DECISION_TITLES
+from service.render.page_text import DECISION_TITLES, ELIGIBILITY_WORDS
 from service.render.templates import TEMPLATES
 from service.screening.summary import worklist_fields
 from service.smart import capture
@@ -74,7 +74,6 @@ CHANGE_FIELDS = (
     ("sorafenib_eligibility", "Sorafenib after TACE: the study's criteria"),
 )
 STATUS_WORDS = {"met": "met", "not-met": "not met", "unknown": "unknown"}
-ELIGIBILITY_WORDS = {"eligible": "all fulfilled", "ineligible": "not fulfilled", "indeterminate": "cannot tell yet"}
 
 
 class FormNames:
@@ -119,10 +118,8 @@ class LiveRecord:
 
 def _message(state: AppState, error: SmartPageError, *, back: str | None = None) -> HTMLResponse:
     """A page saying why the app cannot go on; ``back``: this window's app page, to link to."""
-    html = TEMPLATES.get_template("message.html").render(
-        title=error.title, message=error.message, link=(back, "Back to the assessment") if back else None
-    )
-    return HTMLResponse(html, status_code=error.status, headers=smart_page_headers(state.settings))
+    link = (back, "Back to the assessment") if back else None
+    return page(state.settings, error.status, error.title, error.message, link=link)
 
 
 async def _check_hint(state: AppState, session: SmartSession) -> None:
@@ -162,7 +159,9 @@ async def _read_live(state: AppState, session: SmartSession) -> LiveRecord:
         raise SmartPageError(502, "The patient's record could not be read", str(exc)) from exc
     assessment = await anyio.to_thread.run_sync(Assessor.of(state), record, as_of)
     rendered = render_assessment(assessment, state.knowledge, state.benchmarks)
-    context = capture.capture_context(session.patient_id, record.resources, as_of, state.knowledge)
+    context = capture.capture_context(
+        session.patient_id, record.resources, as_of, state.knowledge, snapshot=assessment.snapshot
+    )
     return LiveRecord(record, assessment, rendered, context)
 
 
@@ -217,8 +216,8 @@ def _app_page(
         names=FormNames,
         form_id=form_id,
         record_version=record_fingerprint(live.record),
-        lesion_letters=lesion_labels(live.assessment),
-        patient=patient_banner(live.record.patient),  # the letters the course chart and its table use
+        lesion_letters=lesion_labels(live.assessment),  # the letters the course chart and its table use
+        patient=patient_banner(live.record.patient),
         errors=dict(errors or {}),
         values=dict(values or {}),
         today=live.context.today.isoformat(),
@@ -227,7 +226,7 @@ def _app_page(
     return HTMLResponse(html, status_code=status, headers=smart_page_headers(state.settings))
 
 
-_PAGE: dict[str, Any] = {"content": {"text/html": {}}}
+_PAGE = PAGE_CONTENT
 _SESSION: dict[int | str, dict[str, Any]] = {
     401: {"description": "No session (no cookie, or it ended with its token): launch the app again", **_PAGE},
     404: {"description": "The SMART app is not configured (HCC_SMART_CLIENT_ID)", **_PAGE},

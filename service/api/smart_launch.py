@@ -54,7 +54,8 @@ DECLINED = frozenset({"access_denied", "invalid_scope", "unauthorized_client", "
 MAX_DESCRIPTION = 300
 MAX_STATE_LENGTH = 200
 MAX_CODE_LENGTH = 8_000
-_PAGE: dict[str, Any] = {"content": {"text/html": {}}}
+PAGE_CONTENT: dict[str, Any] = {"content": {"text/html": {}}}  # an OpenAPI answer that is one of these pages
+_PAGE = PAGE_CONTENT
 
 
 def smart_page_headers(settings: Settings) -> dict[str, str]:
@@ -97,9 +98,11 @@ def _set_cookie(response: Response, settings: Settings, name: str, value: str, m
         response.raw_headers[-1] = (header, value_bytes + b"; Partitioned")
 
 
-def page(settings: Settings, status: int, title: str, message: str) -> HTMLResponse:
-    """A short message page (autoescaped: an EHR's error text is shown as text)."""
-    html = TEMPLATES.get_template("message.html").render(title=title, message=message)
+def page(
+    settings: Settings, status: int, title: str, message: str, *, link: tuple[str, str] | None = None
+) -> HTMLResponse:
+    """A short message page (autoescaped: an EHR's error text is shown as text); ``link``: (href, words) onward."""
+    html = TEMPLATES.get_template("message.html").render(title=title, message=message, link=link)
     return HTMLResponse(html, status_code=status, headers=smart_page_headers(settings))
 
 

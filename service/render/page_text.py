@@ -11,6 +11,7 @@ from typing import Any
 from service.fhir.ids import FHIR_ID_PATTERN
 
 # recommendation code -> the decision in words (the page's headline; the code never shows)
+ELIGIBILITY_WORDS = {"eligible": "all fulfilled", "ineligible": "not fulfilled", "indeterminate": "cannot tell yet"}
 DECISION_TITLES = {
     "sorafenib-plus-tace": "Consider sorafenib with continued TACE",
     "sorafenib-alone": "Consider sorafenib alone (TACE no longer suitable)",

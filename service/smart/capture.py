@@ -272,9 +272,13 @@ def _put_problem(resource: dict) -> str | None:
     return None
 
 
-def capture_context(patient_id: str, resources: list[dict], today: date, knowledge: Knowledge) -> CaptureContext:
-    """What the form needs, read from the patient's gathered resources through the mapping."""
-    snapshot = map_to_snapshot({"resourceType": "Patient", "id": patient_id}, resources, knowledge)
+def capture_context(
+    patient_id: str, resources: list[dict], today: date, knowledge: Knowledge, *, snapshot: Snapshot | None = None
+) -> CaptureContext:
+    """What the form needs, read from the patient's gathered resources through the mapping: ``snapshot`` is the
+    mapping of those resources when the caller has it already (the app: its assessment's), else mapped here."""
+    if snapshot is None:
+        snapshot = map_to_snapshot({"resourceType": "Patient", "id": patient_id}, resources, knowledge)
     codes = capture_codes(knowledge)
     liver = [(e.code, e.display) for e in knowledge.codes_of("liver_structures")]
     extrahepatic = [(e.code, e.site or e.display) for e in knowledge.codes_of("extrahepatic_structures")]

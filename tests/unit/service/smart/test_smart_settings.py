@@ -7,7 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from service.settings import Settings, SettingsError
-from service.startup import check_smart
+from service.startup import check_smart, check_startable
 
 
 def test_production_with_a_client_id_needs_session_keys():
@@ -28,7 +28,7 @@ def test_unusable_keys_and_iss_entries_are_refused():
     with pytest.raises(SettingsError, match="key 1 is not a Fernet key"):
         check_smart(Settings(smart_session_keys="short"))
     with pytest.raises(SettingsError, match="HCC_SMART_ISS_ALLOWLIST"):
-        check_smart(Settings(smart_iss_allowlist="https://ehr.example.org@evil.com/fhir"))
+        check_startable(Settings(smart_iss_allowlist="https://ehr.example.org@evil.com/fhir"))
 
 
 def test_iss_list_defaults_to_the_fhir_allowlist():
