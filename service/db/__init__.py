@@ -52,6 +52,7 @@ from service.db.assessments import (
     new_assessment_id,
 )
 from service.db.audit import AuditEvent, AuditKind, AuditRepository
+from service.db.checkpoint import WalCheckpointer, service_connection_pragmas
 from service.db.feedback import FeedbackItem, FeedbackRepository, IssuedCard, StoredFeedback, TopicSummary
 from service.db.jti import JtiStore, SqlJtiStore
 from service.db.models import Base
@@ -105,6 +106,13 @@ def dump_json(value: object) -> str:
         return json.dumps(value)
 
 
+def _sqlite_service_connection(dbapi_connection, record) -> None:
+    """WAL, NORMAL sync and foreign keys (as the migrations' connections), and no checkpoint in a COMMIT:
+    :class:`service.db.checkpoint.WalCheckpointer` does them in the background."""
+    _migrate.sqlite_on_connect(dbapi_connection, record)
+    service_connection_pragmas(dbapi_connection)
+
+
 class DatabaseNotStartedError(RuntimeError):
     """A repository was used before :meth:`Database.start` (or after :meth:`Database.stop`)."""
 
@@ -144,6 +152,7 @@ class Database:
         self._max_overflow = max_overflow if max_overflow is not None else (0 if sqlite else 10)
         self._echo = echo
         self._engine: AsyncEngine | None = None
+        self._checkpointer: WalCheckpointer | None = None
         self.assessments = AssessmentRepository(self, assessment_lifetime)
         self.feedback = FeedbackRepository(self)
         self.jti = SqlJtiStore(self)
@@ -207,7 +216,9 @@ class Database:
                 pool_timeout=self.timeout,
                 connect_args={"timeout": self.timeout},  # SQLite's busy timeout: the wait for a lock
             )
-            event.listen(engine.sync_engine, "connect", _migrate.sqlite_on_connect)
+            event.listen(engine.sync_engine, "connect", _sqlite_service_connection)
+            if self._urls.sqlite_path is not None:
+                self._checkpointer = WalCheckpointer(self._urls.sqlite_path.expanduser())
         else:
             engine = create_async_engine(
                 self._urls.async_url,
@@ -225,6 +236,8 @@ class Database:
             )
         self._engine = engine
         self.audit.start()
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         log.info("database: %s", self.url)
 
     async def stop(self) -> None:
@@ -232,6 +245,9 @@ class Database:
         work until the next :meth:`start`."""
         if self._engine is not None:
             await self.audit.stop()
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            await checkpointer.stop()
         engine, self._engine = self._engine, None
         if engine is not None:
             await engine.dispose()

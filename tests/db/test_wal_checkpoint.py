@@ -1,0 +1,85 @@
+"""SQLite checkpoints leave the request path: a hook's COMMIT never copies the log back into the database
+(that copy and its fsync were the p99 of a hook call), and the background checkpointer does."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from service.db import Database
+from service.db.checkpoint import WalCheckpointer
+from tests.db.test_assessments import save
+
+pytestmark = pytest.mark.anyio
+
+PAGE = 4096
+SQLITE_DEFAULT_AUTOCHECKPOINT = 1000  # pages: where a COMMIT used to checkpoint
+
+
+@pytest.fixture()
+async def sqlite_db(tmp_path):
+    db = Database.from_url(f"sqlite:///{tmp_path}/hcc.sqlite3")
+    await db.migrate()
+    await db.start()
+    try:
+        yield db
+    finally:
+        await db.stop()
+
+
+def _wal_pages(db: Database) -> float:
+    wal = db.urls.sqlite_path.with_name(db.urls.sqlite_path.name + "-wal")
+    return wal.stat().st_size / PAGE if wal.exists() else 0.0
+
+
+async def _write_past_the_old_mark(db: Database) -> None:
+    """~1.5x SQLite's default autocheckpoint of log pages, one autocommitted hook write at a time."""
+    big = {"reasons": ["x" * 2000] * 20}  # ~40 KB a row
+    async with db.autocommit() as connection:
+        for _ in range(100):
+            await save(db, connection=connection, now=datetime.now(UTC), assessment=big)
+
+
+async def test_service_connections_never_checkpoint_in_a_commit(sqlite_db):
+    await sqlite_db._checkpointer.stop()  # the background rounds out of the way
+    async with sqlite_db.engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+    await _write_past_the_old_mark(sqlite_db)
+    # with SQLite's default, a COMMIT would have checkpointed and the log been rewound to its start
+    assert _wal_pages(sqlite_db) > SQLITE_DEFAULT_AUTOCHECKPOINT
+
+
+async def test_the_background_checkpointer_copies_the_log_back(sqlite_db):
+    await sqlite_db._checkpointer.stop()
+    await _write_past_the_old_mark(sqlite_db)
+    busy, frames, copied = await asyncio.to_thread(sqlite_db._checkpointer.checkpoint)
+    assert busy == 0 and frames > SQLITE_DEFAULT_AUTOCHECKPOINT and copied == frames
+    # the next write starts the log again from its beginning (the file is reused, not grown): it stays bounded
+    await save(sqlite_db, now=datetime.now(UTC))
+    _busy, frames, copied = await asyncio.to_thread(sqlite_db._checkpointer.checkpoint)
+    assert 0 < frames < 50 and copied == frames
+
+
+async def test_the_checkpointer_runs_by_itself_and_stops_cleanly(sqlite_db):
+    sqlite_db._checkpointer.interval = 0.01
+    await save(sqlite_db, now=datetime.now(UTC))
+    for _ in range(500):
+        if sqlite_db._checkpointer.checkpoints >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert sqlite_db._checkpointer.checkpoints >= 2
+    checkpointer = sqlite_db._checkpointer
+    await sqlite_db.stop()
+    assert checkpointer._task is None and checkpointer._connection is None
+
+
+async def test_a_database_not_created_yet_is_not_created_by_the_checkpointer(tmp_path):
+    missing = tmp_path / "not-yet.sqlite3"
+    checkpointer = WalCheckpointer(missing)
+    with pytest.raises(sqlite3.OperationalError):
+        checkpointer.checkpoint()
+    assert not missing.exists()
