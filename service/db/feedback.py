@@ -254,16 +254,15 @@ class FeedbackRepository:
         engine = self._source.engine
         dialect_insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         table = cast(Table, CardIssuedRow.__table__)
+        # the rows as parameters, not .values(rows): one statement for any number of cards, compiled once and
+        # cached (SQLAlchemy's "insertmanyvalues" still sends one INSERT ... VALUES (...), (...) RETURNING)
         statement = (
-            dialect_insert(table)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["card_uuid"])
-            .returning(table.c.card_uuid)
+            dialect_insert(table).on_conflict_do_nothing(index_elements=["card_uuid"]).returning(table.c.card_uuid)
         )
         if connection is not None:
-            return len((await connection.execute(statement)).all())
+            return len((await connection.execute(statement, rows)).all())
         async with engine.begin() as conn:
-            return len((await conn.execute(statement)).all())  # RETURNING lists only the rows inserted
+            return len((await conn.execute(statement, rows)).all())  # RETURNING lists only the rows inserted
 
     async def add_feedback(
         self,
