@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import os
 
+import msgspec
 import msgspec.inspect as mi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -111,3 +112,21 @@ def test_the_decoder_refuses_what_fhir_resources_refuses_in_the_elements_it_read
         assert where == "resource" or corrupted.startswith(where) or where.startswith(corrupted), (refused, path)
     if not checked_by_decoder(rtype, path):
         assert refused is None, f"{rtype} {path} is not read, yet: {refused}"
+
+
+def _strict_struct_problem(resource: dict) -> str | None:
+    try:
+        msgspec.convert(resource, decode.DECODERS[resource["resourceType"]])
+    except msgspec.ValidationError as exc:
+        return str(exc)
+    return None
+
+
+@FUZZ
+@given(corrupted_resource())
+def test_the_twin_structs_accept_exactly_what_the_strict_structs_accept(case):
+    """The twins (patterned strings checked once, the strings found valid kept) decide as the strict structs do,
+    with the strict struct's message, on a first sight and again once their strings are known."""
+    resource, _ = case
+    for _ in range(2):
+        assert decode._struct_problem(resource, resource["resourceType"]) == _strict_struct_problem(resource)
