@@ -241,27 +241,6 @@ def _codings(concept: Any) -> list[dict]:
     return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
 
 
-def _plain_codings(concept: Any) -> list[tuple[str | None, str | None]] | None:
-    """The (system, code) pairs of a well-formed CodeableConcept (absent: none); None when it is not
-    well-formed, so that what reads it before validation never guesses."""
-    if concept is None:
-        return []
-    if not isinstance(concept, dict):
-        return None
-    codings = concept.get("coding", [])
-    if not isinstance(codings, list):
-        return None
-    pairs: list[tuple[str | None, str | None]] = []
-    for coding in codings:
-        if not isinstance(coding, dict):
-            return None
-        system, code = coding.get("system"), coding.get("code")
-        if not (system is None or isinstance(system, str)) or not (code is None or isinstance(code, str)):
-            return None
-        pairs.append((system, code))
-    return pairs
-
-
 def _severity(concept: Any) -> str | None:
     """mild / moderate / severe from a Condition.severity's SNOMED code (the last one that says), else None."""
     severity = None
@@ -372,6 +351,7 @@ class _Builder:
     # the entry may_use found for a resource (by id(); the resources outlive the mapping): once the resource
     # is validated its codings are well-formed, so match() would find this same first entry again
     matched: dict[int, CodeEntry] = field(default_factory=dict)
+    _allowed: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def issue(self, resource: dict | str, problem: str) -> None:
         ref = resource if isinstance(resource, str) else ref_of(resource)
@@ -384,7 +364,7 @@ class _Builder:
 
     def match(self, concept: Any, resource_type: str) -> CodeEntry | None:
         """The first coding of ``concept`` that belongs to a value set for ``resource_type``."""
-        allowed = self.k.concepts_for_resource(resource_type)
+        allowed = self.allowed(resource_type)
         for coding in _codings(concept):
             entry = self.k.lookup(coding.get("system"), coding.get("code"))
             if entry is not None and entry.concept in allowed:
@@ -392,7 +372,7 @@ class _Builder:
         return None
 
     def matches(self, concept: Any, resource_type: str) -> list[CodeEntry]:
-        allowed = self.k.concepts_for_resource(resource_type)
+        allowed = self.allowed(resource_type)
         found = []
         for coding in _codings(concept):
             entry = self.k.lookup(coding.get("system"), coding.get("code"))
@@ -413,14 +393,37 @@ class _Builder:
             return True
         return self._may_match(resource, resource.get("code"), code_of)
 
+    def allowed(self, resource_type: str) -> frozenset[str]:
+        """The concepts of the value sets for ``resource_type``, as a set (made once a mapping)."""
+        found = self._allowed.get(resource_type)
+        if found is None:
+            found = self._allowed[resource_type] = frozenset(self.k.concepts_for_resource(resource_type))
+        return found
+
     def _may_match(self, resource: dict, concept: Any, resource_type: str) -> bool:
-        pairs = _plain_codings(concept)
-        if pairs is None:
+        """True when a coding of ``concept`` is in a value set for ``resource_type`` (the first such entry is
+        kept for the handler) or when ``concept`` is not a well-formed CodeableConcept (absent: no coding)."""
+        if concept is None:
+            return False
+        if not isinstance(concept, dict):
             return True
-        allowed = self.k.concepts_for_resource(resource_type)
-        for system, code in pairs:
-            entry = self.k.lookup(system, code)
+        if "coding" not in concept:
+            return False
+        codings = concept["coding"]
+        if not isinstance(codings, list):
+            return True
+        allowed = self.allowed(resource_type)
+        lookup = self.k.lookup
+        for coding in codings:
+            if not isinstance(coding, dict):
+                return True
+            system, code = coding.get("system"), coding.get("code")
+            if not (system is None or isinstance(system, str)) or not (code is None or isinstance(code, str)):
+                return True
+            entry = lookup(system, code)
             if entry is not None and entry.concept in allowed:
+                # a coding after this one may be malformed: then the decoder refuses the resource, and this
+                # entry is never read; if it is well-formed, this is the entry match() would find
                 self.matched[id(resource)] = entry
                 return True
         return False

@@ -356,6 +356,7 @@ class CheckedString:
     pattern: ClassVar[re.Pattern[str]]
     valid: ClassVar[set[str]]  # strings the pattern matched (a cache of values, never of resources)
     keep: ClassVar[bool]  # False for ids: each names one resource, a repeat is the same record again
+    calendar: ClassVar[bool]  # a date, dateTime or instant: its date must also exist (as _date_problem checks)
     instance: ClassVar[CheckedString]
 
 
@@ -365,6 +366,8 @@ def _checked_string(kind: type[CheckedString], value: Any) -> CheckedString:
     if value in kind.valid:
         return kind.instance
     if type(value) is not str or kind.pattern.search(value) is None:
+        raise ValueError("checked again by the strict decoder")
+    if kind.calendar and _date_problem("", value):
         raise ValueError("checked again by the strict decoder")
     if kind.keep and len(value) <= CHECKED_STRING_LENGTH_MAX:
         if len(kind.valid) >= CHECKED_STRINGS_MAX:
@@ -378,12 +381,16 @@ _TWINS: dict[type, type] = {}
 
 
 _ID_PATTERN = rf"^{FHIR_ID_PATTERN}\Z"  # the pattern of Id above
+_CALENDAR_PATTERNS = frozenset(get_args(t)[1].pattern for t in (DateStr, DateTimeStr, InstantStr))
+# a twin's date strings are checked to exist: a Period's __post_init__, which checks only that, is left out
+_POST_INIT_LEFT_OUT = (Period,)
 
 
 def _checked_kind(pattern: str) -> type[CheckedString]:
     """The CheckedString kind of one pattern (one per pattern: its strings found valid are shared)."""
     if pattern not in _CHECKED_KINDS:
-        namespace = {"__slots__": (), "pattern": re.compile(pattern), "valid": set(), "keep": pattern != _ID_PATTERN}
+        namespace = {"__slots__": (), "pattern": re.compile(pattern), "valid": set(), "keep": pattern != _ID_PATTERN,
+                     "calendar": pattern in _CALENDAR_PATTERNS}
         kind: type[CheckedString] = type(f"CheckedString{len(_CHECKED_KINDS)}", (CheckedString,), namespace)
         kind.instance = kind()
         _CHECKED_KINDS[pattern] = kind
@@ -417,7 +424,7 @@ def _twin(cls: type[Struct]) -> type[Struct]:
              msgspec.field(default=f.default, name=f.encode_name) if not f.required else msgspec.field(name=f.encode_name))
             for f in msgspec.structs.fields(cls)
         ]
-        post_init = getattr(cls, "__post_init__", None)
+        post_init = None if cls in _POST_INIT_LEFT_OUT else getattr(cls, "__post_init__", None)
         _TWINS[cls] = msgspec.defstruct(
             f"{cls.__name__}Twin", fields, kw_only=True, namespace={"__post_init__": post_init} if post_init else None,
             forbid_unknown_fields=config.forbid_unknown_fields, omit_defaults=config.omit_defaults, gc=config.gc,
@@ -428,13 +435,16 @@ def _twin(cls: type[Struct]) -> type[Struct]:
 TWINS: dict[str, type[Struct]] = {name: _twin(cls) for name, cls in DECODERS.items()}
 
 
-def _struct_problem(resource: dict, rtype: str) -> str | None:
-    """msgspec's refusal of ``resource`` by its strict struct (None: accepted), asked only of what the twin refused."""
+def _twin_accepts(resource: dict, rtype: str) -> bool:
     try:
         msgspec.convert(resource, TWINS[rtype], dec_hook=_checked_string)
-        return None
     except msgspec.ValidationError:
-        pass
+        return False
+    return True
+
+
+def _struct_problem(resource: dict, rtype: str) -> str | None:
+    """msgspec's refusal of ``resource`` by its strict struct (None: accepted)."""
     try:
         msgspec.convert(resource, DECODERS[rtype])
     except msgspec.ValidationError as exc:
@@ -445,12 +455,16 @@ def _struct_problem(resource: dict, rtype: str) -> str | None:
 def decode_problem(resource: dict) -> str | None:
     """None if every field the mapping reads is valid FHIR R4, else the first problem, as a short text.
 
-    ``resource`` must carry a ``resourceType`` that :data:`DECODERS` knows.
+    ``resource`` must carry a ``resourceType`` that :data:`DECODERS` knows. Checked in this order: the
+    struct (the twin, else the strict struct for its message), the choices, the dates (which exist when
+    the twin accepted: its date strings were checked to).
     """
     rtype = resource["resourceType"]
-    problem = _struct_problem(resource, rtype)
-    if problem:
-        return problem
+    twin_accepted = _twin_accepts(resource, rtype)
+    if not twin_accepted:
+        problem = _struct_problem(resource, rtype)
+        if problem:
+            return problem
     checks = TOP_LEVEL[rtype]
     keys = resource.keys()
     for prefix, names in checks.choices:
@@ -459,6 +473,8 @@ def decode_problem(resource: dict) -> str | None:
             return _one_of_problem(prefix, present)
         if not present and prefix in checks.required_choices:
             return f"{prefix}[x] is required"
+    if twin_accepted:
+        return None
     for name in checks.dates:
         value = resource.get(name)
         if value is not None and len(value) >= 10:  # a string: the struct checked its pattern

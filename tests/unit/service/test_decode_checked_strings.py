@@ -33,3 +33,13 @@ def test_a_refusal_is_the_strict_structs_message_even_for_a_string_seen_valid_el
         "effectiveDateTime: '2026-02-30' is not a calendar date - at `$.effectiveDateTime`"
     )
     assert decode.decode_problem(_observation("718-7", when="2026-1-02")).startswith("Expected `str` matching regex")
+
+
+def test_a_date_that_does_not_exist_is_refused_in_a_period_as_before_even_once_its_pattern_was_seen():
+    obs = _observation("718-7")
+    del obs["effectiveDateTime"]
+    for when in ("2026-02-28", "2026-02-30"):  # the same pattern both times; only the first exists
+        obs["effectivePeriod"] = {"start": when}
+        problem = decode.decode_problem(obs)
+    assert problem == "start: '2026-02-30' is not a calendar date - at `$.effectivePeriod`"
+    assert decode.decode_problem({**obs, "effectivePeriod": {"start": "2026-02-28T10:00:00Z"}}) is None
