@@ -31,6 +31,7 @@ import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
 from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
 import msgspec
@@ -79,9 +80,21 @@ def _check_nested(struct: Struct, dates: tuple[str, ...] = (), one_of: tuple[str
         if problem:
             raise ValueError(problem)
     if one_of:
-        present = [n for n in one_of[1] if getattr(struct, n) is not None]
-        if len(present) > 1:  # the message (a sort) only for a refusal
-            raise ValueError(_one_of_problem(one_of[0], present))
+        values = _getter(one_of[1])(struct)  # all the choice's members at once (a C call)
+        if len(values) - values.count(None) > 1:  # (the values are JSON values or structs: none equals None)
+            present = [n for n, v in zip(one_of[1], values) if v is not None]
+            raise ValueError(_one_of_problem(one_of[0], present))  # the message (a sort) only for a refusal
+
+
+_GETTERS: dict[tuple[str, ...], attrgetter] = {}
+
+
+def _getter(names: tuple[str, ...]) -> attrgetter:
+    """``attrgetter(*names)``, made once for each choice (every choice has two members or more: a tuple)."""
+    getter = _GETTERS.get(names)
+    if getter is None:
+        getter = _GETTERS[names] = attrgetter(*names)
+    return getter
 
 
 # -- complex types: every R4 member declared (unknown members are refused, as fhir.resources does) --------------
