@@ -23,10 +23,30 @@ class FhirDate(NamedTuple):
     precise: bool  # False: only a year or a month was recorded (day is its first day)
 
 
+# The values read, by their text: a record's dates are few (83 read a demo or cohort record, 28 distinct) and a
+# FhirDate costs ~1 µs to make. A cache of strings (never of records), bounded: emptied when full.
+PARSED_DATES_MAX = 4096
+PARSED_DATE_LENGTH_MAX = 64  # a longer text is read every time and not kept
+_PARSED: dict[str, FhirDate | None] = {}
+_UNREAD = object()
+
+
 def parse_fhir_date(value: object) -> FhirDate | None:
     """Parse a FHIR date/dateTime/instant; None when absent or malformed."""
     if not isinstance(value, str):
         return None
+    parsed = _PARSED.get(value, _UNREAD)  # one look-up: another thread may empty the cache meanwhile
+    if parsed is not _UNREAD:
+        return parsed  # type: ignore[return-value]
+    parsed = _parse(value)
+    if len(value) <= PARSED_DATE_LENGTH_MAX:
+        if len(_PARSED) >= PARSED_DATES_MAX:
+            _PARSED.clear()
+        _PARSED[value] = parsed
+    return parsed
+
+
+def _parse(value: str) -> FhirDate | None:
     if len(value) >= 10 and value[4] == "-" and value[7] == "-":  # the usual full date: C-speed parse
         try:
             return FhirDate(date.fromisoformat(value[:10]), precise=True)
