@@ -368,7 +368,6 @@ class CheckedString:
     __slots__ = ()
     pattern: ClassVar[re.Pattern[str]]
     valid: ClassVar[set[str]]  # strings the pattern matched (a cache of values, never of resources)
-    keep: ClassVar[bool]  # False for ids: each names one resource, a repeat is the same record again
     calendar: ClassVar[bool]  # a date, dateTime or instant: its date must also exist (as _date_problem checks)
     instance: ClassVar[CheckedString]
 
@@ -382,7 +381,7 @@ def _checked_string(kind: type[CheckedString], value: Any) -> CheckedString:
         raise ValueError("checked again by the strict decoder")
     if kind.calendar and _date_problem("", value):
         raise ValueError("checked again by the strict decoder")
-    if kind.keep and len(value) <= CHECKED_STRING_LENGTH_MAX:
+    if len(value) <= CHECKED_STRING_LENGTH_MAX:
         if len(kind.valid) >= CHECKED_STRINGS_MAX:
             kind.valid.clear()
         kind.valid.add(value)
@@ -402,7 +401,7 @@ _POST_INIT_LEFT_OUT = (Period,)
 def _checked_kind(pattern: str) -> type[CheckedString]:
     """The CheckedString kind of one pattern (one per pattern: its strings found valid are shared)."""
     if pattern not in _CHECKED_KINDS:
-        namespace = {"__slots__": (), "pattern": re.compile(pattern), "valid": set(), "keep": pattern != _ID_PATTERN,
+        namespace = {"__slots__": (), "pattern": re.compile(pattern), "valid": set(),
                      "calendar": pattern in _CALENDAR_PATTERNS}
         kind: type[CheckedString] = type(f"CheckedString{len(_CHECKED_KINDS)}", (CheckedString,), namespace)
         kind.instance = kind()
@@ -415,7 +414,8 @@ def _twin_type(tp: Any) -> Any:
     origin = get_origin(tp)
     if origin is Annotated:
         base, *metas = get_args(tp)
-        if base is str and len(metas) == 1 and metas[0].pattern and metas[0] == Meta(pattern=metas[0].pattern):
+        if (base is str and len(metas) == 1 and metas[0].pattern and metas[0] == Meta(pattern=metas[0].pattern)
+                and metas[0].pattern != _ID_PATTERN):  # an id names one resource: msgspec checks it (never seen again)
             return _checked_kind(metas[0].pattern)
         return tp
     if origin in (Union, types.UnionType):
