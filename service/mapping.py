@@ -241,27 +241,6 @@ def _codings(concept: Any) -> list[dict]:
     return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
 
 
-def _plain_codings(concept: Any) -> list[tuple[str | None, str | None]] | None:
-    """The (system, code) pairs of a well-formed CodeableConcept (absent: none); None when it is not
-    well-formed, so that what reads it before validation never guesses."""
-    if concept is None:
-        return []
-    if not isinstance(concept, dict):
-        return None
-    codings = concept.get("coding", [])
-    if not isinstance(codings, list):
-        return None
-    pairs: list[tuple[str | None, str | None]] = []
-    for coding in codings:
-        if not isinstance(coding, dict):
-            return None
-        system, code = coding.get("system"), coding.get("code")
-        if not (system is None or isinstance(system, str)) or not (code is None or isinstance(code, str)):
-            return None
-        pairs.append((system, code))
-    return pairs
-
-
 def _severity(concept: Any) -> str | None:
     """mild / moderate / severe from a Condition.severity's SNOMED code (the last one that says), else None."""
     severity = None
@@ -372,6 +351,7 @@ class _Builder:
     # the entry may_use found for a resource (by id(); the resources outlive the mapping): once the resource
     # is validated its codings are well-formed, so match() would find this same first entry again
     matched: dict[int, CodeEntry] = field(default_factory=dict)
+    _allowed: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def issue(self, resource: dict | str, problem: str) -> None:
         ref = resource if isinstance(resource, str) else ref_of(resource)
@@ -384,7 +364,7 @@ class _Builder:
 
     def match(self, concept: Any, resource_type: str) -> CodeEntry | None:
         """The first coding of ``concept`` that belongs to a value set for ``resource_type``."""
-        allowed = self.k.concepts_for_resource(resource_type)
+        allowed = self.allowed(resource_type)
         for coding in _codings(concept):
             entry = self.k.lookup(coding.get("system"), coding.get("code"))
             if entry is not None and entry.concept in allowed:
@@ -392,7 +372,7 @@ class _Builder:
         return None
 
     def matches(self, concept: Any, resource_type: str) -> list[CodeEntry]:
-        allowed = self.k.concepts_for_resource(resource_type)
+        allowed = self.allowed(resource_type)
         found = []
         for coding in _codings(concept):
             entry = self.k.lookup(coding.get("system"), coding.get("code"))
@@ -413,14 +393,37 @@ class _Builder:
             return True
         return self._may_match(resource, resource.get("code"), code_of)
 
+    def allowed(self, resource_type: str) -> frozenset[str]:
+        """The concepts of the value sets for ``resource_type``, as a set (made once a mapping)."""
+        found = self._allowed.get(resource_type)
+        if found is None:
+            found = self._allowed[resource_type] = frozenset(self.k.concepts_for_resource(resource_type))
+        return found
+
     def _may_match(self, resource: dict, concept: Any, resource_type: str) -> bool:
-        pairs = _plain_codings(concept)
-        if pairs is None:
+        """True when a coding of ``concept`` is in a value set for ``resource_type`` (the first such entry is
+        kept for the handler) or when ``concept`` is not a well-formed CodeableConcept (absent: no coding)."""
+        if concept is None:
+            return False
+        if not isinstance(concept, dict):
             return True
-        allowed = self.k.concepts_for_resource(resource_type)
-        for system, code in pairs:
-            entry = self.k.lookup(system, code)
+        if "coding" not in concept:
+            return False
+        codings = concept["coding"]
+        if not isinstance(codings, list):
+            return True
+        allowed = self.allowed(resource_type)
+        lookup = self.k.lookup
+        for coding in codings:
+            if not isinstance(coding, dict):
+                return True
+            system, code = coding.get("system"), coding.get("code")
+            if not (system is None or isinstance(system, str)) or not (code is None or isinstance(code, str)):
+                return True
+            entry = lookup(system, code)
             if entry is not None and entry.concept in allowed:
+                # a coding after this one may be malformed: then the decoder refuses the resource, and this
+                # entry is never read; if it is well-formed, this is the entry match() would find
                 self.matched[id(resource)] = entry
                 return True
         return False
@@ -435,77 +438,75 @@ class _Builder:
             return
         ref = ref_of(obs)
         if status not in USABLE_OBSERVATION_STATUSES:
-            self.issue(obs, f"status '{status}' is not a final result; not used")
+            self.issue(ref, f"status '{status}' is not a final result; not used")
             return
         when, problem = choice_date(obs, "effective")
         if when is None:
-            self.issue(obs, problem or "no effective date; not used")
+            self.issue(ref, problem or "no effective date; not used")
             self.unusable.append(UnusableMeasurement(entry.concept, None, ref, problem or "no effective date"))
             return
         if not when.precise:
-            self.issue(obs, "effective date is not precise to the day; not used")
+            self.issue(ref, "effective date is not precise to the day; not used")
             self.unusable.append(UnusableMeasurement(entry.concept, when.day, ref, "date not precise to the day"))
             return
         if entry.concept == "tumour_size":
-            self.tumour_size(obs, when.day)
+            self.tumour_size(obs, ref, when.day)
         elif entry.concept == "disease_status":
-            self.disease(obs, when.day)
+            self.disease(obs, ref, when.day)
         elif entry.concept in SCORE_CONCEPTS:
-            self.score(obs, entry.concept, when.day)
+            self.score(obs, ref, entry.concept, when.day)
         elif entry.concept == "blood_pressure":
-            self.blood_pressure(obs, when.day)
+            self.blood_pressure(obs, ref, when.day)
         elif entry.concept == "adverse_event_grade":
-            self.graded_event(obs, entry, when.day)
+            self.graded_event(obs, ref, entry, when.day)
         else:
-            self.quantity(obs, entry.concept, when.day, obs.get("valueQuantity"))
+            self.quantity(ref, entry.concept, when.day, obs.get("valueQuantity"))
 
-    def quantity(self, obs: dict, concept: str, day: date, q: Any) -> None:
-        ref = ref_of(obs)
+    def quantity(self, ref: str, concept: str, day: date, q: Any) -> None:
         value = finite_number(q.get("value")) if isinstance(q, dict) else None
         if value is None:
             problem = "no numeric valueQuantity (or one out of range)"
-            self.issue(obs, f"{concept}: {problem}")
+            self.issue(ref, f"{concept}: {problem}")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
         spec = self.k.concept(concept)
-        unit = q.get("code") if q.get("system") == UCUM and q.get("code") else q.get("code") or q.get("unit")
+        unit = q.get("code") or q.get("unit")  # the UCUM code, else the unit's text
         recorded = f"{q['value']:g} {unit}" if unit else f"{q['value']:g} (no unit)"
         if not unit and spec.get("unitless"):
             unit = str(spec.get("unit", "1"))  # dimensionless (INR): no unit is the unit 1
             recorded = f"{q['value']:g}"
         if not unit:
             problem = "value has no unit"
-            self.issue(obs, f"{concept}: {problem}; not used")
+            self.issue(ref, f"{concept}: {problem}; not used")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
         converted = self.k.convert(concept, value, str(unit))
         if converted is None:
             problem = f"unit '{unit}' cannot be converted to {spec.get('unit')}"
-            self.issue(obs, f"{concept}: {problem}; not used")
+            self.issue(ref, f"{concept}: {problem}; not used")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
         if converted < 0:
             problem = "negative value"
-            self.issue(obs, f"{concept}: {problem}; not used")
+            self.issue(ref, f"{concept}: {problem}; not used")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
         self.measurements.append(Measurement(concept, converted, str(spec.get("unit", unit)), day, ref, recorded))
 
-    def score(self, obs: dict, concept: str, day: date) -> None:
-        ref = ref_of(obs)
+    def score(self, obs: dict, ref: str, concept: str, day: date) -> None:
         value: Any = obs.get("valueInteger")
         if value is None and isinstance(obs.get("valueQuantity"), dict):
             value = obs["valueQuantity"].get("value")
         low, high = self.k.concept(concept).get("range", [0, 100])
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value != int(value) or not low <= value <= high:
             problem = f"{concept} value must be an integer from {low} to {high}"
-            self.issue(obs, f"{problem}; not used")
+            self.issue(ref, f"{problem}; not used")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
         unit = str(self.k.concept(concept).get("unit", "1"))
         self.measurements.append(Measurement(concept, float(int(value)), unit, day, ref, str(int(value))))
 
-    def blood_pressure(self, obs: dict, day: date) -> None:
+    def blood_pressure(self, obs: dict, ref: str, day: date) -> None:
         spec = self.k.concept("blood_pressure")
         values: dict[str, float | None] = {"systolic": None, "diastolic": None}
         for comp in obs.get("component") or []:
@@ -515,24 +516,23 @@ class _Builder:
                     unit = (q or {}).get("code") or (q or {}).get("unit")
                     value = (q or {}).get("value")
                     if not isinstance(value, (int, float)) or isinstance(value, bool) or unit not in spec["units"]:
-                        self.issue(obs, f"{part} blood pressure without a numeric value in mm[Hg]; not used")
+                        self.issue(ref, f"{part} blood pressure without a numeric value in mm[Hg]; not used")
                         continue
                     values[part] = float(value)
         if values["systolic"] is None and values["diastolic"] is None:
-            self.issue(obs, "blood pressure without usable systolic or diastolic component; not used")
+            self.issue(ref, "blood pressure without usable systolic or diastolic component; not used")
             return
-        self.blood_pressures.append(BloodPressure(day, values["systolic"], values["diastolic"], ref_of(obs)))
+        self.blood_pressures.append(BloodPressure(day, values["systolic"], values["diastolic"], ref))
 
-    def graded_event(self, obs: dict, entry: CodeEntry, day: date) -> None:
+    def graded_event(self, obs: dict, ref: str, entry: CodeEntry, day: date) -> None:
         term = self.k.concept("adverse_event_grade")["terms"].get(entry.code, entry.display)
         grade = obs.get("valueInteger")
         if not isinstance(grade, int) or isinstance(grade, bool) or not 0 <= grade <= 5:
-            self.issue(obs, f"{term}: the CTCAE grade must be an integer from 0 to 5 (valueInteger); not used")
+            self.issue(ref, f"{term}: the CTCAE grade must be an integer from 0 to 5 (valueInteger); not used")
             return
-        self.graded_events.append(GradedEvent(term, grade, day, ref_of(obs)))
+        self.graded_events.append(GradedEvent(term, grade, day, ref))
 
-    def tumour_size(self, obs: dict, day: date) -> None:
-        ref = ref_of(obs)
+    def tumour_size(self, obs: dict, ref: str, day: date) -> None:
         component_code = self.k.concept("tumour_size")["component"]
         diameter = None
         for comp in obs.get("component") or []:
@@ -540,34 +540,34 @@ class _Builder:
                 if coding.get("system") == component_code["system"] and coding.get("code") == component_code["code"]:
                     diameter = comp.get("valueQuantity")
         if diameter is None:
-            self.issue(obs, "TumorSize without a longest-dimension component (LOINC 33728-7); not used")
+            self.issue(ref, "TumorSize without a longest-dimension component (LOINC 33728-7); not used")
             return
         focus = [f.get("reference") for f in obs.get("focus") or [] if isinstance(f, dict) and f.get("reference")]
         if len(focus) != 1:
-            self.issue(obs, "TumorSize needs exactly one focus (the lesion's BodyStructure) to follow the lesion; not used")
+            self.issue(ref, "TumorSize needs exactly one focus (the lesion's BodyStructure) to follow the lesion; not used")
             return
         size = finite_number(diameter.get("value")) if isinstance(diameter, dict) else None
         if size is None:
-            self.issue(obs, "TumorSize longest dimension has no numeric value in range; not used")
+            self.issue(ref, "TumorSize longest dimension has no numeric value in range; not used")
             return
         unit = diameter.get("code") or diameter.get("unit")
         if not unit:
-            self.issue(obs, "TumorSize longest dimension has no unit; not used")
+            self.issue(ref, "TumorSize longest dimension has no unit; not used")
             return
         mm = self.k.convert("tumour_size", size, str(unit))
         if mm is None or mm < 0:
-            self.issue(obs, f"TumorSize longest dimension in '{unit}' is not a usable length; not used")
+            self.issue(ref, f"TumorSize longest dimension in '{unit}' is not a usable length; not used")
             return
         lesion_ref = str(focus[0])
         self.lesions.append(LesionMeasurement(lesion_ref, None, day, mm, ref, imaging_modality(obs.get("method"))))
 
-    def disease(self, obs: dict, day: date) -> None:
+    def disease(self, obs: dict, ref: str, day: date) -> None:
         spec = self.k.concept("disease_status")
         for coding in _codings(obs.get("valueCodeableConcept")):
             if coding.get("system") == spec["trend_system"] and coding.get("code") in spec["trends"]:
-                self.disease_status.append(DiseaseStatusReport(day, spec["trends"][coding["code"]], ref_of(obs)))
+                self.disease_status.append(DiseaseStatusReport(day, spec["trends"][coding["code"]], ref))
                 return
-        self.issue(obs, "CancerDiseaseStatus value is not a known trend code; not used")
+        self.issue(ref, "CancerDiseaseStatus value is not a known trend code; not used")
 
     # -- Condition -----------------------------------------------------------
     def condition(self, cond: dict) -> None:

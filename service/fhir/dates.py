@@ -23,10 +23,30 @@ class FhirDate(NamedTuple):
     precise: bool  # False: only a year or a month was recorded (day is its first day)
 
 
+# The values read, by their text: a record's dates are few (83 read a demo or cohort record, 28 distinct) and a
+# FhirDate costs ~1 µs to make. A cache of strings (never of records), bounded: emptied when full.
+PARSED_DATES_MAX = 4096
+PARSED_DATE_LENGTH_MAX = 64  # a longer text is read every time and not kept
+_PARSED: dict[str, FhirDate | None] = {}
+_UNREAD = object()
+
+
 def parse_fhir_date(value: object) -> FhirDate | None:
     """Parse a FHIR date/dateTime/instant; None when absent or malformed."""
     if not isinstance(value, str):
         return None
+    parsed = _PARSED.get(value, _UNREAD)  # one look-up: another thread may empty the cache meanwhile
+    if parsed is not _UNREAD:
+        return parsed  # type: ignore[return-value]
+    parsed = _parse(value)
+    if len(value) <= PARSED_DATE_LENGTH_MAX:
+        if len(_PARSED) >= PARSED_DATES_MAX:
+            _PARSED.clear()
+        _PARSED[value] = parsed
+    return parsed
+
+
+def _parse(value: str) -> FhirDate | None:
     if len(value) >= 10 and value[4] == "-" and value[7] == "-":  # the usual full date: C-speed parse
         try:
             return FhirDate(date.fromisoformat(value[:10]), precise=True)
@@ -42,20 +62,35 @@ def parse_fhir_date(value: object) -> FhirDate | None:
         return None
 
 
+_CHOICE_KEYS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {}
+
+
+def _choice_keys(prefix: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """The element names of ``<prefix>[x]`` that choice_date reads, in its order (made once a prefix)."""
+    keys = _CHOICE_KEYS.get(prefix)
+    if keys is None:
+        keys = _CHOICE_KEYS[prefix] = (
+            tuple(prefix + s for s in ("DateTime", "Instant", "Date")),
+            prefix + "Period",
+            tuple(prefix + s for s in ("String", "Age", "Range", "Timing", "Boolean")),
+        )
+    return keys
+
+
 def choice_date(resource: dict, prefix: str) -> tuple[FhirDate | None, str | None]:
     """The date of ``<prefix>[x]``: (date, problem). Periods use their start, else their end."""
-    for suffix in ("DateTime", "Instant", "Date"):
-        key = prefix + suffix
+    dated, period_key, undated = _choice_keys(prefix)
+    for key in dated:
         if key in resource:
             parsed = parse_fhir_date(resource[key])
             return (parsed, None) if parsed else (None, f"{key} is not a valid date")
-    period = resource.get(prefix + "Period")
+    period = resource.get(period_key)
     if isinstance(period, dict):
         parsed = parse_fhir_date(period.get("start")) or parse_fhir_date(period.get("end"))
-        return (parsed, None) if parsed else (None, f"{prefix}Period has no valid start or end")
-    for suffix in ("String", "Age", "Range", "Timing", "Boolean"):
-        if prefix + suffix in resource:
-            return None, f"{prefix}{suffix} gives no calendar date"
+        return (parsed, None) if parsed else (None, f"{period_key} has no valid start or end")
+    for key in undated:
+        if key in resource:
+            return None, f"{key} gives no calendar date"
     return None, None
 
 

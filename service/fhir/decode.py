@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import re
 import sys
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from operator import attrgetter
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
 import msgspec
 from msgspec import Meta, Struct, field
@@ -39,7 +41,7 @@ from service.fhir.ids import FHIR_ID_PATTERN
 
 # -- primitive types (https://hl7.org/fhir/R4/datatypes.html#primitive) -----------------------------------------
 # msgspec applies a pattern with re.search: each is anchored at both ends (\Z: no trailing newline).
-Id = Annotated[str, Meta(pattern=rf"^{FHIR_ID_PATTERN}\Z")]
+Id = Annotated[str, Meta(pattern=rf"^{FHIR_ID_PATTERN}\Z")]  # _ID_PATTERN below
 Code = Annotated[str, Meta(pattern=r"^[^\s]+(\s[^\s]+)*\Z")]
 Uri = Annotated[str, Meta(pattern=r"^\S*\Z")]
 String = Annotated[str, Meta(min_length=1)]
@@ -78,9 +80,21 @@ def _check_nested(struct: Struct, dates: tuple[str, ...] = (), one_of: tuple[str
         if problem:
             raise ValueError(problem)
     if one_of:
-        present = [n for n in one_of[1] if getattr(struct, n) is not None]
-        if len(present) > 1:  # the message (a sort) only for a refusal
-            raise ValueError(_one_of_problem(one_of[0], present))
+        values = _getter(one_of[1])(struct)  # all the choice's members at once (a C call)
+        if len(values) - values.count(None) > 1:  # (the values are JSON values or structs: none equals None)
+            present = [n for n, v in zip(one_of[1], values) if v is not None]
+            raise ValueError(_one_of_problem(one_of[0], present))  # the message (a sort) only for a refusal
+
+
+_GETTERS: dict[tuple[str, ...], attrgetter] = {}
+
+
+def _getter(names: tuple[str, ...]) -> attrgetter:
+    """``attrgetter(*names)``, made once for each choice (every choice has two members or more: a tuple)."""
+    getter = _GETTERS.get(names)
+    if getter is None:
+        getter = _GETTERS[names] = attrgetter(*names)
+    return getter
 
 
 # -- complex types: every R4 member declared (unknown members are refused, as fhir.resources does) --------------
@@ -336,16 +350,134 @@ READ_ELEMENTS: dict[str, frozenset[str]] = {
 _PATH = re.compile(r" - at `\$(.*)`$")
 
 
-def decode_problem(resource: dict) -> str | None:
-    """None if every field the mapping reads is valid FHIR R4, else the first problem, as a short text.
+# -- the same check, with each string's pattern tested once -------------------------------------------------------
+# msgspec runs a Meta(pattern=...) with re.search on every string, and most of the strings of a record are the
+# same few systems, codes, units and dates: two thirds of the decoder's time went to these searches. So each
+# resource is first decoded by a twin of its struct in which a patterned string is a marker type that msgspec
+# hands to _checked_string (its dec_hook), which runs the same pattern (re.search) and keeps the strings it
+# found valid in a small bounded set, so a string seen again costs a set lookup. Only the twin's *acceptance*
+# is trusted: whatever it refuses is decoded again by the strict struct above, whose message is the answer
+# (so every refusal, and its words, is exactly the strict decoder's).
+CHECKED_STRINGS_MAX = 4096  # strings kept per pattern (a full set is emptied): at most ~1 MB a pattern
+CHECKED_STRING_LENGTH_MAX = 128  # a longer string is tested every time and not kept
 
-    ``resource`` must carry a ``resourceType`` that :data:`DECODERS` knows.
-    """
-    rtype = resource["resourceType"]
+
+class CheckedString:
+    """A string with a pattern, in a twin struct: msgspec leaves it to :func:`_checked_string`."""
+
+    __slots__ = ()
+    pattern: ClassVar[re.Pattern[str]]
+    valid: ClassVar[set[str]]  # strings the pattern matched (a cache of values, never of resources)
+    calendar: ClassVar[bool]  # a date, dateTime or instant: its date must also exist (as _date_problem checks)
+    instance: ClassVar[CheckedString]
+
+
+def _checked_string(kind: type[CheckedString], value: Any) -> CheckedString:
+    """msgspec's dec_hook for the twins: a string the pattern matches, else a refusal (the strict struct says why).
+    (An unhashable value raises TypeError here: a refusal too.)"""
+    if value in kind.valid:
+        return kind.instance
+    if type(value) is not str or kind.pattern.search(value) is None:
+        raise ValueError("checked again by the strict decoder")
+    if kind.calendar and _date_problem("", value):
+        raise ValueError("checked again by the strict decoder")
+    if len(value) <= CHECKED_STRING_LENGTH_MAX:
+        if len(kind.valid) >= CHECKED_STRINGS_MAX:
+            kind.valid.clear()
+        kind.valid.add(value)
+    return kind.instance
+
+
+_CHECKED_KINDS: dict[str, type[CheckedString]] = {}
+_TWINS: dict[type, type] = {}
+
+
+_ID_PATTERN = rf"^{FHIR_ID_PATTERN}\Z"  # the pattern of Id above
+_CALENDAR_PATTERNS = frozenset(get_args(t)[1].pattern for t in (DateStr, DateTimeStr, InstantStr))
+# a twin's date strings are checked to exist: a Period's __post_init__, which checks only that, is left out
+_POST_INIT_LEFT_OUT = (Period,)
+
+
+def _checked_kind(pattern: str) -> type[CheckedString]:
+    """The CheckedString kind of one pattern (one per pattern: its strings found valid are shared)."""
+    if pattern not in _CHECKED_KINDS:
+        namespace = {"__slots__": (), "pattern": re.compile(pattern), "valid": set(),
+                     "calendar": pattern in _CALENDAR_PATTERNS}
+        kind: type[CheckedString] = type(f"CheckedString{len(_CHECKED_KINDS)}", (CheckedString,), namespace)
+        kind.instance = kind()
+        _CHECKED_KINDS[pattern] = kind
+    return _CHECKED_KINDS[pattern]
+
+
+def _twin_type(tp: Any) -> Any:
+    """``tp`` with each patterned string a CheckedString kind and each struct its twin."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        base, *metas = get_args(tp)
+        if (base is str and len(metas) == 1 and metas[0].pattern and metas[0] == Meta(pattern=metas[0].pattern)
+                and metas[0].pattern != _ID_PATTERN):  # an id names one resource: msgspec checks it (never seen again)
+            return _checked_kind(metas[0].pattern)
+        return tp
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_twin_type(t) for t in get_args(tp))]  # noqa: UP007 (built from a tuple)
+    if origin is list:
+        return list[_twin_type(get_args(tp)[0])]  # type: ignore[misc]
+    if isinstance(tp, type) and issubclass(tp, Struct):
+        return _twin(tp)
+    return tp
+
+
+def _twin(cls: type[Struct]) -> type[Struct]:
+    """The struct ``cls`` with its patterned strings left to :func:`_checked_string` (same fields, names,
+    defaults, options and ``__post_init__``)."""
+    if cls not in _TWINS:
+        config = cls.__struct_config__
+        fields = [
+            (f.name, _twin_type(f.type),
+             msgspec.field(default=f.default, name=f.encode_name) if not f.required else msgspec.field(name=f.encode_name))
+            for f in msgspec.structs.fields(cls)
+        ]
+        post_init = None if cls in _POST_INIT_LEFT_OUT else getattr(cls, "__post_init__", None)
+        _TWINS[cls] = msgspec.defstruct(
+            f"{cls.__name__}Twin", fields, kw_only=True, namespace={"__post_init__": post_init} if post_init else None,
+            forbid_unknown_fields=config.forbid_unknown_fields, omit_defaults=config.omit_defaults, gc=config.gc,
+        )
+    return _TWINS[cls]
+
+
+TWINS: dict[str, type[Struct]] = {name: _twin(cls) for name, cls in DECODERS.items()}
+
+
+def _twin_accepts(resource: dict, rtype: str) -> bool:
+    try:
+        msgspec.convert(resource, TWINS[rtype], dec_hook=_checked_string)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def _struct_problem(resource: dict, rtype: str) -> str | None:
+    """msgspec's refusal of ``resource`` by its strict struct (None: accepted)."""
     try:
         msgspec.convert(resource, DECODERS[rtype])
     except msgspec.ValidationError as exc:
         return str(exc)
+    return None
+
+
+def decode_problem(resource: dict) -> str | None:
+    """None if every field the mapping reads is valid FHIR R4, else the first problem, as a short text.
+
+    ``resource`` must carry a ``resourceType`` that :data:`DECODERS` knows. Checked in this order: the
+    struct (the twin, else the strict struct for its message), the choices, the dates (which exist when
+    the twin accepted: its date strings were checked to).
+    """
+    rtype = resource["resourceType"]
+    twin_accepted = _twin_accepts(resource, rtype)
+    if not twin_accepted:
+        problem = _struct_problem(resource, rtype)
+        if problem:
+            return problem
     checks = TOP_LEVEL[rtype]
     keys = resource.keys()
     for prefix, names in checks.choices:
@@ -354,6 +486,8 @@ def decode_problem(resource: dict) -> str | None:
             return _one_of_problem(prefix, present)
         if not present and prefix in checks.required_choices:
             return f"{prefix}[x] is required"
+    if twin_accepted:
+        return None
     for name in checks.dates:
         value = resource.get(name)
         if value is not None and len(value) >= 10:  # a string: the struct checked its pattern

@@ -47,3 +47,14 @@ def test_the_usual_values():
     assert parse_fhir_date("2024-02-29") == FhirDate(date(2024, 2, 29), precise=True)
     assert parse_fhir_date("2026-02-29") is None
     assert parse_fhir_date("2026-05") == FhirDate(date(2026, 5, 1), precise=False)
+
+
+def test_the_values_read_are_kept_bounded_and_read_the_same_again(monkeypatch):
+    from service.fhir import dates
+
+    monkeypatch.setattr(dates, "PARSED_DATES_MAX", 3)
+    dates._PARSED.clear()
+    values = ["2026-01-02", "2026-02-30", "2026", "2026-05", "x" * 70, "2026-01-02T10:00:00Z"]
+    first = [parse_fhir_date(v) for v in values]
+    assert len(dates._PARSED) <= 3 and "x" * 70 not in dates._PARSED
+    assert [parse_fhir_date(v) for v in values] == first == [by_pattern(v) for v in values]
