@@ -65,12 +65,13 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+import operator
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from rules import wording
 from rules.criteria import KnowledgeError
@@ -382,23 +383,32 @@ def overall_response(target: str | None, non_target: str | None, new_lesion: boo
     return target
 
 
+_BY_DATE_LESION_REF = operator.attrgetter("when", "lesion", "ref")
+
+
 def _valid_readings(
     lesions: Iterable[LesionMeasurement], as_of: date | None, notes: list[str]
 ) -> dict[date, dict[str, Reading]]:
-    """Readings on or before ``as_of`` grouped by date and lesion; one per lesion and date (the largest)."""
+    """Readings on or before ``as_of`` grouped by date and lesion; one per lesion and date (the largest).
+
+    The measurements are read in (date, lesion, reference) order, so the groups come out in (date, lesion)
+    order without a second sort."""
     grouped: dict[tuple[date, str], list[Reading]] = {}
-    for m in sorted(lesions, key=lambda m: (m.when, m.lesion, m.ref)):
+    for m in sorted(lesions, key=_BY_DATE_LESION_REF):
         if as_of is not None and m.when > as_of:
             continue
         value = m.viable_diameter_mm
         if value is None or not math.isfinite(value) or value < 0:
             notes.append(wording.mrecist_lesion_measurement_has_no_usable(m.ref, m.lesion, m.when.isoformat()))
             continue
-        grouped.setdefault((m.when, m.lesion), []).append(
-            Reading(lesion=m.lesion, organ=m.organ, when=m.when, diameter_mm=_exact(value), ref=m.ref)
-        )
+        reading = Reading(lesion=m.lesion, organ=m.organ, when=m.when, diameter_mm=_exact(value), ref=m.ref)
+        key = (m.when, m.lesion)
+        if key in grouped:
+            grouped[key].append(reading)
+        else:
+            grouped[key] = [reading]
     studies: dict[date, dict[str, Reading]] = {}
-    for (when, lesion), readings in sorted(grouped.items()):
+    for (when, lesion), readings in grouped.items():
         if len(readings) == 1:  # the common case: no choice to make or report
             studies.setdefault(when, {})[lesion] = readings[0]
             continue
@@ -417,11 +427,16 @@ def _organ_group(organ: str | None) -> str:
     return organ if organ is not None else UNKNOWN_ORGAN
 
 
+_LESION = operator.attrgetter("lesion")
+_DIAMETER = operator.attrgetter("diameter_mm")
+
+
 def _choose_targets(readings: Iterable[Reading], crit: MrecistCriteria) -> tuple[Target, ...]:
-    measurable = sorted(
-        (r for r in readings if r.diameter_mm >= crit.target_min_viable_diameter_mm),
-        key=lambda r: (-r.diameter_mm, r.lesion),
+    # largest first, ties by lesion: sorted by lesion, then (stably) by diameter, largest first
+    by_lesion = sorted(
+        (r for r in readings if r.diameter_mm >= crit.target_min_viable_diameter_mm), key=_LESION
     )
+    measurable = sorted(by_lesion, key=_DIAMETER, reverse=True)
     per_organ: dict[str, int] = {}
     targets: list[Target] = []
     for r in measurable:
@@ -477,10 +492,13 @@ class _Context:
     non_target_progression: tuple[RecordedProgression, ...]
     sessions: tuple[date, ...] = ()  # treatment sessions: what is new is judged since the imaging before each
     # computed once from the fields above (by :func:`_context`), read at every follow-up date:
-    study_dates: tuple[date, ...] = ()  # every study, oldest first
     first_seen_by_lesion: tuple[tuple[str, date], ...] = ()  # ``first_seen_after_baseline`` by lesion
     first_seen_by_date: tuple[tuple[str, date], ...] = ()  # the same, by date then lesion
-    full_sums: tuple[SumAt, ...] = ()  # the full target sum at each follow-up where every target was measured
+    readings_of: Mapping[str, tuple[Reading, ...]] = field(default_factory=dict)  # by lesion, oldest first
+    nadir_before: Mapping[date, SumAt] = field(default_factory=dict)  # each follow-up's nadir
+    present_at_baseline: tuple[ConditionFact, ...] = ()  # see :func:`_present_at_baseline`
+    # "12.3 mm (2024-01-05)" by (lesion, date), for the lesions that are not targets (listed at every date)
+    size_text: Mapping[tuple[str, date], str] = field(default_factory=dict)
 
     def reference_for(self, day: date) -> date:
         """The imaging against which lesions are new at ``day``: the baseline, or with sessions, the latest
@@ -492,10 +510,13 @@ class _Context:
         return max(imaging, default=self.baseline.date)
 
 
-@dataclass(frozen=True)
-class _Step:
+class _Step(NamedTuple):
     """What one step of a time point's evaluation found: kinds of progression, the reasons for PD, the other
-    reasons, and the evidence, each in the order the step met them."""
+    reasons, and the evidence, each in the order the step met them.
+
+    This and the other per-date intermediates (``_NewLesion``, ``_Sums``, ``_Targets``, ``_NonTargets``)
+    are immutable named tuples: several are built at every follow-up date of both evaluations a call makes,
+    and a named tuple costs a fraction of a frozen dataclass to build."""
 
     progression: tuple[str, ...] = ()
     pd_reasons: tuple[str, ...] = ()
@@ -521,8 +542,7 @@ def _tracked_lesions(reference: date, ctx: _Context) -> tuple[str, ...]:
     return tuple(lesion for lesion, first_seen in ctx.first_seen_by_lesion if first_seen <= reference)
 
 
-@dataclass(frozen=True)
-class _NewLesion:
+class _NewLesion(NamedTuple):
     """One new lesion at a follow-up: ``kind`` is ``"new_extrahepatic_spread"`` or ``"new_lesion"`` when it
     counts as progression, ``"equivocal"`` when viable but below the limit."""
 
@@ -576,8 +596,7 @@ def _classify_new_lesion(
     return None
 
 
-@dataclass(frozen=True)
-class _NewLesions:
+class _NewLesions(NamedTuple):
     """The new lesions at one follow-up date, oldest first."""
 
     found: tuple[_NewLesion, ...]
@@ -608,10 +627,11 @@ def _new_lesions(day: date, reference: date, ctx: _Context) -> _NewLesions:
         else wording.mrecist_new_since_imaging_before_latest(reference.isoformat())
     )
     found: list[_NewLesion] = []
+    base_day = ctx.baseline.date
     for lesion, first_seen in ctx.first_seen_by_date:
         if first_seen > day or first_seen <= reference:
             continue
-        readings = [ctx.studies[d][lesion] for d in ctx.follow_ups if d <= day and lesion in ctx.studies[d]]
+        readings = [r for r in ctx.readings_of[lesion] if base_day < r.when <= day]  # follow-ups up to ``day``
         new = _classify_new_lesion(lesion, first_seen, readings, ctx.organ_of.get(lesion), ctx.crit, since)
         if new is not None:
             found.append(new)
@@ -679,10 +699,10 @@ def _non_target_growth(
     possible: list[_Growth] = []
     sizes: list[str] = []
     for lesion in (*ctx.known_non_targets, *tracked):
-        readings = [ctx.studies[d][lesion] for d in ctx.study_dates if base.date <= d <= day and lesion in ctx.studies[d]]
+        readings = [r for r in ctx.readings_of.get(lesion, ()) if base.date <= r.when <= day]
         if not readings:
             continue
-        sizes.append(f"{lesion} " + ", ".join(f"{_mm(r.diameter_mm)} mm ({r.when.isoformat()})" for r in readings))
+        sizes.append(f"{lesion} " + ", ".join(ctx.size_text[lesion, r.when] for r in readings))
         prior = [r for r in readings if r.when < day]
         if readings[-1].when != day or not prior:
             continue
@@ -734,8 +754,7 @@ def _non_target_growth_step(day: date, ctx: _Context, tracked: tuple[str, ...]) 
 # -- step: target sums and nadir ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Sums:
+class _Sums(NamedTuple):
     """The sums when at least one target is measured on the date."""
 
     current: Fraction  # sum of the targets measured on the date
@@ -745,8 +764,7 @@ class _Sums:
     change_from_nadir: Fraction | None  # %; None when the nadir is 0 mm
 
 
-@dataclass(frozen=True)
-class _Targets:
+class _Targets(NamedTuple):
     """The targets on one follow-up date: which were measured, and their sums (None: none measured)."""
 
     measured: tuple[str, ...]
@@ -789,13 +807,22 @@ def _sum_of(study: dict[str, Reading], lesions: Iterable[str]) -> Fraction:
     return _exact_sum(study[lesion].diameter_mm for lesion in lesions)
 
 
-def _nadir(day: date, ctx: _Context) -> SumAt:
-    """The smallest full target sum from baseline on, over the dates before ``day`` on which every target was
-    measured (RECIST 1.1 practice: with a target not measured, the measured sum can only show PD by already
-    being >= 20% above it); ties by the earliest date."""
-    base = ctx.baseline
-    candidates = [SumAt(base.date, base.sum_mm), *(s for s in ctx.full_sums if s.date < day)]
-    return min(candidates, key=lambda s: (s.sum_mm, s.date))
+def _nadirs(baseline: Baseline, full_sums: tuple[SumAt, ...], follow_ups: tuple[date, ...]) -> dict[date, SumAt]:
+    """Each follow-up's nadir: the smallest full target sum from baseline on, over the dates before it on
+    which every target was measured (RECIST 1.1 practice: with a target not measured, the measured sum can
+    only show PD by already being >= 20% above it); ties by the earliest date.
+
+    One pass over the follow-ups, oldest first: a later sum replaces the nadir only when strictly smaller,
+    which keeps the earliest of equal sums."""
+    full = {s.date: s for s in full_sums}
+    nadir = SumAt(baseline.date, baseline.sum_mm)
+    nadirs: dict[date, SumAt] = {}
+    for day in follow_ups:
+        nadirs[day] = nadir
+        candidate = full.get(day)
+        if candidate is not None and candidate.sum_mm < nadir.sum_mm:
+            nadir = candidate
+    return nadirs
 
 
 def _full_sums(studies: dict[date, dict[str, Reading]], baseline: Baseline, follow_ups: tuple[date, ...]) -> tuple[SumAt, ...]:
@@ -822,7 +849,7 @@ def _target_sums(day: date, ctx: _Context) -> _Targets:
         return _Targets(measured, missing, None, ())
     current = _sum_of(study, measured)
     baseline = _exact_sum(t.diameter_mm for t in base.targets if t.lesion in measured)
-    nadir = _nadir(day, ctx)
+    nadir = ctx.nadir_before[day]
     evidence = [study[lesion].ref for lesion in measured]
     if nadir.date != base.date:
         evidence.extend(ctx.studies[nadir.date][t.lesion].ref for t in base.targets)
@@ -899,8 +926,7 @@ def _target_response(day: date, targets: _Targets, ctx: _Context) -> tuple[str |
 # -- step: non-target response ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _NonTargets:
+class _NonTargets(NamedTuple):
     """Non-target tumour on one follow-up date and the non-target response."""
 
     response: str | None  # CR / non-CR/non-PD / PD / NE / None (no non-target tumour)
@@ -910,11 +936,10 @@ class _NonTargets:
     evidence: tuple[str, ...]
 
 
-def _present_at_baseline(ctx: _Context) -> tuple[ConditionFact, ...]:
+def _present_at_baseline(conditions: tuple[ConditionFact, ...], base_day: date) -> tuple[ConditionFact, ...]:
     """Thrombi and metastases that are non-target tumour: onset by baseline (or none), present at baseline."""
-    base_day = ctx.baseline.date
     return tuple(
-        c for c in ctx.conditions if (c.onset is None or c.onset <= base_day) and condition_present_at(c, base_day)
+        c for c in conditions if (c.onset is None or c.onset <= base_day) and condition_present_at(c, base_day)
     )
 
 
@@ -939,7 +964,7 @@ def _non_target_response(
     day: date, ctx: _Context, tracked: tuple[str, ...], progressed: bool, equivocal: tuple[str, ...]
 ) -> _NonTargets:
     base, study = ctx.baseline, ctx.studies[day]
-    pre_existing = _present_at_baseline(ctx)
+    pre_existing = ctx.present_at_baseline
     persisting = tuple(c for c in pre_existing if condition_present_at(c, day))
     viable = tuple(
         lesion for lesion in (*ctx.known_non_targets, *tracked) if lesion in study and study[lesion].diameter_mm > 0
@@ -1223,6 +1248,17 @@ def _context(
     known = {lesion for d, study in studies.items() if d <= baseline.date for lesion in study}
     first_seen, organ_of = _lesion_history(studies, known)
     follow_ups = tuple(sorted(d for d in studies if baseline.date < d <= as_of))
+    readings_of: dict[str, list[Reading]] = {}
+    for d in sorted(studies):
+        for lesion, reading in studies[d].items():
+            readings_of.setdefault(lesion, []).append(reading)
+    target_ids = {t.lesion for t in baseline.targets}
+    size_text = {
+        (lesion, r.when): f"{_mm(r.diameter_mm)} mm ({r.when.isoformat()})"
+        for lesion, readings in readings_of.items()
+        if lesion not in target_ids
+        for r in readings
+    }
     return _Context(
         crit=crit,
         studies=studies,
@@ -1234,10 +1270,12 @@ def _context(
         conditions=conditions,
         non_target_progression=tuple(sorted(non_target_progression, key=lambda p: (p.when, p.ref))),
         sessions=tuple(sorted(set(new_since_sessions))),
-        study_dates=tuple(sorted(studies)),
         first_seen_by_lesion=tuple(sorted(first_seen.items())),
         first_seen_by_date=tuple(sorted(first_seen.items(), key=lambda kv: (kv[1], kv[0]))),
-        full_sums=_full_sums(studies, baseline, follow_ups),
+        readings_of={lesion: tuple(readings) for lesion, readings in readings_of.items()},
+        nadir_before=_nadirs(baseline, _full_sums(studies, baseline, follow_ups), follow_ups),
+        present_at_baseline=_present_at_baseline(conditions, baseline.date),
+        size_text=size_text,
     )
 
 
