@@ -71,6 +71,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
+from itertools import chain
 from typing import Any, NamedTuple
 
 from rules import wording
@@ -496,6 +497,7 @@ class _Context:
     first_seen_by_date: tuple[tuple[str, date], ...] = ()  # the same, by date then lesion
     readings_of: Mapping[str, tuple[Reading, ...]] = field(default_factory=dict)  # by lesion, oldest first
     nadir_before: Mapping[date, SumAt] = field(default_factory=dict)  # each follow-up's nadir
+    full_sum_at: Mapping[date, Fraction] = field(default_factory=dict)  # the full target sum, where all were measured
     present_at_baseline: tuple[ConditionFact, ...] = ()  # see :func:`_present_at_baseline`
     # "12.3 mm (2024-01-05)" by (lesion, date), for the lesions that are not targets (listed at every date)
     size_text: Mapping[tuple[str, date], str] = field(default_factory=dict)
@@ -527,10 +529,10 @@ class _Step(NamedTuple):
 def _merge(steps: tuple[_Step, ...]) -> _Step:
     """The steps' findings in step order (a kind of progression found twice is listed once)."""
     return _Step(
-        progression=tuple(dict.fromkeys(kind for step in steps for kind in step.progression)),
-        pd_reasons=tuple(reason for step in steps for reason in step.pd_reasons),
-        reasons=tuple(reason for step in steps for reason in step.reasons),
-        evidence=tuple(ref for step in steps for ref in step.evidence),
+        progression=tuple(dict.fromkeys(chain.from_iterable(step.progression for step in steps))),
+        pd_reasons=tuple(chain.from_iterable(step.pd_reasons for step in steps)),
+        reasons=tuple(chain.from_iterable(step.reasons for step in steps)),
+        evidence=tuple(chain.from_iterable(step.evidence for step in steps)),
     )
 
 
@@ -847,8 +849,11 @@ def _target_sums(day: date, ctx: _Context) -> _Targets:
     missing = tuple(t.lesion for t in base.targets if t.lesion not in study)
     if not measured:
         return _Targets(measured, missing, None, ())
-    current = _sum_of(study, measured)
-    baseline = _exact_sum(t.diameter_mm for t in base.targets if t.lesion in measured)
+    if missing:
+        current = _sum_of(study, measured)
+        baseline = _exact_sum(t.diameter_mm for t in base.targets if t.lesion in measured)
+    else:  # every target measured: the full sums, computed once per evaluation
+        current, baseline = ctx.full_sum_at[day], base.sum_mm
     nadir = ctx.nadir_before[day]
     evidence = [study[lesion].ref for lesion in measured]
     if nadir.date != base.date:
@@ -1034,7 +1039,8 @@ def _complete_target_response_reason(
 
 
 def _partial_response_reason(sums: _Sums, crit: MrecistCriteria) -> str:
-    change = _change_pct(sums.current, sums.baseline)
+    change = sums.change_from_baseline
+    assert change is not None  # PR: the baseline sum is above 0 (a sum of 0 at a baseline of 0 is CR)
     return wording.mrecist_sum_viable_diameters_mm_below(
         _mm(sums.current), _pct_text(change), _mm(sums.baseline), _mm(crit.partial_response_decrease_from_baseline_pct)
     )
@@ -1052,7 +1058,8 @@ def _stable_disease_reason(sums: _Sums, crit: MrecistCriteria) -> str:
         if change_from_nadir is not None
         else wording.mrecist_at_nadir(_mm(nadir.sum_mm))
     )
-    change = _change_pct(sums.current, sums.baseline)
+    change = sums.change_from_baseline
+    assert change is not None  # SD: the baseline sum is above 0 (else CR, or PD from a nadir of 0)
     direction = "above" if change >= 0 else "below"
     return wording.mrecist_sum_viable_diameters_mm_baseline(
         _mm(sums.current),
@@ -1253,6 +1260,7 @@ def _context(
         for lesion, reading in studies[d].items():
             readings_of.setdefault(lesion, []).append(reading)
     target_ids = {t.lesion for t in baseline.targets}
+    full_sums = _full_sums(studies, baseline, follow_ups)
     size_text = {
         (lesion, r.when): f"{_mm(r.diameter_mm)} mm ({r.when.isoformat()})"
         for lesion, readings in readings_of.items()
@@ -1273,7 +1281,8 @@ def _context(
         first_seen_by_lesion=tuple(sorted(first_seen.items())),
         first_seen_by_date=tuple(sorted(first_seen.items(), key=lambda kv: (kv[1], kv[0]))),
         readings_of={lesion: tuple(readings) for lesion, readings in readings_of.items()},
-        nadir_before=_nadirs(baseline, _full_sums(studies, baseline, follow_ups), follow_ups),
+        nadir_before=_nadirs(baseline, full_sums, follow_ups),
+        full_sum_at={s.date: s.sum_mm for s in full_sums},
         present_at_baseline=_present_at_baseline(conditions, baseline.date),
         size_text=size_text,
     )

@@ -97,9 +97,12 @@ def _progression_events(
 
 def _present_before_series(snapshot: Snapshot, series_start: date) -> tuple[ConditionFact, ...]:
     """The conditions for the series' mRECIST: a thrombus or metastasis recorded on or before the first
-    session is pre-existing disease at baseline, not new spread during the series."""
+    session is pre-existing disease at baseline, not new spread during the series. (Only thrombi and
+    metastases: mRECIST reads no other condition.)"""
     return tuple(
-        replace(c, onset=None) if c.onset is not None and c.onset <= series_start else c for c in snapshot.conditions
+        replace(c, onset=None) if c.onset is not None and c.onset <= series_start else c
+        for c in snapshot.conditions
+        if c.concept in PROGRESSION_CONDITIONS
     )
 
 
