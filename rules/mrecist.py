@@ -402,7 +402,7 @@ def _valid_readings(
         if value is None or not math.isfinite(value) or value < 0:
             notes.append(wording.mrecist_lesion_measurement_has_no_usable(m.ref, m.lesion, m.when.isoformat()))
             continue
-        reading = Reading(lesion=m.lesion, organ=m.organ, when=m.when, diameter_mm=_exact(value), ref=m.ref)
+        reading = Reading(m.lesion, m.organ, m.when, _exact(value), m.ref)  # lesion, organ, when, diameter, ref
         key = (m.when, m.lesion)
         if key in grouped:
             grouped[key].append(reading)
@@ -526,6 +526,9 @@ class _Step(NamedTuple):
     evidence: tuple[str, ...] = ()
 
 
+_NOTHING = _Step()  # what a step that found nothing returns
+
+
 def _merge(steps: tuple[_Step, ...]) -> _Step:
     """The steps' findings in step order (a kind of progression found twice is listed once)."""
     return _Step(
@@ -612,6 +615,8 @@ class _NewLesions(NamedTuple):
         return tuple(n.lesion for n in self.found if n.kind == "equivocal")
 
     def step(self) -> _Step:
+        if not self.found:
+            return _NOTHING
         kinds = {n.kind for n in self.found}
         return _Step(
             progression=tuple(k for k in ("new_lesion", "new_extrahepatic_spread") if k in kinds),
@@ -650,6 +655,8 @@ _NEW_CONDITION_KINDS = (
 
 def _new_conditions_step(day: date, reference: date, ctx: _Context) -> _Step:
     """A thrombus or metastasis with onset after the reference imaging and up to ``day``: PD."""
+    if not ctx.conditions:
+        return _NOTHING
     after = "baseline" if reference == ctx.baseline.date else wording.mrecist_imaging()
     progression: list[str] = []
     pd_reasons: list[str] = []
@@ -677,8 +684,10 @@ def _new_conditions_step(day: date, reference: date, ctx: _Context) -> _Step:
 def _recorded_progression_step(day: date, ctx: _Context) -> _Step:
     """Unequivocal non-target progression recorded after baseline and up to ``day``: PD."""
     recorded = [p for p in ctx.non_target_progression if ctx.baseline.date < p.when <= day]
+    if not recorded:
+        return _NOTHING
     return _Step(
-        progression=("non_target_progression",) if recorded else (),
+        progression=("non_target_progression",),
         pd_reasons=tuple(f"Recorded on {p.when.isoformat()} ({p.ref}): {p.description} (PD)." for p in recorded),
         evidence=tuple(p.ref for p in recorded),
     )
@@ -916,16 +925,16 @@ def _target_response(day: date, targets: _Targets, ctx: _Context) -> tuple[str |
     baseline) or SD. None without a target."""
     crit, sums = ctx.crit, targets.sums
     if not ctx.baseline.targets:
-        return None, _Step()
+        return None, _NOTHING
     if sums is not None and _is_sum_progression(sums, crit):
         return PD, _Step(progression=("target_sum",), pd_reasons=(_sum_progression_reason(sums, crit),))
     if sums is None or targets.missing:
         return NE, _Step(reasons=(_missing_targets_reason(day, targets, crit),))
     if sums.current == 0:
-        return CR, _Step()
+        return CR, _NOTHING
     if _at_least(sums.baseline, crit.partial_response_factor_pct, sums.current, 100):
-        return PR, _Step()
-    return SD, _Step()
+        return PR, _NOTHING
+    return SD, _NOTHING
 
 
 # -- step: non-target response ------------------------------------------------------------------
@@ -1228,17 +1237,20 @@ def _baseline_reasons(
 
 def _lesion_history(
     studies: dict[date, dict[str, Reading]], known: set[str]
-) -> tuple[dict[str, date], dict[str, str | None]]:
-    """When each lesion not ``known`` (by baseline) was first seen, and each lesion's first recorded organ."""
+) -> tuple[dict[str, date], dict[str, str | None], dict[str, tuple[Reading, ...]]]:
+    """When each lesion not ``known`` (by baseline) was first seen, each lesion's first recorded organ, and
+    each lesion's readings, oldest first."""
     first_seen: dict[str, date] = {}
     organ_of: dict[str, str | None] = {}
+    readings_of: dict[str, list[Reading]] = {}
     for d in sorted(studies):
         for lesion, r in studies[d].items():
             if organ_of.get(lesion) is None:
                 organ_of[lesion] = r.organ
             if lesion not in known and lesion not in first_seen:
                 first_seen[lesion] = d
-    return first_seen, organ_of
+            readings_of.setdefault(lesion, []).append(r)
+    return first_seen, organ_of, {lesion: tuple(readings) for lesion, readings in readings_of.items()}
 
 
 def _context(
@@ -1253,12 +1265,8 @@ def _context(
     """What every follow-up's evaluation reads: the follow-up dates, when each lesion was first seen after
     baseline, the non-targets known by baseline, the conditions, recorded progression and sessions."""
     known = {lesion for d, study in studies.items() if d <= baseline.date for lesion in study}
-    first_seen, organ_of = _lesion_history(studies, known)
+    first_seen, organ_of, readings_of = _lesion_history(studies, known)
     follow_ups = tuple(sorted(d for d in studies if baseline.date < d <= as_of))
-    readings_of: dict[str, list[Reading]] = {}
-    for d in sorted(studies):
-        for lesion, reading in studies[d].items():
-            readings_of.setdefault(lesion, []).append(reading)
     target_ids = {t.lesion for t in baseline.targets}
     full_sums = _full_sums(studies, baseline, follow_ups)
     size_text = {
@@ -1280,7 +1288,7 @@ def _context(
         sessions=tuple(sorted(set(new_since_sessions))),
         first_seen_by_lesion=tuple(sorted(first_seen.items())),
         first_seen_by_date=tuple(sorted(first_seen.items(), key=lambda kv: (kv[1], kv[0]))),
-        readings_of={lesion: tuple(readings) for lesion, readings in readings_of.items()},
+        readings_of=readings_of,
         nadir_before=_nadirs(baseline, full_sums, follow_ups),
         full_sum_at={s.date: s.sum_mm for s in full_sums},
         present_at_baseline=_present_at_baseline(conditions, baseline.date),
