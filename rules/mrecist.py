@@ -71,7 +71,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
-from itertools import chain
 from typing import Any, NamedTuple
 
 from rules import wording
@@ -532,10 +531,10 @@ _NOTHING = _Step()  # what a step that found nothing returns
 def _merge(steps: tuple[_Step, ...]) -> _Step:
     """The steps' findings in step order (a kind of progression found twice is listed once)."""
     return _Step(
-        progression=tuple(dict.fromkeys(chain.from_iterable(step.progression for step in steps))),
-        pd_reasons=tuple(chain.from_iterable(step.pd_reasons for step in steps)),
-        reasons=tuple(chain.from_iterable(step.reasons for step in steps)),
-        evidence=tuple(chain.from_iterable(step.evidence for step in steps)),
+        progression=tuple(dict.fromkeys(kind for step in steps for kind in step.progression)),
+        pd_reasons=tuple(reason for step in steps for reason in step.pd_reasons),
+        reasons=tuple(reason for step in steps for reason in step.reasons),
+        evidence=tuple(ref for step in steps for ref in step.evidence),
     )
 
 
@@ -714,11 +713,11 @@ def _non_target_growth(
         if not readings:
             continue
         sizes.append(f"{lesion} " + ", ".join(ctx.size_text[lesion, r.when] for r in readings))
-        prior = [r for r in readings if r.when < day]
-        if readings[-1].when != day or not prior:
+        if readings[-1].when != day or len(readings) < 2:
             continue
+        prior = readings[:-1]  # one reading a date, oldest first: those before ``day``
         now = readings[-1].diameter_mm
-        smallest = min(prior, key=lambda r: (r.diameter_mm, r.when))
+        smallest = min(prior, key=_DIAMETER)  # the first of equal smallest: the earliest
         if now <= smallest.diameter_mm:
             continue
         entry = (lesion, smallest.diameter_mm, now, smallest.when)
