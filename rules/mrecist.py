@@ -386,20 +386,37 @@ def overall_response(target: str | None, non_target: str | None, new_lesion: boo
 _BY_DATE_LESION_REF = operator.attrgetter("when", "lesion", "ref")
 
 
-def _valid_readings(
-    lesions: Iterable[LesionMeasurement], as_of: date | None, notes: list[str]
-) -> dict[date, dict[str, Reading]]:
-    """Readings on or before ``as_of`` grouped by date and lesion; one per lesion and date (the largest).
+@dataclass(frozen=True)
+class LesionStudies:
+    """A record's lesion measurements read once (:func:`lesion_studies`): the studies, oldest first, each one
+    reading per lesion (the largest); and what is said of the measurements, each with its date, in the order
+    it is said. A call's two mRECIST evaluations (the TACE series', the current treatment's) share it, each
+    reading the studies up to its own date (:meth:`up_to`)."""
+
+    by_date: dict[date, dict[str, Reading]]
+    unusable: tuple[tuple[date, str], ...]  # measurements without a usable diameter
+    several: tuple[tuple[date, str], ...]  # lesions measured more than once on a date, with different diameters
+
+    def up_to(self, as_of: date | None, notes: list[str]) -> dict[date, dict[str, Reading]]:
+        """The studies on or before ``as_of`` (every study when None); their notes are added to ``notes``."""
+        notes.extend(note for day, note in self.unusable if as_of is None or day <= as_of)
+        notes.extend(note for day, note in self.several if as_of is None or day <= as_of)
+        return {day: study for day, study in self.by_date.items() if as_of is None or day <= as_of}
+
+
+def lesion_studies(lesions: Iterable[LesionMeasurement]) -> LesionStudies:
+    """Readings grouped by date and lesion; one per lesion and date (the largest).
 
     The measurements are read in (date, lesion, reference) order, so the groups come out in (date, lesion)
     order without a second sort."""
+    unusable: list[tuple[date, str]] = []
     grouped: dict[tuple[date, str], list[Reading]] = {}
     for m in sorted(lesions, key=_BY_DATE_LESION_REF):
-        if as_of is not None and m.when > as_of:
-            continue
         value = m.viable_diameter_mm
         if value is None or not math.isfinite(value) or value < 0:
-            notes.append(wording.mrecist_lesion_measurement_has_no_usable(m.ref, m.lesion, m.when.isoformat()))
+            unusable.append(
+                (m.when, wording.mrecist_lesion_measurement_has_no_usable(m.ref, m.lesion, m.when.isoformat()))
+            )
             continue
         reading = Reading(m.lesion, m.organ, m.when, _exact(value), m.ref)  # lesion, organ, when, diameter, ref
         key = (m.when, m.lesion)
@@ -408,19 +425,25 @@ def _valid_readings(
         else:
             grouped[key] = [reading]
     studies: dict[date, dict[str, Reading]] = {}
+    several: list[tuple[date, str]] = []
     for (when, lesion), readings in grouped.items():
         if len(readings) == 1:  # the common case: no choice to make or report
             studies.setdefault(when, {})[lesion] = readings[0]
             continue
         chosen = max(readings, key=lambda r: (r.diameter_mm, r.ref))
         if len({r.diameter_mm for r in readings}) > 1:
-            notes.append(
-                wording.mrecist_has_measurements_largest_mm_used(
-                    lesion, len(readings), when.isoformat(), _mm(chosen.diameter_mm), chosen.ref
-                )
-            )
+            several.append((when, wording.mrecist_has_measurements_largest_mm_used(
+                lesion, len(readings), when.isoformat(), _mm(chosen.diameter_mm), chosen.ref
+            )))
         studies.setdefault(when, {})[lesion] = chosen
-    return studies
+    return LesionStudies(studies, tuple(unusable), tuple(several))
+
+
+def _valid_readings(
+    lesions: Iterable[LesionMeasurement], as_of: date | None, notes: list[str]
+) -> dict[date, dict[str, Reading]]:
+    """Readings on or before ``as_of`` grouped by date and lesion; one per lesion and date (the largest)."""
+    return lesion_studies(lesions).up_to(as_of, notes)
 
 
 def _organ_group(organ: str | None) -> str:
@@ -1378,6 +1401,7 @@ def evaluate_mrecist(
     conditions: Iterable[ConditionFact] = (),
     non_target_progression: Iterable[RecordedProgression] = (),
     new_since_sessions: Iterable[date] = (),
+    prepared: LesionStudies | None = None,
 ) -> MrecistResult:
     """mRECIST at the latest follow-up imaging on or before ``as_of``, and at every follow-up before it.
 
@@ -1390,11 +1414,12 @@ def evaluate_mrecist(
     metastases are used, others ignored); ``non_target_progression``:
     radiologist-recorded unequivocal non-target progression. Imaging after
     ``as_of`` is ignored. Never raises on clinical data: a missing baseline,
-    follow-up or target gives ``category`` None with reasons.
+    follow-up or target gives ``category`` None with reasons. ``prepared``: ``lesions`` already read by
+    :func:`lesion_studies` (a call reads them once for its evaluations); read here when None.
     """
     crit = _criteria(criteria)
     notes: list[str] = []
-    studies = _valid_readings(lesions, as_of, notes)
+    studies = (lesion_studies(lesions) if prepared is None else prepared).up_to(as_of, notes)
     relevant_conditions = _relevant_conditions(conditions)
     reference_day = min(treatment_start, as_of)
     before = [d for d in studies if d <= reference_day]
