@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
+from operator import attrgetter
 from typing import Any
 
 from rules import wording
@@ -144,7 +145,7 @@ def latest_imaging(lesions: Iterable[LesionMeasurement], day: date) -> tuple[dat
     if not dated:
         return None
     latest = max(m.when for m in dated)
-    return latest, tuple(sorted((m for m in dated if m.when == latest), key=lambda m: (m.lesion, m.ref)))
+    return latest, tuple(sorted((m for m in dated if m.when == latest), key=attrgetter("lesion", "ref")))
 
 
 def tumour_burden_at(

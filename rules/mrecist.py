@@ -430,7 +430,7 @@ def lesion_studies(lesions: Iterable[LesionMeasurement]) -> LesionStudies:
         if len(readings) == 1:  # the common case: no choice to make or report
             studies.setdefault(when, {})[lesion] = readings[0]
             continue
-        chosen = max(readings, key=lambda r: (r.diameter_mm, r.ref))
+        chosen = max(readings, key=operator.attrgetter("diameter_mm", "ref"))  # the largest; ties by reference
         if len({r.diameter_mm for r in readings}) > 1:
             several.append((when, wording.mrecist_has_measurements_largest_mm_used(
                 lesion, len(readings), when.isoformat(), _mm(chosen.diameter_mm), chosen.ref
@@ -1306,7 +1306,7 @@ def _context(
         organ_of=organ_of,
         known_non_targets=tuple(sorted(known - {t.lesion for t in baseline.targets})),
         conditions=conditions,
-        non_target_progression=tuple(sorted(non_target_progression, key=lambda p: (p.when, p.ref))),
+        non_target_progression=tuple(sorted(non_target_progression, key=operator.attrgetter("when", "ref"))),
         sessions=tuple(sorted(set(new_since_sessions))),
         first_seen_by_lesion=tuple(sorted(first_seen.items())),
         first_seen_by_date=tuple(sorted(first_seen.items(), key=lambda kv: (kv[1], kv[0]))),
