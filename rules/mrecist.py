@@ -553,11 +553,12 @@ _NOTHING = _Step()  # what a step that found nothing returns
 
 def _merge(steps: tuple[_Step, ...]) -> _Step:
     """The steps' findings in step order (a kind of progression found twice is listed once)."""
+    found = [step for step in steps if step is not _NOTHING]  # most steps find nothing at most dates
     return _Step(
-        progression=tuple(dict.fromkeys(kind for step in steps for kind in step.progression)),
-        pd_reasons=tuple(reason for step in steps for reason in step.pd_reasons),
-        reasons=tuple(reason for step in steps for reason in step.reasons),
-        evidence=tuple(ref for step in steps for ref in step.evidence),
+        progression=tuple(dict.fromkeys(kind for step in found for kind in step.progression)),
+        pd_reasons=tuple(reason for step in found for reason in step.pd_reasons),
+        reasons=tuple(reason for step in found for reason in step.reasons),
+        evidence=tuple(ref for step in found for ref in step.evidence),
     )
 
 
@@ -876,8 +877,13 @@ def _change_pct(value: Fraction, reference: Fraction) -> Fraction:
 
 def _target_sums(day: date, ctx: _Context) -> _Targets:
     base, study = ctx.baseline, ctx.studies[day]
-    measured = tuple(t.lesion for t in base.targets if t.lesion in study)
-    missing = tuple(t.lesion for t in base.targets if t.lesion not in study)
+    measured: tuple[str, ...]
+    missing: tuple[str, ...]
+    if all(t.lesion in study for t in base.targets):  # the common case: every target measured
+        measured, missing = tuple(t.lesion for t in base.targets), ()
+    else:
+        measured = tuple(t.lesion for t in base.targets if t.lesion in study)
+        missing = tuple(t.lesion for t in base.targets if t.lesion not in study)
     if not measured:
         return _Targets(measured, missing, None, ())
     if missing:
@@ -1151,16 +1157,17 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
         _Step(evidence=targets.evidence),
         sum_step,
     ))
+    counting, equivocal = new_lesions.counting, new_lesions.equivocal
     non_target_progression = bool(recorded.progression or growth.progression)
-    non_targets = _non_target_response(day, ctx, tracked, non_target_progression, new_lesions.equivocal)
-    new_lesion = bool(new_lesions.counting) or any(
+    non_targets = _non_target_response(day, ctx, tracked, non_target_progression, equivocal)
+    new_lesion = bool(counting) or any(
         kind in found.progression for kind in ("new_vascular_invasion", "new_extrahepatic_spread")
     )
     category = overall_response(target_response, non_targets.response, new_lesion)
     if category == PD:
         reasons = [*found.pd_reasons, *_pd_context(day, targets, found.progression), *found.reasons]
     else:
-        explained = _explanation(day, category, target_response, targets, non_targets, new_lesions.equivocal, ctx)
+        explained = _explanation(day, category, target_response, targets, non_targets, equivocal, ctx)
         reasons = [*found.reasons, *explained]
     return TimepointEvaluation(
         date=day,
@@ -1174,8 +1181,8 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
         nadir=targets.nadir,
         change_from_baseline_pct=targets.change_from_baseline_pct,
         change_from_nadir_pct=targets.change_from_nadir_pct,
-        new_lesions=new_lesions.counting,
-        new_lesions_below_threshold=new_lesions.equivocal,
+        new_lesions=counting,
+        new_lesions_below_threshold=equivocal,
         progression=found.progression,
         reasons=tuple(dict.fromkeys(reasons)),
         evidence=tuple(dict.fromkeys([*found.evidence, *non_targets.evidence])),
