@@ -97,6 +97,8 @@ NON_CR_NON_PD = "non-CR/non-PD"
 
 def _exact(value: float | int | Fraction) -> Fraction:
     """A number as an exact rational: a float is read as the decimal it prints as (12.3 -> 123/10)."""
+    if isinstance(value, float):  # a record's diameters: tested first, a test for Fraction goes through ABCMeta
+        return _decimal_fraction(float(value))
     if isinstance(value, Fraction):
         return value
     if isinstance(value, int):
