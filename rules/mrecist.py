@@ -85,6 +85,7 @@ CONDITION_LABELS = {
     PVTT: wording.mrecist_portal_vein_tumour_thrombus(),
     METASTASIS: wording.mrecist_extrahepatic_metastasis(),
 }
+MRECIST_CONDITIONS = (PVTT, METASTASIS)  # the only conditions mRECIST reads
 NOT_COUNTED_VERIFICATION = ("refuted", "entered-in-error")
 UNKNOWN_ORGAN = "unknown"
 
@@ -1198,7 +1199,7 @@ def _relevant_conditions(conditions: Iterable[ConditionFact]) -> tuple[Condition
     """Portal-vein tumour thrombi and extrahepatic metastases that count (not refuted or entered in error)."""
     return tuple(
         sorted(
-            (c for c in conditions if c.concept in (PVTT, METASTASIS) and _counts(c)),
+            (c for c in conditions if c.concept in MRECIST_CONDITIONS and _counts(c)),
             key=lambda c: (c.onset or date.min, c.ref),
         )
     )

@@ -29,7 +29,16 @@ from rules.criteria import Jsh2014Criteria
 from rules.findings import Finding, Status, finding
 from rules.findings import finding as _finding
 from rules.knowledge import Knowledge
-from rules.mrecist import CR, PD, PR, LesionStudies, MrecistResult, TimepointEvaluation, evaluate_mrecist
+from rules.mrecist import (
+    CR,
+    MRECIST_CONDITIONS,
+    PD,
+    PR,
+    LesionStudies,
+    MrecistResult,
+    TimepointEvaluation,
+    evaluate_mrecist,
+)
 from rules.snapshot import ConditionFact, LesionMeasurement, ProcedureFact, Snapshot
 from rules.timing import days_after, days_before
 from rules.treatment import completed_tace, same_day_duplicates
@@ -98,11 +107,11 @@ def _progression_events(
 def _present_before_series(snapshot: Snapshot, series_start: date) -> tuple[ConditionFact, ...]:
     """The conditions for the series' mRECIST: a thrombus or metastasis recorded on or before the first
     session is pre-existing disease at baseline, not new spread during the series. (Only thrombi and
-    metastases: mRECIST reads no other condition.)"""
+    metastases, the only conditions mRECIST reads: ``rules.mrecist.MRECIST_CONDITIONS``.)"""
     return tuple(
         replace(c, onset=None) if c.onset is not None and c.onset <= series_start else c
         for c in snapshot.conditions
-        if c.concept in PROGRESSION_CONDITIONS
+        if c.concept in MRECIST_CONDITIONS
     )
 
 
