@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
+from operator import attrgetter
 from typing import Any
 
 from rules import wording
@@ -144,15 +145,21 @@ def latest_imaging(lesions: Iterable[LesionMeasurement], day: date) -> tuple[dat
     if not dated:
         return None
     latest = max(m.when for m in dated)
-    return latest, tuple(sorted((m for m in dated if m.when == latest), key=lambda m: (m.lesion, m.ref)))
+    return latest, tuple(sorted((m for m in dated if m.when == latest), key=attrgetter("lesion", "ref")))
 
 
 def tumour_burden_at(
     lesions: Iterable[LesionMeasurement], day: date, criteria: Mapping[str, Any] | BclcCriteria
 ) -> TumourBurden | None:
     """Viable nodules on the latest imaging on or before ``day`` (liver or unrecorded site), None without imaging."""
-    crit = _criteria(criteria)
-    found = latest_imaging(lesions, day)
+    return _burden_of(latest_imaging(lesions, day), _criteria(criteria))
+
+
+_Imaging = tuple[date, tuple[LesionMeasurement, ...]]  # a date and its lesion measurements (see latest_imaging)
+
+
+def _burden_of(found: _Imaging | None, crit: BclcCriteria) -> TumourBurden | None:
+    """:func:`tumour_burden_at` of an imaging already found."""
     if found is None:
         return None
     imaging_date, readings = found
@@ -186,8 +193,9 @@ def _presence_at(
 ) -> tuple[tuple[ConditionFact, ...], tuple[ConditionFact, ...]]:
     """Conditions of ``concepts`` present on ``day`` and those whose presence then is unknown (no usable date)."""
     chosen = sorted((c for c in conditions if c.concept in concepts and _counts(c)), key=lambda c: c.ref)
-    present = tuple(c for c in chosen if condition_presence(c, day, as_of) is True)
-    unknown = tuple(c for c in chosen if condition_presence(c, day, as_of) is None)
+    presence = [(c, condition_presence(c, day, as_of)) for c in chosen]
+    present = tuple(c for c, held in presence if held is True)
+    unknown = tuple(c for c, held in presence if held is None)
     return present, unknown
 
 
@@ -206,10 +214,11 @@ def _bland(conditions: tuple[ConditionFact, ...]) -> str:
 
 
 def _recent_tumour(
-    snapshot: Snapshot, day: date, crit: BclcCriteria, reasons: list[str], evidence: list[str]
+    imaging: _Imaging | None, day: date, crit: BclcCriteria, reasons: list[str], evidence: list[str]
 ) -> tuple[TumourBurden | None, date | None]:
-    """Tumour burden from imaging at most ``imaging_max_age_days`` before ``day``: (burden, the stale imaging date)."""
-    tumour = tumour_burden_at(snapshot.lesions, day, crit)
+    """Tumour burden from imaging at most ``imaging_max_age_days`` before ``day``: (burden, the stale imaging date).
+    ``imaging``: the latest on or before ``day``."""
+    tumour = _burden_of(imaging, crit)
     if tumour is None:
         reasons.append(wording.bclc_no_tumour_imaging_before(day.isoformat()))
         return None, None
@@ -246,12 +255,18 @@ def _vascular_invasion(
 
 
 def _extrahepatic_spread(
-    snapshot: Snapshot, day: date, as_of: date, crit: BclcCriteria, reasons: list[str], evidence: list[str]
+    snapshot: Snapshot,
+    found: _Imaging | None,
+    day: date,
+    as_of: date,
+    crit: BclcCriteria,
+    reasons: list[str],
+    evidence: list[str],
 ) -> bool | None:
-    """A metastasis Condition or a viable lesion outside the liver on ``day``; None when a metastasis's presence is unknown."""
+    """A metastasis Condition or a viable lesion outside the liver on ``day`` (``found``: the latest imaging on or
+    before it); None when a metastasis's presence is unknown."""
     metastases, metastases_unknown = _presence_at(snapshot.conditions, (METASTASIS,), day, as_of)
     extrahepatic_lesions: tuple[LesionMeasurement, ...] = ()
-    found = latest_imaging(snapshot.lesions, day)
     if found is not None:
         extrahepatic_lesions = tuple(
             m for m in found[1] if m.organ not in (None, crit.liver_organ) and (_usable_mm(m.viable_diameter_mm) or 0) > 0
@@ -288,9 +303,10 @@ def staging_facts_at(
     as_of = day if as_of is None else as_of
     reasons: list[str] = []
     evidence: list[str] = []
-    tumour, stale = _recent_tumour(snapshot, day, crit, reasons, evidence)
+    imaging = latest_imaging(snapshot.lesions, day)  # read by the tumour burden and the extrahepatic lesions
+    tumour, stale = _recent_tumour(imaging, day, crit, reasons, evidence)
     invasion = _vascular_invasion(snapshot, day, as_of, crit, reasons, evidence)
-    spread = _extrahepatic_spread(snapshot, day, as_of, crit, reasons, evidence)
+    spread = _extrahepatic_spread(snapshot, imaging, day, as_of, crit, reasons, evidence)
     assumptions = [ABSENT_UNLESS_RECORDED] if invasion is False or spread is False else []
     return StagingFacts(
         day=day,

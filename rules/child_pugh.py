@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from itertools import product
 
 from rules import wording
 from rules.findings import Notes
@@ -139,8 +138,9 @@ def _score_condition(
     recordedDate, or undated at a past date) makes the item unknown when it could score higher."""
     label = ITEM_LABELS[item]
     conditions = snapshot.conditions_of(item)
-    present = [c for c in conditions if condition_presence(c, anchor, as_of) is True]
-    maybe = [c for c in conditions if condition_presence(c, anchor, as_of) is None]
+    presence = [(c, condition_presence(c, anchor, as_of)) for c in conditions]
+    present = [c for c, held in presence if held is True]
+    maybe = [c for c, held in presence if held is None]
     known_points = max((_condition_points(c, item) for c in present), default=1)
     higher = [c for c in maybe if _condition_points(c, item) > known_points]
     if higher:
@@ -221,7 +221,10 @@ def evaluate_child_pugh(
         ) + ".")
     else:
         base = sum(known)
-        classes = {class_for_score(base + sum(combo), k) for combo in product((1, 2, 3), repeat=len(missing))}
+        # each missing item scores 1, 2 or 3, so together they score every whole number from len(missing)
+        # to 3 * len(missing): the classes of those totals are the classes every combination could give
+        totals = range(base + len(missing), base + 3 * len(missing) + 1)
+        classes = {class_for_score(total, k) for total in totals}
         missing_text = ", ".join(ITEM_LABELS[m] for m in missing)
         score = None
         if len(classes) == 1:

@@ -73,7 +73,8 @@ def _fmt(r: BloodPressure) -> str:
 
 def thrombocytopenia(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
     window = k.criteria.freshness.lab_max_age_days
-    recent = [m for m in snapshot.series("platelets") if days_before(as_of, window) <= m.when <= as_of]
+    earliest = days_before(as_of, window)
+    recent = [m for m in snapshot.series("platelets") if earliest <= m.when <= as_of]
     if not recent:
         return AdverseEvent("thrombocytopenia", None, None, (), wording.ctcae_no_platelet_count_within_days(window))
     latest = recent[-1]
@@ -90,8 +91,9 @@ def thrombocytopenia(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEv
 def hypertension(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
     window = k.criteria.ctcae.readings_max_age_days
     needed = k.criteria.ctcae.hypertension_min_readings
+    earliest = days_before(as_of, window)
     readings = sorted(
-        (r for r in snapshot.blood_pressures if days_before(as_of, window) <= r.when <= as_of),
+        (r for r in snapshot.blood_pressures if earliest <= r.when <= as_of),
         key=lambda r: (r.when, r.ref),
     )
     if len(readings) < needed:
@@ -118,8 +120,9 @@ def hypertension(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
 def clinician_graded(snapshot: Snapshot, as_of: date, k: Knowledge) -> list[AdverseEvent]:
     window = k.criteria.ctcae.graded_event_max_age_days
     latest: dict[str, AdverseEvent] = {}
+    earliest = days_before(as_of, window)
     for ev in sorted(snapshot.graded_events, key=lambda e: (e.when, e.ref)):
-        if days_before(as_of, window) <= ev.when <= as_of:
+        if earliest <= ev.when <= as_of:
             latest[ev.term] = AdverseEvent(
                 ev.term, ev.grade, ev.when, (ev.ref,), wording.ctcae_grade_recorded(ev.grade, ev.when.isoformat())
             )

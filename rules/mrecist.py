@@ -65,12 +65,13 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+import operator
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from rules import wording
 from rules.criteria import KnowledgeError
@@ -84,6 +85,7 @@ CONDITION_LABELS = {
     PVTT: wording.mrecist_portal_vein_tumour_thrombus(),
     METASTASIS: wording.mrecist_extrahepatic_metastasis(),
 }
+MRECIST_CONDITIONS = (PVTT, METASTASIS)  # the only conditions mRECIST reads
 NOT_COUNTED_VERIFICATION = ("refuted", "entered-in-error")
 UNKNOWN_ORGAN = "unknown"
 
@@ -96,6 +98,8 @@ NON_CR_NON_PD = "non-CR/non-PD"
 
 def _exact(value: float | int | Fraction) -> Fraction:
     """A number as an exact rational: a float is read as the decimal it prints as (12.3 -> 123/10)."""
+    if isinstance(value, float):  # a record's diameters: tested first, a test for Fraction goes through ABCMeta
+        return _decimal_fraction(float(value))
     if isinstance(value, Fraction):
         return value
     if isinstance(value, int):
@@ -382,46 +386,83 @@ def overall_response(target: str | None, non_target: str | None, new_lesion: boo
     return target
 
 
+_BY_DATE_LESION_REF = operator.attrgetter("when", "lesion", "ref")
+
+
+@dataclass(frozen=True)
+class LesionStudies:
+    """A record's lesion measurements read once (:func:`lesion_studies`): the studies, oldest first, each one
+    reading per lesion (the largest); and what is said of the measurements, each with its date, in the order
+    it is said. A call's two mRECIST evaluations (the TACE series', the current treatment's) share it, each
+    reading the studies up to its own date (:meth:`up_to`)."""
+
+    by_date: dict[date, dict[str, Reading]]
+    unusable: tuple[tuple[date, str], ...]  # measurements without a usable diameter
+    several: tuple[tuple[date, str], ...]  # lesions measured more than once on a date, with different diameters
+
+    def up_to(self, as_of: date | None, notes: list[str]) -> dict[date, dict[str, Reading]]:
+        """The studies on or before ``as_of`` (every study when None); their notes are added to ``notes``."""
+        notes.extend(note for day, note in self.unusable if as_of is None or day <= as_of)
+        notes.extend(note for day, note in self.several if as_of is None or day <= as_of)
+        return {day: study for day, study in self.by_date.items() if as_of is None or day <= as_of}
+
+
+def lesion_studies(lesions: Iterable[LesionMeasurement]) -> LesionStudies:
+    """Readings grouped by date and lesion; one per lesion and date (the largest).
+
+    The measurements are read in (date, lesion, reference) order, so the groups come out in (date, lesion)
+    order without a second sort."""
+    unusable: list[tuple[date, str]] = []
+    grouped: dict[tuple[date, str], list[Reading]] = {}
+    for m in sorted(lesions, key=_BY_DATE_LESION_REF):
+        value = m.viable_diameter_mm
+        if value is None or not math.isfinite(value) or value < 0:
+            unusable.append(
+                (m.when, wording.mrecist_lesion_measurement_has_no_usable(m.ref, m.lesion, m.when.isoformat()))
+            )
+            continue
+        reading = Reading(m.lesion, m.organ, m.when, _exact(value), m.ref)  # lesion, organ, when, diameter, ref
+        key = (m.when, m.lesion)
+        if key in grouped:
+            grouped[key].append(reading)
+        else:
+            grouped[key] = [reading]
+    studies: dict[date, dict[str, Reading]] = {}
+    several: list[tuple[date, str]] = []
+    for (when, lesion), readings in grouped.items():
+        if len(readings) == 1:  # the common case: no choice to make or report
+            studies.setdefault(when, {})[lesion] = readings[0]
+            continue
+        chosen = max(readings, key=operator.attrgetter("diameter_mm", "ref"))  # the largest; ties by reference
+        if len({r.diameter_mm for r in readings}) > 1:
+            several.append((when, wording.mrecist_has_measurements_largest_mm_used(
+                lesion, len(readings), when.isoformat(), _mm(chosen.diameter_mm), chosen.ref
+            )))
+        studies.setdefault(when, {})[lesion] = chosen
+    return LesionStudies(studies, tuple(unusable), tuple(several))
+
+
 def _valid_readings(
     lesions: Iterable[LesionMeasurement], as_of: date | None, notes: list[str]
 ) -> dict[date, dict[str, Reading]]:
     """Readings on or before ``as_of`` grouped by date and lesion; one per lesion and date (the largest)."""
-    grouped: dict[tuple[date, str], list[Reading]] = {}
-    for m in sorted(lesions, key=lambda m: (m.when, m.lesion, m.ref)):
-        if as_of is not None and m.when > as_of:
-            continue
-        value = m.viable_diameter_mm
-        if value is None or not math.isfinite(value) or value < 0:
-            notes.append(wording.mrecist_lesion_measurement_has_no_usable(m.ref, m.lesion, m.when.isoformat()))
-            continue
-        grouped.setdefault((m.when, m.lesion), []).append(
-            Reading(lesion=m.lesion, organ=m.organ, when=m.when, diameter_mm=_exact(value), ref=m.ref)
-        )
-    studies: dict[date, dict[str, Reading]] = {}
-    for (when, lesion), readings in sorted(grouped.items()):
-        if len(readings) == 1:  # the common case: no choice to make or report
-            studies.setdefault(when, {})[lesion] = readings[0]
-            continue
-        chosen = max(readings, key=lambda r: (r.diameter_mm, r.ref))
-        if len({r.diameter_mm for r in readings}) > 1:
-            notes.append(
-                wording.mrecist_has_measurements_largest_mm_used(
-                    lesion, len(readings), when.isoformat(), _mm(chosen.diameter_mm), chosen.ref
-                )
-            )
-        studies.setdefault(when, {})[lesion] = chosen
-    return studies
+    return lesion_studies(lesions).up_to(as_of, notes)
 
 
 def _organ_group(organ: str | None) -> str:
     return organ if organ is not None else UNKNOWN_ORGAN
 
 
+_LESION = operator.attrgetter("lesion")
+_DIAMETER = operator.attrgetter("diameter_mm")
+
+
 def _choose_targets(readings: Iterable[Reading], crit: MrecistCriteria) -> tuple[Target, ...]:
-    measurable = sorted(
-        (r for r in readings if r.diameter_mm >= crit.target_min_viable_diameter_mm),
-        key=lambda r: (-r.diameter_mm, r.lesion),
+    # largest first, ties by lesion: sorted by lesion, then (stably) by diameter, largest first
+    by_lesion = sorted(
+        (r for r in readings if r.diameter_mm >= crit.target_min_viable_diameter_mm), key=_LESION
     )
+    measurable = sorted(by_lesion, key=_DIAMETER, reverse=True)
     per_organ: dict[str, int] = {}
     targets: list[Target] = []
     for r in measurable:
@@ -477,10 +518,14 @@ class _Context:
     non_target_progression: tuple[RecordedProgression, ...]
     sessions: tuple[date, ...] = ()  # treatment sessions: what is new is judged since the imaging before each
     # computed once from the fields above (by :func:`_context`), read at every follow-up date:
-    study_dates: tuple[date, ...] = ()  # every study, oldest first
     first_seen_by_lesion: tuple[tuple[str, date], ...] = ()  # ``first_seen_after_baseline`` by lesion
     first_seen_by_date: tuple[tuple[str, date], ...] = ()  # the same, by date then lesion
-    full_sums: tuple[SumAt, ...] = ()  # the full target sum at each follow-up where every target was measured
+    readings_of: Mapping[str, tuple[Reading, ...]] = field(default_factory=dict)  # by lesion, oldest first
+    nadir_before: Mapping[date, SumAt] = field(default_factory=dict)  # each follow-up's nadir
+    full_sum_at: Mapping[date, Fraction] = field(default_factory=dict)  # the full target sum, where all were measured
+    present_at_baseline: tuple[ConditionFact, ...] = ()  # see :func:`_present_at_baseline`
+    # "12.3 mm (2024-01-05)" by (lesion, date), for the lesions that are not targets (listed at every date)
+    size_text: Mapping[tuple[str, date], str] = field(default_factory=dict)
 
     def reference_for(self, day: date) -> date:
         """The imaging against which lesions are new at ``day``: the baseline, or with sessions, the latest
@@ -492,10 +537,13 @@ class _Context:
         return max(imaging, default=self.baseline.date)
 
 
-@dataclass(frozen=True)
-class _Step:
+class _Step(NamedTuple):
     """What one step of a time point's evaluation found: kinds of progression, the reasons for PD, the other
-    reasons, and the evidence, each in the order the step met them."""
+    reasons, and the evidence, each in the order the step met them.
+
+    This and the other per-date intermediates (``_NewLesion``, ``_Sums``, ``_Targets``, ``_NonTargets``)
+    are immutable named tuples: several are built at every follow-up date of both evaluations a call makes,
+    and a named tuple costs a fraction of a frozen dataclass to build."""
 
     progression: tuple[str, ...] = ()
     pd_reasons: tuple[str, ...] = ()
@@ -503,13 +551,17 @@ class _Step:
     evidence: tuple[str, ...] = ()
 
 
+_NOTHING = _Step()  # what a step that found nothing returns
+
+
 def _merge(steps: tuple[_Step, ...]) -> _Step:
     """The steps' findings in step order (a kind of progression found twice is listed once)."""
+    found = [step for step in steps if step is not _NOTHING]  # most steps find nothing at most dates
     return _Step(
-        progression=tuple(dict.fromkeys(kind for step in steps for kind in step.progression)),
-        pd_reasons=tuple(reason for step in steps for reason in step.pd_reasons),
-        reasons=tuple(reason for step in steps for reason in step.reasons),
-        evidence=tuple(ref for step in steps for ref in step.evidence),
+        progression=tuple(dict.fromkeys(kind for step in found for kind in step.progression)),
+        pd_reasons=tuple(reason for step in found for reason in step.pd_reasons),
+        reasons=tuple(reason for step in found for reason in step.reasons),
+        evidence=tuple(ref for step in found for ref in step.evidence),
     )
 
 
@@ -521,8 +573,7 @@ def _tracked_lesions(reference: date, ctx: _Context) -> tuple[str, ...]:
     return tuple(lesion for lesion, first_seen in ctx.first_seen_by_lesion if first_seen <= reference)
 
 
-@dataclass(frozen=True)
-class _NewLesion:
+class _NewLesion(NamedTuple):
     """One new lesion at a follow-up: ``kind`` is ``"new_extrahepatic_spread"`` or ``"new_lesion"`` when it
     counts as progression, ``"equivocal"`` when viable but below the limit."""
 
@@ -576,8 +627,7 @@ def _classify_new_lesion(
     return None
 
 
-@dataclass(frozen=True)
-class _NewLesions:
+class _NewLesions(NamedTuple):
     """The new lesions at one follow-up date, oldest first."""
 
     found: tuple[_NewLesion, ...]
@@ -591,6 +641,8 @@ class _NewLesions:
         return tuple(n.lesion for n in self.found if n.kind == "equivocal")
 
     def step(self) -> _Step:
+        if not self.found:
+            return _NOTHING
         kinds = {n.kind for n in self.found}
         return _Step(
             progression=tuple(k for k in ("new_lesion", "new_extrahepatic_spread") if k in kinds),
@@ -608,10 +660,11 @@ def _new_lesions(day: date, reference: date, ctx: _Context) -> _NewLesions:
         else wording.mrecist_new_since_imaging_before_latest(reference.isoformat())
     )
     found: list[_NewLesion] = []
+    base_day = ctx.baseline.date
     for lesion, first_seen in ctx.first_seen_by_date:
         if first_seen > day or first_seen <= reference:
             continue
-        readings = [ctx.studies[d][lesion] for d in ctx.follow_ups if d <= day and lesion in ctx.studies[d]]
+        readings = [r for r in ctx.readings_of[lesion] if base_day < r.when <= day]  # follow-ups up to ``day``
         new = _classify_new_lesion(lesion, first_seen, readings, ctx.organ_of.get(lesion), ctx.crit, since)
         if new is not None:
             found.append(new)
@@ -628,6 +681,8 @@ _NEW_CONDITION_KINDS = (
 
 def _new_conditions_step(day: date, reference: date, ctx: _Context) -> _Step:
     """A thrombus or metastasis with onset after the reference imaging and up to ``day``: PD."""
+    if not ctx.conditions:
+        return _NOTHING
     after = "baseline" if reference == ctx.baseline.date else wording.mrecist_imaging()
     progression: list[str] = []
     pd_reasons: list[str] = []
@@ -655,8 +710,10 @@ def _new_conditions_step(day: date, reference: date, ctx: _Context) -> _Step:
 def _recorded_progression_step(day: date, ctx: _Context) -> _Step:
     """Unequivocal non-target progression recorded after baseline and up to ``day``: PD."""
     recorded = [p for p in ctx.non_target_progression if ctx.baseline.date < p.when <= day]
+    if not recorded:
+        return _NOTHING
     return _Step(
-        progression=("non_target_progression",) if recorded else (),
+        progression=("non_target_progression",),
         pd_reasons=tuple(f"Recorded on {p.when.isoformat()} ({p.ref}): {p.description} (PD)." for p in recorded),
         evidence=tuple(p.ref for p in recorded),
     )
@@ -679,15 +736,15 @@ def _non_target_growth(
     possible: list[_Growth] = []
     sizes: list[str] = []
     for lesion in (*ctx.known_non_targets, *tracked):
-        readings = [ctx.studies[d][lesion] for d in ctx.study_dates if base.date <= d <= day and lesion in ctx.studies[d]]
+        readings = [r for r in ctx.readings_of.get(lesion, ()) if base.date <= r.when <= day]
         if not readings:
             continue
-        sizes.append(f"{lesion} " + ", ".join(f"{_mm(r.diameter_mm)} mm ({r.when.isoformat()})" for r in readings))
-        prior = [r for r in readings if r.when < day]
-        if readings[-1].when != day or not prior:
+        sizes.append(f"{lesion} " + ", ".join(ctx.size_text[lesion, r.when] for r in readings))
+        if readings[-1].when != day or len(readings) < 2:
             continue
+        prior = readings[:-1]  # one reading a date, oldest first: those before ``day``
         now = readings[-1].diameter_mm
-        smallest = min(prior, key=lambda r: (r.diameter_mm, r.when))
+        smallest = min(prior, key=_DIAMETER)  # the first of equal smallest: the earliest
         if now <= smallest.diameter_mm:
             continue
         entry = (lesion, smallest.diameter_mm, now, smallest.when)
@@ -734,8 +791,7 @@ def _non_target_growth_step(day: date, ctx: _Context, tracked: tuple[str, ...]) 
 # -- step: target sums and nadir ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Sums:
+class _Sums(NamedTuple):
     """The sums when at least one target is measured on the date."""
 
     current: Fraction  # sum of the targets measured on the date
@@ -745,8 +801,7 @@ class _Sums:
     change_from_nadir: Fraction | None  # %; None when the nadir is 0 mm
 
 
-@dataclass(frozen=True)
-class _Targets:
+class _Targets(NamedTuple):
     """The targets on one follow-up date: which were measured, and their sums (None: none measured)."""
 
     measured: tuple[str, ...]
@@ -789,13 +844,22 @@ def _sum_of(study: dict[str, Reading], lesions: Iterable[str]) -> Fraction:
     return _exact_sum(study[lesion].diameter_mm for lesion in lesions)
 
 
-def _nadir(day: date, ctx: _Context) -> SumAt:
-    """The smallest full target sum from baseline on, over the dates before ``day`` on which every target was
-    measured (RECIST 1.1 practice: with a target not measured, the measured sum can only show PD by already
-    being >= 20% above it); ties by the earliest date."""
-    base = ctx.baseline
-    candidates = [SumAt(base.date, base.sum_mm), *(s for s in ctx.full_sums if s.date < day)]
-    return min(candidates, key=lambda s: (s.sum_mm, s.date))
+def _nadirs(baseline: Baseline, full_sums: tuple[SumAt, ...], follow_ups: tuple[date, ...]) -> dict[date, SumAt]:
+    """Each follow-up's nadir: the smallest full target sum from baseline on, over the dates before it on
+    which every target was measured (RECIST 1.1 practice: with a target not measured, the measured sum can
+    only show PD by already being >= 20% above it); ties by the earliest date.
+
+    One pass over the follow-ups, oldest first: a later sum replaces the nadir only when strictly smaller,
+    which keeps the earliest of equal sums."""
+    full = {s.date: s for s in full_sums}
+    nadir = SumAt(baseline.date, baseline.sum_mm)
+    nadirs: dict[date, SumAt] = {}
+    for day in follow_ups:
+        nadirs[day] = nadir
+        candidate = full.get(day)
+        if candidate is not None and candidate.sum_mm < nadir.sum_mm:
+            nadir = candidate
+    return nadirs
 
 
 def _full_sums(studies: dict[date, dict[str, Reading]], baseline: Baseline, follow_ups: tuple[date, ...]) -> tuple[SumAt, ...]:
@@ -816,13 +880,21 @@ def _change_pct(value: Fraction, reference: Fraction) -> Fraction:
 
 def _target_sums(day: date, ctx: _Context) -> _Targets:
     base, study = ctx.baseline, ctx.studies[day]
-    measured = tuple(t.lesion for t in base.targets if t.lesion in study)
-    missing = tuple(t.lesion for t in base.targets if t.lesion not in study)
+    measured: tuple[str, ...]
+    missing: tuple[str, ...]
+    if all(t.lesion in study for t in base.targets):  # the common case: every target measured
+        measured, missing = tuple(t.lesion for t in base.targets), ()
+    else:
+        measured = tuple(t.lesion for t in base.targets if t.lesion in study)
+        missing = tuple(t.lesion for t in base.targets if t.lesion not in study)
     if not measured:
         return _Targets(measured, missing, None, ())
-    current = _sum_of(study, measured)
-    baseline = _exact_sum(t.diameter_mm for t in base.targets if t.lesion in measured)
-    nadir = _nadir(day, ctx)
+    if missing:
+        current = _sum_of(study, measured)
+        baseline = _exact_sum(t.diameter_mm for t in base.targets if t.lesion in measured)
+    else:  # every target measured: the full sums, computed once per evaluation
+        current, baseline = ctx.full_sum_at[day], base.sum_mm
+    nadir = ctx.nadir_before[day]
     evidence = [study[lesion].ref for lesion in measured]
     if nadir.date != base.date:
         evidence.extend(ctx.studies[nadir.date][t.lesion].ref for t in base.targets)
@@ -884,23 +956,22 @@ def _target_response(day: date, targets: _Targets, ctx: _Context) -> tuple[str |
     baseline) or SD. None without a target."""
     crit, sums = ctx.crit, targets.sums
     if not ctx.baseline.targets:
-        return None, _Step()
+        return None, _NOTHING
     if sums is not None and _is_sum_progression(sums, crit):
         return PD, _Step(progression=("target_sum",), pd_reasons=(_sum_progression_reason(sums, crit),))
     if sums is None or targets.missing:
         return NE, _Step(reasons=(_missing_targets_reason(day, targets, crit),))
     if sums.current == 0:
-        return CR, _Step()
+        return CR, _NOTHING
     if _at_least(sums.baseline, crit.partial_response_factor_pct, sums.current, 100):
-        return PR, _Step()
-    return SD, _Step()
+        return PR, _NOTHING
+    return SD, _NOTHING
 
 
 # -- step: non-target response ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _NonTargets:
+class _NonTargets(NamedTuple):
     """Non-target tumour on one follow-up date and the non-target response."""
 
     response: str | None  # CR / non-CR/non-PD / PD / NE / None (no non-target tumour)
@@ -910,11 +981,10 @@ class _NonTargets:
     evidence: tuple[str, ...]
 
 
-def _present_at_baseline(ctx: _Context) -> tuple[ConditionFact, ...]:
+def _present_at_baseline(conditions: tuple[ConditionFact, ...], base_day: date) -> tuple[ConditionFact, ...]:
     """Thrombi and metastases that are non-target tumour: onset by baseline (or none), present at baseline."""
-    base_day = ctx.baseline.date
     return tuple(
-        c for c in ctx.conditions if (c.onset is None or c.onset <= base_day) and condition_present_at(c, base_day)
+        c for c in conditions if (c.onset is None or c.onset <= base_day) and condition_present_at(c, base_day)
     )
 
 
@@ -939,7 +1009,7 @@ def _non_target_response(
     day: date, ctx: _Context, tracked: tuple[str, ...], progressed: bool, equivocal: tuple[str, ...]
 ) -> _NonTargets:
     base, study = ctx.baseline, ctx.studies[day]
-    pre_existing = _present_at_baseline(ctx)
+    pre_existing = ctx.present_at_baseline
     persisting = tuple(c for c in pre_existing if condition_present_at(c, day))
     viable = tuple(
         lesion for lesion in (*ctx.known_non_targets, *tracked) if lesion in study and study[lesion].diameter_mm > 0
@@ -1009,7 +1079,8 @@ def _complete_target_response_reason(
 
 
 def _partial_response_reason(sums: _Sums, crit: MrecistCriteria) -> str:
-    change = _change_pct(sums.current, sums.baseline)
+    change = sums.change_from_baseline
+    assert change is not None  # PR: the baseline sum is above 0 (a sum of 0 at a baseline of 0 is CR)
     return wording.mrecist_sum_viable_diameters_mm_below(
         _mm(sums.current), _pct_text(change), _mm(sums.baseline), _mm(crit.partial_response_decrease_from_baseline_pct)
     )
@@ -1027,7 +1098,8 @@ def _stable_disease_reason(sums: _Sums, crit: MrecistCriteria) -> str:
         if change_from_nadir is not None
         else wording.mrecist_at_nadir(_mm(nadir.sum_mm))
     )
-    change = _change_pct(sums.current, sums.baseline)
+    change = sums.change_from_baseline
+    assert change is not None  # SD: the baseline sum is above 0 (else CR, or PD from a nadir of 0)
     direction = "above" if change >= 0 else "below"
     return wording.mrecist_sum_viable_diameters_mm_baseline(
         _mm(sums.current),
@@ -1088,16 +1160,17 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
         _Step(evidence=targets.evidence),
         sum_step,
     ))
+    counting, equivocal = new_lesions.counting, new_lesions.equivocal
     non_target_progression = bool(recorded.progression or growth.progression)
-    non_targets = _non_target_response(day, ctx, tracked, non_target_progression, new_lesions.equivocal)
-    new_lesion = bool(new_lesions.counting) or any(
+    non_targets = _non_target_response(day, ctx, tracked, non_target_progression, equivocal)
+    new_lesion = bool(counting) or any(
         kind in found.progression for kind in ("new_vascular_invasion", "new_extrahepatic_spread")
     )
     category = overall_response(target_response, non_targets.response, new_lesion)
     if category == PD:
         reasons = [*found.pd_reasons, *_pd_context(day, targets, found.progression), *found.reasons]
     else:
-        explained = _explanation(day, category, target_response, targets, non_targets, new_lesions.equivocal, ctx)
+        explained = _explanation(day, category, target_response, targets, non_targets, equivocal, ctx)
         reasons = [*found.reasons, *explained]
     return TimepointEvaluation(
         date=day,
@@ -1111,8 +1184,8 @@ def _evaluate_at(day: date, ctx: _Context) -> TimepointEvaluation:
         nadir=targets.nadir,
         change_from_baseline_pct=targets.change_from_baseline_pct,
         change_from_nadir_pct=targets.change_from_nadir_pct,
-        new_lesions=new_lesions.counting,
-        new_lesions_below_threshold=new_lesions.equivocal,
+        new_lesions=counting,
+        new_lesions_below_threshold=equivocal,
         progression=found.progression,
         reasons=tuple(dict.fromkeys(reasons)),
         evidence=tuple(dict.fromkeys([*found.evidence, *non_targets.evidence])),
@@ -1126,7 +1199,7 @@ def _relevant_conditions(conditions: Iterable[ConditionFact]) -> tuple[Condition
     """Portal-vein tumour thrombi and extrahepatic metastases that count (not refuted or entered in error)."""
     return tuple(
         sorted(
-            (c for c in conditions if c.concept in (PVTT, METASTASIS) and _counts(c)),
+            (c for c in conditions if c.concept in MRECIST_CONDITIONS and _counts(c)),
             key=lambda c: (c.onset or date.min, c.ref),
         )
     )
@@ -1196,17 +1269,20 @@ def _baseline_reasons(
 
 def _lesion_history(
     studies: dict[date, dict[str, Reading]], known: set[str]
-) -> tuple[dict[str, date], dict[str, str | None]]:
-    """When each lesion not ``known`` (by baseline) was first seen, and each lesion's first recorded organ."""
+) -> tuple[dict[str, date], dict[str, str | None], dict[str, tuple[Reading, ...]]]:
+    """When each lesion not ``known`` (by baseline) was first seen, each lesion's first recorded organ, and
+    each lesion's readings, oldest first."""
     first_seen: dict[str, date] = {}
     organ_of: dict[str, str | None] = {}
+    readings_of: dict[str, list[Reading]] = {}
     for d in sorted(studies):
         for lesion, r in studies[d].items():
             if organ_of.get(lesion) is None:
                 organ_of[lesion] = r.organ
             if lesion not in known and lesion not in first_seen:
                 first_seen[lesion] = d
-    return first_seen, organ_of
+            readings_of.setdefault(lesion, []).append(r)
+    return first_seen, organ_of, {lesion: tuple(readings) for lesion, readings in readings_of.items()}
 
 
 def _context(
@@ -1221,8 +1297,16 @@ def _context(
     """What every follow-up's evaluation reads: the follow-up dates, when each lesion was first seen after
     baseline, the non-targets known by baseline, the conditions, recorded progression and sessions."""
     known = {lesion for d, study in studies.items() if d <= baseline.date for lesion in study}
-    first_seen, organ_of = _lesion_history(studies, known)
+    first_seen, organ_of, readings_of = _lesion_history(studies, known)
     follow_ups = tuple(sorted(d for d in studies if baseline.date < d <= as_of))
+    target_ids = {t.lesion for t in baseline.targets}
+    full_sums = _full_sums(studies, baseline, follow_ups)
+    size_text = {
+        (lesion, r.when): f"{_mm(r.diameter_mm)} mm ({r.when.isoformat()})"
+        for lesion, readings in readings_of.items()
+        if lesion not in target_ids
+        for r in readings
+    }
     return _Context(
         crit=crit,
         studies=studies,
@@ -1232,12 +1316,15 @@ def _context(
         organ_of=organ_of,
         known_non_targets=tuple(sorted(known - {t.lesion for t in baseline.targets})),
         conditions=conditions,
-        non_target_progression=tuple(sorted(non_target_progression, key=lambda p: (p.when, p.ref))),
+        non_target_progression=tuple(sorted(non_target_progression, key=operator.attrgetter("when", "ref"))),
         sessions=tuple(sorted(set(new_since_sessions))),
-        study_dates=tuple(sorted(studies)),
         first_seen_by_lesion=tuple(sorted(first_seen.items())),
         first_seen_by_date=tuple(sorted(first_seen.items(), key=lambda kv: (kv[1], kv[0]))),
-        full_sums=_full_sums(studies, baseline, follow_ups),
+        readings_of=readings_of,
+        nadir_before=_nadirs(baseline, full_sums, follow_ups),
+        full_sum_at={s.date: s.sum_mm for s in full_sums},
+        present_at_baseline=_present_at_baseline(conditions, baseline.date),
+        size_text=size_text,
     )
 
 
@@ -1324,6 +1411,7 @@ def evaluate_mrecist(
     conditions: Iterable[ConditionFact] = (),
     non_target_progression: Iterable[RecordedProgression] = (),
     new_since_sessions: Iterable[date] = (),
+    prepared: LesionStudies | None = None,
 ) -> MrecistResult:
     """mRECIST at the latest follow-up imaging on or before ``as_of``, and at every follow-up before it.
 
@@ -1336,11 +1424,12 @@ def evaluate_mrecist(
     metastases are used, others ignored); ``non_target_progression``:
     radiologist-recorded unequivocal non-target progression. Imaging after
     ``as_of`` is ignored. Never raises on clinical data: a missing baseline,
-    follow-up or target gives ``category`` None with reasons.
+    follow-up or target gives ``category`` None with reasons. ``prepared``: ``lesions`` already read by
+    :func:`lesion_studies` (a call reads them once for its evaluations); read here when None.
     """
     crit = _criteria(criteria)
     notes: list[str] = []
-    studies = _valid_readings(lesions, as_of, notes)
+    studies = (lesion_studies(lesions) if prepared is None else prepared).up_to(as_of, notes)
     relevant_conditions = _relevant_conditions(conditions)
     reference_day = min(treatment_start, as_of)
     before = [d for d in studies if d <= reference_day]

@@ -28,7 +28,8 @@ from rules.dose import DoseAdvice, dose_advice
 from rules.eligibility import Eligibility, bclc_b_at_first_tace, evaluate_eligibility, tace_resistant
 from rules.findings import Finding, Notes, Status
 from rules.knowledge import Knowledge
-from rules.mrecist import MrecistResult, evaluate_mrecist
+from rules.mrecist import LesionStudies, MrecistResult, evaluate_mrecist
+from rules.mrecist import lesion_studies as read_lesion_studies
 from rules.performance_status import PerformanceStatus, performance_status_at
 from rules.recommendation import Recommendation, recommend
 from rules.safety import safety_notes
@@ -158,9 +159,21 @@ def bclc(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> BclcAss
     return result
 
 
+def lesion_studies(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> LesionStudies:
+    """The lesion measurements read once a call (``rules.mrecist.lesion_studies``) for both mRECIST evaluations:
+    the TACE series' (in ``tace_resistance``) and the current treatment's (``mrecist``)."""
+    return read_lesion_studies(snapshot.lesions)
+
+
 def tace_resistance(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> TaceResistance:
     """Adapter: ``rules.tace_resistance.evaluate_tace_resistance`` (JSH 2010, with JSH 2014 beside it)."""
-    return evaluate_tace_resistance(snapshot, as_of, k, sorafenib_start=prior.of("sorafenib", SorafenibHistory).start)
+    return evaluate_tace_resistance(
+        snapshot,
+        as_of,
+        k,
+        sorafenib_start=prior.of("sorafenib", SorafenibHistory).start,
+        studies=prior.of("lesion_studies", LesionStudies),
+    )
 
 
 def mrecist(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> Response:
@@ -168,14 +181,25 @@ def mrecist(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> Resp
     start = prior.of("sorafenib", SorafenibHistory).start
     first_tace = prior.of("tace_series", TaceSeries).first
     criteria = k.mrecist
+    studies = prior.of("lesion_studies", LesionStudies)
     if start is not None:
         result = evaluate_mrecist(
-            snapshot.lesions, treatment_start=start, as_of=as_of, criteria=criteria, conditions=snapshot.conditions
+            snapshot.lesions,
+            treatment_start=start,
+            as_of=as_of,
+            criteria=criteria,
+            conditions=snapshot.conditions,
+            prepared=studies,
         )
         return Response(result, wording.registry_response_sorafenib_started(start.isoformat()))
     if first_tace is not None:
         result = prior.of("tace_resistance", TaceResistance).series_mrecist or evaluate_mrecist(
-            snapshot.lesions, treatment_start=first_tace, as_of=as_of, criteria=criteria, conditions=snapshot.conditions
+            snapshot.lesions,
+            treatment_start=first_tace,
+            as_of=as_of,
+            criteria=criteria,
+            conditions=snapshot.conditions,
+            prepared=studies,
         )
         return Response(result, wording.registry_response_tace_series_first_session(first_tace.isoformat()))
     return Response(None, wording.registry_no_treatment_to_measure())
@@ -258,6 +282,7 @@ RULES: tuple[Rule, ...] = (
     Rule("child_pugh_at_first_tace", child_pugh_at_first_tace),
     Rule("performance_status_at_first_tace", performance_status_at_first_tace),
     Rule("bclc", bclc),
+    Rule("lesion_studies", lesion_studies),
     Rule("tace_resistance", tace_resistance),
     Rule("mrecist", mrecist),
     Rule("sorafenib_eligibility", sorafenib_eligibility),

@@ -29,7 +29,16 @@ from rules.criteria import Jsh2014Criteria
 from rules.findings import Finding, Status, finding
 from rules.findings import finding as _finding
 from rules.knowledge import Knowledge
-from rules.mrecist import CR, PD, PR, MrecistResult, TimepointEvaluation, evaluate_mrecist
+from rules.mrecist import (
+    CR,
+    MRECIST_CONDITIONS,
+    PD,
+    PR,
+    LesionStudies,
+    MrecistResult,
+    TimepointEvaluation,
+    evaluate_mrecist,
+)
 from rules.snapshot import ConditionFact, LesionMeasurement, ProcedureFact, Snapshot
 from rules.timing import days_after, days_before
 from rules.treatment import completed_tace, same_day_duplicates
@@ -97,9 +106,12 @@ def _progression_events(
 
 def _present_before_series(snapshot: Snapshot, series_start: date) -> tuple[ConditionFact, ...]:
     """The conditions for the series' mRECIST: a thrombus or metastasis recorded on or before the first
-    session is pre-existing disease at baseline, not new spread during the series."""
+    session is pre-existing disease at baseline, not new spread during the series. (Only thrombi and
+    metastases, the only conditions mRECIST reads: ``rules.mrecist.MRECIST_CONDITIONS``.)"""
     return tuple(
-        replace(c, onset=None) if c.onset is not None and c.onset <= series_start else c for c in snapshot.conditions
+        replace(c, onset=None) if c.onset is not None and c.onset <= series_start else c
+        for c in snapshot.conditions
+        if c.concept in MRECIST_CONDITIONS
     )
 
 
@@ -194,7 +206,9 @@ def _too_few_sessions(series: _Series, as_of: date, sorafenib_start: date | None
     )
 
 
-def _series_mrecist(snapshot: Snapshot, series: _Series, series_start: date, k: Knowledge) -> MrecistResult:
+def _series_mrecist(
+    snapshot: Snapshot, series: _Series, series_start: date, k: Knowledge, studies: LesionStudies | None
+) -> MrecistResult:
     """mRECIST from the imaging before the first session, new lesions judged since the imaging before each."""
     return evaluate_mrecist(
         snapshot.lesions,
@@ -203,6 +217,7 @@ def _series_mrecist(snapshot: Snapshot, series: _Series, series_start: date, k: 
         criteria=k.mrecist,
         conditions=_present_before_series(snapshot, series_start),
         new_since_sessions=tuple(s.performed for s in series.sessions if s.performed is not None),
+        prepared=studies,
     )
 
 
@@ -350,6 +365,7 @@ def evaluate_jsh_2010(
     k: Knowledge,
     *,
     sorafenib_start: date | None,
+    studies: LesionStudies | None = None,
 ) -> tuple[Finding, tuple[str, ...], MrecistResult | None]:
     """JSH 2010 as the study applied it; with the sessions it rests on and the series' mRECIST.
 
@@ -363,7 +379,7 @@ def evaluate_jsh_2010(
         return _too_few_sessions(series, as_of, sorafenib_start), series.refs, None
     series_start = series.sessions[0].performed
     assert series_start is not None
-    mrecist = _series_mrecist(snapshot, series, series_start, k)
+    mrecist = _series_mrecist(snapshot, series, series_start, k, studies)
     dismissed: list[str] = []
     dismissed_in_window: list[ProgressionEvent] = []
     for event in _progression_events(snapshot, series_start, series.end, mrecist.timeline):
@@ -625,8 +641,10 @@ def evaluate_jsh_2014(
 
 
 def evaluate_tace_resistance(
-    snapshot: Snapshot, as_of: date, k: Knowledge, *, sorafenib_start: date | None
+    snapshot: Snapshot, as_of: date, k: Knowledge, *, sorafenib_start: date | None, studies: LesionStudies | None = None
 ) -> TaceResistance:
-    jsh_2010, sessions, mrecist = evaluate_jsh_2010(snapshot, as_of, k, sorafenib_start=sorafenib_start)
+    """JSH 2010 with JSH 2014 beside it. ``studies``: the snapshot's lesions as ``rules.mrecist.lesion_studies``
+    reads them, when the caller has them already (read here otherwise)."""
+    jsh_2010, sessions, mrecist = evaluate_jsh_2010(snapshot, as_of, k, sorafenib_start=sorafenib_start, studies=studies)
     jsh_2014 = evaluate_jsh_2014(snapshot, as_of, k, sorafenib_start=sorafenib_start, series_mrecist=mrecist)
     return TaceResistance(finding=jsh_2010, sessions=sessions, jsh_2014=jsh_2014, series_mrecist=mrecist)

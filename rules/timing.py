@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
+from operator import attrgetter
 from typing import TypeVar
 
 from rules.snapshot import ConditionFact, Measurement, MedicationFact
 
 M = TypeVar("M", bound=Measurement)
+_BY_DATE_AND_REF = attrgetter("when", "ref")  # the latest result, ties by reference
 
 
 def days_before(day: date, days: int) -> date:
@@ -38,13 +40,13 @@ def latest_within(series: Sequence[M], anchor: date, max_age_days: int) -> M | N
     """The most recent result taken on or before ``anchor`` and at most ``max_age_days`` before it."""
     earliest = days_before(anchor, max_age_days)
     usable = [m for m in series if earliest <= m.when <= anchor]
-    return max(usable, key=lambda m: (m.when, m.ref)) if usable else None
+    return max(usable, key=_BY_DATE_AND_REF) if usable else None
 
 
 def latest_before(series: Sequence[M], anchor: date) -> M | None:
     """The most recent result on or before ``anchor``, however old (to say why it was not used)."""
     usable = [m for m in series if m.when <= anchor]
-    return max(usable, key=lambda m: (m.when, m.ref)) if usable else None
+    return max(usable, key=_BY_DATE_AND_REF) if usable else None
 
 
 def condition_presence(condition: ConditionFact, day: date, as_of: date) -> bool | None:
