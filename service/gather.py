@@ -300,23 +300,49 @@ async def fetch_focus(source: FhirSource, observations: list[dict]) -> list[dict
     return [r for batch in found.values() for r in batch]
 
 
+def _own_observations(found: dict | SearchResult, patient_id: str) -> list[dict]:
+    """The Observations of the patient in context (what :func:`_accept` keeps, less those naming no patient)."""
+    observations = [found] if isinstance(found, dict) else found.resources
+    return [obs for obs in observations if _belongs_to(obs, patient_id)]
+
+
+async def _observations_then_lesions(
+    query: Query, source: FhirSource, patient_id: str, lesions: list[dict]
+) -> dict | SearchResult:
+    """The Observations; the lesions they name are added to ``lesions`` at once: the lesions' round waits for
+    this search only, not for every other search of the record."""
+    found = await run_query(source, query)
+    lesions.extend(await fetch_focus(source, _own_observations(found, patient_id)))
+    return found
+
+
 async def _fetch(
     plan: PrefetchPlan, source: FhirSource, patient_id: str, issues: list[DataIssue]
 ) -> dict[str, list[dict]]:
-    """Run the plan's fetches concurrently; then resolve lesions from the Observations."""
+    """Run the plan's fetches concurrently; the lesions are resolved from the Observations as soon as
+    these are in (when the Observations are fetched whole), else once everything else is."""
     resolve_lesions = plan.to_fetch.pop(LESIONS_KEY, None) is not None
-    calls: dict[str, Awaitable[dict | SearchResult]] = {k: run_query(source, q) for k, q in plan.to_fetch.items()}
+    chained = resolve_lesions and OBSERVATIONS_KEY in plan.to_fetch
+    lesions: list[dict] = []
+    calls: dict[str, Awaitable[dict | SearchResult]] = {
+        k: _observations_then_lesions(q, source, patient_id, lesions)
+        if chained and k == OBSERVATIONS_KEY
+        else run_query(source, q)
+        for k, q in plan.to_fetch.items()
+    }
     calls |= {key: source.follow(url) for key, url in plan.to_continue.items()}
     answers = await run_concurrently(calls)
     fetched = {key: _accept(key, answer, patient_id, issues) for key, answer in answers.items()}
     for key in plan.to_continue:
         fetched[key] = _accept(key, plan.given.pop(key), patient_id, issues) + fetched[key]
-    if resolve_lesions:
+    if resolve_lesions and not chained:
         observations = fetched.get(OBSERVATIONS_KEY)
         if observations is None:
             observations = list(plan.given.get(OBSERVATIONS_KEY, SearchPage()).resources)
         own_observations = [obs for obs in observations if _belongs_to(obs, patient_id)]
-        fetched[LESIONS_KEY] = await fetch_focus(source, own_observations)
+        lesions = await fetch_focus(source, own_observations)
+    if resolve_lesions:
+        fetched[LESIONS_KEY] = lesions
     return fetched
 
 

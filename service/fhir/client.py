@@ -199,7 +199,8 @@ class HttpFhirSource:
         _check_resource_type(resource_type)
         if self._page_size and not any(name == "_count" for name, _ in params):
             params = [*params, ("_count", str(self._page_size))]
-        first = str(httpx.URL(f"{self._base}/{resource_type}", params=params))
+        # kept as an httpx.URL to the request: its text is checked and encoded once, not again by httpx
+        first = httpx.URL(f"{self._base}/{resource_type}", params=params)
         return await self._collect_pages(first, f"search {resource_type}")
 
     def can_follow(self, url: str) -> bool:
@@ -214,7 +215,7 @@ class HttpFhirSource:
 
     # -- paging --------------------------------------------------------------------------------------
 
-    def _followable(self, link: str, relative_to: str) -> str:
+    def _followable(self, link: str, relative_to: str) -> httpx.URL:
         """``link`` made absolute; :class:`FhirResponseError` unless it is below the base URL (its origin,
         and its path or under it: the token goes nowhere the base URL does not name)."""
         absolute = urljoin(relative_to, link)
@@ -226,18 +227,19 @@ class HttpFhirSource:
             raise FhirResponseError("the FHIR server sent a next link to another origin; not followed")
         if not origin.within(self._origin):
             raise FhirResponseError("the FHIR server sent a next link outside its base URL's path; not followed")
-        return str(httpx.URL(absolute))
+        return httpx.URL(absolute)
 
-    async def _collect_pages(self, url: str, label: str) -> SearchResult:
+    async def _collect_pages(self, url: httpx.URL, label: str) -> SearchResult:
         result = SearchResult()
         visited: set[str] = set()
-        next_url: str | None = url
+        next_url: httpx.URL | None = url
         while next_url is not None:
-            if next_url in visited:
+            text = str(next_url)
+            if text in visited:
                 raise FhirResponseError(f"{label}: the FHIR server's next links loop")
             if len(visited) >= MAX_PAGES:
                 raise FhirResponseError(f"{label}: more than {MAX_PAGES} pages; the result would be incomplete")
-            visited.add(next_url)
+            visited.add(text)
             try:
                 page = read_search_page(await self._search_page(next_url, label))
             except MalformedBundleError as exc:
@@ -246,10 +248,10 @@ class HttpFhirSource:
                 self._budget.add_resources(len(page.resources))
             page.outcomes = [self._redact(text) for text in page.outcomes]
             result.add(page)
-            next_url = self._followable(page.next_url, next_url) if page.next_url else None
+            next_url = self._followable(page.next_url, text) if page.next_url else None
         return result
 
-    async def _search_page(self, url: str, label: str) -> dict:
+    async def _search_page(self, url: httpx.URL, label: str) -> dict:
         answer = await self._get(url)
         if answer.status in (404, 410):
             raise FhirResponseError(f"{label}: the FHIR server does not serve this search ({answer.status})")
@@ -268,7 +270,7 @@ class HttpFhirSource:
 
     # -- one GET -------------------------------------------------------------------------------------
 
-    async def _get(self, url: str) -> _Answer:
+    async def _get(self, url: httpx.URL | str) -> _Answer:
         """One GET with bounded retries on 429/502/503/504."""
         attempt = 0
         while True:
@@ -302,7 +304,7 @@ class HttpFhirSource:
         seconds = self._deadline_seconds if bound < self._timeout_seconds else self._timeout_seconds
         return FhirUnavailableError(f"the FHIR server did not answer within {seconds:g} s", outcome=outcome)
 
-    async def _send(self, url: str) -> _Answer:
+    async def _send(self, url: httpx.URL | str) -> _Answer:
         """One GET in its own slot, timed and counted by outcome (``observe``) when the app has metrics.
 
         The exchange runs as its own task, shielded: if this call is cancelled (the caller's deadline,
@@ -321,7 +323,7 @@ class HttpFhirSource:
         exchange.add_done_callback(_exchange_done)
         return await asyncio.shield(exchange)
 
-    async def _observed(self, url: str, bound: float, slot: Slot | None) -> _Answer:
+    async def _observed(self, url: httpx.URL | str, bound: float, slot: Slot | None) -> _Answer:
         try:
             if slot is not None:
                 slot.running(bound)
@@ -339,7 +341,7 @@ class HttpFhirSource:
             if slot is not None:
                 slot.release()
 
-    async def _send_once(self, url: str, bound: float) -> _Answer:
+    async def _send_once(self, url: httpx.URL | str, bound: float) -> _Answer:
         """One GET bounded by httpx's timeouts (connect, write, each read, pool) and, between the body's
         chunks, by ``bound`` in all; never cancelled from outside."""
         started = time.monotonic()
@@ -430,9 +432,9 @@ class HttpFhirSource:
             return ": " + "; ".join(self._redact(t) for t in texts) if texts else ""
         return ""
 
-    def _resource_type_of(self, url: str) -> str:
+    def _resource_type_of(self, url: httpx.URL | str) -> str:
         """The resource type a URL asks for (never its id or query, which may name the patient), for logs."""
-        path = url.split("?", 1)[0]
+        path = str(url).split("?", 1)[0]
         rest = path[len(self._base):] if path.startswith(self._base) else path.rsplit("/", 2)[-2:][0]
         return rest.strip("/").split("/", 1)[0] or "(base)"
 

@@ -86,8 +86,7 @@ class RequestSlots:
         started = time.monotonic()
         try:
             try:
-                async with asyncio.timeout(max(wait, 0.0)):
-                    await semaphore.acquire()
+                await _acquire_within(semaphore, wait)
             except TimeoutError:
                 raise FhirBusyError(
                     f"too many requests to this FHIR server are in progress (HCC_FHIR_MAX_CONCURRENT_PER_ORIGIN="
@@ -95,9 +94,7 @@ class RequestSlots:
                     retry_after=wait,
                 ) from None
             try:
-                left = wait - (time.monotonic() - started)
-                async with asyncio.timeout(max(left, 0.0)):
-                    await self._all.acquire()
+                await _acquire_within(self._all, wait - (time.monotonic() - started))
             except BaseException as exc:
                 semaphore.release()
                 if isinstance(exc, TimeoutError):
@@ -131,6 +128,17 @@ class RequestSlots:
         """Requests still running long after their own bound (connect, send, receive) should have ended them."""
         now = time.monotonic() if now is None else now
         return sum(1 for r in self._in_flight.values() if now - r.started > 2 * r.bound + STALL_GRACE_SECONDS)
+
+
+async def _acquire_within(semaphore: asyncio.Semaphore, wait: float) -> None:
+    """Acquire ``semaphore`` within ``wait`` seconds, else TimeoutError. A free semaphore is taken at once,
+    without arming a timer: ``acquire`` would not suspend then, so the timer could never fire (the usual case
+    of a hook call's requests, each of which otherwise paid for two timers)."""
+    if not semaphore.locked():
+        await semaphore.acquire()
+        return
+    async with asyncio.timeout(max(wait, 0.0)):
+        await semaphore.acquire()
 
 
 @dataclass(eq=False)

@@ -355,6 +355,29 @@ def test_the_searches_of_one_patient_run_concurrently(templates):
     assert len(server.requests) == first_wave + 1
 
 
+class SlowConditions(FakeServer):
+    """The Condition search takes long; the log says when each request began and ended."""
+
+    def __init__(self, resources):
+        super().__init__(resources)
+        self.log: list[str] = []
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        rtype = request.url.path.removeprefix("/fhir/").split("/")[0]
+        self.log.append(f"start {rtype}")
+        await asyncio.sleep(0.3 if rtype == "Condition" else 0.0)
+        answer = await self.answer(request)
+        self.log.append(f"end {rtype}")
+        return answer
+
+
+def test_the_lesions_are_searched_once_the_observations_are_in_not_after_every_search(templates):
+    server = SlowConditions(record_of())
+    record = gather_over_http(templates, server)
+    assert server.log.index("start BodyStructure") < server.log.index("end Condition")
+    assert f"BodyStructure/{PID}-lesion" in ids(record)
+
+
 def test_every_page_of_a_multi_page_search_is_used(templates):
     labs = [f.lab("1975-2", 1.0, "mg/dL", f"2025-12-{d:02d}", rid=f"bili-{d}") for d in range(1, 26)]
     server = FakeServer(record_of() + labs, page_size=2)
