@@ -42,46 +42,52 @@ def service_connection_pragmas(dbapi_connection) -> None:
 
 
 class WalCheckpointer:
-    """A background task: ``PRAGMA wal_checkpoint(PASSIVE)`` on ``path`` every ``interval`` seconds."""
+    """A background task: ``PRAGMA wal_checkpoint(PASSIVE)`` on ``path`` every ``interval`` seconds.
+
+    Each round opens its own connection in the worker thread and closes it there: no connection is shared
+    with the event loop, so nothing can close it while a checkpoint runs on it (that was a crash at shutdown).
+    :meth:`stop` never cancels a round: it asks the task to end and waits for the round in flight.
+    """
 
     def __init__(self, path: Path, interval: float = CHECKPOINT_SECONDS) -> None:
         self.path = path
         self.interval = interval
         self.checkpoints = 0  # passive checkpoints run (for tests and curiosity)
         self._task: asyncio.Task[None] | None = None
-        self._connection: sqlite3.Connection | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         if self._task is None or self._task.done():
+            self._stopping = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="hcc-cds wal checkpointer")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            await anyio.to_thread.run_sync(connection.close)
+            self._stopping.set()
+            await task  # the round in flight, if any, finishes first (a checkpoint is milliseconds)
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            if not self.path.exists():
+        stopping = self._stopping
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.interval)
+            if stopping.is_set() or not self.path.exists():
                 continue
             try:
-                await anyio.to_thread.run_sync(self.checkpoint, abandon_on_cancel=False)
+                await anyio.to_thread.run_sync(self.checkpoint)
             except sqlite3.Error as exc:  # the next round tries again; the class only (never data)
                 log.warning("WAL checkpoint failed: %s", type(exc).__name__)
 
     def checkpoint(self) -> tuple[int, int, int]:
         """One passive checkpoint (blocking): SQLite's (busy, log frames, frames checkpointed)."""
-        if self._connection is None:
-            # read-write, never create (mode=rw: a database not created yet is the migrations' to create);
-            # no busy wait: a checkpoint that finds the log busy gives way and is retried next round
-            uri = f"{self.path.resolve().as_uri()}?mode=rw"
-            self._connection = sqlite3.connect(uri, uri=True, timeout=0, check_same_thread=False, isolation_level=None)
-        row = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        # read-write, never create (mode=rw: a database not created yet is the migrations' to create);
+        # no busy wait: a checkpoint that finds the log busy gives way and is retried next round
+        uri = f"{self.path.resolve().as_uri()}?mode=rw"
+        connection = sqlite3.connect(uri, uri=True, timeout=0, isolation_level=None)
+        try:
+            row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            connection.close()
         self.checkpoints += 1
         return (int(row[0]), int(row[1]), int(row[2]))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -74,7 +76,27 @@ async def test_the_checkpointer_runs_by_itself_and_stops_cleanly(sqlite_db):
     assert sqlite_db._checkpointer.checkpoints >= 2
     checkpointer = sqlite_db._checkpointer
     await sqlite_db.stop()
-    assert checkpointer._task is None and checkpointer._connection is None
+    assert checkpointer._task is None
+
+
+async def test_stop_waits_for_the_checkpoint_in_flight(sqlite_db, monkeypatch):
+    """Stopping never abandons a round to its thread (a connection closed under a running checkpoint crashed)."""
+    checkpointer = sqlite_db._checkpointer
+    await checkpointer.stop()
+    started, finished = threading.Event(), threading.Event()
+
+    def slow_checkpoint() -> tuple[int, int, int]:
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+        return (0, 0, 0)
+
+    monkeypatch.setattr(checkpointer, "checkpoint", slow_checkpoint)
+    checkpointer.interval = 0.01
+    checkpointer.start()
+    assert await asyncio.to_thread(started.wait, 10)
+    await checkpointer.stop()
+    assert finished.is_set()
 
 
 async def test_a_database_not_created_yet_is_not_created_by_the_checkpointer(tmp_path):
