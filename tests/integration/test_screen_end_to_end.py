@@ -150,8 +150,11 @@ def test_a_killed_run_resumes_without_redoing_finished_partitions(site):
             os.killpg(process.pid, signal.SIGKILL)
             break
         time.sleep(0.01)
-    process.wait(timeout=30)
-    assert finished_before, "the run ended before three partitions were done: nothing to resume"
+    _out, err = process.communicate(timeout=30)
+    assert finished_before, (
+        f"the run ended (exit {process.returncode}) before three partitions were done: nothing to resume\n"
+        + err.decode(errors="replace")[-3000:]
+    )
     run_id = finished_before[0].parent.parent.name
     summary = screen({**site, "env": env}, "--run-id", run_id)
     assert summary["status"] == "complete" and summary["patients"] == len(site["cohort"])
