@@ -9,6 +9,7 @@ resource it came from, so findings can cite their evidence.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TypeVar
@@ -192,10 +193,20 @@ class Snapshot:
         return _by_concept(sorted(self.measurements, key=lambda m: (m.when, m.ref)))
 
     def unusable_of(self, concept: str) -> tuple[UnusableMeasurement, ...]:
-        return tuple(u for u in self.unusable if u.concept == concept)
+        """One concept's unusable results, in the snapshot's order."""
+        return self._unusable_by_concept.get(concept, ())
+
+    @functools.cached_property
+    def _unusable_by_concept(self) -> dict[str, tuple[UnusableMeasurement, ...]]:
+        return _by_concept(self.unusable)
 
     def conditions_of(self, concept: str) -> tuple[ConditionFact, ...]:
-        return tuple(c for c in self.conditions if c.concept == concept)
+        """One concept's conditions, in the snapshot's order (split once: Child-Pugh alone asks at three dates)."""
+        return self._conditions_by_concept.get(concept, ())
+
+    @functools.cached_property
+    def _conditions_by_concept(self) -> dict[str, tuple[ConditionFact, ...]]:
+        return _by_concept(self.conditions)
 
     def procedures_of(self, concept: str) -> tuple[ProcedureFact, ...]:
         """One concept's procedures, oldest first (undated first; ties by reference)."""
@@ -206,13 +217,18 @@ class Snapshot:
         return _by_concept(sorted(self.procedures, key=lambda p: (p.performed or date.min, p.ref)))
 
     def medications_of(self, concept: str) -> tuple[MedicationFact, ...]:
-        return tuple(m for m in self.medications if m.concept == concept)
+        """One concept's medications, in the snapshot's order."""
+        return self._medications_by_concept.get(concept, ())
+
+    @functools.cached_property
+    def _medications_by_concept(self) -> dict[str, tuple[MedicationFact, ...]]:
+        return _by_concept(self.medications)
 
 
-_Fact = TypeVar("_Fact", Measurement, ProcedureFact)
+_Fact = TypeVar("_Fact", Measurement, ProcedureFact, UnusableMeasurement, ConditionFact, MedicationFact)
 
 
-def _by_concept(facts: list[_Fact]) -> dict[str, tuple[_Fact, ...]]:
+def _by_concept(facts: Iterable[_Fact]) -> dict[str, tuple[_Fact, ...]]:
     """``facts`` split by concept, each concept's in the order given."""
     grouped: dict[str, list[_Fact]] = {}
     for fact in facts:
