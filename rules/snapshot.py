@@ -17,7 +17,7 @@ from typing import TypeVar
 from rules.findings import DataIssue
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PatientFacts:
     """Demographics: what ages and applicability are computed from."""
 
@@ -32,7 +32,7 @@ class PatientFacts:
         return f"Patient/{self.id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Measurement:
     """A usable quantitative result in the concept's canonical unit."""
 
@@ -44,7 +44,7 @@ class Measurement:
     recorded: str  # what the record said, e.g. "34.2 umol/L"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnusableMeasurement:
     """A result of a known concept that cannot be used (no unit, unknown unit, no value)."""
 
@@ -54,7 +54,7 @@ class UnusableMeasurement:
     problem: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConditionFact:
     """A coded condition. ``onset`` is onset[x] only; ``recorded`` is recordedDate.
 
@@ -93,7 +93,7 @@ class ConditionFact:
         return self.verification_status in ("confirmed", None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProcedureFact:
     concept: str  # "tace", "resection", "transplant"
     ref: str
@@ -103,7 +103,7 @@ class ProcedureFact:
     status_reason: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MedicationFact:
     concept: str  # "sorafenib", "vitamin_k_antagonist", "diuretic", "lactulose", "rifaximin", ...
     ref: str
@@ -113,7 +113,7 @@ class MedicationFact:
     daily_dose_mg: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LesionMeasurement:
     """Viable (arterially enhancing) longest diameter of one lesion on one imaging date."""
 
@@ -127,7 +127,7 @@ class LesionMeasurement:
     modality: str | None = None  # "CT", "MRI", "US" ... from Observation.method; descriptive only
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DiseaseStatusReport:
     """mCODE CancerDiseaseStatus: the radiologist's or clinician's overall trend."""
 
@@ -136,7 +136,7 @@ class DiseaseStatusReport:
     ref: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AllergyFact:
     concept: str  # e.g. "sorafenib"
     ref: str
@@ -144,7 +144,7 @@ class AllergyFact:
     criticality: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BloodPressure:
     """One blood-pressure reading (systolic and diastolic in mm[Hg])."""
 
@@ -154,7 +154,7 @@ class BloodPressure:
     ref: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GradedEvent:
     """A clinician-graded adverse event (CTCAE grade as recorded)."""
 
