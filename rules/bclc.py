@@ -174,7 +174,9 @@ def _burden_of(found: _Imaging | None, crit: BclcCriteria) -> TumourBurden | Non
             continue  # no usable diameter: mRECIST reports it; here it simply does not count
         evidence.append(m.ref)
         if size > 0:
-            per_lesion[m.lesion] = max(size, per_lesion.get(m.lesion, Fraction(0)))
+            largest = per_lesion.get(m.lesion)
+            if largest is None or size > largest:  # a lesion's largest reading of the date counts
+                per_lesion[m.lesion] = size
             if m.organ is None:
                 unknown_site.add(m.lesion)
     diameters = tuple(sorted(per_lesion.values(), reverse=True))

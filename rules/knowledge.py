@@ -381,6 +381,10 @@ class Knowledge:
         # answers of codes_of / concepts_for_resource: the value sets do not change after this point
         self._codes_of: dict[str, tuple[CodeEntry, ...]] = {}
         self._concepts_for: dict[str, tuple[str, ...]] = {}
+        # each concept's unit conversions, for convert (the mapping converts every quantity it reads)
+        self._units_of: dict[str, dict[str, Any]] = {
+            name: spec.get("units") or {} for name, spec in self.value_sets["concepts"].items()
+        }
         self._value_sets: dict[str, ValueSet] = {
             name: _value_set(name, spec, self.codes_of(name)) for name, spec in self.value_sets["concepts"].items()
         }
@@ -483,10 +487,12 @@ class Knowledge:
         """
         if unit is None:
             return None
-        units = self.concept(concept).get("units")
-        if units is None or unit not in units:
+        units = self._units_of.get(concept)
+        if units is None:
+            units = self.concept(concept).get("units") or {}  # an unknown concept raises here
+        rule = units.get(unit)
+        if rule is None:
             return None
-        rule = units[unit]
         if isinstance(rule, (int, float)):
             return round(float(value) * float(rule), 6)
         return round(float(value) / float(rule["divide_by"]), 6)

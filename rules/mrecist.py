@@ -749,7 +749,7 @@ def _non_target_growth(
             continue
         entry = (lesion, smallest.diameter_mm, now, smallest.when)
         unequivocal = (
-            now * 1 >= smallest.diameter_mm * crit.non_target_progression_min_ratio
+            _at_least(now, 1, smallest.diameter_mm, crit.non_target_progression_min_ratio)
             and now - smallest.diameter_mm >= crit.non_target_progression_min_increase_mm
         )
         (grown if unequivocal and crit.non_target_progression_enabled else possible).append(entry)

@@ -175,26 +175,47 @@ def _karnofsky_decides(found: _Found, kps: Scored, ecog: Scored | None) -> Perfo
     return found.status(ecog=None, karnofsky=score, when=m.when, source=KARNOFSKY, evidence=(m.ref,), reasons=reasons)
 
 
+@dataclass(frozen=True)
+class ValidScores:
+    """A record's valid ECOG and Karnofsky scores and the notes on the unusable ones (none depends on the anchor
+    date): read once a call (``rules.registry``'s ``performance_scores``) for the three anchors it is judged at."""
+
+    ecogs: list[Scored]
+    kpss: list[Scored]
+    notes: tuple[str, ...]
+
+
+def valid_scores(snapshot: Snapshot, criteria: Mapping[str, Any] | PerformanceStatusCriteria) -> ValidScores:
+    """Every ECOG and Karnofsky score a record gives, the unusable ones as notes (ECOG's first, as reported)."""
+    crit = _criteria(criteria)
+    notes: list[str] = []
+    ecogs = _valid_series(snapshot, ECOG, crit.ecog_min, crit.ecog_max, notes)
+    kpss = _valid_series(snapshot, KARNOFSKY, crit.karnofsky_min, crit.karnofsky_max, notes)
+    return ValidScores(ecogs, kpss, tuple(notes))
+
+
 def performance_status_at(
     snapshot: Snapshot,
     anchor: date,
     *,
     max_age_days: int,
     criteria: Mapping[str, Any] | PerformanceStatusCriteria,
+    scores: ValidScores | None = None,
 ) -> PerformanceStatus:
     """ECOG / Karnofsky that counts at ``anchor``: within ``max_age_days`` on or before it, the most recent deciding.
 
-    Never raises on clinical data: no score, stale scores and unusable values give
+    ``scores``: the record's scores already read by :func:`valid_scores` with the same criteria (read here
+    without them). Never raises on clinical data: no score, stale scores and unusable values give
     a status with ``source`` None and reasons saying what was found.
     """
     crit = _criteria(criteria)
-    notes: list[str] = []
-    ecogs = _valid_series(snapshot, ECOG, crit.ecog_min, crit.ecog_max, notes)
-    kpss = _valid_series(snapshot, KARNOFSKY, crit.karnofsky_min, crit.karnofsky_max, notes)
+    if scores is None:
+        scores = valid_scores(snapshot, crit)
+    ecogs, kpss = scores.ecogs, scores.kpss
     ecog = _latest_within(ecogs, anchor, max_age_days)
     kps = _latest_within(kpss, anchor, max_age_days)
     window = wording.performance_status_within_days_before(max_age_days, anchor.isoformat())
-    found = _Found(anchor, ecog, kps, window, tuple(notes), crit.citation, max_age_days)
+    found = _Found(anchor, ecog, kps, window, scores.notes, crit.citation, max_age_days)
     if ecog is None and kps is None:
         return _none_counts(found, ecogs, kpss)
     if ecog is not None and kps is not None and ecog[0].when == kps[0].when:

@@ -30,7 +30,7 @@ from rules.findings import Finding, Notes, Status
 from rules.knowledge import Knowledge
 from rules.mrecist import LesionStudies, MrecistResult, evaluate_mrecist
 from rules.mrecist import lesion_studies as read_lesion_studies
-from rules.performance_status import PerformanceStatus, performance_status_at
+from rules.performance_status import PerformanceStatus, ValidScores, performance_status_at, valid_scores
 from rules.recommendation import Recommendation, recommend
 from rules.safety import safety_notes
 from rules.snapshot import ProcedureFact, Snapshot
@@ -110,17 +110,24 @@ def child_pugh(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> C
     return evaluate_child_pugh(snapshot, as_of, k, prior.notes)
 
 
-def _performance(snapshot: Snapshot, anchor: date, k: Knowledge) -> PerformanceStatus:
+def performance_scores(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> ValidScores:
+    """The record's ECOG and Karnofsky scores read once a call (``rules.performance_status.valid_scores``) for
+    the three dates performance status is judged at: now, the first TACE and the sorafenib start."""
+    return valid_scores(snapshot, k.criteria.performance_status)
+
+
+def _performance(snapshot: Snapshot, anchor: date, k: Knowledge, prior: Prior) -> PerformanceStatus:
     return performance_status_at(
         snapshot,
         anchor,
         max_age_days=k.criteria.freshness.performance_status_max_age_days,
         criteria=k.criteria.performance_status,
+        scores=prior.of("performance_scores", ValidScores),
     )
 
 
 def performance_status(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> PerformanceStatus:
-    return _performance(snapshot, as_of, k)
+    return _performance(snapshot, as_of, k, prior)
 
 
 def tace_series(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> TaceSeries:
@@ -134,7 +141,7 @@ def child_pugh_at_first_tace(snapshot: Snapshot, as_of: date, k: Knowledge, prio
 
 def performance_status_at_first_tace(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> PerformanceStatus | None:
     first = prior.of("tace_series", TaceSeries).first
-    return _performance(snapshot, first, k) if first else None
+    return _performance(snapshot, first, k, prior) if first else None
 
 
 def bclc(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> BclcAssessment:
@@ -218,7 +225,7 @@ def sorafenib_eligibility(snapshot: Snapshot, as_of: date, k: Knowledge, prior: 
         child_pugh=(
             evaluate_child_pugh(snapshot, judged_at, k, Notes(), as_of=as_of) if at_start else prior.of("child_pugh", ChildPugh)
         ),
-        performance=_performance(snapshot, judged_at, k) if at_start else prior.of("performance_status", PerformanceStatus),
+        performance=_performance(snapshot, judged_at, k, prior) if at_start else prior.of("performance_status", PerformanceStatus),
         bclc_b_at_first_tace=bclc_b_at_first_tace(
             prior.of("bclc", BclcAssessment), prior.maybe("child_pugh_at_first_tace", ChildPugh), citation
         ),
@@ -277,6 +284,7 @@ RULES: tuple[Rule, ...] = (
     Rule("hcc_diagnosis", hcc_diagnosis),
     Rule("sorafenib", sorafenib),
     Rule("child_pugh", child_pugh),
+    Rule("performance_scores", performance_scores),
     Rule("performance_status", performance_status),
     Rule("tace_series", tace_series),
     Rule("child_pugh_at_first_tace", child_pugh_at_first_tace),

@@ -9,6 +9,7 @@ resource it came from, so findings can cite their evidence.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TypeVar
@@ -16,7 +17,7 @@ from typing import TypeVar
 from rules.findings import DataIssue
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PatientFacts:
     """Demographics: what ages and applicability are computed from."""
 
@@ -31,7 +32,7 @@ class PatientFacts:
         return f"Patient/{self.id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Measurement:
     """A usable quantitative result in the concept's canonical unit."""
 
@@ -43,7 +44,7 @@ class Measurement:
     recorded: str  # what the record said, e.g. "34.2 umol/L"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnusableMeasurement:
     """A result of a known concept that cannot be used (no unit, unknown unit, no value)."""
 
@@ -53,7 +54,7 @@ class UnusableMeasurement:
     problem: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConditionFact:
     """A coded condition. ``onset`` is onset[x] only; ``recorded`` is recordedDate.
 
@@ -92,7 +93,7 @@ class ConditionFact:
         return self.verification_status in ("confirmed", None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProcedureFact:
     concept: str  # "tace", "resection", "transplant"
     ref: str
@@ -102,7 +103,7 @@ class ProcedureFact:
     status_reason: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MedicationFact:
     concept: str  # "sorafenib", "vitamin_k_antagonist", "diuretic", "lactulose", "rifaximin", ...
     ref: str
@@ -112,7 +113,7 @@ class MedicationFact:
     daily_dose_mg: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LesionMeasurement:
     """Viable (arterially enhancing) longest diameter of one lesion on one imaging date."""
 
@@ -126,7 +127,7 @@ class LesionMeasurement:
     modality: str | None = None  # "CT", "MRI", "US" ... from Observation.method; descriptive only
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DiseaseStatusReport:
     """mCODE CancerDiseaseStatus: the radiologist's or clinician's overall trend."""
 
@@ -135,7 +136,7 @@ class DiseaseStatusReport:
     ref: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AllergyFact:
     concept: str  # e.g. "sorafenib"
     ref: str
@@ -143,7 +144,7 @@ class AllergyFact:
     criticality: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BloodPressure:
     """One blood-pressure reading (systolic and diastolic in mm[Hg])."""
 
@@ -153,7 +154,7 @@ class BloodPressure:
     ref: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GradedEvent:
     """A clinician-graded adverse event (CTCAE grade as recorded)."""
 
@@ -192,10 +193,20 @@ class Snapshot:
         return _by_concept(sorted(self.measurements, key=lambda m: (m.when, m.ref)))
 
     def unusable_of(self, concept: str) -> tuple[UnusableMeasurement, ...]:
-        return tuple(u for u in self.unusable if u.concept == concept)
+        """One concept's unusable results, in the snapshot's order."""
+        return self._unusable_by_concept.get(concept, ())
+
+    @functools.cached_property
+    def _unusable_by_concept(self) -> dict[str, tuple[UnusableMeasurement, ...]]:
+        return _by_concept(self.unusable)
 
     def conditions_of(self, concept: str) -> tuple[ConditionFact, ...]:
-        return tuple(c for c in self.conditions if c.concept == concept)
+        """One concept's conditions, in the snapshot's order (split once: Child-Pugh alone asks at three dates)."""
+        return self._conditions_by_concept.get(concept, ())
+
+    @functools.cached_property
+    def _conditions_by_concept(self) -> dict[str, tuple[ConditionFact, ...]]:
+        return _by_concept(self.conditions)
 
     def procedures_of(self, concept: str) -> tuple[ProcedureFact, ...]:
         """One concept's procedures, oldest first (undated first; ties by reference)."""
@@ -206,13 +217,18 @@ class Snapshot:
         return _by_concept(sorted(self.procedures, key=lambda p: (p.performed or date.min, p.ref)))
 
     def medications_of(self, concept: str) -> tuple[MedicationFact, ...]:
-        return tuple(m for m in self.medications if m.concept == concept)
+        """One concept's medications, in the snapshot's order."""
+        return self._medications_by_concept.get(concept, ())
+
+    @functools.cached_property
+    def _medications_by_concept(self) -> dict[str, tuple[MedicationFact, ...]]:
+        return _by_concept(self.medications)
 
 
-_Fact = TypeVar("_Fact", Measurement, ProcedureFact)
+_Fact = TypeVar("_Fact", Measurement, ProcedureFact, UnusableMeasurement, ConditionFact, MedicationFact)
 
 
-def _by_concept(facts: list[_Fact]) -> dict[str, tuple[_Fact, ...]]:
+def _by_concept(facts: Iterable[_Fact]) -> dict[str, tuple[_Fact, ...]]:
     """``facts`` split by concept, each concept's in the order given."""
     grouped: dict[str, list[_Fact]] = {}
     for fact in facts:
