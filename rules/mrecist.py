@@ -442,13 +442,6 @@ def lesion_studies(lesions: Iterable[LesionMeasurement]) -> LesionStudies:
     return LesionStudies(studies, tuple(unusable), tuple(several))
 
 
-def _valid_readings(
-    lesions: Iterable[LesionMeasurement], as_of: date | None, notes: list[str]
-) -> dict[date, dict[str, Reading]]:
-    """Readings on or before ``as_of`` grouped by date and lesion; one per lesion and date (the largest)."""
-    return lesion_studies(lesions).up_to(as_of, notes)
-
-
 def _organ_group(organ: str | None) -> str:
     return organ if organ is not None else UNKNOWN_ORGAN
 
@@ -485,7 +478,7 @@ def select_targets(
     forms its own group ``"unknown"``.
     """
     crit = _criteria(criteria)
-    studies = _valid_readings(baseline_lesions, None, [])
+    studies = lesion_studies(baseline_lesions).by_date
     readings = [r for study in studies.values() for r in study.values()]
     return _choose_targets(readings, crit)
 
@@ -1488,8 +1481,9 @@ def mrecist_for_snapshot(
     as_of: date,
     criteria: Mapping[str, Any] | MrecistCriteria,
     non_target_progression: Iterable[RecordedProgression] = (),
+    prepared: LesionStudies | None = None,
 ) -> MrecistResult:
-    """:func:`evaluate_mrecist` over a snapshot's lesions and conditions."""
+    """:func:`evaluate_mrecist` over a snapshot's lesions and conditions (``prepared``: as there)."""
     return evaluate_mrecist(
         snapshot.lesions,
         treatment_start=treatment_start,
@@ -1497,4 +1491,5 @@ def mrecist_for_snapshot(
         criteria=criteria,
         conditions=snapshot.conditions,
         non_target_progression=non_target_progression,
+        prepared=prepared,
     )

@@ -28,7 +28,7 @@ from rules.dose import DoseAdvice, dose_advice
 from rules.eligibility import Eligibility, bclc_b_at_first_tace, evaluate_eligibility, tace_resistant
 from rules.findings import Finding, Notes, Status
 from rules.knowledge import Knowledge
-from rules.mrecist import LesionStudies, MrecistResult, evaluate_mrecist
+from rules.mrecist import LesionStudies, MrecistResult, mrecist_for_snapshot
 from rules.mrecist import lesion_studies as read_lesion_studies
 from rules.performance_status import PerformanceStatus, ValidScores, performance_status_at, valid_scores
 from rules.recommendation import Recommendation, recommend
@@ -184,32 +184,28 @@ def tace_resistance(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior)
 
 
 def mrecist(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> Response:
-    """Adapter: ``rules.mrecist.evaluate_mrecist`` against the current treatment's start (PRODUCT.md, mRECIST)."""
+    """Adapter: ``rules.mrecist.evaluate_mrecist`` against the current treatment's start (PRODUCT.md, mRECIST):
+    sorafenib's start once started, else the TACE series' first session (whose mRECIST the series has, when it
+    was judged)."""
     start = prior.of("sorafenib", SorafenibHistory).start
     first_tace = prior.of("tace_series", TaceSeries).first
-    criteria = k.mrecist
-    studies = prior.of("lesion_studies", LesionStudies)
     if start is not None:
-        result = evaluate_mrecist(
-            snapshot.lesions,
-            treatment_start=start,
-            as_of=as_of,
-            criteria=criteria,
-            conditions=snapshot.conditions,
-            prepared=studies,
-        )
-        return Response(result, wording.registry_response_sorafenib_started(start.isoformat()))
-    if first_tace is not None:
-        result = prior.of("tace_resistance", TaceResistance).series_mrecist or evaluate_mrecist(
-            snapshot.lesions,
-            treatment_start=first_tace,
-            as_of=as_of,
-            criteria=criteria,
-            conditions=snapshot.conditions,
-            prepared=studies,
-        )
-        return Response(result, wording.registry_response_tace_series_first_session(first_tace.isoformat()))
-    return Response(None, wording.registry_no_treatment_to_measure())
+        treatment_start, why = start, wording.registry_response_sorafenib_started(start.isoformat())
+    elif first_tace is not None:
+        treatment_start, why = first_tace, wording.registry_response_tace_series_first_session(first_tace.isoformat())
+        series = prior.of("tace_resistance", TaceResistance).series_mrecist
+        if series is not None:
+            return Response(series, why)
+    else:
+        return Response(None, wording.registry_no_treatment_to_measure())
+    result = mrecist_for_snapshot(
+        snapshot,
+        treatment_start=treatment_start,
+        as_of=as_of,
+        criteria=k.mrecist,
+        prepared=prior.of("lesion_studies", LesionStudies),
+    )
+    return Response(result, why)
 
 
 def sorafenib_eligibility(snapshot: Snapshot, as_of: date, k: Knowledge, prior: Prior) -> Eligibility:

@@ -1312,7 +1312,7 @@ def mrecist_new_extrahepatic_spread() -> str:
     return "new extrahepatic spread"
 
 
-# mrecist._valid_readings
+# mrecist.lesion_studies
 
 def mrecist_lesion_measurement_has_no_usable(ref: str, lesion: str, when: str) -> str:
     return f"Lesion measurement {ref} ({lesion}, {when}) has no usable diameter; not used."
