@@ -32,7 +32,7 @@ value sets, so only the patient filter matters.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import quote
@@ -300,9 +300,8 @@ async def fetch_focus(source: FhirSource, observations: list[dict]) -> list[dict
     return [r for batch in found.values() for r in batch]
 
 
-def _own_observations(found: dict | SearchResult, patient_id: str) -> list[dict]:
+def _own_observations(observations: Iterable[dict], patient_id: str) -> list[dict]:
     """The Observations of the patient in context (what :func:`_accept` keeps, less those naming no patient)."""
-    observations = [found] if isinstance(found, dict) else found.resources
     return [obs for obs in observations if _belongs_to(obs, patient_id)]
 
 
@@ -312,7 +311,8 @@ async def _observations_then_lesions(
     """The Observations; the lesions they name are added to ``lesions`` at once: the lesions' round waits for
     this search only, not for every other search of the record."""
     found = await run_query(source, query)
-    lesions.extend(await fetch_focus(source, _own_observations(found, patient_id)))
+    observations = [found] if isinstance(found, dict) else found.resources
+    lesions.extend(await fetch_focus(source, _own_observations(observations, patient_id)))
     return found
 
 
@@ -339,8 +339,7 @@ async def _fetch(
         observations = fetched.get(OBSERVATIONS_KEY)
         if observations is None:
             observations = list(plan.given.get(OBSERVATIONS_KEY, SearchPage()).resources)
-        own_observations = [obs for obs in observations if _belongs_to(obs, patient_id)]
-        lesions = await fetch_focus(source, own_observations)
+        lesions = await fetch_focus(source, _own_observations(observations, patient_id))
     if resolve_lesions:
         fetched[LESIONS_KEY] = lesions
     return fetched

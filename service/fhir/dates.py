@@ -8,6 +8,7 @@ value less precise than a day (``2026`` or ``2026-05``) is returned with
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 from typing import NamedTuple
@@ -62,19 +63,14 @@ def _parse(value: str) -> FhirDate | None:
         return None
 
 
-_CHOICE_KEYS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {}
-
-
+@functools.cache  # a handful of prefixes
 def _choice_keys(prefix: str) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
     """The element names of ``<prefix>[x]`` that choice_date reads, in its order (made once a prefix)."""
-    keys = _CHOICE_KEYS.get(prefix)
-    if keys is None:
-        keys = _CHOICE_KEYS[prefix] = (
-            tuple(prefix + s for s in ("DateTime", "Instant", "Date")),
-            prefix + "Period",
-            tuple(prefix + s for s in ("String", "Age", "Range", "Timing", "Boolean")),
-        )
-    return keys
+    return (
+        tuple(prefix + s for s in ("DateTime", "Instant", "Date")),
+        prefix + "Period",
+        tuple(prefix + s for s in ("String", "Age", "Range", "Timing", "Boolean")),
+    )
 
 
 def choice_date(resource: dict, prefix: str) -> tuple[FhirDate | None, str | None]:

@@ -25,6 +25,7 @@ The message of a refusal is fhir.resources' own when it finds an error in a fiel
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import types
@@ -86,15 +87,10 @@ def _check_nested(struct: Struct, dates: tuple[str, ...] = (), one_of: tuple[str
             raise ValueError(_one_of_problem(one_of[0], present))  # the message (a sort) only for a refusal
 
 
-_GETTERS: dict[tuple[str, ...], attrgetter] = {}
-
-
+@functools.cache  # one a choice
 def _getter(names: tuple[str, ...]) -> attrgetter:
     """``attrgetter(*names)``, made once for each choice (every choice has two members or more: a tuple)."""
-    getter = _GETTERS.get(names)
-    if getter is None:
-        getter = _GETTERS[names] = attrgetter(*names)
-    return getter
+    return attrgetter(*names)
 
 
 # -- complex types: every R4 member declared (unknown members are refused, as fhir.resources does) --------------
