@@ -17,20 +17,11 @@ from service.db.checkpoint import WalCheckpointer
 from tests.db.test_assessments import save
 
 pytestmark = pytest.mark.anyio
+# the conftest's ``database`` (started, migrated) on its SQLite backend only
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 PAGE = 4096
 SQLITE_DEFAULT_AUTOCHECKPOINT = 1000  # pages: where a COMMIT used to checkpoint
-
-
-@pytest.fixture()
-async def sqlite_db(tmp_path):
-    db = Database.from_url(f"sqlite:///{tmp_path}/hcc.sqlite3")
-    await db.migrate()
-    await db.start()
-    try:
-        yield db
-    finally:
-        await db.stop()
 
 
 def _wal_pages(db: Database) -> float:
@@ -46,42 +37,46 @@ async def _write_past_the_old_mark(db: Database) -> None:
             await save(db, connection=connection, now=datetime.now(UTC), assessment=big)
 
 
-async def test_service_connections_never_checkpoint_in_a_commit(sqlite_db):
-    await sqlite_db._checkpointer.stop()  # the background rounds out of the way
-    async with sqlite_db.engine.connect() as conn:
+@sqlite_only
+async def test_service_connections_never_checkpoint_in_a_commit(database):
+    await database._checkpointer.stop()  # the background rounds out of the way
+    async with database.engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
-    await _write_past_the_old_mark(sqlite_db)
+    await _write_past_the_old_mark(database)
     # with SQLite's default, a COMMIT would have checkpointed and the log been rewound to its start
-    assert _wal_pages(sqlite_db) > SQLITE_DEFAULT_AUTOCHECKPOINT
+    assert _wal_pages(database) > SQLITE_DEFAULT_AUTOCHECKPOINT
 
 
-async def test_the_background_checkpointer_copies_the_log_back(sqlite_db):
-    await sqlite_db._checkpointer.stop()
-    await _write_past_the_old_mark(sqlite_db)
-    busy, frames, copied = await asyncio.to_thread(sqlite_db._checkpointer.checkpoint)
+@sqlite_only
+async def test_the_background_checkpointer_copies_the_log_back(database):
+    await database._checkpointer.stop()
+    await _write_past_the_old_mark(database)
+    busy, frames, copied = await asyncio.to_thread(database._checkpointer.checkpoint)
     assert busy == 0 and frames > SQLITE_DEFAULT_AUTOCHECKPOINT and copied == frames
     # the next write starts the log again from its beginning (the file is reused, not grown): it stays bounded
-    await save(sqlite_db, now=datetime.now(UTC))
-    _busy, frames, copied = await asyncio.to_thread(sqlite_db._checkpointer.checkpoint)
+    await save(database, now=datetime.now(UTC))
+    _busy, frames, copied = await asyncio.to_thread(database._checkpointer.checkpoint)
     assert 0 < frames < 50 and copied == frames
 
 
-async def test_the_checkpointer_runs_by_itself_and_stops_cleanly(sqlite_db):
-    sqlite_db._checkpointer.interval = 0.01
-    await save(sqlite_db, now=datetime.now(UTC))
+@sqlite_only
+async def test_the_checkpointer_runs_by_itself_and_stops_cleanly(database):
+    database._checkpointer.interval = 0.01
+    await save(database, now=datetime.now(UTC))
     for _ in range(500):
-        if sqlite_db._checkpointer.checkpoints >= 2:
+        if database._checkpointer.checkpoints >= 2:
             break
         await asyncio.sleep(0.01)
-    assert sqlite_db._checkpointer.checkpoints >= 2
-    checkpointer = sqlite_db._checkpointer
-    await sqlite_db.stop()
+    assert database._checkpointer.checkpoints >= 2
+    checkpointer = database._checkpointer
+    await database.stop()
     assert checkpointer._task is None
 
 
-async def test_stop_waits_for_the_checkpoint_in_flight(sqlite_db, monkeypatch):
+@sqlite_only
+async def test_stop_waits_for_the_checkpoint_in_flight(database, monkeypatch):
     """Stopping never abandons a round to its thread (a connection closed under a running checkpoint crashed)."""
-    checkpointer = sqlite_db._checkpointer
+    checkpointer = database._checkpointer
     await checkpointer.stop()
     started, finished = threading.Event(), threading.Event()
 
