@@ -149,33 +149,33 @@ async def _store_and_link(
 ) -> list[Card]:
     """Keep this call's assessment behind an unguessable, expiring id; link every card to its page.
 
-    The assessment, then the issued cards, are each committed before the cards are returned: the link
-    works the moment the EHR shows it. One connection, each statement committing on its own (see
-    :meth:`Database.autocommit`: no database lock held between them).
+    The assessment and the issued cards are committed together before the cards are returned: the link
+    works the moment the EHR shows it (:meth:`~service.db.Database.save_assessment_with_cards`: on SQLite one
+    worker-thread hop for both statements).
     """
+    db = state.db
     rendered = render_assessment(assessment, state.knowledge, state.benchmarks)
-    async with state.db.autocommit() as connection:
-        stored_id = await state.db.assessments.save_assessment(
-            patient_ref=f"Patient/{assessment.patient_id}",
-            service_id=service_id,
-            rules_version=assessment.versions["rules"],
-            assessment=rendered,
-            page=page_course(assessment, state.knowledge),
-            hook_instance=hook_instance[:100],
-            connection=connection,
-        )
-        link = Link(
-            label="Full assessment, reasons and survival curves",
-            url=f"{state.settings.public_base_url}/assessments/{stored_id}",
-            type="absolute",
-        )
-        links = [link, *smart_links(state.settings, stored_id)]
-        linked = [card.model_copy(update={"links": [*(card.links or []), *links]}) for card in cards]
-        await state.db.feedback.record_cards(
-            service_id,
-            [c.model_dump(by_alias=True, exclude_none=True) for c in linked],
-            assessment_id=stored_id,
-            connection=connection,
-            scope=scope,
-        )
+    row = db.assessments.new_row(
+        patient_ref=f"Patient/{assessment.patient_id}",
+        service_id=service_id,
+        rules_version=assessment.versions["rules"],
+        assessment=rendered,
+        page=page_course(assessment, state.knowledge),
+        hook_instance=hook_instance[:100],
+    )
+    stored_id = row["id"]
+    link = Link(
+        label="Full assessment, reasons and survival curves",
+        url=f"{state.settings.public_base_url}/assessments/{stored_id}",
+        type="absolute",
+    )
+    links = [link, *smart_links(state.settings, stored_id)]
+    linked = [card.model_copy(update={"links": [*(card.links or []), *links]}) for card in cards]
+    card_rows = db.feedback.card_rows(
+        service_id,
+        [c.model_dump(by_alias=True, exclude_none=True) for c in linked],
+        assessment_id=stored_id,
+        scope=scope,
+    )
+    await db.save_assessment_with_cards(row, card_rows)
     return linked

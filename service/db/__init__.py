@@ -6,7 +6,9 @@ relative to the working directory), PostgreSQL for several replicas (``postgresq
 Why async: the app is FastAPI on asyncio; an async engine (aiosqlite, psycopg 3's async mode) keeps
 database waits off the event loop without a thread per query, and lets ``ping`` be cancelled by a
 timeout. Alembic is synchronous, so :meth:`Database.upgrade` uses a short-lived blocking engine (the
-stdlib ``sqlite3`` / psycopg 3 sync) and is called from a worker thread (:meth:`Database.migrate`).
+stdlib ``sqlite3`` / psycopg 3 sync) and is called from a worker thread (:meth:`Database.migrate`). On SQLite
+the hook's own writes go through a second, blocking engine on the stdlib driver, in one worker-thread hop
+(:meth:`Database.save_assessment_with_cards`): aiosqlite hops to its thread for every cursor step.
 
 Usage::
 
@@ -28,20 +30,21 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 import anyio
 import anyio.to_thread
 import orjson
 from cryptography.fernet import MultiFernet
-from sqlalchemy import event, text
-from sqlalchemy.engine import URL
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
 
 from service.db import migrate as _migrate
 from service.db.assessments import (
@@ -51,9 +54,17 @@ from service.db.assessments import (
     StoredAssessment,
     new_assessment_id,
 )
+from service.db.assessments import INSERT as ASSESSMENT_INSERT
 from service.db.audit import AuditEvent, AuditKind, AuditRepository
 from service.db.checkpoint import WalCheckpointer, service_connection_pragmas
-from service.db.feedback import FeedbackItem, FeedbackRepository, IssuedCard, StoredFeedback, TopicSummary
+from service.db.feedback import (
+    FeedbackItem,
+    FeedbackRepository,
+    IssuedCard,
+    StoredFeedback,
+    TopicSummary,
+    insert_cards,
+)
 from service.db.jti import JtiStore, SqlJtiStore
 from service.db.models import Base
 from service.db.screenings import ScreeningRepository
@@ -113,6 +124,12 @@ def _sqlite_service_connection(dbapi_connection, record) -> None:
     service_connection_pragmas(dbapi_connection)
 
 
+def _insert_together(engine: Engine, inserts: Sequence[tuple[Insert, Any]]) -> None:
+    with engine.begin() as connection:
+        for statement, rows in inserts:
+            connection.execute(statement, rows)
+
+
 class DatabaseNotStartedError(RuntimeError):
     """A repository was used before :meth:`Database.start` (or after :meth:`Database.stop`)."""
 
@@ -152,6 +169,7 @@ class Database:
         self._max_overflow = max_overflow if max_overflow is not None else (0 if sqlite else 10)
         self._echo = echo
         self._engine: AsyncEngine | None = None
+        self._sync_engine: Engine | None = None  # SQLite: the stdlib driver, for :meth:`save_assessment_with_cards`
         self._checkpointer: WalCheckpointer | None = None
         self.assessments = AssessmentRepository(self, assessment_lifetime)
         self.feedback = FeedbackRepository(self)
@@ -217,6 +235,17 @@ class Database:
                 connect_args={"timeout": self.timeout},  # SQLite's busy timeout: the wait for a lock
             )
             event.listen(engine.sync_engine, "connect", _sqlite_service_connection)
+            self._sync_engine = create_engine(
+                self._urls.sync_url,
+                echo=self._echo,
+                hide_parameters=True,
+                json_serializer=dump_json,
+                pool_size=self._pool_size,
+                max_overflow=self._max_overflow,
+                pool_timeout=self.timeout,
+                connect_args={"timeout": self.timeout},
+            )
+            event.listen(self._sync_engine, "connect", _sqlite_service_connection)
             if self._urls.sqlite_path is not None:
                 self._checkpointer = WalCheckpointer(self._urls.sqlite_path.expanduser())
         else:
@@ -251,19 +280,31 @@ class Database:
         engine, self._engine = self._engine, None
         if engine is not None:
             await engine.dispose()
+        sync_engine, self._sync_engine = self._sync_engine, None
+        if sync_engine is not None:
+            await anyio.to_thread.run_sync(sync_engine.dispose)
 
-    @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
-        """One connection whose every statement commits on its own (``connection=`` of the repositories).
+    async def save_assessment_with_cards(
+        self, assessment: Mapping[str, Any], cards: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        """A hook call's stored assessment (a row of :meth:`AssessmentRepository.new_row`) and the cards it
+        returns (rows of :meth:`FeedbackRepository.card_rows`), in one transaction, committed on return.
 
-        For the hook's writes: SQLite takes one writer at a time for the whole file, and a transaction
-        that spans several statements holds that lock while the event loop serves other calls between
-        them (milliseconds under load; other workers meanwhile sleep in SQLite's busy handler). A
-        statement that commits on its own holds it only while SQLite runs it.
+        On the request path. SQLite: on the stdlib driver (:meth:`start`'s second engine) in ONE worker-thread
+        hop; through aiosqlite every cursor step is a hop of its own (~11 for these two statements, about a
+        millisecond of a call on a quiet 2-core machine). The transaction holds SQLite's one writer lock only
+        while the thread runs the two statements, never while the event loop serves other calls.
+        PostgreSQL: on the async engine.
         """
-        async with self.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            yield connection
+        inserts: list[tuple[Insert, Any]] = [(ASSESSMENT_INSERT, assessment)]
+        if cards:
+            inserts.append((insert_cards(self.backend), cards))
+        if self._sync_engine is not None:
+            await anyio.to_thread.run_sync(_insert_together, self._sync_engine, inserts)
+            return
+        async with self.engine.begin() as connection:
+            for statement, rows in inserts:
+                await connection.execute(statement, rows)
 
     async def __aenter__(self) -> Database:
         await self.start()

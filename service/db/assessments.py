@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal, cast
 
 from sqlalchemy import Table, delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db._engine import EngineSource
 from service.db.models import (
@@ -66,11 +64,8 @@ class ExpiredAssessment:
     expired: ClassVar[Literal[True]] = True
 
 
-def _in_transaction(
-    source: EngineSource, connection: AsyncConnection | None
-) -> AbstractAsyncContextManager[AsyncConnection]:
-    """``connection`` as it is (its caller commits), else a transaction of its own."""
-    return nullcontext(connection) if connection is not None else source.engine.begin()
+# parameters, not .values(): no SQL expression is built around the (large) assessment JSON
+INSERT = insert(cast(Table, StoredAssessmentRow.__table__))
 
 
 class AssessmentRepository:
@@ -81,6 +76,42 @@ class AssessmentRepository:
             raise ValueError("the stored assessment lifetime must be positive")
         self._source = source
         self.lifetime = lifetime
+
+    def new_row(
+        self,
+        *,
+        patient_ref: str,
+        service_id: str,
+        rules_version: str,
+        assessment: Mapping[str, Any],
+        cards: Sequence[Any] | None = None,
+        page: Mapping[str, Any] | None = None,
+        hook_instance: str | None = None,
+        now: datetime | None = None,
+        lifetime: timedelta | None = None,
+    ) -> dict[str, Any]:
+        """One call's result as a row of :data:`INSERT` (checked; ``row["id"]`` is its new random id), for
+        :meth:`save_assessment` or, with the call's other rows, :meth:`service.db.Database.insert_together`."""
+        check_reference(patient_ref, "patient_ref")
+        check_length("service_id", service_id, SERVICE_ID_LENGTH, required=True)
+        check_length("rules_version", rules_version, VERSION_LENGTH, required=True)
+        check_length("hook_instance", hook_instance, HOOK_INSTANCE_LENGTH)
+        created = as_utc(now, "now") if now is not None else utcnow()
+        lifetime = self.lifetime if lifetime is None else lifetime
+        if lifetime <= timedelta(0):
+            raise ValueError("lifetime must be positive")
+        return {
+            "id": new_assessment_id(),
+            "created_at": created,
+            "expires_at": created + lifetime,
+            "patient_ref": patient_ref,
+            "hook_instance": hook_instance,
+            "service_id": service_id,
+            "rules_version": rules_version,
+            "assessment": dict(assessment),
+            "cards": list(cards) if cards is not None else None,
+            "page": dict(page) if page is not None else None,
+        }
 
     async def save_assessment(
         self,
@@ -94,39 +125,24 @@ class AssessmentRepository:
         hook_instance: str | None = None,
         now: datetime | None = None,
         lifetime: timedelta | None = None,
-        connection: AsyncConnection | None = None,
     ) -> str:
-        """Store one call's result (JSON-ready: ``model_dump(mode="json")``); return its new random id.
-
-        With ``connection`` (e.g. :meth:`Database.autocommit`) the row is written on that connection;
-        otherwise in a transaction of its own. ``page`` is what only the clinician page draws (JSON-ready),
-        stored beside the assessment so that the assessment JSON stays as the schema says.
-        """
-        check_reference(patient_ref, "patient_ref")
-        check_length("service_id", service_id, SERVICE_ID_LENGTH, required=True)
-        check_length("rules_version", rules_version, VERSION_LENGTH, required=True)
-        check_length("hook_instance", hook_instance, HOOK_INSTANCE_LENGTH)
-        created = as_utc(now, "now") if now is not None else utcnow()
-        lifetime = self.lifetime if lifetime is None else lifetime
-        if lifetime <= timedelta(0):
-            raise ValueError("lifetime must be positive")
-        assessment_id = new_assessment_id()
-        row = {
-            "id": assessment_id,
-            "created_at": created,
-            "expires_at": created + lifetime,
-            "patient_ref": patient_ref,
-            "hook_instance": hook_instance,
-            "service_id": service_id,
-            "rules_version": rules_version,
-            "assessment": dict(assessment),
-            "cards": list(cards) if cards is not None else None,
-            "page": dict(page) if page is not None else None,
-        }
-        async with _in_transaction(self._source, connection) as conn:
-            # parameters, not .values(): no SQL expression is built around the (large) assessment JSON
-            await conn.execute(insert(cast(Table, StoredAssessmentRow.__table__)), row)
-        return assessment_id
+        """Store one call's result (JSON-ready: ``model_dump(mode="json")``) in a transaction of its own; return
+        its new random id. ``page`` is what only the clinician page draws (JSON-ready), stored beside the
+        assessment so that the assessment JSON stays as the schema says."""
+        row = self.new_row(
+            patient_ref=patient_ref,
+            service_id=service_id,
+            rules_version=rules_version,
+            assessment=assessment,
+            cards=cards,
+            page=page,
+            hook_instance=hook_instance,
+            now=now,
+            lifetime=lifetime,
+        )
+        async with self._source.engine.begin() as conn:
+            await conn.execute(INSERT, row)
+        return str(row["id"])
 
     async def get_assessment(
         self, assessment_id: str, now: datetime | None = None

@@ -20,7 +20,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import Table, distinct, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
 
 from service.db._engine import EngineSource
 from service.db.models import (
@@ -204,27 +204,37 @@ class TopicSummary:
     override_rate: float | None
 
 
+def insert_cards(dialect: str) -> Insert:
+    """The INSERT of issued cards (rows of :meth:`FeedbackRepository.card_rows`), a uuid already recorded left as it
+    was. The rows go as parameters, not ``.values(rows)``: one statement for any number of cards, compiled once and
+    cached (SQLAlchemy's "insertmanyvalues" still sends one ``INSERT ... VALUES (...), (...) RETURNING``)."""
+    return _INSERT_CARDS[dialect]
+
+
+_CARDS = cast(Table, CardIssuedRow.__table__)
+_INSERT_CARDS = {
+    name: dialect_insert(_CARDS).on_conflict_do_nothing(index_elements=["card_uuid"]).returning(_CARDS.c.card_uuid)
+    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
 class FeedbackRepository:
     """``db.feedback``."""
 
     def __init__(self, source: EngineSource) -> None:
         self._source = source
 
-    async def record_cards(
+    def card_rows(
         self,
         service_id: str,
         cards: Iterable[IssuedCard | Mapping[str, Any]],
         *,
         assessment_id: str | None = None,
         now: datetime | None = None,
-        connection: AsyncConnection | None = None,
         scope: ClientScope | None = None,
-    ) -> int:
-        """Record returned cards (CDS Hooks card JSON or :class:`IssuedCard`); return how many were new.
-
-        Cards without a uuid are skipped; a uuid already recorded is left as it was. With
-        ``connection`` (e.g. :meth:`Database.autocommit`) the rows are written on that connection.
-        """
+    ) -> list[dict[str, Any]]:
+        """Returned cards (CDS Hooks card JSON or :class:`IssuedCard`) as rows of :func:`insert_cards`, checked;
+        cards without a uuid are skipped, a uuid twice is one row."""
         check_length("service_id", service_id, SERVICE_ID_LENGTH, required=True)
         check_length("assessment_id", assessment_id, ID_LENGTH)
         created = as_utc(now, "now") if now is not None else utcnow()
@@ -235,9 +245,7 @@ class FeedbackRepository:
                 continue
             parsed.check()
             issued.setdefault(parsed.uuid, parsed)
-        if not issued:
-            return 0
-        rows = [
+        return [
             {
                 "card_uuid": card.uuid,
                 "service_id": service_id,
@@ -251,18 +259,25 @@ class FeedbackRepository:
             }
             for card in issued.values()
         ]
+
+    async def record_cards(
+        self,
+        service_id: str,
+        cards: Iterable[IssuedCard | Mapping[str, Any]],
+        *,
+        assessment_id: str | None = None,
+        now: datetime | None = None,
+        scope: ClientScope | None = None,
+    ) -> int:
+        """Record returned cards (see :meth:`card_rows`) in a transaction of their own; return how many were new
+        (a uuid already recorded is left as it was)."""
+        rows = self.card_rows(service_id, cards, assessment_id=assessment_id, now=now, scope=scope)
+        if not rows:
+            return 0
         engine = self._source.engine
-        dialect_insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        table = cast(Table, CardIssuedRow.__table__)
-        # the rows as parameters, not .values(rows): one statement for any number of cards, compiled once and
-        # cached (SQLAlchemy's "insertmanyvalues" still sends one INSERT ... VALUES (...), (...) RETURNING)
-        statement = (
-            dialect_insert(table).on_conflict_do_nothing(index_elements=["card_uuid"]).returning(table.c.card_uuid)
-        )
-        if connection is not None:
-            return len((await connection.execute(statement, rows)).all())
         async with engine.begin() as conn:
-            return len((await conn.execute(statement, rows)).all())  # RETURNING lists only the rows inserted
+            # RETURNING lists only the rows inserted
+            return len((await conn.execute(insert_cards(engine.dialect.name), rows)).all())
 
     async def add_feedback(
         self,

@@ -30,11 +30,13 @@ def _wal_pages(db: Database) -> float:
 
 
 async def _write_past_the_old_mark(db: Database) -> None:
-    """~1.5x SQLite's default autocheckpoint of log pages, one autocommitted hook write at a time."""
+    """~1.5x SQLite's default autocheckpoint of log pages, one hook write at a time."""
     big = {"reasons": ["x" * 2000] * 20}  # ~40 KB a row
-    async with db.autocommit() as connection:
-        for _ in range(100):
-            await save(db, connection=connection, now=datetime.now(UTC), assessment=big)
+    for _ in range(100):
+        row = db.assessments.new_row(
+            patient_ref="Patient/1", service_id="s", rules_version="r", assessment=big, now=datetime.now(UTC)
+        )
+        await db.save_assessment_with_cards(row)
 
 
 @sqlite_only
@@ -42,6 +44,8 @@ async def test_service_connections_never_checkpoint_in_a_commit(database):
     await database._checkpointer.stop()  # the background rounds out of the way
     async with database.engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+    with database._sync_engine.connect() as conn:  # the hook's writes (save_assessment_with_cards)
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
     await _write_past_the_old_mark(database)
     # with SQLite's default, a COMMIT would have checkpointed and the log been rewound to its start
     assert _wal_pages(database) > SQLITE_DEFAULT_AUTOCHECKPOINT
