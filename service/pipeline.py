@@ -23,6 +23,12 @@ if TYPE_CHECKING:  # only annotations: a screening worker imports this module wi
 
 # what mapping and rules may take beyond what the FHIR requests left of HCC_FHIR_DEADLINE_SECONDS
 ASSESS_GRACE_SECONDS = 2.0
+# A record of at most this many resources is mapped and assessed on the event loop: ~1-5 ms of CPU (the demo and
+# cohort records hold 59-100), for which the hop to a worker thread and back cost ~0.1-0.2 ms more and, under
+# load, GIL hand-overs between the two threads. Other calls of this worker wait meanwhile, as they would for the
+# GIL. Larger records, and whole-resource validation (HCC_FHIR_STRICT_VALIDATION: ~0.15 ms a resource), go to a
+# worker thread within the call's deadline.
+INLINE_MAX_RESOURCES = 200
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ async def assess_patient(
         source,
         deadline_seconds=state.settings.fhir_deadline_seconds,
     )
+    if len(record.resources) <= INLINE_MAX_RESOURCES and not state.settings.fhir_strict_validation:
+        return assess_record(state, record, as_of)
     # Mapping and rules take long for a large record: in a worker thread, so the event loop keeps serving,
     # and within the call's deadline (a thread cannot be stopped: one past it is abandoned; its work is
     # bounded by HCC_FHIR_MAX_RESOURCES).
