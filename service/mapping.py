@@ -51,7 +51,7 @@ from rules.snapshot import (
     UnusableMeasurement,
 )
 from service.fhir.dates import FhirDate, choice_date, parse_fhir_date, period_end
-from service.fhir.decode import READ_ELEMENTS, decode_problem, problem_location
+from service.fhir.decode import READ_ELEMENTS, decode_problem, problem_location, twins_accept
 
 UCUM = "http://unitsofmeasure.org"
 _isfinite = math.isfinite
@@ -893,24 +893,35 @@ def map_to_snapshot(
     pending: list[dict] = []
     pending_refs: list[str] = []  # ref_of of each pending resource (an Observation's handler takes it)
     bodies: list[tuple[str, dict]] = []
+    # the resources to validate, in the record's order, with each duplicate id where it came (None: reported there)
+    candidates: list[tuple[dict | None, str]] = []
     for resource in resources:
         rtype = resource.get("resourceType")
         if rtype not in R4B_MODELS or rtype == "Patient":
             continue
         ref = ref_of(resource)
         if ref in seen:
-            builder.issue(ref, "duplicate resource id; only the first copy used")
+            candidates.append((None, ref))
             continue
         seen.add(ref)
         if rtype == "BodyStructure":
             bodies.append((ref, resource))  # validated below if a TumorSize names it
             continue
-        if not builder.may_use(resource):
-            continue  # ignored by the mapping: not validated
+        if builder.may_use(resource):  # else ignored by the mapping: not validated
+            candidates.append((resource, ref))
+    # the typed decoder's twin on all the Observations first (most of a long record), blocks of them a call
+    observations = [] if strict else [r for r, _ in candidates if r is not None and r["resourceType"] == "Observation"]
+    twin_verdicts = iter(twins_accept(observations, "Observation"))
+    for candidate, ref in candidates:
+        if candidate is None:
+            builder.issue(ref, "duplicate resource id; only the first copy used")
+            continue
+        resource = candidate
         if strict:
             problem = validation_problem(resource, strict=True)
         else:  # validation_problem's default path, without its two calls in between (once a resource)
-            problem = decode_problem(resource)
+            twin = next(twin_verdicts) if resource["resourceType"] == "Observation" else None
+            problem = decode_problem(resource, twin)
             if problem is not None:
                 problem = _refusal(resource, problem)
         if problem:
