@@ -23,7 +23,7 @@ from datetime import date
 from rules import wording
 from rules.knowledge import Knowledge
 from rules.snapshot import BloodPressure, Snapshot
-from rules.timing import days_before
+from rules.timing import days_before, taken_within
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def _fmt(r: BloodPressure) -> str:
 def thrombocytopenia(snapshot: Snapshot, as_of: date, k: Knowledge) -> AdverseEvent:
     window = k.criteria.freshness.lab_max_age_days
     earliest = days_before(as_of, window)
-    recent = [m for m in snapshot.series("platelets") if earliest <= m.when <= as_of]
+    recent = taken_within(snapshot.series("platelets"), earliest, as_of)
     if not recent:
         return AdverseEvent("thrombocytopenia", None, None, (), wording.ctcae_no_platelet_count_within_days(window))
     latest = recent[-1]

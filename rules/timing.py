@@ -5,15 +5,17 @@ Windows compare calendar dates, inclusively; nothing here reads the clock.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from datetime import date, timedelta
 from operator import attrgetter
 from typing import TypeVar
 
-from rules.snapshot import ConditionFact, Measurement, MedicationFact
+from rules.snapshot import ConditionFact, DatedSeries, Measurement, MedicationFact
 
 M = TypeVar("M", bound=Measurement)
 _BY_DATE_AND_REF = attrgetter("when", "ref")  # the latest result, ties by reference
+_WHEN = attrgetter("when")
 
 
 def days_before(day: date, days: int) -> date:
@@ -39,14 +41,38 @@ def days_after(day: date, days: int) -> date:
 def latest_within(series: Sequence[M], anchor: date, max_age_days: int) -> M | None:
     """The most recent result taken on or before ``anchor`` and at most ``max_age_days`` before it."""
     earliest = days_before(anchor, max_age_days)
+    if type(series) is DatedSeries:
+        latest = _latest_sorted(series, anchor)
+        return latest if latest is not None and earliest <= latest.when else None
     usable = [m for m in series if earliest <= m.when <= anchor]
     return max(usable, key=_BY_DATE_AND_REF) if usable else None
 
 
 def latest_before(series: Sequence[M], anchor: date) -> M | None:
     """The most recent result on or before ``anchor``, however old (to say why it was not used)."""
+    if type(series) is DatedSeries:
+        return _latest_sorted(series, anchor)
     usable = [m for m in series if m.when <= anchor]
     return max(usable, key=_BY_DATE_AND_REF) if usable else None
+
+
+def taken_within(series: Sequence[M], earliest: date, anchor: date) -> list[M]:
+    """The results taken from ``earliest`` to ``anchor`` (both included), in the series' order."""
+    if type(series) is DatedSeries:  # sorted by date: the results in the window are one slice
+        return list(series[bisect_left(series, earliest, key=_WHEN) : bisect_right(series, anchor, key=_WHEN)])
+    return [m for m in series if earliest <= m.when <= anchor]
+
+
+def _latest_sorted(series: Sequence[M], anchor: date) -> M | None:
+    """:func:`latest_before` of a series sorted by ``(when, ref)``: the last result on or before ``anchor``, bisected;
+    of results with the same date and reference, the first (as ``max`` over the series finds it)."""
+    end = bisect_right(series, anchor, key=_WHEN)
+    if end == 0:
+        return None
+    key = _BY_DATE_AND_REF(series[end - 1])
+    while end > 1 and _BY_DATE_AND_REF(series[end - 2]) == key:
+        end -= 1
+    return series[end - 1]
 
 
 def condition_presence(condition: ConditionFact, day: date, as_of: date) -> bool | None:

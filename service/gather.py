@@ -185,9 +185,16 @@ def restrict_to_patient(resources: list[dict], patient_id: str) -> tuple[list[di
     """Keep the resources that name ``patient_id`` as their patient; report the others."""
     kept: list[dict] = []
     issues: list[DataIssue] = []
+    # the common case first (a long record's every Observation): ``subject`` is exactly ``Patient/<id>``, which
+    # _belongs_to accepts (an id with "/_history/" in it, never valid, takes the general path)
+    target = f"Patient/{patient_id}" if "/_history/" not in patient_id else None
     for resource in resources:
-        ref = f"{resource.get('resourceType')}/{resource.get('id')}"
+        subject = resource.get("subject")
+        if type(subject) is dict and subject.get("reference") == target and resource.get("resourceType") != "Patient":
+            kept.append(resource)
+            continue
         belongs = _belongs_to(resource, patient_id)
+        ref = f"{resource.get('resourceType')}/{resource.get('id')}"  # only for an issue
         if belongs is False:
             issues.append(DataIssue(ref, "belongs to another patient; excluded"))
         elif belongs is None:

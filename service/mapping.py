@@ -19,13 +19,14 @@ and ``cancelled`` resources are ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -50,9 +51,41 @@ from rules.snapshot import (
     UnusableMeasurement,
 )
 from service.fhir.dates import FhirDate, choice_date, parse_fhir_date, period_end
-from service.fhir.decode import READ_ELEMENTS, decode_problem, problem_location
+from service.fhir.decode import READ_ELEMENTS, decode_problem, problem_location, twins_accept
 
 UCUM = "http://unitsofmeasure.org"
+_isfinite = math.isfinite
+
+
+def _frozen_constructor(cls: type) -> Any:
+    """A faster equivalent of ``cls(...)`` for a frozen, slotted dataclass whose fields are all given (no
+    defaults, no ``__post_init__``): the same instance (same type, fields, equality, hash), its fields set
+    through the slots' descriptors instead of ``object.__setattr__`` (half the cost: one per lab result of a
+    long record). Any other class: ``cls`` itself."""
+    fields = dataclasses.fields(cls)
+    params = getattr(cls, "__dataclass_params__", None)
+    if (
+        params is None
+        or not params.frozen
+        or "__slots__" not in cls.__dict__
+        or hasattr(cls, "__post_init__")
+        or any(not f.init or f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+               for f in fields)
+    ):
+        return cls
+    names = [f.name for f in fields]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace.update({f"_set_{n}": cls.__dict__[n].__set__ for n in names})
+    source = (
+        f"def new({', '.join(names)}):\n    self = _new(_cls)\n"
+        + "".join(f"    _set_{n}(self, {n})\n" for n in names)
+        + "    return self\n"
+    )
+    exec(source, namespace)  # a constructor made from the dataclass's own field names
+    return namespace["new"]
+
+
+_new_measurement = _frozen_constructor(Measurement)
 IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled"})
 USABLE_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected", "appended"})
 SEVERITY_CODES = {"255604002": "mild", "6736007": "moderate", "24484000": "severe"}
@@ -175,8 +208,11 @@ def _read_elements_problem(resource: dict) -> str | None:
     """The typed decoder's verdict; when it refuses the resource, fhir.resources' message for the first
     error in an element the mapping reads (strict mode's words), else the decoder's own."""
     message = decode_problem(resource)
-    if message is None:
-        return None
+    return None if message is None else _refusal(resource, message)
+
+
+def _refusal(resource: dict, message: str) -> str:
+    """The problem reported for a resource the typed decoder refused with ``message`` (see above)."""
     read = READ_ELEMENTS[resource["resourceType"]]
     for where, msg in _validation_errors(resource):
         if where is not None and where.split(".", 1)[0] in read:
@@ -429,14 +465,16 @@ class _Builder:
         return False
 
     # -- Observation ---------------------------------------------------------
-    def observation(self, obs: dict) -> None:
+    def observation(self, obs: dict, ref: str | None = None) -> None:
+        """``ref``: ``ref_of(obs)``, when the caller has it."""
         status = obs.get("status")
         if status in IGNORED_STATUSES:
             return
         entry = self.matched_entry(obs, obs.get("code"), "Observation")
         if entry is None:
             return
-        ref = ref_of(obs)
+        if ref is None:
+            ref = ref_of(obs)
         if status not in USABLE_OBSERVATION_STATUSES:
             self.issue(ref, f"status '{status}' is not a final result; not used")
             return
@@ -463,7 +501,12 @@ class _Builder:
             self.quantity(ref, entry.concept, when.day, obs.get("valueQuantity"))
 
     def quantity(self, ref: str, concept: str, day: date, q: Any) -> None:
-        value = finite_number(q.get("value")) if isinstance(q, dict) else None
+        if isinstance(q, dict):
+            value = q.get("value")
+            # a float is its own finite_number when finite (the usual lab value); anything else is read by it
+            value = value if type(value) is float and _isfinite(value) else finite_number(value)
+        else:
+            value = None
         if value is None:
             problem = "no numeric valueQuantity (or one out of range)"
             self.issue(ref, f"{concept}: {problem}")
@@ -491,7 +534,7 @@ class _Builder:
             self.issue(ref, f"{concept}: {problem}; not used")
             self.unusable.append(UnusableMeasurement(concept, day, ref, problem))
             return
-        self.measurements.append(Measurement(concept, converted, str(spec.get("unit", unit)), day, ref, recorded))
+        self.measurements.append(_new_measurement(concept, converted, str(spec.get("unit", unit)), day, ref, recorded))
 
     def score(self, obs: dict, ref: str, concept: str, day: date) -> None:
         value: Any = obs.get("valueInteger")
@@ -806,7 +849,7 @@ _CODE_VALUE_SET = {
     "AllergyIntolerance": "MedicationRequest",
 }
 
-HANDLERS = {
+HANDLERS: dict[str, Callable[[_Builder, dict], None]] = {
     "Observation": _Builder.observation,
     "Condition": _Builder.condition,
     "Procedure": _Builder.procedure,
@@ -848,26 +891,44 @@ def map_to_snapshot(
     builder = _Builder(k=k, patient_id=facts.id, issues=issues + patient_issues)
     seen: set[str] = set()
     pending: list[dict] = []
+    pending_refs: list[str] = []  # ref_of of each pending resource (an Observation's handler takes it)
     bodies: list[tuple[str, dict]] = []
+    # the resources to validate, in the record's order, with each duplicate id where it came (None: reported there)
+    candidates: list[tuple[dict | None, str]] = []
     for resource in resources:
         rtype = resource.get("resourceType")
         if rtype not in R4B_MODELS or rtype == "Patient":
             continue
         ref = ref_of(resource)
         if ref in seen:
-            builder.issue(ref, "duplicate resource id; only the first copy used")
+            candidates.append((None, ref))
             continue
         seen.add(ref)
         if rtype == "BodyStructure":
             bodies.append((ref, resource))  # validated below if a TumorSize names it
             continue
-        if not builder.may_use(resource):
-            continue  # ignored by the mapping: not validated
-        problem = validation_problem(resource, strict=strict)
+        if builder.may_use(resource):  # else ignored by the mapping: not validated
+            candidates.append((resource, ref))
+    # the typed decoder's twin on all the Observations first (most of a long record), blocks of them a call
+    observations = [] if strict else [r for r, _ in candidates if r is not None and r["resourceType"] == "Observation"]
+    twin_verdicts = iter(twins_accept(observations, "Observation"))
+    for candidate, ref in candidates:
+        if candidate is None:
+            builder.issue(ref, "duplicate resource id; only the first copy used")
+            continue
+        resource = candidate
+        if strict:
+            problem = validation_problem(resource, strict=True)
+        else:  # validation_problem's default path, without its two calls in between (once a resource)
+            twin = next(twin_verdicts) if resource["resourceType"] == "Observation" else None
+            problem = decode_problem(resource, twin)
+            if problem is not None:
+                problem = _refusal(resource, problem)
         if problem:
             builder.issue(resource, problem)
             continue
         pending.append(resource)
+        pending_refs.append(ref)
     named = _focus_references(pending)
     for ref, body in bodies:
         if ref not in named:
@@ -877,8 +938,13 @@ def map_to_snapshot(
             builder.issue(body, problem)
             continue
         builder.body_structures[ref] = body
-    for resource in pending:
-        HANDLERS[resource["resourceType"]](builder, resource)
+    observation = builder.observation
+    for resource, ref in zip(pending, pending_refs):
+        rtype = resource["resourceType"]
+        if rtype == "Observation":
+            observation(resource, ref)
+        else:
+            HANDLERS[rtype](builder, resource)
     builder.resolve_lesion_organs()
     return Snapshot(
         patient=facts,

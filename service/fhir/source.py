@@ -114,20 +114,24 @@ def read_search_page(bundle: dict) -> SearchPage:
 
     :class:`MalformedBundleError` when ``entry``, ``link`` or an outcome's ``issue`` is not a list."""
     page = SearchPage(next_url=next_link(bundle))
+    resources = page.resources
     for entry in _list_of(bundle, "entry", "Bundle"):
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        if not isinstance(resource, dict):
             continue
-        if resource["resourceType"] == "OperationOutcome":
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str):
+            continue
+        if rtype == "OperationOutcome":
             for issue in _list_of(resource, "issue", "OperationOutcome"):
                 if isinstance(issue, dict):
                     text = _issue_text(issue)
                     page.outcomes.append(text)
                     page.unfiltered = page.unfiltered or _says_parameter_ignored(issue, text)
             continue
-        mode = (entry.get("search") or {}).get("mode") if isinstance(entry.get("search"), dict) else None
-        if mode in _RESOURCE_MODES:
-            page.resources.append(resource)
+        search = entry.get("search")
+        if (search.get("mode") if isinstance(search, dict) else None) in _RESOURCE_MODES:
+            resources.append(resource)
     return page
 
 

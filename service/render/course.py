@@ -68,7 +68,17 @@ def _evidence_texts(assessment: Assessment, labels: dict[str, str]) -> dict[str,
     snap = assessment.snapshot
     texts: dict[str, str] = {m.ref: _lesion_text(m, labels) for m in snap.lesions}
     texts.update({lesion: f"Lesion {label}" for lesion, label in labels.items()})
-    texts.update({meas.ref: f"{concept_name(meas.concept)} {meas.when.isoformat()}: {meas.recorded}" for meas in snap.measurements})
+    # one line per lab result (thousands in a long record): each concept's name and each day's text made once
+    names: dict[str, str] = {}
+    days: dict[date, str] = {}
+    for meas in snap.measurements:
+        day = days.get(meas.when)
+        if day is None:
+            day = days[meas.when] = meas.when.isoformat()
+        name = names.get(meas.concept)
+        if name is None:
+            name = names[meas.concept] = concept_name(meas.concept)
+        texts[meas.ref] = f"{name} {day}: {meas.recorded}"
     texts.update({p.ref: _procedure_text(p) for p in snap.procedures})
     texts.update({c.ref: _condition_text(c) for c in snap.conditions})
     texts.update({med.ref: _medication_text(med) for med in snap.medications})
