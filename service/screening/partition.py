@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import io
 import math
 import os
@@ -54,7 +55,7 @@ from service.mapping import R4B_MODELS
 PARTITIONS_DIR = "partitions"
 DONE_FILE = "DONE"
 PLAN_FORMAT = 2  # 2: a partition is the list of its chunk files (1: one file)
-PATIENT_IDS_FILE = "patients.ids"
+PATIENT_IDS_FILE = "patients.json"
 CHUNK_BYTES = 64 * 1024 * 1024  # a plain file is routed in byte ranges of this size (at most)
 MIN_CHUNK_BYTES = 4 * 1024 * 1024
 EXAMPLES_PER_KIND = 5
@@ -265,7 +266,8 @@ class ChunkTask:
     start: int
     end: int | None  # None: the whole file (a gzipped one)
     folder: Path  # partitions/chunk-NNNN: this chunk's partition files
-    patient_ids: Path  # the ids in scope, one a line (written by the driver)
+    patient_ids: Path  # the ids in scope, a JSON array (written by the driver)
+    ids_digest: str  # sha256 of that file: what a worker's cached copy is checked against
     partitions: int  # P
     buffer_budget: int
 
@@ -281,15 +283,17 @@ class ChunkResult:
 
 
 @functools.lru_cache(maxsize=2)
-def _read_ids(path: Path, size: int, mtime_ns: int) -> frozenset[str]:
-    """The ids file, read once per process (keyed by its size and time: a redone partitioning rewrites it)."""
-    return frozenset(path.read_bytes().decode("utf-8").split("\n")) - {""}
+def _read_ids(path: Path, digest: str) -> frozenset[str]:
+    """The ids file, read once per process and partitioning (a redone partitioning rewrites it)."""
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise RuntimeError(f"{path} is not the one this partitioning wrote (another run in the same folder?)")
+    return frozenset(orjson.loads(data))
 
 
 def route_chunk(task: ChunkTask) -> ChunkResult:
     """Route one chunk's lines into ``task.folder/part-PPPP.ndjson`` (runs again from an empty folder)."""
-    stat = task.patient_ids.stat()
-    ids = _read_ids(task.patient_ids, stat.st_size, stat.st_mtime_ns)
+    ids = _read_ids(task.patient_ids, task.ids_digest)
     if task.folder.exists():
         shutil.rmtree(task.folder)  # a retried chunk: its earlier appends go
     task.folder.mkdir(parents=True)
@@ -373,11 +377,11 @@ def _merge(
     chunk order, the first few of each kind, their lines numbered within the whole file)."""
     partitions: list[list[str]] = [[] for _ in range(count)]
     resources: dict[str, int] = {}
-    lines_before: dict[Path, int] = {}
+    offset = lines = 0
     for task, result in zip(tasks, results, strict=True):
         assert task.index == result.index
-        offset = lines_before.get(task.path, 0)
-        lines_before[task.path] = offset + result.lines
+        offset = 0 if task.start == 0 else offset + lines  # the lines of the file's earlier chunks
+        lines = result.lines
         for index in result.written:
             partitions[index].append(str(task.folder / f"part-{index:04d}.ndjson"))
         for rtype, n in result.resources.items():
@@ -405,8 +409,8 @@ def partition_files(
     """Partition ``files`` ((resource type, path) of NDJSON, ``.ndjson.gz`` too) into ``work_dir/partitions``.
 
     The chunks are routed by ``executor`` (its workers must see ``work_dir`` at the same path), or in this
-    process without one; ``chunk_bytes`` (default: :func:`chunk_size`) is the byte range of a plain file's chunk. Returns the plan in ``partitions/DONE`` as is when it exists (a finished partitioning,
-    resumed).
+    process without one; ``chunk_bytes`` (default: :func:`chunk_size`) is the byte range of a plain file's
+    chunk. Returns the plan in ``partitions/DONE`` as is when it exists (a finished partitioning, resumed).
     """
     if patients_per_partition < 1:
         raise ValueError("patients_per_partition must be at least 1")
@@ -425,14 +429,16 @@ def partition_files(
     ids = _patient_ids(files, problems)
     count = max(1, math.ceil(len(ids) / patients_per_partition))
     ids_file = folder / PATIENT_IDS_FILE
-    _write_atomically(ids_file, "".join(f"{pid}\n" for pid in sorted(ids)).encode("utf-8"))
+    ids_json = orjson.dumps(sorted(ids))
+    _write_atomically(ids_file, ids_json)
+    digest = hashlib.sha256(ids_json).hexdigest()
     size = chunk_bytes or chunk_size(files, executor.workers if executor is not None else 1)
     tasks: list[ChunkTask] = []
     for _rtype, name in files:
         path = Path(name).absolute()  # not resolved: a linked file keeps its name in the examples
         for start, end in _ranges(path, size):
             index = len(tasks)
-            tasks.append(ChunkTask(index, path, start, end, folder / f"chunk-{index:04d}", ids_file, count,
+            tasks.append(ChunkTask(index, path, start, end, folder / f"chunk-{index:04d}", ids_file, digest, count,
                                    buffer_budget))
     results = executor.map(route_chunk, tasks) if executor is not None else [route_chunk(t) for t in tasks]
     partitions, resources = _merge(tasks, results, problems, count)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import gzip
+import hashlib
 import random
 from collections import Counter
 from pathlib import Path
@@ -382,9 +383,10 @@ def test_a_chunk_routed_again_starts_afresh(tmp_path, bundles):
     files = write_export(bundles[:3], tmp_path / "export")
     plan = partition_files(files, tmp_path / "w", chunk_bytes=1 << 40)
     folder = tmp_path / "w" / "partitions"
-    (folder / "patients.ids").write_bytes(b"".join(p.encode() + b"\n" for p in _ids(plan)))
+    ids = orjson.dumps(_ids(plan))
+    (folder / "patients.json").write_bytes(ids)
     task = partition_module.ChunkTask(0, files[0][1].absolute(), 0, None, folder / "chunk-0000",
-                                      folder / "patients.ids", 1, 1 << 20)
+                                      folder / "patients.json", hashlib.sha256(ids).hexdigest(), 1, 1 << 20)
     (folder / "chunk-0000" / "part-0003.ndjson").write_bytes(b"junk")
     first = _data(plan, 0)
     result = partition_module.route_chunk(task)
@@ -406,3 +408,17 @@ def test_byte_ranges_own_each_line_once(tmp_path, content, chunk_bytes):
     path.write_bytes(content)
     ranges = partition_module._ranges(path, chunk_bytes)
     assert b"".join(line for start, end in ranges for line in partition_module._raw_lines(path, start, end)) == content
+
+
+def test_a_file_listed_twice_and_an_odd_id_give_the_plan_of_one_pass(tmp_path):
+    patient = b'{"resourceType": "Patient", "id": "a\\nb"}\n'
+    observation = b'{"resourceType": "Observation", "id": "o%d", "subject": {"reference": "Patient/a\\nb"}}\n'
+    files = [("Patient", tmp_path / "Patient.ndjson"), ("Observation", tmp_path / "Observation.ndjson")]
+    files[0][1].write_bytes(patient)
+    files[1][1].write_bytes(b"".join(observation % i for i in range(20)) + b"{oops\n" + observation % 20 + b"[]\n")
+    files.append(files[1])  # the same file twice: routed twice, its lines numbered from 1 each time
+    serial = partition_files(files, tmp_path / "w1", chunk_bytes=1 << 40)
+    chunked = partition_files(files, tmp_path / "w2", chunk_bytes=100)
+    _same(chunked, serial)
+    assert serial.resources == {"Observation": 42, "Patient": 1}
+    assert [e["where"] for e in serial.examples] == ["Observation.ndjson:21", "Observation.ndjson:23"] * 2
