@@ -291,6 +291,11 @@ def _read_ids(path: Path, digest: str) -> frozenset[str]:
     return frozenset(orjson.loads(data))
 
 
+def release_routing_state() -> None:
+    """Forget the ids a worker read for routing (a worker that now assesses needs them no more)."""
+    _read_ids.cache_clear()
+
+
 def route_chunk(task: ChunkTask) -> ChunkResult:
     """Route one chunk's lines into ``task.folder/part-PPPP.ndjson`` (runs again from an empty folder)."""
     ids = _read_ids(task.patient_ids, task.ids_digest)

@@ -46,6 +46,7 @@ from service.screening.partition import (
     RoutingError,
     partition_of,
     patient_of_reference,
+    release_routing_state,
     route,
 )
 from service.screening.summary import worklist_fields
@@ -276,6 +277,7 @@ def _routed_raw(line: bytes) -> str | None:
 def run_partition(spec: PartitionSpec) -> PartitionResult:
     """Assess every patient of one partition into ``spec.result`` (JSON lines, sorted by patient id)."""
     started, cpu_started = time.monotonic(), time.process_time()
+    release_routing_state()  # before toolkit's gc.freeze: the routing's ids are not kept for the process's life
     kit = toolkit(spec.worker)
     today = datetime.now(ZoneInfo(spec.worker.timezone)).date()
     groups: dict[str, list[ParsedLine]] = {}
