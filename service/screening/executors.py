@@ -15,8 +15,9 @@ chunks (:func:`service.screening.partition.route_chunk`) are routed so, by the p
   partition, run again on another worker (the result file is written atomically, and a chunk routed again
   starts from an empty folder, so a rerun is harmless).
 
-Every worker must read the partition paths and write the result paths the specs name: the same local disk, or
-on Kubernetes a ReadWriteMany volume mounted at the same path in the driver (job) pod and every worker pod.
+Every worker must read the export's files and the partition paths and write the partitions' chunk files and the
+result paths the specs name: the same local disk, or on Kubernetes a ReadWriteMany volume mounted at the same path
+in the driver (job) pod and every worker pod.
 Each worker process loads the knowledge once (``runner.toolkit`` is cached per process), not per partition.
 A patient's failure is a row of its partition's result; a partition that fails as a whole (its file
 unreadable, a worker lost more often than retried) raises from ``run`` and the partitions not yet started are
