@@ -88,13 +88,13 @@ def main() -> None:
     else:
         files = [(p.stem, p) for p in sorted(args.export.glob("*.ndjson"))]
     plan = partition_files(files, work, patients_per_partition=100_000)
-    data = Path(plan.partitions[0]).read_bytes()
+    data = b"".join(Path(path).read_bytes() for path in plan.partitions[0])
     groups = group_by_patient(data)
     chosen = sorted(groups)[: args.patients] if args.export is not None else sorted(groups)
     part = work / "chosen.ndjson"
     keep = set(chosen)
     part.write_bytes(b"".join(line + b"\n" for line in data.splitlines() if route(line).patient_id in keep))
-    spec = PartitionSpec(0, part, work / "result.jsonl", AsOfPolicy(DAY), WorkerSettings())
+    spec = PartitionSpec(0, (part,), work / "result.jsonl", AsOfPolicy(DAY), WorkerSettings())
     run_partition(spec)
     whole = min(run_partition(spec).cpu_seconds for _ in range(max(3, args.repeats // 3)))
     group = min_cpu_ms(lambda: group_by_patient(part.read_bytes()), args.repeats)

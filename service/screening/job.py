@@ -1,7 +1,9 @@
 """One screening run from start to end: source -> partitions -> assessed partitions -> the database.
 
 The same function serves ``hcc-cds screen`` and the job API (which runs it as a task of the replica that
-took the request; the partitions go to worker processes either way). Each phase leaves its work on disk
+took the request; the partitions go to worker processes either way). One executor serves the run: made when the
+partitioning starts (its workers start while the driver reads the Patient file), it routes the partitioning's
+chunks and then assesses the partitions. Each phase leaves its work on disk
 under the run's folder, so a killed run started again with ``hcc-cds screen --run-id`` skips what is
 finished: complete downloads are kept, a finished partitioning is read back, a partition whose result file
 exists is only stored again (idempotent), and only the others are assessed.
@@ -189,7 +191,7 @@ async def _assess(
     db: Database,
     run: ScreeningRun,
     specs: list[PartitionSpec],
-    options: ExecutionOptions,
+    executor: Executor,
     progress: Progress,
     tally: _Tally,
     counts: dict[str, Any],
@@ -205,19 +207,15 @@ async def _assess(
     await db.screenings.update_run(run.id, patients_done=tally.done, patient_errors=tally.errors)
     if not pending:
         return
-    executor = _executor(options)
-    try:
-        results = executor.run(pending)
-        while (result := await anyio.to_thread.run_sync(_next, results)) is not None:
-            before = tally.done
-            await _store_partition(db, run, result.index, result.result, tally)
-            tally.assessed_since_start += tally.done - before
-            progress.advance(tally.done - before, result.errors)
-            counts["progress"] = tally.rate_and_eta()
-            await db.screenings.update_run(run.id, patients_done=tally.done, patient_errors=tally.errors, counts=counts)
-            await _check_not_cancelled(db, run.id)
-    finally:
-        await anyio.to_thread.run_sync(executor.close)
+    results = executor.run(pending)
+    while (result := await anyio.to_thread.run_sync(_next, results)) is not None:
+        before = tally.done
+        await _store_partition(db, run, result.index, result.result, tally)
+        tally.assessed_since_start += tally.done - before
+        progress.advance(tally.done - before, result.errors)
+        counts["progress"] = tally.rate_and_eta()
+        await db.screenings.update_run(run.id, patients_done=tally.done, patient_errors=tally.errors, counts=counts)
+        await _check_not_cancelled(db, run.id)
 
 
 async def execute_run(
@@ -285,8 +283,46 @@ async def _phases(
         run.id, status="partitioning", transaction_time=exported.transaction_time, counts=counts
     )
     progress.phase("partitioning")
+    executor = await anyio.to_thread.run_sync(_executor, options)
+    try:
+        tally = await _partition_and_assess(db, settings, run, work, exported, options, executor, progress, today,
+                                            counts)
+    finally:
+        await anyio.to_thread.run_sync(executor.close)
+    departed = await db.screenings.departed(run)
+    counts["departed"] = {"count": len(departed), "patients": departed[:100]}
+    counts["progress"] = tally.rate_and_eta()
+    await db.screenings.update_run(
+        run.id,
+        status="complete",
+        patients_done=tally.done,
+        patient_errors=tally.errors,
+        counts=counts,
+        rules_version=RULES_VERSION,
+        finished_at=utcnow(),
+    )
+    progress.phase("complete")
+    previous = await db.screenings.get_run(run.previous_run_id) if run.previous_run_id else None
+    await anyio.to_thread.run_sync(_tidy, work, Path(previous.work_dir) if previous and previous.work_dir else None)
+
+
+async def _partition_and_assess(
+    db: Database,
+    settings: Settings,
+    run: ScreeningRun,
+    work: Path,
+    exported: ExportedFiles,
+    options: ExecutionOptions,
+    executor: Executor,
+    progress: Progress,
+    today: date | None,
+    counts: dict[str, Any],
+) -> _Tally:
+    """The partitioning (chunks routed on ``executor``) and the assessment of its partitions (on it too)."""
     plan = await anyio.to_thread.run_sync(
-        lambda: partition_files(list(exported.files), work, patients_per_partition=options.patients_per_partition)
+        lambda: partition_files(
+            list(exported.files), work, patients_per_partition=options.patients_per_partition, executor=executor
+        )
     )
     counts["partitioning"] = {
         "partitions": len(plan.partitions),
@@ -303,32 +339,18 @@ async def _phases(
     specs = [
         PartitionSpec(
             index=index,
-            partition=Path(path),
+            partitions=tuple(Path(path) for path in paths),
             result=results / f"part-{index:04d}.jsonl",
             as_of=policy.for_partition(index, count),
             worker=worker,
         )
-        for index, path in enumerate(plan.partitions)
+        for index, paths in enumerate(plan.partitions)
     ]
     tally = _Tally(total=plan.patients)
     await db.screenings.update_run(run.id, status="assessing", patients_total=plan.patients, counts=counts)
     progress.phase("assessing")
-    await _assess(db, run, specs, options, progress, tally, counts)
-    departed = await db.screenings.departed(run)
-    counts["departed"] = {"count": len(departed), "patients": departed[:100]}
-    counts["progress"] = tally.rate_and_eta()
-    await db.screenings.update_run(
-        run.id,
-        status="complete",
-        patients_done=tally.done,
-        patient_errors=tally.errors,
-        counts=counts,
-        rules_version=RULES_VERSION,
-        finished_at=utcnow(),
-    )
-    progress.phase("complete")
-    previous = await db.screenings.get_run(run.previous_run_id) if run.previous_run_id else None
-    await anyio.to_thread.run_sync(_tidy, work, Path(previous.work_dir) if previous and previous.work_dir else None)
+    await _assess(db, run, specs, executor, progress, tally, counts)
+    return tally
 
 
 def _tidy(work: Path, previous: Path | None) -> None:

@@ -1,16 +1,23 @@
-"""NDJSON files of an export -> partitions of whole patients on disk, in bounded memory.
+"""NDJSON files of an export -> partitions of whole patients on disk, in bounded memory, routed in parallel.
 
 A Bulk Data export is one file (or several) per resource type; an assessment needs one patient's resources
-together. The partitioner reads the Patient file(s) first (the patients in scope, and so the number of
-partitions ``P = ceil(n / patients_per_partition)``), then every file line by line, and appends each RAW line
-to the partition of its patient (``crc32(id) % P``): a worker then reads one partition and finds every resource
-of its patients there, whichever file they came from.
+together. The driver reads the Patient file(s) first (the patients in scope, duplicates counted, and so the
+number of partitions ``P = ceil(n / patients_per_partition)``); then the routing of every file is cut into
+chunks (a plain file into byte ranges of ``chunk_bytes``: a chunk ``[start, end)`` owns each line whose first
+byte lies in it; a gzipped file whole) and each chunk is routed by :func:`route_chunk`, on the executor's
+workers (the processes that then assess) or in the calling process without one. A chunk appends each RAW line
+to its own file of the line's patient's partition (``crc32(id) % P``):
+``partitions/chunk-NNNN/part-PPPP.ndjson``. A partition is the list of its chunk files in chunk order (file
+order, then byte order): a worker reads them in that order and finds every resource of its patients there, in
+the order of the export, whichever file they came from and however the files were cut.
 
 Only what routes a line is decoded (``resourceType``, ``id``, ``subject``/``patient``: a msgspec Struct, the
-rest of the line is skipped unparsed). Lines are buffered per partition under one memory budget and appended
-to their files when it is reached (one output file open at a time): memory and open files stay bounded
-whatever the export's size. Nothing in the input is fatal; what is left out is counted, with the first few
-examples (file:line and the problem, never a resource's content):
+rest of the line is skipped unparsed). Lines are buffered per partition under one memory budget per chunk (so
+per process) and appended to their files when it is reached (one output file open at a time): memory and open
+files stay bounded whatever the export's size. Nothing in the input is fatal; what is left out is counted,
+with the first few examples (file:line and the problem, never a resource's content; each chunk counts its
+lines, and the driver makes the line numbers of the file's later chunks global, so the plan does not depend on
+the chunks):
 
 * ``malformed``: not a JSON object with a ``resourceType`` (or a Patient without an id);
 * ``unexpected_type``: a type the mapping does not read (not in :data:`service.mapping.R4B_MODELS`, e.g. Group);
@@ -20,21 +27,25 @@ examples (file:line and the problem, never a resource's content):
 * ``duplicate_patient``: a Patient id seen twice (both lines are kept; the runner takes the first).
 
 ``partitions/DONE`` (the plan, JSON) is written last, atomically: with it, :func:`partition_files` just reads
-it (resume); partitions without it are from an interrupted run (appends are not idempotent) and are redone.
+it (resume: nothing is routed); partitions without it (or with a plan of another ``PLAN_FORMAT``) are from an
+interrupted or older run (appends are not idempotent) and are redone. A chunk routed again (a retried task)
+starts from an empty folder of its own.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import hashlib
 import io
 import math
 import os
 import shutil
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import msgspec
 import orjson
@@ -43,7 +54,10 @@ from service.mapping import R4B_MODELS
 
 PARTITIONS_DIR = "partitions"
 DONE_FILE = "DONE"
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2  # 2: a partition is the list of its chunk files (1: one file)
+PATIENT_IDS_FILE = "patients.json"
+CHUNK_BYTES = 64 * 1024 * 1024  # a plain file is routed in byte ranges of this size (at most)
+MIN_CHUNK_BYTES = 4 * 1024 * 1024
 EXAMPLES_PER_KIND = 5
 BUFFER_BUDGET_BYTES = 64 * 1024 * 1024  # buffered lines of all partitions together, before appending to files
 PROBLEM_KINDS = ("malformed", "unexpected_type", "no_patient", "unknown_patient", "duplicate_patient")
@@ -127,7 +141,7 @@ def partition_of(patient_id: str, count: int) -> int:
 class PartitionPlan:
     """Where each patient's resources are, and what was left out (JSON-serialisable: it is ``DONE``)."""
 
-    partitions: list[str]  # paths of part-NNNN.ndjson, index = partition number
+    partitions: list[list[str]]  # index = partition number: its chunk files' paths, in chunk order
     patients_per_partition: list[int]
     patients: int
     resources: dict[str, int] = field(default_factory=dict)  # routed lines by resource type
@@ -139,8 +153,15 @@ class PartitionPlan:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
 
     @classmethod
-    def from_json(cls, raw: bytes) -> PartitionPlan:
-        return cls(**orjson.loads(raw))
+    def from_json(cls, raw: bytes) -> PartitionPlan | None:
+        """The plan; None for a plan of another format (or not a plan): the partitioning is redone."""
+        try:
+            found = orjson.loads(raw)
+            if not isinstance(found, dict) or found.get("format") != PLAN_FORMAT:
+                return None
+            return cls(**found)
+        except (orjson.JSONDecodeError, TypeError):
+            return None
 
 
 class _Problems:
@@ -157,15 +178,16 @@ class _Problems:
 
 
 class _PartitionWriters:
-    """Appends lines to P partition files: buffered in memory under one budget, one file open at a time."""
+    """Appends lines to P partition files: buffered in memory under one budget, one file open at a time.
+
+    A file is created by its first append: a partition none of the lines went to has no file (``written``)."""
 
     def __init__(self, paths: list[Path], budget: int) -> None:
         self.paths = paths
         self.budget = budget
         self.buffers = [bytearray() for _ in paths]
         self.buffered = 0
-        for path in paths:
-            path.write_bytes(b"")  # every partition exists, even one no patient hashes to
+        self.written: set[int] = set()
 
     def append(self, index: int, line: bytes) -> None:
         self.buffers[index] += line
@@ -174,11 +196,12 @@ class _PartitionWriters:
             self.flush()
 
     def flush(self) -> None:
-        for path, buffer in zip(self.paths, self.buffers, strict=True):
+        for index, (path, buffer) in enumerate(zip(self.paths, self.buffers, strict=True)):
             if buffer:
                 with open(path, "ab") as out:
                     out.write(buffer)
                 buffer.clear()
+                self.written.add(index)
         self.buffered = 0
 
 
@@ -188,13 +211,32 @@ def _open_input(path: Path) -> gzip.GzipFile | io.BufferedReader:
     return open(path, "rb")
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, line without its end) for each non-blank line of an NDJSON file, gzipped or not."""
+def _raw_lines(path: Path, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    """The lines (with their ends) whose first byte lies in ``[start, end)`` of a plain file; every line of the
+    file when ``end`` is None (a gzipped file: read whole)."""
     with _open_input(path) as stream:
-        for number, line in enumerate(stream, start=1):
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield number, line
+        if end is None:
+            yield from stream
+            return
+        if start > 0:
+            stream.seek(start - 1)
+            stream.readline()  # the end of the line before, or of the line that began before start
+        position = stream.tell()
+        while position < end:
+            line = stream.readline()
+            if not line:
+                return
+            position += len(line)
+            yield line
+
+
+def _lines(path: Path, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(line number within the range, line without its end) for each non-blank line of a range of an NDJSON
+    file (see :func:`_raw_lines`), gzipped or not; blank lines count in the numbering."""
+    for number, line in enumerate(_raw_lines(path, start, end), start=1):
+        line = line.rstrip(b"\r\n")
+        if line.strip():
+            yield number, line
 
 
 def _patient_ids(files: Sequence[tuple[str, Path]], problems: _Problems) -> set[str]:
@@ -210,31 +252,116 @@ def _patient_ids(files: Sequence[tuple[str, Path]], problems: _Problems) -> set[
                 continue  # counted once, in the routing pass
             if routed.resource_type == "Patient" and routed.patient_id is not None:
                 if routed.patient_id in ids:
-                    problems.add("duplicate_patient", f"{path.name}:{number}", "a Patient id seen before")
+                    problems.add("duplicate_patient", f"{Path(path).name}:{number}", "a Patient id seen before")
                 ids.add(routed.patient_id)
     return ids
 
 
-def _route_file(path: Path, ids: set[str], writers: _PartitionWriters, problems: _Problems,
-                resources: dict[str, int]) -> None:
-    count = len(writers.paths)
-    for number, line in _lines(path):
-        where = f"{path.name}:{number}"
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk of one file to route (picklable: it runs in a worker process, local or on a Dask cluster)."""
+
+    index: int  # chunk number, over all files: the order of the partitions' chunk files
+    path: Path  # the NDJSON file (absolute)
+    start: int
+    end: int | None  # None: the whole file (a gzipped one)
+    folder: Path  # partitions/chunk-NNNN: this chunk's partition files
+    patient_ids: Path  # the ids in scope, a JSON array (written by the driver)
+    ids_digest: str  # sha256 of that file: what a worker's cached copy is checked against
+    partitions: int  # P
+    buffer_budget: int
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    index: int
+    lines: int  # physical lines the chunk owns (blank ones too): the next chunk of the file numbers after them
+    written: tuple[int, ...]  # the partitions this chunk has a file of
+    resources: dict[str, int]
+    counts: dict[str, int]
+    examples: list[dict[str, str]]  # "where" numbers lines within the chunk; the driver makes them global
+
+
+@functools.lru_cache(maxsize=2)
+def _read_ids(path: Path, digest: str) -> frozenset[str]:
+    """The ids file, read once per process and partitioning (a redone partitioning rewrites it)."""
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise RuntimeError(f"{path} is not the one this partitioning wrote (another run in the same folder?)")
+    return frozenset(orjson.loads(data))
+
+
+def release_routing_state() -> None:
+    """Forget the ids a worker read for routing (a worker that now assesses needs them no more)."""
+    _read_ids.cache_clear()
+
+
+def route_chunk(task: ChunkTask) -> ChunkResult:
+    """Route one chunk's lines into ``task.folder/part-PPPP.ndjson`` (runs again from an empty folder)."""
+    ids = _read_ids(task.patient_ids, task.ids_digest)
+    if task.folder.exists():
+        shutil.rmtree(task.folder)  # a retried chunk: its earlier appends go
+    task.folder.mkdir(parents=True)
+    paths = [task.folder / f"part-{i:04d}.ndjson" for i in range(task.partitions)]
+    writers = _PartitionWriters(paths, task.buffer_budget)
+    problems = _Problems()
+    resources: dict[str, int] = {}
+    count = task.partitions
+    name = task.path.name
+    lines = 0
+    for number, line in enumerate(_raw_lines(task.path, task.start, task.end), start=1):
+        lines = number
+        line = line.rstrip(b"\r\n")
+        if not line.strip():
+            continue
         try:
             routed = route(line)
         except RoutingError as exc:
-            problems.add("malformed", where, str(exc))
+            problems.add("malformed", f"{name}:{number}", str(exc))
             continue
         rtype, pid = routed.resource_type, routed.patient_id
         if rtype not in R4B_MODELS:
-            problems.add("unexpected_type", where, f"{rtype[:64]} is not a type the assessment reads")
+            problems.add("unexpected_type", f"{name}:{number}", f"{rtype[:64]} is not a type the assessment reads")
         elif pid is None:
-            problems.add("no_patient", where, f"{rtype} names no patient")
+            problems.add("no_patient", f"{name}:{number}", f"{rtype} names no patient")
         elif pid not in ids:
-            problems.add("unknown_patient", where, f"{rtype} of a patient not in the Patient file(s)")
+            problems.add("unknown_patient", f"{name}:{number}", f"{rtype} of a patient not in the Patient file(s)")
         else:
             writers.append(partition_of(pid, count), line + b"\n")
             resources[rtype] = resources.get(rtype, 0) + 1
+    writers.flush()
+    return ChunkResult(task.index, lines, tuple(sorted(writers.written)), resources, problems.counts,
+                       problems.examples)
+
+
+def chunk_size(files: Sequence[tuple[str, Path]], workers: int) -> int:
+    """Chunks of at most :data:`CHUNK_BYTES`, and at least four a worker (of at least :data:`MIN_CHUNK_BYTES`) so
+    that a small export keeps every worker busy too."""
+    total = sum(Path(path).stat().st_size for _rtype, path in files)
+    return min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, math.ceil(total / (4 * max(1, workers)))))
+
+
+def _ranges(path: Path, chunk_bytes: int) -> list[tuple[int, int | None]]:
+    """A plain file's byte ranges of ``chunk_bytes``; a gzipped (or empty) file whole."""
+    if path.name.endswith(".gz"):
+        return [(0, None)]
+    size = path.stat().st_size
+    if size == 0:
+        return [(0, None)]
+    return [(start, min(start + chunk_bytes, size)) for start in range(0, size, chunk_bytes)]
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class TaskRunner(Protocol):
+    """What runs the chunks (an :class:`service.screening.executors.Executor`): results in the tasks' order."""
+
+    @property
+    def workers(self) -> int: ...
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]: ...
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -243,40 +370,89 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(temp, path)
 
 
+def _with_line(where: str, offset: int) -> str:
+    name, _, number = where.rpartition(":")
+    return f"{name}:{int(number) + offset}"
+
+
+def _merge(
+    tasks: Sequence[ChunkTask], results: Sequence[ChunkResult], problems: _Problems, count: int
+) -> tuple[list[list[str]], dict[str, int]]:
+    """The chunks' partition files, by partition in chunk order; resources and problems summed (examples in
+    chunk order, the first few of each kind, their lines numbered within the whole file)."""
+    partitions: list[list[str]] = [[] for _ in range(count)]
+    resources: dict[str, int] = {}
+    offset = lines = 0
+    for task, result in zip(tasks, results, strict=True):
+        assert task.index == result.index
+        offset = 0 if task.start == 0 else offset + lines  # the lines of the file's earlier chunks
+        lines = result.lines
+        for index in result.written:
+            partitions[index].append(str(task.folder / f"part-{index:04d}.ndjson"))
+        for rtype, n in result.resources.items():
+            resources[rtype] = resources.get(rtype, 0) + n
+        shown = {kind: problems.counts[kind] for kind in PROBLEM_KINDS}  # examples kept so far, at most
+        for example in result.examples:
+            kind = example["kind"]
+            if shown[kind] < EXAMPLES_PER_KIND:
+                shown[kind] += 1
+                problems.examples.append(example | {"where": _with_line(example["where"], offset)})
+        for kind, n in result.counts.items():
+            problems.counts[kind] += n
+    return partitions, resources
+
+
 def partition_files(
     files: Sequence[tuple[str, Path]],
     work_dir: Path,
     *,
     patients_per_partition: int = 250,
     buffer_budget: int = BUFFER_BUDGET_BYTES,
+    executor: TaskRunner | None = None,
+    chunk_bytes: int | None = None,
 ) -> PartitionPlan:
     """Partition ``files`` ((resource type, path) of NDJSON, ``.ndjson.gz`` too) into ``work_dir/partitions``.
 
-    Returns the plan in ``partitions/DONE`` as is when it exists (a finished partitioning, resumed).
+    The chunks are routed by ``executor`` (its workers must see ``work_dir`` at the same path), or in this
+    process without one; ``chunk_bytes`` (default: :func:`chunk_size`) is the byte range of a plain file's
+    chunk. Returns the plan in ``partitions/DONE`` as is when it exists (a finished partitioning, resumed).
     """
     if patients_per_partition < 1:
         raise ValueError("patients_per_partition must be at least 1")
+    if chunk_bytes is not None and chunk_bytes < 1:
+        raise ValueError("chunk_bytes must be at least 1")
     folder = work_dir.resolve() / PARTITIONS_DIR  # absolute: workers need not share the driver's directory
     done = folder / DONE_FILE
     if done.exists():
-        return PartitionPlan.from_json(done.read_bytes())
+        plan = PartitionPlan.from_json(done.read_bytes())
+        if plan is not None:
+            return plan
     if folder.exists():
         shutil.rmtree(folder)  # an interrupted partitioning: its appends cannot be resumed
     folder.mkdir(parents=True)
     problems = _Problems()
     ids = _patient_ids(files, problems)
     count = max(1, math.ceil(len(ids) / patients_per_partition))
-    paths = [folder / f"part-{i:04d}.ndjson" for i in range(count)]
-    writers = _PartitionWriters(paths, buffer_budget)
-    resources: dict[str, int] = {}
-    for _rtype, path in files:
-        _route_file(Path(path), ids, writers, problems, resources)
-    writers.flush()
+    ids_file = folder / PATIENT_IDS_FILE
+    ids_json = orjson.dumps(sorted(ids))
+    _write_atomically(ids_file, ids_json)
+    digest = hashlib.sha256(ids_json).hexdigest()
+    size = chunk_bytes or chunk_size(files, executor.workers if executor is not None else 1)
+    tasks: list[ChunkTask] = []
+    for _rtype, name in files:
+        path = Path(name).absolute()  # not resolved: a linked file keeps its name in the examples
+        for start, end in _ranges(path, size):
+            index = len(tasks)
+            tasks.append(ChunkTask(index, path, start, end, folder / f"chunk-{index:04d}", ids_file, digest, count,
+                                   buffer_budget))
+    results = executor.map(route_chunk, tasks) if executor is not None else [route_chunk(t) for t in tasks]
+    partitions, resources = _merge(tasks, results, problems, count)
+    ids_file.unlink()
     per_partition = [0] * count
     for pid in ids:
         per_partition[partition_of(pid, count)] += 1
     plan = PartitionPlan(
-        partitions=[str(p) for p in paths],
+        partitions=partitions,
         patients_per_partition=per_partition,
         patients=len(ids),
         resources=dict(sorted(resources.items())),

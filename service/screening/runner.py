@@ -1,5 +1,8 @@
 """One partition -> one result file: each patient through the hook call's own gather -> map -> assess -> render.
 
+A partition is the list of its chunk files (see :mod:`service.screening.partition`); they are read in their
+order, so each patient's lines come in the export's order whichever way the export was cut into chunks.
+
 :func:`run_partition` is a pure function of its :class:`PartitionSpec` (picklable: it runs in a worker process,
 local or on a Dask cluster). A screened patient is treated exactly as a ``patient-view`` hook call with a full
 prefetch: the prefetch an EHR would send (one searchset Bundle per template key) goes through
@@ -43,6 +46,7 @@ from service.screening.partition import (
     RoutingError,
     partition_of,
     patient_of_reference,
+    release_routing_state,
     route,
 )
 from service.screening.summary import worklist_fields
@@ -94,7 +98,7 @@ class WorkerSettings:
 @dataclass(frozen=True)
 class PartitionSpec:
     index: int
-    partition: Path  # part-NNNN.ndjson (a path every worker can read)
+    partitions: tuple[Path, ...]  # the partition's chunk files, in chunk order (paths every worker can read)
     result: Path  # where the rows go (JSON lines)
     as_of: AsOfPolicy
     worker: WorkerSettings
@@ -238,8 +242,9 @@ def routed_patient(resource: object) -> str | None:
     return None
 
 
-def group_by_patient(data: bytes) -> dict[str, list[ParsedLine]]:
-    """A partition's lines, parsed once, by patient (lines the partitioner would not have written are skipped).
+def group_by_patient(data: bytes, groups: dict[str, list[ParsedLine]] | None = None) -> dict[str, list[ParsedLine]]:
+    """A partition's lines, parsed once, by patient (lines the partitioner would not have written are skipped);
+    added to ``groups`` when given (the partition's next chunk file), in their order.
 
     Each line is parsed by orjson once and routed from the parsed object (the routing decoder and then orjson
     on every line cost ~1 ms a patient). A line orjson refuses but the routing decoder reads stays in its
@@ -247,7 +252,7 @@ def group_by_patient(data: bytes) -> dict[str, list[ParsedLine]]:
     The price is memory: a partition's parsed objects are ~5x its bytes (a 14 MB partition of 200 patients:
     peak RSS 76 -> 147 MB), bounded by ``patients_per_partition``.
     """
-    groups: dict[str, list[ParsedLine]] = {}
+    groups = {} if groups is None else groups
     loads = orjson.loads
     for line in data.splitlines():
         if not line.strip():
@@ -272,9 +277,12 @@ def _routed_raw(line: bytes) -> str | None:
 def run_partition(spec: PartitionSpec) -> PartitionResult:
     """Assess every patient of one partition into ``spec.result`` (JSON lines, sorted by patient id)."""
     started, cpu_started = time.monotonic(), time.process_time()
+    release_routing_state()  # before toolkit's gc.freeze: the routing's ids are not kept for the process's life
     kit = toolkit(spec.worker)
     today = datetime.now(ZoneInfo(spec.worker.timezone)).date()
-    groups = group_by_patient(spec.partition.read_bytes())
+    groups: dict[str, list[ParsedLine]] = {}
+    for path in spec.partitions:  # in chunk order: each patient's lines in the export's order
+        group_by_patient(path.read_bytes(), groups)
     spec.result.parent.mkdir(parents=True, exist_ok=True)
     temp = spec.result.with_name(f"{spec.result.name}.{os.getpid()}.tmp")
     errors = 0

@@ -57,8 +57,9 @@ def rest_answers(bundles) -> dict[str, dict]:
 
 
 def _specs(plan, results: Path, as_of: AsOfPolicy) -> list[PartitionSpec]:
-    return [PartitionSpec(i, Path(p), results / f"part-{i:04d}.jsonl", as_of.for_partition(i, len(plan.partitions)),
-                          WorkerSettings()) for i, p in enumerate(plan.partitions)]
+    return [PartitionSpec(i, tuple(Path(p) for p in paths), results / f"part-{i:04d}.jsonl",
+                          as_of.for_partition(i, len(plan.partitions)), WorkerSettings())
+            for i, paths in enumerate(plan.partitions)]
 
 
 def _rows(path: Path) -> list[dict]:
@@ -133,7 +134,8 @@ def test_an_exception_in_the_assessment_is_an_error_row(tmp_path, bundles, monke
 
 def _rows_ids(spec: PartitionSpec) -> set[str]:
     return {line.split(b'"id":"', 1)[1].split(b'"', 1)[0].decode()
-            for line in spec.partition.read_bytes().splitlines() if line.startswith(b'{"resourceType":"Patient"')}
+            for path in spec.partitions for line in path.read_bytes().splitlines()
+            if line.startswith(b'{"resourceType":"Patient"')}
 
 
 def test_as_of_per_patient_then_default_then_today(tmp_path, bundles):
@@ -145,7 +147,7 @@ def test_as_of_per_patient_then_default_then_today(tmp_path, bundles):
         "today": (AsOfPolicy(None), dict.fromkeys(ids, datetime.now(UTC).date())),
     }
     for policy, expected in policies.values():
-        run_partition(PartitionSpec(0, spec.partition, spec.result, policy, spec.worker))
+        run_partition(PartitionSpec(0, spec.partitions, spec.result, policy, spec.worker))
         rows = _rows(spec.result)
         assert {r["patient_id"]: r["as_of"] for r in rows} == {p: d.isoformat() for p, d in expected.items()}
         assert all(unpack(r["assessment_z"])["as_of"] == r["as_of"] for r in rows)
@@ -168,12 +170,24 @@ def test_rerun_rewrites_the_same_file_atomically(tmp_path, bundles):
     assert [p.name for p in spec.result.parent.iterdir()] == [spec.result.name]  # no temporary file left
 
 
-def test_an_empty_partition_gives_an_empty_result(tmp_path):
+@pytest.mark.parametrize("files", [1, 0])
+def test_an_empty_partition_gives_an_empty_result(tmp_path, files):
     empty = tmp_path / "part-0003.ndjson"
     empty.write_bytes(b"")
-    result = run_partition(PartitionSpec(3, empty, tmp_path / "r" / "part-0003.jsonl", AsOfPolicy(DAY),
+    result = run_partition(PartitionSpec(3, (empty,) * files, tmp_path / "r" / "part-0003.jsonl", AsOfPolicy(DAY),
                                          WorkerSettings()))
     assert (result.patients, result.errors) == (0, 0) and result.result.read_bytes() == b""
+
+
+def test_a_partition_cut_in_chunks_gives_the_same_rows(tmp_path, bundles):
+    """A patient's lines spread over several chunk files (read in chunk order) give the rows of one file."""
+    files = write_export(bundles[:8], tmp_path / "export")
+    whole = partition_files(files, tmp_path / "w1", patients_per_partition=3, chunk_bytes=1 << 40)
+    cut = partition_files(files, tmp_path / "w2", patients_per_partition=3, chunk_bytes=2000)
+    assert max(len(paths) for paths in cut.partitions) > len(files)
+    one = [run_partition(s).result.read_bytes() for s in _specs(whole, tmp_path / "r1", AsOfPolicy(DAY))]
+    many = [run_partition(s).result.read_bytes() for s in _specs(cut, tmp_path / "r2", AsOfPolicy(DAY))]
+    assert many == one and sum(len(rows.splitlines()) for rows in one) == 8
 
 
 ROUTING_LINES = [
