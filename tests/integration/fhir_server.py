@@ -27,10 +27,41 @@ def sekmet_binary() -> Path:
     return path
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out by itself (to outgoing connections and to ``bind(("", 0))``)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_LOWEST_PORT = 10000
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 for a test server to bind a moment later.
+
+    Asking the kernel for "any free port" and releasing it races: the kernel may hand the same port to the next such
+    request (a proxy started just after the server it fronts, as CI once saw) or to an outgoing connection before the
+    server binds. So the port comes from below the kernel's ephemeral range, which neither of those ever takes, is
+    never handed out twice in this process, and is free when handed out. The scan starts at an offset derived from
+    the process id so that two test runs on one machine rarely probe the same ports.
+    """
+    span = _ephemeral_low() - _LOWEST_PORT
+    start = (os.getpid() * 7919) % span
+    for step in range(span):
+        port = _LOWEST_PORT + (start + step) % span
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port on 127.0.0.1 between {_LOWEST_PORT} and {_LOWEST_PORT + span}")
 
 
 @dataclass
