@@ -308,13 +308,14 @@ def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[s
 
 
 async def _store(state: AppState, session: SmartSession, live: LiveRecord) -> str:
-    return await state.db.assessments.save_assessment(
+    assessments = state.db.assessments
+    return await assessments.save_assessment(assessments.new_row(
         patient_ref=f"Patient/{session.patient_id}",
         service_id=SERVICE_ID,
         rules_version=live.assessment.versions["rules"],
         assessment=live.rendered,
         page=page_course(live.assessment, state.knowledge),
-    )
+    ))
 
 
 @router.post(

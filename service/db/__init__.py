@@ -15,7 +15,7 @@ Usage::
     db = Database.from_url(settings.database_url)  # None: the default SQLite file
     await db.migrate()  # = anyio.to_thread.run_sync(db.upgrade): Alembic to head
     await db.start()
-    ref = await db.assessments.save_assessment(...)
+    ref = await db.assessments.save_assessment(db.assessments.new_row(...))
     await db.stop()
 
 Repositories: ``db.assessments`` (stored results behind card links), ``db.feedback`` (issued cards and

@@ -90,8 +90,10 @@ class AssessmentRepository:
         now: datetime | None = None,
         lifetime: timedelta | None = None,
     ) -> dict[str, Any]:
-        """One call's result as a row of :data:`INSERT` (checked; ``row["id"]`` is its new random id), for
-        :meth:`save_assessment` or, with the call's other rows, :meth:`service.db.Database.insert_together`."""
+        """One call's result (JSON-ready: ``model_dump(mode="json")``) as a row of :data:`INSERT`, checked;
+        ``row["id"]`` is its new random id. ``page`` is what only the clinician page draws (JSON-ready), stored
+        beside the assessment so that the assessment JSON stays as the schema says. Written by
+        :meth:`save_assessment` or, with the call's cards, :meth:`service.db.Database.save_assessment_with_cards`."""
         check_reference(patient_ref, "patient_ref")
         check_length("service_id", service_id, SERVICE_ID_LENGTH, required=True)
         check_length("rules_version", rules_version, VERSION_LENGTH, required=True)
@@ -113,33 +115,8 @@ class AssessmentRepository:
             "page": dict(page) if page is not None else None,
         }
 
-    async def save_assessment(
-        self,
-        *,
-        patient_ref: str,
-        service_id: str,
-        rules_version: str,
-        assessment: Mapping[str, Any],
-        cards: Sequence[Any] | None = None,
-        page: Mapping[str, Any] | None = None,
-        hook_instance: str | None = None,
-        now: datetime | None = None,
-        lifetime: timedelta | None = None,
-    ) -> str:
-        """Store one call's result (JSON-ready: ``model_dump(mode="json")``) in a transaction of its own; return
-        its new random id. ``page`` is what only the clinician page draws (JSON-ready), stored beside the
-        assessment so that the assessment JSON stays as the schema says."""
-        row = self.new_row(
-            patient_ref=patient_ref,
-            service_id=service_id,
-            rules_version=rules_version,
-            assessment=assessment,
-            cards=cards,
-            page=page,
-            hook_instance=hook_instance,
-            now=now,
-            lifetime=lifetime,
-        )
+    async def save_assessment(self, row: Mapping[str, Any]) -> str:
+        """Store one call's result, a row of :meth:`new_row`, in a transaction of its own; return its id."""
         async with self._source.engine.begin() as conn:
             await conn.execute(INSERT, row)
         return str(row["id"])

@@ -12,7 +12,7 @@ is summarised under ``topic_code=None`` with ``issued=0``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
@@ -260,18 +260,9 @@ class FeedbackRepository:
             for card in issued.values()
         ]
 
-    async def record_cards(
-        self,
-        service_id: str,
-        cards: Iterable[IssuedCard | Mapping[str, Any]],
-        *,
-        assessment_id: str | None = None,
-        now: datetime | None = None,
-        scope: ClientScope | None = None,
-    ) -> int:
-        """Record returned cards (see :meth:`card_rows`) in a transaction of their own; return how many were new
-        (a uuid already recorded is left as it was)."""
-        rows = self.card_rows(service_id, cards, assessment_id=assessment_id, now=now, scope=scope)
+    async def record_cards(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Record returned cards, rows of :meth:`card_rows`, in a transaction of their own; return how many were
+        new (a uuid already recorded is left as it was)."""
         if not rows:
             return 0
         engine = self._source.engine

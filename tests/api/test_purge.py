@@ -36,9 +36,9 @@ async def _plant(url: str) -> tuple[str, str, str]:
         ids = []
         for created, lifetime in ((LONG_AGO, timedelta(hours=1)), (now - timedelta(hours=2), timedelta(hours=1)),
                                   (now, timedelta(hours=24))):
-            ids.append(await db.assessments.save_assessment(
+            ids.append(await db.assessments.save_assessment(db.assessments.new_row(
                 patient_ref="Patient/purge-1", service_id="s", rules_version="r", assessment={}, now=created,
-                lifetime=lifetime))
+                lifetime=lifetime)))
         assert await db.jti.remember("https://iss.example", "old", LONG_AGO, now=LONG_AGO)
         assert await db.jti.remember("https://iss.example", "new", now + timedelta(hours=1))
     return ids[0], ids[1], ids[2]

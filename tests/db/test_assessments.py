@@ -25,18 +25,24 @@ ASSESSMENT = {
 CARDS = [{"uuid": "c-1", "summary": "Sorafenib + TACE fits the study's criteria", "indicator": "info"}]
 
 
+ROW = {
+    "patient_ref": "Patient/123",
+    "service_id": "hcc-sorafenib",
+    "rules_version": "rules-1.0+abc123",
+    "assessment": ASSESSMENT,
+    "cards": CARDS,
+    "hook_instance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+    "now": T0,
+}
+
+
+def row(db: Database, **overrides) -> dict:
+    """A row of ``new_row`` from :data:`ROW` and ``overrides``."""
+    return db.assessments.new_row(**(ROW | overrides))
+
+
 async def save(db: Database, **overrides) -> str:
-    values = {
-        "patient_ref": "Patient/123",
-        "service_id": "hcc-sorafenib",
-        "rules_version": "rules-1.0+abc123",
-        "assessment": ASSESSMENT,
-        "cards": CARDS,
-        "hook_instance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "now": T0,
-    }
-    values.update(overrides)
-    return await db.assessments.save_assessment(**values)
+    return await db.assessments.save_assessment(row(db, **overrides))
 
 
 async def test_round_trip(database):
@@ -103,9 +109,9 @@ async def test_configurable_lifetime(database_url):
 async def test_purge_expired(database):
     old = await save(database)
     fresh = await save(database, now=T0 + timedelta(hours=12))
-    await database.feedback.record_cards(
+    await database.feedback.record_cards(database.feedback.card_rows(
         "hcc-sorafenib", [{"uuid": "card-old", "source": {"label": "l", "topic": {"code": "x"}}}], assessment_id=old
-    )
+    ))
     assert await database.assessments.purge_expired(T0 + timedelta(hours=25)) == 1
     assert await database.assessments.get_assessment(old, T0 + timedelta(hours=25)) is None
     assert isinstance(await database.assessments.get_assessment(fresh, T0 + timedelta(hours=25)), StoredAssessment)

@@ -47,8 +47,13 @@ def overridden(uuid: str, comment: str | None = None) -> dict:
     return item
 
 
+async def record(database, service_id, cards, **kwargs) -> int:
+    """record_cards() of card_rows(): how many of ``cards`` were new."""
+    return await database.feedback.record_cards(database.feedback.card_rows(service_id, cards, **kwargs))
+
+
 async def test_feedback_round_trip(database):
-    await database.feedback.record_cards("hcc-sorafenib", [card("c-1"), card("c-2", topic="continue-tace")], now=T0)
+    await record(database, "hcc-sorafenib", [card("c-1"), card("c-2", topic="continue-tace")], now=T0)
     stored = await database.feedback.add_feedback(
         "hcc-sorafenib", [accepted("c-1", "s-1", "s-2"), overridden("c-2", comment="discussed at tumour board")], now=T0
     )
@@ -91,20 +96,20 @@ async def test_record_cards(database):
         {"summary": "no uuid: no feedback possible"},
         IssuedCard("c-3", "x", None, "warning"),
     ]
-    assessment_id = await database.assessments.save_assessment(
+    assessment_id = await database.assessments.save_assessment(database.assessments.new_row(
         patient_ref="Patient/1", service_id="hcc-sorafenib", rules_version="1", assessment={}, now=T0
-    )
-    assert await database.feedback.record_cards("hcc-sorafenib", cards, assessment_id=assessment_id, now=T0) == 2
-    assert await database.feedback.record_cards("hcc-sorafenib", [card("c-1"), card("c-4")], now=T0) == 1  # c-1 known
-    assert await database.feedback.record_cards("hcc-sorafenib", [], now=T0) == 0
+    ))
+    assert await record(database, "hcc-sorafenib", cards, assessment_id=assessment_id, now=T0) == 2
+    assert await record(database, "hcc-sorafenib", [card("c-1"), card("c-4")], now=T0) == 1  # c-1 known
+    assert await record(database, "hcc-sorafenib", [], now=T0) == 0
 
 
 async def test_summary_rates(database):
     service = "hcc-sorafenib"
     issued = [card(f"a-{i}", topic="sorafenib-plus-tace") for i in range(10)]
     issued += [card(f"b-{i}", topic="continue-tace", indicator="warning") for i in range(4)]
-    await database.feedback.record_cards(service, issued, now=T0)
-    await database.feedback.record_cards("other-service", [card("o-1", topic="sorafenib-plus-tace")], now=T0)
+    await record(database, service, issued, now=T0)
+    await record(database, "other-service", [card("o-1", topic="sorafenib-plus-tace")], now=T0)
     items = [accepted(f"a-{i}") for i in range(6)] + [overridden(f"a-{i}") for i in (6, 7)]
     items += [accepted("a-0")]  # sent twice: the card counts once
     items += [overridden("b-0"), overridden("b-1"), overridden("b-2"), accepted("b-3")]

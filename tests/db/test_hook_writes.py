@@ -9,24 +9,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tests.db.test_assessments import ASSESSMENT, CARDS
+from tests.db.test_assessments import ASSESSMENT, row
 
 pytestmark = pytest.mark.anyio
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def _row(database, **overrides):
-    values = {
-        "patient_ref": "Patient/123",
-        "service_id": "hcc-sorafenib",
-        "rules_version": "rules-1.0+abc123",
-        "assessment": ASSESSMENT,
-        "cards": CARDS,
-        "page": {"course": []},
-        "hook_instance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "now": datetime.now(UTC),
-    }
-    return database.assessments.new_row(**(values | overrides))
+    return row(database, **({"page": {"course": []}, "now": datetime.now(UTC)} | overrides))
 
 
 async def test_both_are_committed_when_it_returns(database, replica):
