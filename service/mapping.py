@@ -26,7 +26,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -52,6 +52,7 @@ from rules.snapshot import (
 )
 from service.fhir.dates import FhirDate, choice_date, parse_fhir_date, period_end
 from service.fhir.decode import READ_ELEMENTS, decode_problem, problem_location, twins_accept
+from service.gc_pause import collector_paused
 
 UCUM = "http://unitsofmeasure.org"
 _isfinite = math.isfinite
@@ -112,6 +113,9 @@ def _model(resource_type: str) -> Any:
     return _MODEL_CACHE[resource_type]
 
 
+# A longer record is mapped with the garbage collector paused (service/gc_pause.py): its collections walked the
+# record's growing objects again and again, ~15-25 % of mapping 10 000 Observations (BENCHMARKS.md).
+PAUSE_COLLECTOR_FROM_RESOURCES = 200
 VALIDATION_CACHE_ENTRIES = 50_000  # ~10 MB a process at most
 
 
@@ -881,7 +885,18 @@ def map_to_snapshot(
     """Build the snapshot of one patient from their resources (already restricted to that patient).
 
     ``strict``: validate each resource used whole with fhir.resources (``HCC_FHIR_STRICT_VALIDATION``).
+    A record of more than :data:`PAUSE_COLLECTOR_FROM_RESOURCES` is mapped with the garbage collector paused.
     """
+    resources = resources if isinstance(resources, Sequence) else list(resources)
+    if len(resources) <= PAUSE_COLLECTOR_FROM_RESOURCES:
+        return _snapshot_of(patient, resources, k, prior_issues, strict)
+    with collector_paused():
+        return _snapshot_of(patient, resources, k, prior_issues, strict)
+
+
+def _snapshot_of(
+    patient: dict, resources: Sequence[dict], k: Knowledge, prior_issues: Iterable[DataIssue], strict: bool
+) -> Snapshot:
     issues = list(prior_issues)
     problem = validation_problem(patient, strict=strict)
     if problem:
