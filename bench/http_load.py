@@ -120,13 +120,17 @@ def scaling(server: Server, rounds: int) -> list[dict]:
     with httpx.Client(base_url=server.base_url, timeout=120.0) as client:
         for count in OBSERVATION_COUNTS:
             case = synthetic_case(count, date.today())
-            reps = 3 if count >= 3_000 else max(5, rounds * (10 if count <= 100 else 3))
+            # at least 7 calls of each (a 10 000-Observation call takes ~0.15 s): with 3, one slow call moved the
+            # per-Observation slope by 2-3 µs between runs of the same tree
+            reps = max(7, rounds * (10 if count <= 100 else 3))
             for _ in range(2):
                 _post(client, case.body)
-            load = OtherLoad(server.worker_pids()).start()
-            warm = [_post(client, case.body) for _ in range(reps)]
             cold_bodies = [fresh_versions(case.body, 10_000 + n) for n in range(reps)]
-            cold = [_post(client, body) for body in cold_bodies]
+            load = OtherLoad(server.worker_pids()).start()
+            warm, cold = [], []
+            for body in cold_bodies:  # alternated: whatever drifts during the run affects warm and cold alike
+                warm.append(_post(client, case.body))
+                cold.append(_post(client, body))
             rows.append(
                 {
                     "observations": count,
