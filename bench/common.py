@@ -90,10 +90,11 @@ def cohort_cases(today: date | None = None) -> list[Case]:
     ]
 
 
-def fresh_versions(body: bytes, n: int) -> bytes:
+def fresh_versions(body: bytes, n: int | str) -> bytes:
     """The same call for a patient never seen: the patient's id, and every id and reference built from it (the
     cohort's resource ids start with it), made new (``<id>-b<n>``), and every prefetched resource given
-    ``meta.versionId`` ``bench-<n>``: content never seen before, so nothing cached for it applies."""
+    ``meta.versionId`` ``bench-<n>``: content never seen before, so nothing cached for it applies. (``n`` a
+    text: a template, such as ``bench/wrk/cohort.lua`` fills in per request.)"""
     data = json.loads(body)
     patient_id = data["context"]["patientId"]
     data = json.loads(json.dumps(data).replace(f'"{patient_id}', f'"{patient_id}-b{n}').replace(

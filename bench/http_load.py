@@ -4,8 +4,9 @@
   with ``GET /healthz`` interleaved in the same run as the floor (keep-alive, one connection);
   ``warm`` repeats bodies the workers have seen (a chart opened again), ``cold`` sends every resource
   in a version never seen before (``meta.versionId``), so nothing cached for it applies;
-- peak throughput: ``wrk`` (Debian's ``wrk``) with ``bench/wrk/cohort.lua`` cycling the same bodies,
-  and ``/healthz``, at several connection counts; 1 and 2 uvicorn workers;
+- peak throughput: ``wrk`` (Debian's ``wrk``) with ``bench/wrk/cohort.lua`` cycling the cohort's bodies made
+  cold on every request (each a patient never seen: new ids, references and versions), and ``/healthz``, at
+  several connection counts; 1 and 2 uvicorn workers;
 - start-up: process start to ``/readyz`` OK (every worker started), resident memory per worker.
 
     python -m bench.http_load [--workers 1 2] [--rounds 10] [--duration 10] [--json out.json]
@@ -39,6 +40,7 @@ from bench.common import (
 )
 
 WRK_SCRIPT = ROOT / "bench" / "wrk" / "cohort.lua"
+WRK_RUN_SERIALS = 10_000_000  # each wrk run's cold patients are numbered from its own multiple of this
 HEADERS = {"Content-Type": "application/json"}
 
 
@@ -167,13 +169,16 @@ _LATENCY = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def run_wrk(url: str, *, connections: int, duration: int, bodies: Path | None = None, threads: int = 1) -> dict:
-    """One bounded wrk run against 127.0.0.1; requests/s, latency percentiles, errors."""
+def run_wrk(
+    url: str, *, connections: int, duration: int, bodies: Path | None = None, threads: int = 1, first: int = 0
+) -> dict:
+    """One bounded wrk run against 127.0.0.1; requests/s, latency percentiles, errors. ``first``: where the
+    numbers put into template bodies start (cohort.lua)."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError("load is only sent to 127.0.0.1")
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     if bodies is not None:
-        command += ["-s", str(WRK_SCRIPT), url, "--", str(bodies)]
+        command += ["-s", str(WRK_SCRIPT), url, "--", str(bodies), str(first)]
     else:
         command += [url]
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
@@ -193,15 +198,17 @@ def run_wrk(url: str, *, connections: int, duration: int, bodies: Path | None = 
 def throughput(server: Server, cases: list[Case], duration: int, connections: list[int]) -> dict:
     with tempfile.TemporaryDirectory(prefix="hcc-bench-wrk-") as tmp:
         bodies = Path(tmp) / "bodies.jsonl"
-        bodies.write_bytes(b"\n".join(c.body for c in cases) + b"\n")
-        # warm every worker on every body before measuring
+        # templates: every request a patient never seen (cold), as issue 20's throughput target asks
+        bodies.write_bytes(b"\n".join(fresh_versions(c.body, "@@") for c in cases) + b"\n")
+        # warm every worker's code paths (not these patients: there are none twice) before measuring
         run_wrk(server.base_url + HOOK_PATH, connections=max(connections), duration=3, bodies=bodies)
         pids = server.worker_pids()
         load = OtherLoad(pids).start()
         hook = []
-        for c in connections:
+        for run, c in enumerate(connections, start=1):
             cpu0, wall0 = cpu_seconds(pids), time.monotonic()
-            result = run_wrk(server.base_url + HOOK_PATH, connections=c, duration=duration, bodies=bodies)
+            result = run_wrk(server.base_url + HOOK_PATH, connections=c, duration=duration, bodies=bodies,
+                             first=run * WRK_RUN_SERIALS)
             # the workers' CPU use over the run, in cores (2.0: both cores busy serving)
             result["server_cores_busy"] = round((cpu_seconds(pids) - cpu0) / (time.monotonic() - wall0), 2)
             hook.append(result)

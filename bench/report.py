@@ -120,7 +120,7 @@ def markdown(results: dict) -> str:
                 _ms(s["server_cpu_ms_per_patient_view"]),
                 f"{s['other_processes_cpu_share']:.0%} / {s.get('cold_other_processes_cpu_share', float('nan')):.0%}",
             ))  # fmt: skip
-        out += ["", "Peak throughput (wrk, 1 thread, cycling the 34 bodies; 10 s a run):", "",
+        out += ["", "Peak throughput (wrk, 1 thread, cycling the 34 cohort bodies, each request a patient never seen; 10 s a run):", "",
                 _row("workers", "connections", "patient-view req/s", "p50 / p99 ms", "workers' CPU (cores)",
                      "/healthz req/s", "errors"),
                 _row("---:", "---:", "---:", "---:", "---:", "---:", "---:")]  # fmt: skip
