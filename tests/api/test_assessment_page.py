@@ -4,6 +4,7 @@ criteria by clinical name, readable evidence, caveats once each, print and narro
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
 
 import pytest
@@ -48,11 +49,13 @@ def test_no_internal_code_or_criterion_id_is_visible(page):
     assert "BodyStructure/" not in text  # lesions read as "lesion A"
 
 
-def test_the_timeline_draws_lesions_the_target_sum_sessions_windows_categories_and_nadir(page):
+def test_the_timeline_draws_lesions_the_target_sum_sessions_windows_categories_and_nadir(page, settings):
     svg = page[page.index('id="timeline-chart"'):]
     svg = svg[: svg.index("</svg>")]
     assert svg.count('class="tace"') == 4  # the four completed TACE sessions of demo-eligible
-    assert svg.count('class="window"') == 2 and "92-day window after TACE 2026-05-07" in svg
+    # demo dates are relative to the load day: the third session (@day-210) opens the second window
+    third_tace = (settings.today() - timedelta(days=210)).isoformat()
+    assert svg.count('class="window"') == 2 and f"92-day window after TACE {third_tace}" in svg
     assert svg.count('class="lesion"') == 2 and 'class="target-sum"' in svg
     assert 'class="nadir"' in svg and "nadir 50 mm" in svg
     assert svg.count('class="category"') == 4 and ">PD<" in svg and ">SD<" in svg
