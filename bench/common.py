@@ -281,10 +281,10 @@ def _wait_ready(base_url: str, process: subprocess.Popen, started: float, log: P
 
 @contextmanager
 def served(workers: int = 1, *, env: dict[str, str] | None = None, workdir: Path | None = None) -> Iterator[Server]:
-    """``uvicorn --factory service.main:create_app --workers N`` on 127.0.0.1, in its own process,
-    with a fresh SQLite database (unless ``env`` names one) and the default settings otherwise (demo
-    mode, log level INFO: one JSON access-log line a request, to a file); stopped (SIGTERM, then
-    SIGKILL) on leaving."""
+    """``hcc-cds serve --workers N`` (what ships: its uvicorn options, and with N > 1 each worker on its own
+    socket) on 127.0.0.1, in its own process, with a fresh SQLite database (unless ``env`` names one) and
+    the default settings otherwise (demo mode, log level INFO: one JSON access-log line a request, to a
+    file); stopped (SIGTERM, then SIGKILL) on leaving."""
     with tempfile.TemporaryDirectory(prefix="hcc-bench-") as tmp:
         work = workdir or Path(tmp)
         port = free_port()
@@ -297,9 +297,8 @@ def served(workers: int = 1, *, env: dict[str, str] | None = None, workdir: Path
         }
         child_env |= env or {}
         command = [
-            PYTHON, "-m", "uvicorn", "--factory", "service.main:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--log-level", "info", "--no-access-log",
+            PYTHON, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers),
         ]  # fmt: skip
         log = work / "server.log"
         with open(log, "wb") as out:

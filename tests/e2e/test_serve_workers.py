@@ -4,12 +4,17 @@ only checks the configuration and never builds the app itself."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import psutil
+import pytest
 
+from service.observability.server import reuse_port_socket
 from tests.api.hook_requests import SERVICE_ID
 from tests.e2e.test_readme_demo import sample_request
 from tests.integration.fhir_server import free_port
@@ -37,7 +42,9 @@ def _children(pid: int) -> list[int]:
 
 
 def test_two_workers_serve_hooks_and_the_parent_does_not_build_the_app(tmp_path):
-    with served_hcc_cds({"HCC_DATABASE_URL": f"sqlite:///{tmp_path / 'workers.sqlite3'}"}, args=("--workers", "2")) as app:
+    with served_hcc_cds(
+        {"HCC_DATABASE_URL": f"sqlite:///{tmp_path / 'workers.sqlite3'}"}, args=("--workers", "2")
+    ) as app:
         command = sample_request().replace("127.0.0.1:8080", f"127.0.0.1:{app.port}")
         with httpx.Client(base_url=app.base_url, timeout=30) as client:
             assert client.get("/healthz").json()["mode"] == "demo"
@@ -74,3 +81,62 @@ def test_an_unreadable_clinical_overrides_file_fails_in_the_parent_with_workers(
         capture_output=True, text=True, env=env, timeout=30,
     )  # fmt: skip
     assert result.returncode == 2 and "HCC_CLINICAL_OVERRIDES: cannot read" in result.stderr
+
+
+def _sockets_on(pid: int, port: int, status: str) -> int:
+    return sum(
+        1 for c in psutil.Process(pid).net_connections(kind="tcp") if c.laddr.port == port and c.status == status
+    )
+
+
+def _listening(parent: int, port: int, want: int) -> dict[int, int]:
+    """Listening sockets on ``port`` per process (the parent and its workers), once ``want`` workers listen."""
+    deadline = time.monotonic() + 30
+    while True:
+        by_pid = {pid: _sockets_on(pid, port, psutil.CONN_LISTEN) for pid in [parent, *_children(parent)]}
+        if sum(n > 0 for pid, n in by_pid.items() if pid != parent) >= want or time.monotonic() > deadline:
+            return by_pid
+        time.sleep(0.2)
+
+
+def test_each_worker_listens_on_its_own_socket_and_a_burst_of_connections_reaches_both(tmp_path):
+    """uvicorn's shared socket let the first worker awake accept a whole burst of keep-alive connections
+    (the other idle for the connections' life); each worker's own SO_REUSEPORT socket lets the kernel spread
+    them. 16 connections all on one worker by chance: 2 in 65 536."""
+    with served_hcc_cds({"HCC_DATABASE_URL": f"sqlite:///{tmp_path / 'w.sqlite3'}"}, args=("--workers", "2")) as app:
+        parent = app.process.pid
+        listening = _listening(parent, app.port, want=2)
+        burst = [socket.create_connection(("127.0.0.1", app.port)) for _ in range(16)]
+        try:
+            for conn in burst:  # every connection answered, then held open (keep-alive)
+                conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            for conn in burst:
+                assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+            held = {pid: _sockets_on(pid, app.port, psutil.CONN_ESTABLISHED) for pid in _children(parent)}
+        finally:
+            for conn in burst:
+                conn.close()
+    assert listening[parent] == 0, "the parent never listens"
+    assert [n for n in listening.values() if n] == [1, 1], listening  # two workers, one socket each
+    serving = [n for pid, n in held.items() if listening[pid]]
+    assert sum(serving) == 16 and len(serving) == 2 and all(serving), held
+
+
+@pytest.mark.parametrize("holder", ["another program", "another hcc-cds"])
+def test_a_port_already_in_use_fails_in_the_parent_before_any_worker_starts(holder, tmp_path):
+    port = free_port()
+    if holder == "another program":
+        held = socket.socket()
+        held.bind(("127.0.0.1", port))
+    else:  # an instance already serving there with SO_REUSEPORT: a second one must not share its connections
+        held = reuse_port_socket("127.0.0.1", port)
+    held.listen()
+    with held:
+        exe = Path(sys.executable).with_name("hcc-cds")
+        result = subprocess.run(
+            [str(exe), "serve", "--workers", "2", "--port", str(port)], capture_output=True, text=True, timeout=30,
+            env={**os.environ, "HCC_DATABASE_URL": f"sqlite:///{tmp_path / 'w.sqlite3'}"},
+        )  # fmt: skip
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Started server process" not in result.stderr + result.stdout
