@@ -159,3 +159,26 @@ def test_serve_runs_uvicorn_with_these_limits(monkeypatch):
     assert seen["http"] == "service.observability.http_limits:HeaderDeadlineH11Protocol"
     assert seen["h11_max_incomplete_event_size"] == 40000 and seen["limit_concurrency"] == 321
     assert seen["timeout_keep_alive"] == 5
+
+
+def test_the_hundredth_request_of_a_keep_alive_connection_is_answered_with_connection_close(server):
+    """So that connections placed on one worker by the kernel's hash are drawn again (http_limits' doc)."""
+    from service.observability.http_limits import REQUESTS_PER_CONNECTION
+
+    sock = _connect(server)
+    try:
+        heads = []
+        for _ in range(REQUESTS_PER_CONNECTION):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+                chunk = sock.recv(65536)
+                assert chunk, f"closed after {len(heads)} responses"
+                data += chunk
+            heads.append(data.split(b"\r\n\r\n")[0].lower())
+        rest, _ = _read_until_closed(sock, 5)
+    finally:
+        sock.close()
+    assert all(h.startswith(b"http/1.1 200") for h in heads)
+    assert not any(b"connection: close" in h for h in heads[:-1])
+    assert b"connection: close" in heads[-1] and rest == b"", "the last response says close, then the server closes"
