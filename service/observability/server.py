@@ -40,6 +40,7 @@ from uvicorn.supervisors import multiprocess
 from service.observability.logging import configure_logging
 from service.observability.metrics import prepare_multiprocess_dir, remove_multiprocess_dir
 
+_log = logging.getLogger("uvicorn.error")  # where uvicorn's supervisor and workers log their own start
 DEFAULT_GRACEFUL_SHUTDOWN_SECONDS = 20.0
 APP_FACTORY = "service.main:create_app"
 
@@ -48,11 +49,17 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _tcp_socket(host: str) -> socket.socket:
+    """A TCP socket of ``host``'s address family, ``SO_REUSEADDR`` set (as uvicorn binds its own)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock
+
+
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT`` (not listening yet)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock = _tcp_socket(host)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError:
@@ -65,8 +72,7 @@ def _free_port(host: str, port: int) -> int:
     """``port`` (or, for 0, a port the kernel picks) after checking no socket holds it: a bind without
     ``SO_REUSEPORT`` fails on any holder, so a second hcc-cds started on a port already served fails
     instead of silently sharing its connections."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    with _tcp_socket(host) as probe:
         probe.bind((host, port))
         return int(probe.getsockname()[1])
 
@@ -78,7 +84,7 @@ class _WorkerWithItsOwnSocket(multiprocess.Process):
         try:
             own = reuse_port_socket(self.config.host, self.config.port)
         except OSError as exc:
-            logging.getLogger("uvicorn.error").error("worker cannot listen on port %d: %s", self.config.port, exc)
+            _log.error("worker cannot listen on port %d: %s", self.config.port, exc)
             sys.exit(STARTUP_FAILURE)  # the supervisor stops instead of restarting it in a loop
         super().target([own])
 
@@ -101,11 +107,11 @@ def _run_workers(options: dict[str, Any], workers: int) -> None:
     try:
         holder = reuse_port_socket(config.host, _free_port(config.host, config.port))
     except OSError as exc:
-        logging.getLogger("uvicorn.error").error("cannot listen on %s:%d: %s", config.host, config.port, exc)
+        _log.error("cannot listen on %s:%d: %s", config.host, config.port, exc)
         sys.exit(STARTUP_FAILURE)
     with holder:
         config.port = holder.getsockname()[1]
-        logging.getLogger("uvicorn.error").info(
+        _log.info(
             "Uvicorn running on http://%s:%d with %d workers, each on its own socket (SO_REUSEPORT)",
             config.host, config.port, workers,
         )  # fmt: skip
