@@ -5,7 +5,9 @@ There is no ``alembic.ini``; use ``python -m service.db upgrade|current|check|re
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -21,6 +23,8 @@ from sqlalchemy.pool import NullPool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+SQLITE_WAL_RETRY_FIRST_SECONDS = 0.005
+SQLITE_WAL_RETRY_MAX_SECONDS = 0.1
 PG_CONNECT_TIMEOUT_SECONDS = 10
 # Alembic's ``context``/``op`` are process-global: one migration command at a time per process.
 # (Across processes and replicas, env.py's database lock serialises them.)
@@ -63,11 +67,32 @@ def sync_engine(url: URL) -> Engine:
 def sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _journal_mode_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _journal_mode_wal(cursor) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting for the database as long as the busy timeout would.
+
+    Turning a new database file to WAL takes an exclusive lock, and when another process is doing the same
+    (the workers of ``hcc-cds serve --workers N`` migrating one fresh SQLite file at start-up) SQLite answers
+    "database is locked" at once, without calling its busy handler. Once the file is in WAL mode (it stays so)
+    the pragma takes no lock, so this only ever waits at a database's first start.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    delay = SQLITE_WAL_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, SQLITE_WAL_RETRY_MAX_SECONDS)
 
 
 @contextmanager

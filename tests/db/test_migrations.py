@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
 
 from service.db import Base, Database
 from service.db import migrate as db_migrate
@@ -90,6 +92,52 @@ def test_replicas_migrating_together(database_url):
             assert db_migrate.current_revisions(conn) == db_migrate.head_revisions()
     finally:
         engine.dispose()
+
+
+def _fresh_sqlite_file_locked_for_writing(path: Path) -> sqlite3.Connection:
+    """A connection holding SQLite's write lock (BEGIN IMMEDIATE, as a migrating replica does) on a new,
+    rollback-journal database file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE held (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_sqlite_new_file_waits_for_a_replica_holding_the_write_lock(tmp_path):
+    """SQLite refuses to turn a file to WAL at once ("database is locked", no busy handler) while another
+    connection holds the write lock: 1 start in 4 failed when two workers migrated a new file together.
+    Start-up now waits for the lock as for any other write."""
+    path = tmp_path / "var" / "hcc-cds.sqlite3"
+    holder = _fresh_sqlite_file_locked_for_writing(path)
+    release = threading.Timer(0.3, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    try:
+        db = Database.from_url(f"sqlite:///{path}")
+        db.upgrade()
+    finally:
+        release.join()
+        holder.close()
+    check = sqlite3.connect(path)
+    try:
+        assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert check.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (head,) for head in db_migrate.head_revisions()
+        ]
+    finally:
+        check.close()
+
+
+def test_sqlite_write_lock_held_past_the_busy_timeout_still_fails(tmp_path, monkeypatch):
+    """The wait is bounded by the busy timeout: a database locked for longer is an error, not a hang."""
+    monkeypatch.setattr(db_migrate, "SQLITE_BUSY_TIMEOUT_SECONDS", 0.2)
+    path = tmp_path / "var" / "hcc-cds.sqlite3"
+    holder = _fresh_sqlite_file_locked_for_writing(path)
+    try:
+        with pytest.raises(OperationalError, match="database is locked"):
+            Database.from_url(f"sqlite:///{path}").upgrade()
+    finally:
+        holder.close()
 
 
 def test_threads_of_one_process_take_turns(database_url):
