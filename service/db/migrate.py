@@ -77,10 +77,10 @@ def sqlite_on_connect(dbapi_connection, _record) -> None:
 def _journal_mode_wal(cursor) -> None:
     """``PRAGMA journal_mode=WAL``, waiting for the database as long as the busy timeout would.
 
-    Turning a new database file to WAL takes an exclusive lock, and when another process is doing the same
-    (the workers of ``hcc-cds serve --workers N`` migrating one fresh SQLite file at start-up) SQLite answers
-    "database is locked" at once, without calling its busy handler. Once the file is in WAL mode (it stays so)
-    the pragma takes no lock, so this only ever waits at a database's first start.
+    Turning a new database file to WAL takes an exclusive lock, and while another connection holds the write
+    lock (another worker of ``hcc-cds serve --workers N`` migrating the same fresh SQLite file at start-up)
+    SQLite answers "database is locked" at once, without calling its busy handler. Once the file is in WAL mode
+    (it stays so) the pragma takes no lock, so this only ever waits at a database's first start.
     """
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
     delay = SQLITE_WAL_RETRY_FIRST_SECONDS

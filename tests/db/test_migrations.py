@@ -106,7 +106,7 @@ def _fresh_sqlite_file_locked_for_writing(path: Path) -> sqlite3.Connection:
 
 def test_sqlite_new_file_waits_for_a_replica_holding_the_write_lock(tmp_path):
     """SQLite refuses to turn a file to WAL at once ("database is locked", no busy handler) while another
-    connection holds the write lock: 1 start in 4 failed when two workers migrated a new file together.
+    connection holds the write lock: 2 of 15 starts of two workers on a new file failed this way.
     Start-up now waits for the lock as for any other write."""
     path = tmp_path / "var" / "hcc-cds.sqlite3"
     holder = _fresh_sqlite_file_locked_for_writing(path)
